@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) and helm
+# from Go modules through the module proxy, and caches them outside the clone, keyed by version.
+# Release download sites are unreachable here; the Go module proxy is. A warm cache costs nothing.
+#   usage: scripts/build-binaries.sh            -> prints the bin directory on the last line
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${READYGATE_CACHE:-$HOME/.cache/readygate}
+
+# version_of <tools-dir> <module>: the version the committed tools go.mod requires.
+version_of() { sed -nE "s#^(require)?[[:space:]]*$2 (v[^ ]+).*#\2#p" "$root/tools/$1/go.mod" | head -n1; }
+kube_version=$(version_of kube k8s.io/kubernetes)
+etcd_version=$(version_of etcd go.etcd.io/etcd/server/v3)
+helm_version=$(version_of helm helm.sh/helm/v3)
+[ -n "$kube_version" ] && [ -n "$etcd_version" ] && [ -n "$helm_version" ] || { echo "cannot read tool versions" >&2; exit 1; }
+kube_minor=$(echo "$kube_version" | cut -d. -f2)
+
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+# build <cache-subdir> <tools-dir> <ldflags> <pkg...>: builds into a temp dir, then renames it into
+# place so an interrupted build never leaves a half-filled cache entry behind.
+build() {
+  local dest="$cache/bin/$1" dir="$root/tools/$2" ldflags="$3"; shift 3
+  if [ -f "$dest/.complete" ]; then echo "cached: $dest" >&2; return; fi
+  local tmp; tmp=$(mktemp -d "$cache/bin/.build.XXXXXX")
+  echo "building $(basename "$dest") ..." >&2
+  local start=$SECONDS
+  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@")
+  echo "built $(basename "$dest") in $((SECONDS - start)) s" >&2
+  # The etcd server's main package is the module root, so go names its binary "v3".
+  [ -x "$tmp/v3" ] && mv "$tmp/v3" "$tmp/etcd"
+  touch "$tmp/.complete"
+  rm -rf "$dest"; mkdir -p "$(dirname "$dest")"; mv "$tmp" "$dest"
+}
+mkdir -p "$cache/bin"
+
+cv=k8s.io/component-base/version
+build "kubernetes-$kube_version" kube \
+  "-s -w -X $cv.gitVersion=$kube_version -X $cv.gitMajor=1 -X $cv.gitMinor=$kube_minor -X $cv.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$kube_version -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$kube_minor" \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+build "etcd-$etcd_version" etcd "-s -w" go.etcd.io/etcd/server/v3
+build "helm-$helm_version" helm "-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version" helm.sh/helm/v3/cmd/helm
+
+# One stable directory of symlinks for the harness, keyed by all three versions.
+link="$cache/bin/current-$kube_version-$etcd_version-$helm_version"
+mkdir -p "$link"
+ln -sf "$cache/bin/kubernetes-$kube_version/"{kube-apiserver,kube-controller-manager,kubectl} "$link/"
+ln -sf "$cache/bin/etcd-$etcd_version/etcd" "$link/etcd"
+ln -sf "$cache/bin/helm-$helm_version/helm" "$link/helm"
+echo "$link"
