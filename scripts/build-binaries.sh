@@ -27,8 +27,9 @@ build() {
   local start=$SECONDS
   (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@")
   echo "built $(basename "$dest") in $((SECONDS - start)) s" >&2
-  # The etcd server's main package is the module root, so go names its binary "v3".
-  [ -x "$tmp/v3" ] && mv "$tmp/v3" "$tmp/etcd"
+  # etcd's main package is its server module's root, which go names "server".
+  if [ -x "$tmp/server" ]; then mv "$tmp/server" "$tmp/etcd"; fi
+  chmod 755 "$tmp"
   touch "$tmp/.complete"
   rm -rf "$dest"; mkdir -p "$(dirname "$dest")"; mv "$tmp" "$dest"
 }

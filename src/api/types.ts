@@ -1,0 +1,20 @@
+// The ProbePolicy API as the rest of the operator sees it: the generated types plus the
+// constants of the contract in ../shared/design/api.md.
+export type * from './generated/probepolicy.ts';
+
+export const GROUP = 'readygate.dev';
+export const GROUP_VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${GROUP_VERSION}`;
+export const KIND = 'ProbePolicy';
+export const PLURAL = 'probepolicies';
+
+/** Condition reasons the operator writes on pods (api.md, "What the operator writes on each pod"). */
+export const PodConditionReason = {
+  ProbeSucceeded: 'ProbeSucceeded',
+  ProbeFailed: 'ProbeFailed',
+  ProbeTimeout: 'ProbeTimeout',
+  FailOpenTimeout: 'FailOpenTimeout',
+  Failsafe: 'Failsafe',
+  DryRun: 'DryRun',
+} as const;
+export type PodConditionReason = (typeof PodConditionReason)[keyof typeof PodConditionReason];

@@ -1,0 +1,34 @@
+// Watchdog started detached by control-plane.ts: when the process that started the control plane
+// is gone (even by SIGKILL) it kills the processes listed in <dir>/pids and removes <dir>.
+// It exits by itself once <dir> is removed by a normal teardown.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [parentArg, dir] = process.argv.slice(2);
+const parent = Number(parentArg);
+if (!parent || !dir) process.exit(2);
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const timer = setInterval(() => {
+  if (!existsSync(dir)) {
+    clearInterval(timer);
+    return;
+  }
+  if (alive(parent)) return;
+  clearInterval(timer);
+  let pids: number[] = [];
+  try {
+    pids = readFileSync(join(dir, 'pids'), 'utf8').split('\n').map(Number).filter(Boolean);
+  } catch {}
+  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  // Give the kernel a moment to release files before removing the directory.
+  setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500);
+}, 1000);
