@@ -1,0 +1,67 @@
+// Pure: which pods a policy probes. A target is a (policy, pod) pair; this module decides the
+// pairs from the informer caches and nothing else, so it is tested without an API server.
+import type { V1Pod } from '@kubernetes/client-node';
+import { selectorMatches } from '../api/selector.ts';
+import type { ProbePolicy } from '../api/types.ts';
+
+export interface PolicyTargets {
+  /** Pods that select into the policy: matching selector, gate listed, not terminating or finished. */
+  matched: V1Pod[];
+  /** Matched pods with an IP whose condition this policy owns: these are probed. */
+  targets: V1Pod[];
+  /** Matched pods whose condition an older policy with the same conditionType owns. */
+  conflicted: V1Pod[];
+}
+
+/** Reports whether the pod lists conditionType in spec.readinessGates. */
+export function hasGate(pod: V1Pod, conditionType: string): boolean {
+  return (pod.spec?.readinessGates ?? []).some((g) => g.conditionType === conditionType);
+}
+
+/** Reports whether a pod can be probed at all: not being deleted and not finished. */
+export function isLive(pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  return !pod.metadata?.deletionTimestamp && phase !== 'Succeeded' && phase !== 'Failed';
+}
+
+/** Reports whether policy selects pod (same namespace, selector, gate, live). */
+export function selects(policy: ProbePolicy, pod: V1Pod): boolean {
+  return (
+    pod.metadata?.namespace === policy.metadata?.namespace &&
+    isLive(pod) &&
+    hasGate(pod, policy.spec.conditionType) &&
+    selectorMatches(policy.spec.selector, pod.metadata?.labels)
+  );
+}
+
+/** Orders policies oldest first (creationTimestamp, then name): the older policy wins a conflict. */
+export function olderFirst(a: ProbePolicy, b: ProbePolicy): number {
+  const ta = String(a.metadata?.creationTimestamp ?? '');
+  const tb = String(b.metadata?.creationTimestamp ?? '');
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const na = a.metadata?.name ?? '';
+  const nb = b.metadata?.name ?? '';
+  return na < nb ? -1 : na > nb ? 1 : 0;
+}
+
+/**
+ * Splits the pods of the policy's namespace into matched, probed and conflicted, given every
+ * policy of that namespace (including policy itself).
+ */
+export function computeTargets(
+  policy: ProbePolicy,
+  pods: Iterable<V1Pod>,
+  policies: readonly ProbePolicy[],
+): PolicyTargets {
+  const rivals = policies
+    .filter((p) => p.spec.conditionType === policy.spec.conditionType && p.metadata?.uid !== policy.metadata?.uid)
+    .filter((p) => olderFirst(p, policy) < 0);
+  const out: PolicyTargets = { matched: [], targets: [], conflicted: [] };
+  for (const pod of pods) {
+    if (!selects(policy, pod)) continue;
+    out.matched.push(pod);
+    if (rivals.some((r) => selects(r, pod))) out.conflicted.push(pod);
+    else if (pod.status?.podIP) out.targets.push(pod);
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import type { ProbePolicy } from '../../../src/api/types.ts';
+import { computeTargets } from '../../../src/controllers/targets.ts';
+import { conditionPatch } from '../../../src/kube/pod-status.ts';
+
+const policy = (name: string, created: string, conditionType = 'readygate.dev/db', app = 'payments'): ProbePolicy => ({
+  metadata: { name, namespace: 'shop', uid: `uid-${name}`, creationTimestamp: created as unknown as Date },
+  spec: { conditionType, selector: { matchLabels: { app } }, probe: { tcpSocket: { port: 5432 } } },
+});
+const pod = (
+  name: string,
+  opts: { gates?: string[]; ip?: string; app?: string; deleting?: boolean; ns?: string } = {},
+): V1Pod => ({
+  metadata: {
+    name,
+    namespace: opts.ns ?? 'shop',
+    uid: `uid-${name}`,
+    labels: { app: opts.app ?? 'payments' },
+    ...(opts.deleting ? { deletionTimestamp: new Date() } : {}),
+  },
+  spec: {
+    containers: [],
+    readinessGates: (opts.gates ?? ['readygate.dev/db']).map((conditionType) => ({ conditionType })),
+  },
+  status: { phase: 'Running', ...(opts.ip === '' ? {} : { podIP: opts.ip ?? '127.0.0.2' }) },
+});
+const names = (pods: V1Pod[]) => pods.map((p) => p.metadata?.name);
+
+describe('computeTargets', () => {
+  it('probes pods that match, carry the gate, have an IP and are not terminating', () => {
+    const p = policy('a', '2026-01-01T00:00:00Z');
+    const pods = [
+      pod('ok'),
+      pod('no-gate', { gates: [] }),
+      pod('other-gate', { gates: ['readygate.dev/other'] }),
+      pod('no-ip', { ip: '' }),
+      pod('deleting', { deleting: true }),
+      pod('other-app', { app: 'web' }),
+      pod('other-ns', { ns: 'elsewhere' }),
+    ];
+    const t = computeTargets(p, pods, [p]);
+    expect(names(t.targets)).toEqual(['ok']);
+    expect(names(t.matched)).toEqual(['ok', 'no-ip']);
+    expect(t.conflicted).toEqual([]);
+  });
+
+  it('gives a contested pod to the older policy only', () => {
+    const older = policy('older', '2026-01-01T00:00:00Z');
+    const newer = policy('newer', '2026-02-01T00:00:00Z');
+    const elsewhere = policy('web', '2025-01-01T00:00:00Z', 'readygate.dev/db', 'web');
+    const pods = [pod('p1'), pod('w1', { app: 'web' })];
+    expect(names(computeTargets(older, pods, [older, newer, elsewhere]).targets)).toEqual(['p1']);
+    const n = computeTargets(newer, pods, [older, newer, elsewhere]);
+    expect(names(n.targets)).toEqual([]);
+    expect(names(n.conflicted)).toEqual(['p1']);
+  });
+
+  it('breaks creation-time ties by name', () => {
+    const a = policy('a', '2026-01-01T00:00:00Z');
+    const b = policy('b', '2026-01-01T00:00:00Z');
+    expect(names(computeTargets(b, [pod('p1')], [a, b]).conflicted)).toEqual(['p1']);
+    expect(names(computeTargets(a, [pod('p1')], [a, b]).targets)).toEqual(['p1']);
+  });
+});
+
+describe('conditionPatch', () => {
+  it('sets only the given condition types, with the pod UID as precondition', () => {
+    const desired = { type: 'readygate.dev/db', status: 'False' as const, reason: 'ProbeFailed', message: 'm' };
+    const body = conditionPatch('uid-1', [{ desired, observed: undefined }], Date.UTC(2026, 10, 27, 5, 0, 0, 123));
+    expect(body).toEqual({
+      metadata: { uid: 'uid-1' },
+      status: { conditions: [{ ...desired, lastTransitionTime: '2026-11-27T05:00:00Z' }] },
+    });
+  });
+  it('keeps lastTransitionTime when only the message changes', () => {
+    const desired = { type: 'readygate.dev/db', status: 'False' as const, reason: 'ProbeFailed', message: 'new' };
+    const observed = { ...desired, message: 'old', lastTransitionTime: '2026-01-01T00:00:00Z' };
+    const body = conditionPatch('u', [{ desired, observed }], 0) as { status: { conditions: object[] } };
+    expect(body.status.conditions[0]).toEqual(desired);
+  });
+});
