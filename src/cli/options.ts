@@ -1,0 +1,144 @@
+// Flags and environment of `readygate run`, parsed into validated OperatorOptions.
+// node:util parseArgs is enough here; a CLI framework would add a dependency for four commands.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+
+export interface OperatorOptions {
+  kubeconfig?: string;
+  /** Namespaces to watch; empty means cluster-wide. */
+  namespaces: string[];
+  /** Probes in flight at once, across all targets. */
+  probeConcurrency: number;
+  /** Reconcile workers per controller. */
+  workers: number;
+  apiQps: number;
+  apiBurst: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  healthHost: string;
+  healthPort: number;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  enableExec: boolean;
+  allowSecretCa: boolean;
+  resyncMs: number;
+  shutdownGraceMs: number;
+}
+
+export class UsageError extends Error {}
+
+export const RUN_HELP = `Usage: readygate run [flags]
+
+Runs the operator: watches ProbePolicies and pods, probes the selected pods and patches their
+readiness-gate conditions.
+
+Flags (environment variable in brackets):
+  --kubeconfig PATH                 kubeconfig to use; default in-cluster, then $KUBECONFIG
+  --namespaces a,b                  watch only these namespaces [READYGATE_NAMESPACES]; default all
+  --probe-concurrency N             probes in flight at once (default 256)
+  --workers N                       reconcile workers per controller (default 4)
+  --api-qps N, --api-burst N        rate limit for writes to the API server (default 50, 100)
+  --log-level LEVEL                 fatal|error|warn|info|debug|trace [LOG_LEVEL] (default info)
+  --health-addr HOST:PORT           /healthz, /readyz, /metrics (default 127.0.0.1:8081)
+  --leader-elect                    elect a leader on a Lease; only the leader probes and writes
+  --leader-election-namespace NS    [POD_NAMESPACE] (default readygate-system)
+  --leader-election-id NAME         Lease name (default readygate)
+  --lease-duration D, --renew-deadline D, --retry-period D   (default 15s, 10s, 2s)
+  --enable-exec                     allow exec probes (needs pods/exec RBAC; off by default)
+  --allow-secret-ca                 allow tls.caSecretRef (needs secrets get RBAC; off by default)
+  --resync D                        full re-list of every watch as a safety net (default 10m)
+  --shutdown-grace D                time to drain on SIGTERM (default 10s)
+`;
+
+/** Parses "1500ms", "15s", "10m", "1h" or a bare number of seconds into milliseconds. */
+export function parseDuration(flag: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!m) throw new UsageError(`--${flag}: invalid duration ${JSON.stringify(value)} (examples: 500ms, 15s, 10m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h']);
+}
+
+function positiveInt(flag: string, value: string, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${flag}: must be an integer from 1 to ${max}`);
+  return n;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+/** Parses run's argv and environment; throws UsageError with a message naming the flag. */
+export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        kubeconfig: { type: 'string' },
+        namespaces: { type: 'string' },
+        'probe-concurrency': { type: 'string' },
+        workers: { type: 'string' },
+        'api-qps': { type: 'string' },
+        'api-burst': { type: 'string' },
+        'log-level': { type: 'string' },
+        'health-addr': { type: 'string' },
+        'leader-elect': { type: 'boolean' },
+        'leader-election-namespace': { type: 'string' },
+        'leader-election-id': { type: 'string' },
+        'lease-duration': { type: 'string' },
+        'renew-deadline': { type: 'string' },
+        'retry-period': { type: 'string' },
+        'enable-exec': { type: 'boolean' },
+        'allow-secret-ca': { type: 'boolean' },
+        resync: { type: 'string' },
+        'shutdown-grace': { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const namespaces = (str('namespaces') ?? env.READYGATE_NAMESPACES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const ns of namespaces) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) throw new UsageError(`--namespaces: invalid namespace ${ns}`);
+  }
+  const level = (str('log-level') ?? env.LOG_LEVEL ?? 'info') as OperatorOptions['logLevel'];
+  if (!LEVELS.includes(level)) throw new UsageError(`--log-level: must be one of ${LEVELS.join(', ')}`);
+  const addr = str('health-addr') ?? '127.0.0.1:8081';
+  const am = /^(.*):(\d+)$/.exec(addr);
+  if (!am || Number(am[2]) > 65535) throw new UsageError(`--health-addr: expected HOST:PORT, got ${addr}`);
+  const opts: OperatorOptions = {
+    kubeconfig: str('kubeconfig'),
+    namespaces,
+    probeConcurrency: positiveInt('probe-concurrency', str('probe-concurrency') ?? '256', 100_000),
+    workers: positiveInt('workers', str('workers') ?? '4', 256),
+    apiQps: positiveInt('api-qps', str('api-qps') ?? '50', 100_000),
+    apiBurst: positiveInt('api-burst', str('api-burst') ?? '100', 100_000),
+    logLevel: level,
+    healthHost: (am[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0',
+    healthPort: Number(am[2]),
+    leaderElect: Boolean(values['leader-elect']),
+    leaderElectionNamespace: str('leader-election-namespace') ?? env.POD_NAMESPACE ?? 'readygate-system',
+    leaderElectionId: str('leader-election-id') ?? 'readygate',
+    identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    leaseDurationMs: parseDuration('lease-duration', str('lease-duration') ?? '15s'),
+    renewDeadlineMs: parseDuration('renew-deadline', str('renew-deadline') ?? '10s'),
+    retryPeriodMs: parseDuration('retry-period', str('retry-period') ?? '2s'),
+    enableExec: Boolean(values['enable-exec']),
+    allowSecretCa: Boolean(values['allow-secret-ca']),
+    resyncMs: parseDuration('resync', str('resync') ?? '10m'),
+    shutdownGraceMs: parseDuration('shutdown-grace', str('shutdown-grace') ?? '10s'),
+  };
+  if (!(opts.retryPeriodMs < opts.renewDeadlineMs && opts.renewDeadlineMs < opts.leaseDurationMs)) {
+    throw new UsageError('leader election needs retry-period < renew-deadline < lease-duration');
+  }
+  return opts;
+}
