@@ -30,6 +30,7 @@ export const APP_ANNOTATION = 'fixture.readygate.dev/app';
 
 interface RunningPod {
   uid: string;
+  image: string;
   ip: string;
   servers: Server[];
   behaviour: AppBehaviour;
@@ -53,6 +54,7 @@ export class KubeletFixture {
   private stopped = false;
   private readonly inFlight = new Set<string>();
   private readonly pending = new Map<string, V1Pod>();
+  private readonly imageBehaviour = new Map<string, AppBehaviour>();
   private readonly log: (line: string) => void;
 
   private readonly kc: KubeConfig;
@@ -102,6 +104,12 @@ export class KubeletFixture {
     const pod = this.running.get(`${namespace}/${name}`);
     if (!pod) throw new Error(`pod ${namespace}/${name} is not running in the fixture`);
     pod.behaviour = behaviour;
+  }
+
+  /** Sets how every pod running image answers, now and when started later (a fixed release). */
+  setImageApp(image: string, behaviour: AppBehaviour): void {
+    this.imageBehaviour.set(image, behaviour);
+    for (const pod of this.running.values()) if (pod.image === image) pod.behaviour = behaviour;
   }
 
   /** The address the fixture gave a pod, if it runs. */
@@ -163,8 +171,12 @@ export class KubeletFixture {
     }
     if (!running) {
       const ip = pod.status?.podIP ?? this.allocateIp();
-      const behaviour = (pod.metadata?.annotations?.[APP_ANNOTATION] as AppBehaviour | undefined) ?? 'healthy';
-      running = { uid: pod.metadata?.uid ?? '', ip, servers: [], behaviour };
+      const image = pod.spec.containers[0]?.image ?? '';
+      const behaviour =
+        this.imageBehaviour.get(image) ??
+        (pod.metadata?.annotations?.[APP_ANNOTATION] as AppBehaviour | undefined) ??
+        'healthy';
+      running = { uid: pod.metadata?.uid ?? '', image, ip, servers: [], behaviour };
       this.running.set(key, running);
       const ports = (pod.spec.containers ?? []).flatMap((c) => c.ports ?? []);
       for (const port of ports) running.servers.push(await startApp(running, port.containerPort));

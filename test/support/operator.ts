@@ -1,0 +1,131 @@
+// Runs the real operator (node src/main.ts run) as a child process against the test control
+// plane, under the ServiceAccount and RBAC that the Helm chart ships — never as cluster admin.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  loadAllYaml,
+} from '@kubernetes/client-node';
+import { freePort, killAll, writeKubeconfig } from './control-plane.ts';
+import { eventually } from './wait.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const OPERATOR_NAMESPACE = 'readygate-system';
+export const OPERATOR_SA = 'readygate';
+export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${OPERATOR_SA}`;
+
+const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+
+/**
+ * Installs the chart's ServiceAccount and RBAC objects (rendered by `helm template` with the given
+ * --set values) and returns a kubeconfig path that authenticates as that ServiceAccount.
+ */
+export async function operatorKubeconfig(
+  admin: KubeConfig,
+  cp: { binDir: string; dir: string; server: string; caPem: string },
+  set: string[] = [],
+): Promise<string> {
+  const rendered = execFileSync(
+    join(cp.binDir, 'helm'),
+    [
+      'template',
+      'readygate',
+      join(ROOT, 'charts/readygate'),
+      '--namespace',
+      OPERATOR_NAMESPACE,
+      ...set.flatMap((s) => ['--set', s]),
+    ],
+    { encoding: 'utf8' },
+  );
+  const objects = (loadAllYaml(rendered) as KubernetesObject[]).filter((o) => o && RBAC_KINDS.has(o.kind ?? ''));
+  if (!objects.some((o) => o.kind === 'ServiceAccount')) throw new Error('the chart rendered no ServiceAccount');
+  const core = admin.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch(() => {});
+  const client = KubernetesObjectApi.makeApiClient(admin);
+  for (const obj of objects) {
+    obj.metadata = { ...obj.metadata, namespace: obj.metadata?.namespace ?? OPERATOR_NAMESPACE };
+    try {
+      await client.create(obj);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+      const current = await client.read(obj as KubernetesObject & { metadata: { name: string } });
+      obj.metadata.resourceVersion = current.metadata?.resourceVersion;
+      await client.replace(obj);
+    }
+  }
+  const token = await core.createNamespacedServiceAccountToken({
+    name: OPERATOR_SA,
+    namespace: OPERATOR_NAMESPACE,
+    body: { spec: { audiences: [], expirationSeconds: 3600 * 6 } },
+  });
+  const path = join(cp.dir, `operator-${Date.now()}.kubeconfig`);
+  writeKubeconfig(path, cp.server, cp.caPem, OPERATOR_SA, token.status?.token ?? '');
+  return path;
+}
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  healthUrl: string;
+  logPath: string;
+  /** Graceful stop (SIGTERM) that waits for the process to exit. */
+  stop(): Promise<void>;
+  /** SIGKILL, as a node failure would. */
+  kill(): Promise<void>;
+  log(): string;
+}
+
+/** Starts `node src/main.ts run` with the kubeconfig and flags, and resolves once /healthz answers. */
+export async function startOperator(
+  kubeconfigPath: string,
+  dir: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<OperatorProcess> {
+  const port = await freePort();
+  const logPath = join(dir, `operator-${port}.log`);
+  const fd = openSync(logPath, 'a');
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'src/main.ts'),
+      'run',
+      '--kubeconfig',
+      kubeconfigPath,
+      '--health-addr',
+      `127.0.0.1:${port}`,
+      '--log-level',
+      'debug',
+      ...args,
+    ],
+    { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } },
+  );
+  closeSync(fd);
+  const healthUrl = `http://127.0.0.1:${port}`;
+  const log = () => readFileSync(logPath, 'utf8');
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  const waitExit = () => new Promise<void>((resolve) => (exited() ? resolve() : child.once('exit', () => resolve())));
+  await eventually(async () => {
+    if (exited()) throw new Error(`operator exited (${child.exitCode ?? child.signalCode}):\n${log().slice(-3000)}`);
+    const res = await fetch(`${healthUrl}/healthz`);
+    if (!res.ok) throw new Error(`healthz ${res.status}`);
+  }, 30_000);
+  return {
+    child,
+    healthUrl,
+    logPath,
+    log,
+    stop: async () => {
+      if (!exited()) child.kill('SIGTERM');
+      await waitExit();
+    },
+    kill: async () => {
+      if (child.pid && !exited()) await killAll([child.pid], 0);
+      await waitExit();
+    },
+  };
+}
