@@ -1,48 +1,16 @@
-// Small helpers for integration tests: clients for the test control plane and throwaway namespaces.
-import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+// Helpers for integration tests: the admin client of the global control plane, plus kube-admin.ts.
+import type { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { adminKubeConfigFrom } from './kube-admin.ts';
+
+export {
+  createNamespace,
+  deleteNamespace,
+  probePoliciesApi as probePolicies,
+  statusMessage,
+} from './kube-admin.ts';
 
 /** A KubeConfig for the admin user of the control plane started by the global setup. */
 export function adminKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(inject('controlPlane').kubeconfigPath);
-  return kc;
-}
-
-/** Creates a namespace with a random suffix and returns its name. */
-export async function createNamespace(kc: KubeConfig, prefix: string): Promise<string> {
-  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
-  return name;
-}
-
-/** Deletes a namespace without waiting for its finalizers. */
-export async function deleteNamespace(kc: KubeConfig, name: string): Promise<void> {
-  await kc.makeApiClient(CoreV1Api).deleteNamespace({ name });
-}
-
-export const probePolicies = (kc: KubeConfig) => {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  const base = { group: 'readygate.dev', version: 'v1alpha1', plural: 'probepolicies' };
-  return {
-    create: (namespace: string, body: object) => api.createNamespacedCustomObject({ ...base, namespace, body }),
-    get: (namespace: string, name: string) => api.getNamespacedCustomObject({ ...base, namespace, name }),
-    replace: (namespace: string, name: string, body: object) =>
-      api.replaceNamespacedCustomObject({ ...base, namespace, name, body }),
-    delete: (namespace: string, name: string) => api.deleteNamespacedCustomObject({ ...base, namespace, name }),
-  };
-};
-
-/** The API server's error message from a client-node ApiException (its JSON Status body). */
-export function statusMessage(err: unknown): string {
-  const body = (err as { body?: unknown }).body;
-  if (typeof body === 'string') {
-    try {
-      return (JSON.parse(body) as { message?: string }).message ?? body;
-    } catch {
-      return body;
-    }
-  }
-  return String(err);
+  return adminKubeConfigFrom(inject('controlPlane').kubeconfigPath);
 }
