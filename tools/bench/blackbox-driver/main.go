@@ -5,7 +5,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -38,18 +37,8 @@ func procUsage(pid int) (loop.Usage, error) {
 	utime, _ := strconv.ParseFloat(rest[11], 64) // field 14
 	stime, _ := strconv.ParseFloat(rest[12], 64) // field 15
 	u := loop.Usage{UserMs: utime * 1000 / clockTicks, SysMs: stime * 1000 / clockTicks}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return u, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			u.MaxRssKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return u, sc.Err()
+	u.MaxRssKiB, err = loop.PeakRSS(fmt.Sprintf("/proc/%d/status", pid))
+	return u, err
 }
 
 func main() {

@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -76,14 +78,34 @@ type Report struct {
 	Extra map[string]any `json:"extra,omitempty"`
 }
 
-// SelfUsage reads this process's usage with getrusage(RUSAGE_SELF); ru_maxrss is in KiB on Linux.
+// SelfUsage reads this process's CPU with getrusage(RUSAGE_SELF) and its peak RSS from VmHWM.
+// Not ru_maxrss: Linux carries it over from the parent across fork and execve, so a peer started
+// by a big Node process would report the parent's peak.
 func SelfUsage() (Usage, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return Usage{}, err
 	}
 	ms := func(tv syscall.Timeval) float64 { return float64(tv.Sec)*1e3 + float64(tv.Usec)/1e3 }
-	return Usage{UserMs: ms(ru.Utime), SysMs: ms(ru.Stime), MaxRssKiB: ru.Maxrss}, nil
+	hwm, err := PeakRSS("/proc/self/status")
+	if err != nil {
+		return Usage{}, err
+	}
+	return Usage{UserMs: ms(ru.Utime), SysMs: ms(ru.Stime), MaxRssKiB: hwm}, nil
+}
+
+// PeakRSS reads VmHWM, in KiB, from a /proc/<pid>/status file.
+func PeakRSS(statusFile string) (int64, error) {
+	b, err := os.ReadFile(statusFile)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in %s", statusFile)
 }
 
 // ReadJob parses the job from -job FILE, or standard input when the flag is absent or "-".
