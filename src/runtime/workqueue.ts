@@ -57,6 +57,7 @@ export class WorkQueue {
 
   // getters: pending get() calls, served in FIFO order as keys arrive.
   readonly #getters: Array<(key: string | undefined) => void> = [];
+  #wakeScheduled = false;
 
   #shuttingDown = false;
   readonly #drainWaiters: Array<() => void> = [];
@@ -195,16 +196,23 @@ export class WorkQueue {
     return this.#dropped;
   }
 
-  // Hands the key to a waiting getter, or appends it to the queue.
+  // Appends the key; idle getters are woken in a microtask rather than handed the key at once,
+  // so that a burst of adds in one tick (e.g. a relist) still collapses into one reconcile.
   #push(key: string): void {
-    const getter = this.#getters.shift();
-    if (getter !== undefined) {
-      this.#dirty.delete(key);
-      this.#processing.add(key);
-      getter(key);
-      return;
-    }
     this.#queue.push(key);
+    if (this.#getters.length > 0 && !this.#wakeScheduled) {
+      this.#wakeScheduled = true;
+      queueMicrotask(() => this.#wakeGetters());
+    }
+  }
+
+  #wakeGetters(): void {
+    this.#wakeScheduled = false;
+    while (this.#getters.length > 0 && !this.#shuttingDown) {
+      const key = this.#pop();
+      if (key === undefined) return;
+      this.#getters.shift()!(key);
+    }
   }
 
   #pop(): string | undefined {

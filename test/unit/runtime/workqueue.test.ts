@@ -66,6 +66,17 @@ describe('WorkQueue', () => {
     expect(got).toEqual(['x', 'y']);
   });
 
+  it('collapses adds made in one tick even while a worker is already waiting', async () => {
+    const { queue } = setup();
+    const first = queue.get();
+    queue.add('a');
+    queue.add('a');
+    queue.add('a');
+    expect(await first).toBe('a');
+    queue.done('a');
+    expect(queue.len()).toBe(0);
+  });
+
   it('addAfter adds the key once its delay has passed', async () => {
     const { clock, queue } = setup();
     queue.addAfter('a', 1_000);

@@ -1,0 +1,219 @@
+import { type Logger, pino } from 'pino';
+import { type Clock, realClock, type TimerHandle } from './clock.ts';
+
+// controller-runtime's Manager: it owns every long-running part of the operator, gives them one
+// cancellation signal, starts caches first and controllers only once caches have synced (a
+// controller reading a half-filled cache would "fix" objects it simply has not seen yet), and
+// bounds shutdown with a grace period so SIGTERM always ends the process in time.
+
+/** Something that runs until `signal` aborts, then cleans up and resolves. */
+export interface Runnable {
+  start(signal: AbortSignal): Promise<void>;
+}
+
+/** A Runnable that fills a cache; the Manager waits for it before starting controllers. */
+export interface CacheRunnable extends Runnable {
+  /** Resolves once the initial list is in the cache; rejects with `signal.reason` if aborted first. */
+  waitForSync(signal: AbortSignal): Promise<void>;
+  /** True once the initial list is in the cache. */
+  hasSynced(): boolean;
+}
+
+export interface ManagerOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** How long stop() waits for runnables to finish before giving up on them. Default 10 s. */
+  gracePeriodMs?: number;
+  /** start() fails if caches have not synced by then (e.g. missing RBAC). Default 2 min. */
+  cacheSyncTimeoutMs?: number;
+}
+
+/** start() rejects with this when the caches did not sync within the timeout. */
+export class CacheSyncTimeoutError extends Error {
+  override readonly name = 'CacheSyncTimeoutError';
+}
+
+/** The minimal process surface handleSignals needs, injectable for tests. */
+export interface SignalSource {
+  on(event: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
+  off(event: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
+}
+
+interface Entry {
+  name: string;
+  runnable: Runnable;
+  done?: Promise<void>;
+  finished: boolean;
+}
+
+/** Starts caches, then (once synced) the other Runnables, and stops them all with one signal. */
+export class Manager {
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #graceMs: number;
+  readonly #syncTimeoutMs: number;
+  readonly #ac = new AbortController();
+  readonly #caches: Array<Entry & { runnable: CacheRunnable }> = [];
+  readonly #runnables: Entry[] = [];
+  #synced = false;
+  #started = false;
+  #stopping = false;
+  #firstError: unknown;
+  #requestStop: () => void = () => {};
+  readonly #stopRequested: Promise<void>;
+  #finished: Promise<void> | undefined;
+
+  constructor(opts: ManagerOptions = {}) {
+    this.#log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'manager' });
+    this.#clock = opts.clock ?? realClock;
+    this.#graceMs = opts.gracePeriodMs ?? 10_000;
+    this.#syncTimeoutMs = opts.cacheSyncTimeoutMs ?? 120_000;
+    this.#stopRequested = new Promise((resolve) => {
+      this.#requestStop = resolve;
+    });
+  }
+
+  /** The signal every Runnable receives; aborted when the manager stops. */
+  get signal(): AbortSignal {
+    return this.#ac.signal;
+  }
+
+  /** Registers a cache; caches start first and must sync before other Runnables start. */
+  addCache(cache: CacheRunnable, name = `cache-${this.#caches.length}`): void {
+    if (this.#started) throw new Error('cannot add a cache after the manager started');
+    this.#caches.push({ name, runnable: cache, finished: false });
+  }
+
+  /** Registers a Runnable (a controller, a server...) started once caches have synced. */
+  add(runnable: Runnable, name = `runnable-${this.#runnables.length}`): void {
+    if (this.#started) throw new Error('cannot add a runnable after the manager started');
+    this.#runnables.push({ name, runnable, finished: false });
+  }
+
+  /** True after every cache synced, and until stopping begins (this drives /readyz). */
+  ready(): boolean {
+    return this.#synced && !this.#stopping;
+  }
+
+  /**
+   * Runs everything until stop() (or a Runnable fails, or caches do not sync in time); resolves
+   * after a graceful shutdown, or rejects with the error that caused the stop.
+   */
+  start(): Promise<void> {
+    if (this.#started) throw new Error('manager already started');
+    this.#started = true;
+    this.#finished = this.#run();
+    return this.#finished;
+  }
+
+  /** Asks the manager to stop and resolves once it has (within the grace period). */
+  async stop(): Promise<void> {
+    this.#requestStop();
+    if (!this.#finished) return;
+    // The error, if any, is reported by start(); stop() only waits.
+    await this.#finished.catch(() => {});
+  }
+
+  /**
+   * Stops the manager on the first SIGTERM or SIGINT; a second one exits at once (as
+   * controller-runtime does), for an operator stuck in shutdown. Returns a function that uninstalls.
+   */
+  handleSignals(
+    source: SignalSource = process,
+    exit: (code: number) => void = (code) => process.exit(code),
+  ): () => void {
+    let received = false;
+    const onSignal = (): void => {
+      if (received) {
+        this.#log.warn('second signal received, exiting now');
+        exit(1);
+        return;
+      }
+      received = true;
+      this.#log.info('signal received, shutting down');
+      void this.stop();
+    };
+    source.on('SIGTERM', onSignal);
+    source.on('SIGINT', onSignal);
+    return () => {
+      source.off('SIGTERM', onSignal);
+      source.off('SIGINT', onSignal);
+    };
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#ac.signal;
+    for (const entry of this.#caches) this.#launch(entry);
+
+    const syncTimer: { handle?: TimerHandle } = {};
+    const synced = await Promise.race([
+      Promise.all(this.#caches.map((c) => c.runnable.waitForSync(signal))).then(
+        () => 'synced' as const,
+        (err: unknown) => {
+          if (!signal.aborted) this.#fail(err);
+          return 'failed' as const;
+        },
+      ),
+      new Promise<'timeout'>((resolve) => {
+        syncTimer.handle = this.#clock.setTimeout(() => resolve('timeout'), this.#syncTimeoutMs);
+      }),
+      this.#stopRequested.then(() => 'stopped' as const),
+    ]);
+    if (syncTimer.handle !== undefined) this.#clock.clearTimeout(syncTimer.handle);
+
+    if (synced === 'synced') {
+      this.#synced = true;
+      this.#log.info({ caches: this.#caches.length }, 'caches synced, starting runnables');
+      for (const entry of this.#runnables) this.#launch(entry);
+    } else if (synced === 'timeout') {
+      const pending = this.#caches.filter((c) => !c.runnable.hasSynced()).map((c) => c.name);
+      this.#fail(new CacheSyncTimeoutError(`caches not synced after ${this.#syncTimeoutMs} ms: ${pending.join(', ')}`));
+    }
+
+    await this.#stopRequested;
+    await this.#shutdown();
+    if (this.#firstError !== undefined) throw this.#firstError;
+  }
+
+  #launch(entry: Entry): void {
+    // The async wrapper turns a synchronous throw into a rejection handled like any other.
+    entry.done = (async () => entry.runnable.start(this.#ac.signal))().then(
+      () => {
+        entry.finished = true;
+        if (!this.#stopping) this.#log.debug({ runnable: entry.name }, 'runnable returned before stop');
+      },
+      (err: unknown) => {
+        entry.finished = true;
+        if (this.#stopping) this.#log.warn({ err, runnable: entry.name }, 'runnable failed during shutdown');
+        else this.#fail(err, entry.name);
+      },
+    );
+  }
+
+  #fail(err: unknown, runnable?: string): void {
+    if (this.#firstError === undefined) this.#firstError = err;
+    this.#log.error({ err, runnable }, 'stopping manager after a failure');
+    this.#requestStop();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#stopping = true;
+    this.#ac.abort(new Error('manager stopping'));
+    const all = [...this.#caches, ...this.#runnables];
+    const pending = all.flatMap((e) => (e.done ? [e.done] : []));
+    let graceTimer: TimerHandle | undefined;
+    const outcome = await Promise.race([
+      Promise.all(pending).then(() => 'drained' as const),
+      new Promise<'grace'>((resolve) => {
+        graceTimer = this.#clock.setTimeout(() => resolve('grace'), this.#graceMs);
+      }),
+    ]);
+    if (graceTimer !== undefined) this.#clock.clearTimeout(graceTimer);
+    if (outcome === 'grace') {
+      const stuck = all.filter((e) => e.done && !e.finished).map((e) => e.name);
+      this.#log.warn({ gracePeriodMs: this.#graceMs, stuck }, 'grace period expired; leaving runnables behind');
+    } else {
+      this.#log.info('all runnables stopped');
+    }
+  }
+}

@@ -1,0 +1,204 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../../src/runtime/clock.ts';
+import { Controller } from '../../../src/runtime/controller.ts';
+import { type CacheRunnable, CacheSyncTimeoutError, Manager, type Runnable } from '../../../src/runtime/manager.ts';
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+class FakeCache implements CacheRunnable {
+  started = false;
+  stopped = false;
+  #synced = false;
+  #waiters: Array<() => void> = [];
+
+  async start(signal: AbortSignal): Promise<void> {
+    this.started = true;
+    await untilAborted(signal);
+    this.stopped = true;
+  }
+
+  markSynced(): void {
+    this.#synced = true;
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  hasSynced(): boolean {
+    return this.#synced;
+  }
+
+  waitForSync(signal: AbortSignal): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#waiters.push(resolve);
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  }
+}
+
+class FakeRunnable implements Runnable {
+  started = false;
+  stopped = false;
+  readonly behaviour: 'cooperative' | 'stuck' | 'fails';
+  constructor(behaviour: 'cooperative' | 'stuck' | 'fails' = 'cooperative') {
+    this.behaviour = behaviour;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    this.started = true;
+    if (this.behaviour === 'fails') throw new Error('boom');
+    if (this.behaviour === 'stuck') await new Promise(() => {});
+    await untilAborted(signal);
+    this.stopped = true;
+  }
+}
+
+describe('Manager', () => {
+  it('starts caches first, other runnables only once every cache synced', async () => {
+    const clock = new FakeClock(0);
+    const mgr = new Manager({ clock });
+    const a = new FakeCache();
+    const b = new FakeCache();
+    const r = new FakeRunnable();
+    mgr.addCache(a, 'a');
+    mgr.addCache(b, 'b');
+    mgr.add(r, 'r');
+    const running = mgr.start();
+    await clock.runDue();
+    expect([a.started, b.started, r.started]).toEqual([true, true, false]);
+    expect(mgr.ready()).toBe(false);
+    a.markSynced();
+    await clock.runDue();
+    expect(r.started).toBe(false);
+    b.markSynced();
+    await clock.runDue();
+    expect(r.started).toBe(true);
+    expect(mgr.ready()).toBe(true);
+
+    await mgr.stop();
+    await running;
+    expect([a.stopped, b.stopped, r.stopped]).toEqual([true, true, true]);
+    expect(mgr.ready()).toBe(false);
+    expect(mgr.signal.aborted).toBe(true);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('gives up on a runnable that ignores the signal after the grace period', async () => {
+    const clock = new FakeClock(0);
+    const mgr = new Manager({ clock, gracePeriodMs: 10_000 });
+    mgr.add(new FakeRunnable('stuck'), 'stuck');
+    const running = mgr.start();
+    await clock.runDue();
+    let stopped = false;
+    const stopping = mgr.stop().then(() => {
+      stopped = true;
+    });
+    await clock.tick(9_999);
+    expect(stopped).toBe(false);
+    await clock.tick(1);
+    await stopping;
+    await running;
+    expect(stopped).toBe(true);
+  });
+
+  it('stops everything and rejects start() when a runnable fails', async () => {
+    const clock = new FakeClock(0);
+    const mgr = new Manager({ clock });
+    const ok = new FakeRunnable();
+    mgr.add(ok, 'ok');
+    mgr.add(new FakeRunnable('fails'), 'bad');
+    await expect(mgr.start()).rejects.toThrow('boom');
+    expect(ok.stopped).toBe(true);
+  });
+
+  it('fails when caches do not sync in time, without starting runnables', async () => {
+    const clock = new FakeClock(0);
+    const mgr = new Manager({ clock, cacheSyncTimeoutMs: 60_000 });
+    const cache = new FakeCache();
+    const r = new FakeRunnable();
+    mgr.addCache(cache, 'pods');
+    mgr.add(r);
+    const running = mgr.start();
+    const result = expect(running).rejects.toBeInstanceOf(CacheSyncTimeoutError);
+    await clock.tick(60_000);
+    await result;
+    await expect(running).rejects.toThrow(/pods/);
+    expect(r.started).toBe(false);
+    expect(cache.stopped).toBe(true);
+  });
+
+  it('can be stopped before caches sync', async () => {
+    const clock = new FakeClock(0);
+    const mgr = new Manager({ clock });
+    const cache = new FakeCache();
+    const r = new FakeRunnable();
+    mgr.addCache(cache);
+    mgr.add(r);
+    const running = mgr.start();
+    await clock.runDue();
+    await mgr.stop();
+    await running;
+    expect(r.started).toBe(false);
+    expect(cache.stopped).toBe(true);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('stop() before start() resolves at once; adding after start is refused', async () => {
+    const mgr = new Manager({ clock: new FakeClock(0) });
+    await mgr.stop();
+    const running = mgr.start();
+    expect(() => mgr.add(new FakeRunnable())).toThrow(/after the manager started/);
+    await running;
+  });
+
+  it('stops on SIGTERM, exits on a second signal, and uninstalls its handlers', async () => {
+    const clock = new FakeClock(0);
+    const mgr = new Manager({ clock });
+    const r = new FakeRunnable();
+    mgr.add(r);
+    const proc = new EventEmitter();
+    const exits: number[] = [];
+    const uninstall = mgr.handleSignals(proc, (code) => exits.push(code));
+    const running = mgr.start();
+    await clock.runDue();
+    proc.emit('SIGTERM');
+    await running;
+    expect(r.stopped).toBe(true);
+    proc.emit('SIGINT');
+    expect(exits).toEqual([1]);
+    uninstall();
+    expect(proc.listenerCount('SIGTERM') + proc.listenerCount('SIGINT')).toBe(0);
+  });
+
+  it('drives a controller: keys enqueued before sync are reconciled after it, drained on stop', async () => {
+    const clock = new FakeClock(0);
+    const mgr = new Manager({ clock });
+    const cache = new FakeCache();
+    const reconciled: string[] = [];
+    const controller = new Controller({
+      name: 'pods',
+      clock,
+      reconcile: async (req) => {
+        reconciled.push(req.name);
+        return {};
+      },
+    });
+    mgr.addCache(cache);
+    mgr.add(controller, 'pods');
+    const running = mgr.start();
+    controller.enqueue({ namespace: 'ns', name: 'a' });
+    await clock.runDue();
+    expect(reconciled).toEqual([]);
+    cache.markSynced();
+    await clock.runDue();
+    expect(reconciled).toEqual(['a']);
+    await mgr.stop();
+    await running;
+    expect(controller.queue.shuttingDown()).toBe(true);
+  });
+});
