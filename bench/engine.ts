@@ -7,7 +7,6 @@
 // over all of them; each figure is the median of the repetitions.
 //   usage: node bench/engine.ts [--quick]     (bench/run.ts is the usual entry)
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -159,30 +158,6 @@ async function startFarmProcess(opts: FarmOptions): Promise<{ targets: Target[];
   return { targets: (JSON.parse(first) as { targets: Target[] }).targets, child };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHealthy(url: string, exporter: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (exporter.exitCode !== null) throw new Error(`blackbox_exporter ended with ${exporter.exitCode}`);
-    try {
-      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`blackbox_exporter did not answer ${url} within 10 s`);
-}
-
 /** Runs one peer on one job in a fresh process and returns its report. */
 async function runPeer(peer: PeerName, job: Job, peersDir: string): Promise<PeerReport> {
   const input = JSON.stringify(job);
@@ -195,24 +170,14 @@ async function runPeer(peer: PeerName, job: Job, peersDir: string): Promise<Peer
     case 'floor':
       return runJson(path.join(peersDir, 'floor'), [], input, limitMs);
     case 'blackbox': {
-      const port = await freePort();
-      const exporter = spawn(
+      // The driver starts the exporter as its own child (killed with it), drives it, stops it.
+      const args = [
+        '-exporter-bin',
         path.join(peersDir, 'blackbox_exporter'),
-        [
-          `--config.file=${path.join(root, 'tools', 'bench', 'blackbox', 'blackbox.yml')}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-        ],
-        // Default log level, as deployed: it logs every failed probe, and that is part of its cost.
-        { stdio: ['ignore', 'ignore', 'ignore'] },
-      );
-      try {
-        const base = `http://127.0.0.1:${port}`;
-        await waitHealthy(`${base}/-/healthy`, exporter);
-        const args = ['-exporter', base, '-pid', String(exporter.pid)];
-        return await runJson(path.join(peersDir, 'blackbox-driver'), args, input, limitMs);
-      } finally {
-        await stop(exporter);
-      }
+        '-config',
+        path.join(root, 'tools', 'bench', 'blackbox', 'blackbox.yml'),
+      ];
+      return runJson(path.join(peersDir, 'blackbox-driver'), args, input, limitMs);
     }
   }
 }

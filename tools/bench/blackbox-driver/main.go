@@ -1,7 +1,11 @@
-// blackbox-driver drives a running blackbox_exporter the way Prometheus does, with
+// blackbox-driver drives a blackbox_exporter the way Prometheus does, with
 // GET /probe?module=…&target=…, at the job's rate and concurrency, and reports the exporter's
 // CPU and peak memory, not its own: it reads utime+stime from /proc/<pid>/stat before and after
 // the measured phase, and VmHWM from /proc/<pid>/status. Its own CPU goes under "extra".
+//
+// With -exporter-bin it starts the exporter itself on a free loopback port, as a child that the
+// kernel kills if the driver dies (Pdeathsig), and stops it at the end; with -exporter and -pid
+// it drives one that is already running.
 package main
 
 import (
@@ -13,8 +17,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"readygate.dev/tools/bench/internal/loop"
@@ -41,17 +48,75 @@ func procUsage(pid int) (loop.Usage, error) {
 	return u, err
 }
 
+// startExporter starts the exporter on a free 127.0.0.1 port with its default log level (it logs
+// every failed probe, as deployed, and that is part of its cost; the output is discarded), and
+// waits until /-/healthy answers.
+func startExporter(bin, config string) (*exec.Cmd, string, <-chan error, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	cmd := exec.Command(bin, "--config.file="+config, "--web.listen-address="+addr)
+	// Pdeathsig goes with the OS thread that forks: keep this goroutine on one for the call.
+	runtime.LockOSThread()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = cmd.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	base := "http://" + addr
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for range 200 {
+		select {
+		case err := <-exited:
+			return nil, "", nil, fmt.Errorf("blackbox_exporter ended before it was ready: %v", err)
+		default:
+		}
+		if res, err := http.Get(base + "/-/healthy"); err == nil {
+			_ = res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return cmd, base, exited, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return nil, "", nil, fmt.Errorf("blackbox_exporter did not answer %s/-/healthy within 10 s", base)
+}
+
 func main() {
 	jobPath := flag.String("job", "-", "job JSON file, - for standard input")
 	exporter := flag.String("exporter", "", "base URL of the exporter, e.g. http://127.0.0.1:9115")
 	pid := flag.Int("pid", 0, "process id of the exporter")
+	bin := flag.String("exporter-bin", "", "start this blackbox_exporter binary instead of using -exporter and -pid")
+	config := flag.String("config", "", "config file for -exporter-bin")
 	flag.Parse()
 	job, err := loop.ReadJob(*jobPath)
 	if err != nil {
 		loop.Fail(err)
 	}
+	if *bin != "" {
+		cmd, base, exited, err := startExporter(*bin, *config)
+		if err != nil {
+			loop.Fail(err)
+		}
+		defer func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+		}()
+		*exporter, *pid = base, cmd.Process.Pid
+	}
 	if *exporter == "" || *pid <= 0 {
-		loop.Fail(fmt.Errorf("-exporter and -pid are required"))
+		loop.Fail(fmt.Errorf("-exporter-bin, or -exporter and -pid, are required"))
 	}
 	// Keep-alive to the exporter, as Prometheus scrapes it: that side is not what is measured.
 	client := &http.Client{
