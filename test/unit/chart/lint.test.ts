@@ -1,0 +1,30 @@
+// `helm lint --strict` (warnings fail) for the default values and each install mode.
+import { describe, expect, it } from 'vitest';
+import { CHART, helm, toolsDir } from './helm.ts';
+
+const modes: Record<string, string[]> = {
+  default: [],
+  'namespace-scoped': ['watchNamespaces={shop,billing}'],
+  'exec and secret CA enabled': ['exec.enabled=true', 'tls.allowSecretCA=true'],
+  'single replica without leader election': ['replicaCount=1', 'leaderElection.enabled=false'],
+  'network policy and service monitor': ['networkPolicy.enabled=true', 'metrics.serviceMonitor.enabled=true'],
+};
+
+describe('helm lint --strict', () => {
+  for (const [mode, set] of Object.entries(modes)) {
+    it(`passes with ${mode} values`, () => {
+      toolsDir();
+      const r = helm([
+        'lint',
+        '--strict',
+        CHART,
+        '--namespace',
+        'readygate-system',
+        ...set.flatMap((s) => ['--set', s]),
+      ]);
+      expect(r.stdout + r.stderr).toContain('1 chart(s) linted, 0 chart(s) failed');
+      expect(r.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+      expect(r.status).toBe(0);
+    }, 900_000);
+  }
+});

@@ -1,0 +1,339 @@
+// What `helm template` renders for the chart's modes: the exact RBAC rules, the Deployment's
+// arguments, security context and availability settings, labels, and the optional objects.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { grants, type K8sObject, NAMESPACE, ofKind, one, type PolicyRule, render, toolsDir } from './helm.ts';
+
+const WATCH = [
+  'core/events:create',
+  'core/events:patch',
+  'core/pods/status:patch',
+  'core/pods:get',
+  'core/pods:list',
+  'core/pods:watch',
+  'events.k8s.io/events:create',
+  'events.k8s.io/events:patch',
+  'readygate.dev/probepolicies/status:get',
+  'readygate.dev/probepolicies/status:patch',
+  'readygate.dev/probepolicies/status:update',
+  'readygate.dev/probepolicies:get',
+  'readygate.dev/probepolicies:list',
+  'readygate.dev/probepolicies:watch',
+];
+const EXEC = ['core/pods/exec:create', 'core/pods/exec:get'];
+const SECRETS = ['core/secrets:get'];
+const LEASE = [
+  'coordination.k8s.io/leases:create',
+  'coordination.k8s.io/leases:get@readygate',
+  'coordination.k8s.io/leases:update@readygate',
+];
+const sorted = (xs: string[]) => [...xs].sort();
+
+/** Every grant of every Role and ClusterRole rendered, keyed "Kind namespace/name". */
+function allGrants(objects: K8sObject[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const o of objects.filter((x) => x.kind === 'Role' || x.kind === 'ClusterRole')) {
+    out.set(`${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`, grants(o.rules as PolicyRule[]));
+  }
+  return out;
+}
+
+const deployment = (objects: K8sObject[]) => one(objects, 'Deployment', 'readygate');
+const container = (objects: K8sObject[]) => deployment(objects).spec.template.spec.containers[0];
+const args = (objects: K8sObject[]) => container(objects).args as string[];
+
+beforeAll(() => {
+  toolsDir();
+}, 900_000);
+
+describe('default values (cluster-wide, leader election, no opt-ins)', () => {
+  let objects: K8sObject[];
+  beforeAll(() => {
+    objects = render();
+  });
+
+  it('renders exactly the expected objects', () => {
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ClusterRole/readygate',
+      'ClusterRoleBinding/readygate',
+      'Deployment/readygate',
+      'PodDisruptionBudget/readygate',
+      'Role/readygate-leader-election',
+      'RoleBinding/readygate-leader-election',
+      'Service/readygate-metrics',
+      'ServiceAccount/readygate',
+    ]);
+  });
+
+  it('grants exactly the watch rules cluster-wide and the Lease rules in the release namespace', () => {
+    expect(Object.fromEntries(allGrants(objects))).toEqual({
+      'ClusterRole /readygate': sorted(WATCH),
+      [`Role ${NAMESPACE}/readygate-leader-election`]: sorted(LEASE),
+    });
+  });
+
+  it('grants no pods/exec, no secrets, no delete and no write to pods besides pods/status patch', () => {
+    const every = [...allGrants(objects).values()].flat();
+    expect(every.filter((g) => g.includes('pods/exec') || g.includes('secrets'))).toEqual([]);
+    expect(every.filter((g) => g.endsWith(':delete') || g.endsWith(':deletecollection'))).toEqual([]);
+    expect(every.filter((g) => g.startsWith('core/pods:') && !/:(get|list|watch)$/.test(g))).toEqual([]);
+    expect(every.filter((g) => g.includes('*'))).toEqual([]);
+  });
+
+  it('binds the roles to the ServiceAccount in the release namespace', () => {
+    const subject = [{ kind: 'ServiceAccount', name: 'readygate', namespace: NAMESPACE }];
+    expect(one(objects, 'ClusterRoleBinding').subjects).toEqual(subject);
+    expect(one(objects, 'ClusterRoleBinding').roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'readygate',
+    });
+    const lease = one(objects, 'RoleBinding', 'readygate-leader-election');
+    expect(lease.metadata.namespace).toBe(NAMESPACE);
+    expect(lease.subjects).toEqual(subject);
+    expect(lease.roleRef.name).toBe('readygate-leader-election');
+  });
+
+  it('runs `readygate run` with leader election and the health port on all interfaces', () => {
+    expect(args(objects)).toEqual([
+      'run',
+      '--health-addr=0.0.0.0:8081',
+      '--log-level=info',
+      '--probe-concurrency=256',
+      '--workers=4',
+      '--api-qps=50',
+      '--api-burst=100',
+      '--resync=10m',
+      '--shutdown-grace=10s',
+      '--leader-elect',
+      `--leader-election-namespace=${NAMESPACE}`,
+      '--leader-election-id=readygate',
+      '--lease-duration=15s',
+      '--renew-deadline=10s',
+      '--retry-period=2s',
+    ]);
+    expect(container(objects).env).toEqual([
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    ]);
+    expect(container(objects).image).toBe('ghcr.io/readygate/readygate:0.1.0');
+  });
+
+  it('meets the restricted Pod Security Standard', () => {
+    const pod = deployment(objects).spec.template.spec;
+    expect(pod.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      fsGroup: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(container(objects).securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.automountServiceAccountToken).toBe(true);
+    expect(pod.hostNetwork ?? false).toBe(false);
+    expect(pod.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }]);
+  });
+
+  it('is highly available: 2 replicas, surge-first rollout, PDB, soft anti-affinity, probes', () => {
+    const d = deployment(objects);
+    expect(d.spec.replicas).toBe(2);
+    expect(d.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    const selector = { 'app.kubernetes.io/name': 'readygate', 'app.kubernetes.io/instance': 'readygate' };
+    expect(d.spec.selector.matchLabels).toEqual(selector);
+    expect(one(objects, 'PodDisruptionBudget').spec).toEqual({ minAvailable: 1, selector: { matchLabels: selector } });
+    expect(d.spec.template.spec.affinity.podAntiAffinity).toEqual({
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: 100,
+          podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } },
+        },
+      ],
+    });
+    expect(d.spec.template.spec.terminationGracePeriodSeconds).toBe(30);
+    expect(d.spec.template.spec.priorityClassName).toBeUndefined();
+    const c = container(objects);
+    expect(c.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
+  });
+
+  it('puts the standard labels on every object', () => {
+    for (const o of objects) {
+      expect(o.metadata.labels, `${o.kind}/${o.metadata.name}`).toMatchObject({
+        'app.kubernetes.io/name': 'readygate',
+        'app.kubernetes.io/instance': 'readygate',
+        'app.kubernetes.io/version': '0.1.0',
+        'app.kubernetes.io/managed-by': 'Helm',
+        'helm.sh/chart': 'readygate-0.1.0',
+      });
+    }
+    expect(deployment(objects).spec.template.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'readygate' });
+  });
+
+  it('exposes the health port as the metrics Service', () => {
+    expect(one(objects, 'Service').spec.ports).toEqual([
+      { name: 'http-metrics', port: 8081, targetPort: 'health', protocol: 'TCP' },
+    ]);
+  });
+});
+
+describe('namespace-scoped mode (watchNamespaces)', () => {
+  let objects: K8sObject[];
+  beforeAll(() => {
+    objects = render(['watchNamespaces={shop,billing}']);
+  });
+
+  it('creates nothing cluster-scoped', () => {
+    expect(ofKind(objects, 'ClusterRole')).toEqual([]);
+    expect(ofKind(objects, 'ClusterRoleBinding')).toEqual([]);
+  });
+
+  it('grants the watch rules in each listed namespace only, and the Lease rules in the release namespace', () => {
+    expect(Object.fromEntries(allGrants(objects))).toEqual({
+      'Role shop/readygate': sorted(WATCH),
+      'Role billing/readygate': sorted(WATCH),
+      [`Role ${NAMESPACE}/readygate-leader-election`]: sorted(LEASE),
+    });
+    for (const ns of ['shop', 'billing']) {
+      const rb = ofKind(objects, 'RoleBinding').find((o) => o.metadata.namespace === ns);
+      expect(rb?.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'readygate' });
+      expect(rb?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'readygate', namespace: NAMESPACE }]);
+    }
+  });
+
+  it('passes --namespaces', () => {
+    expect(args(objects)).toContain('--namespaces=shop,billing');
+  });
+});
+
+describe('opt-ins', () => {
+  it('exec.enabled adds pods/exec create+get and --enable-exec, nothing else', () => {
+    const objects = render(['exec.enabled=true']);
+    expect(allGrants(objects).get('ClusterRole /readygate')).toEqual(sorted([...WATCH, ...EXEC]));
+    expect(args(objects)).toContain('--enable-exec');
+    expect(args(objects)).not.toContain('--allow-secret-ca');
+  });
+
+  it('tls.allowSecretCA adds secrets get and --allow-secret-ca, nothing else', () => {
+    const objects = render(['tls.allowSecretCA=true']);
+    expect(allGrants(objects).get('ClusterRole /readygate')).toEqual(sorted([...WATCH, ...SECRETS]));
+    expect(args(objects)).toContain('--allow-secret-ca');
+    expect(args(objects)).not.toContain('--enable-exec');
+  });
+
+  it('both opt-ins in namespace mode stay inside the listed namespaces', () => {
+    const objects = render(['watchNamespaces={shop}', 'exec.enabled=true', 'tls.allowSecretCA=true']);
+    expect(Object.fromEntries(allGrants(objects))).toEqual({
+      'Role shop/readygate': sorted([...WATCH, ...EXEC, ...SECRETS]),
+      [`Role ${NAMESPACE}/readygate-leader-election`]: sorted(LEASE),
+    });
+  });
+});
+
+describe('other settings', () => {
+  it('a single replica without leader election: no Lease role, no PDB, Recreate strategy', () => {
+    const objects = render(['replicaCount=1', 'leaderElection.enabled=false']);
+    expect([...allGrants(objects).keys()]).toEqual(['ClusterRole /readygate']);
+    expect(ofKind(objects, 'PodDisruptionBudget')).toEqual([]);
+    expect(deployment(objects).spec.strategy).toEqual({ type: 'Recreate' });
+    expect(args(objects).filter((a) => a.startsWith('--leader'))).toEqual([]);
+  });
+
+  it('priorityClassName, hard anti-affinity, grace period, digest and extra args', () => {
+    const objects = render([
+      'priorityClassName=system-cluster-critical',
+      'podAntiAffinity=hard',
+      'terminationGracePeriodSeconds=45',
+      `image.digest=sha256:${'a'.repeat(64)}`,
+      'extraArgs={--log-level=debug}',
+    ]);
+    const pod = deployment(objects).spec.template.spec;
+    expect(pod.priorityClassName).toBe('system-cluster-critical');
+    expect(pod.terminationGracePeriodSeconds).toBe(45);
+    expect(pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe(
+      'kubernetes.io/hostname',
+    );
+    expect(container(objects).image).toBe(`ghcr.io/readygate/readygate@sha256:${'a'.repeat(64)}`);
+    expect(args(objects).at(-1)).toBe('--log-level=debug');
+  });
+
+  it('ServiceMonitor scrapes the metrics Service port', () => {
+    const objects = render(['metrics.serviceMonitor.enabled=true', 'metrics.serviceMonitor.labels.release=prom']);
+    const sm = one(objects, 'ServiceMonitor');
+    expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(sm.metadata.labels?.release).toBe('prom');
+    expect(sm.spec.endpoints).toEqual([
+      { port: 'http-metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' },
+    ]);
+    expect(sm.spec.selector.matchLabels).toEqual(one(objects, 'Service').spec.selector);
+  });
+
+  it('NetworkPolicy: ingress to the health port only; egress to the API server, DNS and probe targets', () => {
+    const objects = render(['networkPolicy.enabled=true']);
+    const np = one(objects, 'NetworkPolicy').spec;
+    expect(np.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(np.ingress).toEqual([{ ports: [{ port: 'health', protocol: 'TCP' }] }]);
+    expect(np.egress).toEqual([
+      {
+        ports: [
+          { port: 443, protocol: 'TCP' },
+          { port: 6443, protocol: 'TCP' },
+        ],
+      },
+      {
+        to: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+            podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+          },
+        ],
+        ports: [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
+      },
+      { to: [{ namespaceSelector: {} }] },
+    ]);
+  });
+
+  it('NetworkPolicy in namespace mode limits probe targets to the watched namespaces and listed ports', () => {
+    const objects = render([
+      'networkPolicy.enabled=true',
+      'watchNamespaces={shop}',
+      'networkPolicy.probeTargets.ports={8080,http}',
+      'networkPolicy.apiServer.cidrs={10.0.0.1/32}',
+    ]);
+    const egress = one(objects, 'NetworkPolicy').spec.egress;
+    expect(egress[0].to).toEqual([{ ipBlock: { cidr: '10.0.0.1/32' } }]);
+    expect(egress[2]).toEqual({
+      to: [
+        {
+          namespaceSelector: {
+            matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['shop'] }],
+          },
+        },
+      ],
+      ports: [
+        { port: 8080, protocol: 'TCP' },
+        { port: 'http', protocol: 'TCP' },
+      ],
+    });
+  });
+
+  it('an existing ServiceAccount gets the bindings and no ServiceAccount is created', () => {
+    const objects = render(['serviceAccount.create=false', 'serviceAccount.name=ops']);
+    expect(ofKind(objects, 'ServiceAccount')).toEqual([]);
+    expect(one(objects, 'ClusterRoleBinding').subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'ops', namespace: NAMESPACE },
+    ]);
+    expect(deployment(objects).spec.template.spec.serviceAccountName).toBe('ops');
+  });
+});
