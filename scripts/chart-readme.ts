@@ -89,13 +89,13 @@ export function valueRows(valuesYaml: string): ValueRow[] {
 
 const cell = (text: string) => text.replaceAll('|', '\\|');
 
-/** Renders rows as a Markdown table. */
+/** Renders rows as a Markdown table, columns padded as Biome's Markdown formatter lays them out. */
 export function renderTable(rows: ValueRow[]): string {
-  const lines = ['| Key | Type | Default | Description |', '| --- | --- | --- | --- |'];
-  for (const r of rows) {
-    lines.push(`| \`${r.key}\` | ${r.type} | \`${cell(r.default)}\` | ${cell(r.description)} |`);
-  }
-  return lines.join('\n');
+  const header = ['Key', 'Type', 'Default', 'Description'];
+  const body = rows.map((r) => [`\`${r.key}\``, r.type, `\`${cell(r.default)}\``, cell(r.description)]);
+  const widths = header.map((h, i) => Math.max(h.length, 3, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 /** Returns the README with the text between the markers replaced by the table for valuesYaml. */
