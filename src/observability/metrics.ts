@@ -1,0 +1,137 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ControllerHooks } from '../runtime/controller.ts';
+import type { RestartReason } from '../runtime/informer.ts';
+
+// One private Registry per process (not prom-client's global one) so tests can create as many as
+// they like and nothing registered by a dependency leaks into /metrics.
+
+// Probe and reconcile durations: probes time out within seconds; reconciles may take longer.
+const PROBE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const RECONCILE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Every metric the operator exports, typed by label names. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Probe results: result is success | failure | error (operator could not look). */
+  readonly probesTotal: Counter<'policy' | 'namespace' | 'result'>;
+  /** Probe latency by policy and handler (tcp | http | grpc | exec). */
+  readonly probeDuration: Histogram<'policy' | 'handler'>;
+  /** Condition patches on pods/status: result is success | conflict | notfound | error. */
+  readonly conditionPatchesTotal: Counter<'result'>;
+  /** Failed API calls by verb, resource and HTTP status code (or a transport error name). */
+  readonly apiErrorsTotal: Counter<'verb' | 'resource' | 'code'>;
+  /** Keys ready in each controller's workqueue, read at scrape time. */
+  readonly workqueueDepth: Gauge<'controller'>;
+  /** Reconcile latency by controller and result (success | error | timeout). */
+  readonly reconcileDuration: Histogram<'controller' | 'result'>;
+  /** Failsafe trips: a probe round that would have flipped too many pods at once. */
+  readonly failsafeTripsTotal: Counter<'policy' | 'namespace'>;
+  /** 1 while this process holds the leader lease, else 0. */
+  readonly leader: Gauge;
+  /** Informer restarts by informer and reason (error | stall | resync). */
+  readonly informerRestartsTotal: Counter<'informer' | 'reason'>;
+  /** Reports `depth()` as the workqueue depth of `controller` at each scrape; returns an unregister function. */
+  registerWorkqueue(controller: string, depth: () => number): () => void;
+  /** Controller hooks that record reconcile durations by controller and result. */
+  controllerHooks(): ControllerHooks;
+  /** An `onRestart` callback for a ResilientInformer named `informer`. */
+  informerRestartHook(informer: string): (reason: RestartReason) => void;
+}
+
+export interface MetricsOptions {
+  /** Also export process_* and nodejs_* metrics. Default true. */
+  defaultMetrics?: boolean;
+}
+
+/** Creates a private Registry holding every readygate metric (plus default process metrics). */
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const depthSources = new Map<string, () => number>();
+  const workqueueDepth = new Gauge<'controller'>({
+    name: 'readygate_workqueue_depth',
+    help: 'Keys ready to be reconciled, per controller.',
+    labelNames: ['controller'],
+    registers,
+    // Pulled at scrape time: no per-add bookkeeping on a queue of 10,000+ keys.
+    collect() {
+      this.reset();
+      for (const [controller, depth] of depthSources) this.set({ controller }, depth());
+    },
+  });
+
+  const reconcileDuration = new Histogram<'controller' | 'result'>({
+    name: 'readygate_reconcile_duration_seconds',
+    help: 'Time spent in one reconcile, by controller and result.',
+    labelNames: ['controller', 'result'],
+    buckets: RECONCILE_BUCKETS,
+    registers,
+  });
+
+  const informerRestartsTotal = new Counter<'informer' | 'reason'>({
+    name: 'readygate_informer_restarts_total',
+    help: 'Informer restarts, by informer and reason (error, stall, resync).',
+    labelNames: ['informer', 'reason'],
+    registers,
+  });
+
+  return {
+    registry,
+    probesTotal: new Counter({
+      name: 'readygate_probes_total',
+      help: 'Probes run, by policy, namespace and result.',
+      labelNames: ['policy', 'namespace', 'result'],
+      registers,
+    }),
+    probeDuration: new Histogram({
+      name: 'readygate_probe_duration_seconds',
+      help: 'Probe latency, by policy and handler.',
+      labelNames: ['policy', 'handler'],
+      buckets: PROBE_BUCKETS,
+      registers,
+    }),
+    conditionPatchesTotal: new Counter({
+      name: 'readygate_condition_patches_total',
+      help: 'Pod condition patches, by result.',
+      labelNames: ['result'],
+      registers,
+    }),
+    apiErrorsTotal: new Counter({
+      name: 'readygate_api_errors_total',
+      help: 'Failed Kubernetes API calls, by verb, resource and code.',
+      labelNames: ['verb', 'resource', 'code'],
+      registers,
+    }),
+    workqueueDepth,
+    reconcileDuration,
+    failsafeTripsTotal: new Counter({
+      name: 'readygate_failsafe_trips_total',
+      help: 'Probe rounds held back by the failsafe, by policy and namespace.',
+      labelNames: ['policy', 'namespace'],
+      registers,
+    }),
+    leader: new Gauge({
+      name: 'readygate_leader',
+      help: '1 if this process is the leader, else 0.',
+      registers,
+    }),
+    informerRestartsTotal,
+    registerWorkqueue(controller, depth) {
+      depthSources.set(controller, depth);
+      return () => {
+        if (depthSources.get(controller) === depth) depthSources.delete(controller);
+      };
+    },
+    controllerHooks() {
+      return {
+        onReconcile: ({ controller, outcome, durationSeconds }) =>
+          reconcileDuration.observe({ controller, result: outcome }, durationSeconds),
+      };
+    },
+    informerRestartHook(informer) {
+      return (reason) => informerRestartsTotal.inc({ informer, reason });
+    },
+  };
+}

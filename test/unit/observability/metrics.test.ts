@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../../src/observability/metrics.ts';
+
+describe('metrics', () => {
+  it('registers every readygate metric and the default process metrics in a private registry', async () => {
+    const m = createMetrics();
+    const text = await m.registry.metrics();
+    for (const name of [
+      'readygate_probes_total',
+      'readygate_probe_duration_seconds',
+      'readygate_condition_patches_total',
+      'readygate_api_errors_total',
+      'readygate_workqueue_depth',
+      'readygate_reconcile_duration_seconds',
+      'readygate_failsafe_trips_total',
+      'readygate_leader',
+      'readygate_informer_restarts_total',
+      'process_cpu_user_seconds_total',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+  });
+
+  it('keeps registries independent', async () => {
+    const a = createMetrics({ defaultMetrics: false });
+    const b = createMetrics({ defaultMetrics: false });
+    a.conditionPatchesTotal.inc({ result: 'success' });
+    expect(await a.registry.getSingleMetricAsString('readygate_condition_patches_total')).toContain(
+      'readygate_condition_patches_total{result="success"} 1',
+    );
+    expect(await b.registry.getSingleMetricAsString('readygate_condition_patches_total')).not.toContain(
+      'result="success"',
+    );
+  });
+
+  it('records labelled samples', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.probesTotal.inc({ policy: 'db', namespace: 'shop', result: 'failure' });
+    m.probeDuration.observe({ policy: 'db', handler: 'http' }, 0.02);
+    m.apiErrorsTotal.inc({ verb: 'patch', resource: 'pods/status', code: '409' });
+    m.failsafeTripsTotal.inc({ policy: 'db', namespace: 'shop' });
+    m.leader.set(1);
+    const text = await m.registry.metrics();
+    expect(text).toContain('readygate_probes_total{policy="db",namespace="shop",result="failure"} 1');
+    expect(text).toContain('readygate_probe_duration_seconds_bucket{le="0.025",policy="db",handler="http"} 1');
+    expect(text).toContain('readygate_api_errors_total{verb="patch",resource="pods/status",code="409"} 1');
+    expect(text).toContain('readygate_failsafe_trips_total{policy="db",namespace="shop"} 1');
+    expect(text).toContain('readygate_leader 1');
+  });
+
+  it('reads workqueue depth at scrape time and forgets unregistered queues', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    let depth = 3;
+    const unregister = m.registerWorkqueue('pods', () => depth);
+    m.registerWorkqueue('policies', () => 0);
+    expect(await m.registry.getSingleMetricAsString('readygate_workqueue_depth')).toContain(
+      'readygate_workqueue_depth{controller="pods"} 3',
+    );
+    depth = 7;
+    expect(await m.registry.getSingleMetricAsString('readygate_workqueue_depth')).toContain(
+      'readygate_workqueue_depth{controller="pods"} 7',
+    );
+    unregister();
+    const text = await m.registry.getSingleMetricAsString('readygate_workqueue_depth');
+    expect(text).not.toContain('controller="pods"');
+    expect(text).toContain('controller="policies"');
+  });
+
+  it('controller hooks observe reconcile duration by controller and result', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const hooks = m.controllerHooks();
+    const request = { namespace: 'ns', name: 'a' };
+    hooks.onReconcile?.({ controller: 'pods', request, outcome: 'success', durationSeconds: 0.2 });
+    hooks.onReconcile?.({ controller: 'pods', request, outcome: 'error', durationSeconds: 1, error: new Error('x') });
+    const text = await m.registry.getSingleMetricAsString('readygate_reconcile_duration_seconds');
+    expect(text).toContain('readygate_reconcile_duration_seconds_count{controller="pods",result="success"} 1');
+    expect(text).toContain('readygate_reconcile_duration_seconds_count{controller="pods",result="error"} 1');
+  });
+
+  it('counts informer restarts by reason', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const onRestart = m.informerRestartHook('pods');
+    onRestart('stall');
+    onRestart('stall');
+    expect(await m.registry.getSingleMetricAsString('readygate_informer_restarts_total')).toContain(
+      'readygate_informer_restarts_total{informer="pods",reason="stall"} 2',
+    );
+  });
+});
