@@ -3,7 +3,8 @@
 // (bench/engine.ts), then every figure source in bench/figures/ (operator-level figures), prints
 // the table, and writes bench/results/<date>.json. A full run also rewrites bench/RESULTS.md; a
 // quick run (small N, one repetition: CI's proof that the benchmark still runs) writes
-// bench/results/<date>-quick.json only, which is not committed.
+// bench/results/<date>-quick.json only, which is not committed (nor is -custom.json, from a run
+// with other options).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -121,7 +122,8 @@ export function engineTable(result: EngineResult): string {
   return lines.join('\n');
 }
 
-function resultsMarkdown(o: {
+/** bench/RESULTS.md: machine, command, the figures and the engine's per-peer detail, and the method. */
+export function resultsMarkdown(o: {
   date: string;
   commit: string;
   command: string;
@@ -164,7 +166,7 @@ ${
   opts
     ? `Probe engine: ${opts.farm.http} HTTP and ${opts.farm.tcp} TCP loopback targets (mix ${JSON.stringify(opts.farm.mix)}, slow = ${opts.farm.slowMs} ms), ` +
       `${opts.probes.toLocaleString('en')} measured probes per run after ${opts.warmup.toLocaleString('en')} of warm-up, ${opts.rate.toLocaleString('en')} probes/s, ` +
-      `${opts.concurrency} in flight, timeout ${opts.timeoutMs} ms, median of ${opts.repetitions} repetitions. Total time ${(o.seconds / 60).toFixed(1)} min.`
+      `${opts.concurrency} in flight, timeout ${opts.timeoutMs} ms, median of ${opts.repetitions} repetition${opts.repetitions === 1 ? '' : 's'}. Total time ${(o.seconds / 60).toFixed(1)} min.`
     : ''
 }
 
@@ -201,6 +203,18 @@ ${engineTable(e)}
 - Peers alternate: the order rotates every repetition. "answers" checks every peer's successes
   against what the farm's targets should give.
 `;
+}
+
+/**
+ * Runs the operator-level figures (start-up at N pods, steady-state writes, mass flip, single
+ * flip latency, ...): every module in bench/figures/ default-exports a FigureSource that adds its
+ * rows with addFigure. They run after the engine, in file-name order, with the same context.
+ */
+export async function runOperatorFigures(ctx: BenchContext): Promise<void> {
+  for (const source of await loadFigureSources(path.join(here, 'figures'))) {
+    ctx.log(`figures: ${source.name}`);
+    await source.run(ctx);
+  }
 }
 
 async function main(): Promise<void> {
@@ -241,10 +255,7 @@ async function main(): Promise<void> {
   const ctx: BenchContext = { quick: values.quick, peersDir, root, log, details: {} };
 
   const engine = await runEngineFigures(ctx, opts);
-  for (const source of await loadFigureSources(path.join(here, 'figures'))) {
-    log(`figures: ${source.name}`);
-    await source.run(ctx);
-  }
+  await runOperatorFigures(ctx);
 
   const seconds = (performance.now() - started) / 1000;
   const date = new Date().toISOString().slice(0, 10);
@@ -254,15 +265,17 @@ async function main(): Promise<void> {
 
   const resultsDir = path.join(here, 'results');
   await mkdir(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, `${date}${values.quick ? '-quick' : ''}.json`);
+  // Only the default full run is published; quick and custom runs get files git ignores.
+  const suffix = values.quick ? '-quick' : custom.length ? '-custom' : '';
+  const file = path.join(resultsDir, `${date}${suffix}.json`);
   const json = { date, commit, command, quick: values.quick, seconds, buildSeconds, machine, figures, ...ctx.details };
   await writeFile(file, `${JSON.stringify(json, null, 2)}\n`);
   log(`wrote ${path.relative(root, file)}`);
   if (!values.quick && custom.length === 0) {
-    await writeFile(
-      path.join(here, 'RESULTS.md'),
-      resultsMarkdown({ date, commit, command, machine, engine, seconds }),
-    );
+    const md = path.join(here, 'RESULTS.md');
+    await writeFile(md, resultsMarkdown({ date, commit, command, machine, engine, seconds }));
+    // Biome formats Markdown too (padded tables): leave the file as `npm run lint` wants it.
+    execFileSync(path.join(root, 'node_modules', '.bin', 'biome'), ['format', '--write', md], { stdio: 'ignore' });
     log('wrote bench/RESULTS.md');
   } else if (!values.quick) {
     log('custom options: bench/RESULTS.md left as it is (it holds the default full run)');
@@ -270,4 +283,4 @@ async function main(): Promise<void> {
   log(`done in ${seconds.toFixed(1)} s`);
 }
 
-await main();
+if (import.meta.main) await main();
