@@ -1,0 +1,369 @@
+// The Helm chart against the real kube-apiserver: helm install / upgrade / uninstall (the Deployment's
+// pods must pass the restricted Pod Security admission), server-side dry runs of the rendered modes,
+// and what the chart's ServiceAccount may and may not do, asked of the API server's RBAC authorizer
+// with `kubectl auth can-i --as system:serviceaccount:...`.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { adminKubeConfig, createNamespace, deleteNamespace } from '../support/kube.ts';
+import { eventually } from '../support/wait.ts';
+
+const CHART = fileURLToPath(new URL('../../charts/readygate', import.meta.url));
+const CRD_NAME = 'probepolicies.readygate.dev';
+const cp = () => inject('controlPlane');
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function tool(name: 'helm' | 'kubectl', args: string[], input?: string): Result {
+  const r = spawnSync(join(cp().binDir, name), [...args, '--kubeconfig', cp().kubeconfigPath], {
+    encoding: 'utf8',
+    input,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function ok(r: Result, what: string): string {
+  if (r.status !== 0) throw new Error(`${what} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+const setFlags = (set: string[]) => set.flatMap((s) => ['--set', s]);
+
+/** Objects of a multi-document YAML text (empty documents dropped). */
+function objectsOf(yamlText: string): KubernetesObject[] {
+  return parseAllDocuments(yamlText)
+    .map((d) => d.toJS() as KubernetesObject | null)
+    .filter((o): o is KubernetesObject => o !== null);
+}
+
+let kc: KubeConfig;
+let ns: string; // release namespace, enforcing the restricted Pod Security Standard
+let watched: string; // a namespace the namespace-scoped mode watches
+let other: string; // a namespace no mode but cluster-wide covers
+const release = `readygate-${randomBytes(3).toString('hex')}`; // contains the chart name: fullname = release
+let installed = false;
+
+beforeAll(async () => {
+  kc = adminKubeConfig();
+  ns = await createNamespace(kc, 'chart');
+  watched = await createNamespace(kc, 'chart-watched');
+  other = await createNamespace(kc, 'chart-other');
+  const labels = { enforce: 'restricted', warn: 'restricted', audit: 'restricted' };
+  ok(
+    tool('kubectl', [
+      'label',
+      'namespace',
+      ns,
+      ...Object.entries(labels).map(([mode, level]) => `pod-security.kubernetes.io/${mode}=${level}`),
+    ]),
+    'kubectl label',
+  );
+});
+
+afterAll(async () => {
+  if (installed) tool('helm', ['uninstall', release, '--namespace', ns]);
+  for (const name of [ns, watched, other]) if (name) await deleteNamespace(kc, name).catch(() => {});
+});
+
+/**
+ * Asks the RBAC authorizer, as the chart's ServiceAccount, each "verb resource[/subresource][ name]
+ * @namespace" question (namespace "*" = all namespaces) and returns question → allowed.
+ */
+function canI(questions: string[]): Record<string, boolean> {
+  const user = `system:serviceaccount:${ns}:${release}`;
+  const answers: Record<string, boolean> = {};
+  for (const q of questions) {
+    const m = /^(\S+) ([^\s/]+)(?:\/(\S+))?(?: (\S+))? @(\S+)$/.exec(q);
+    if (!m) throw new Error(`bad question ${q}`);
+    const [, verb = '', resource = '', sub, name, where] = m;
+    const args = ['auth', 'can-i', verb, name ? `${resource}/${name}` : resource, '--as', user];
+    if (sub) args.push(`--subresource=${sub}`);
+    args.push(...(where === '*' ? ['--all-namespaces'] : ['--namespace', where]));
+    const r = tool('kubectl', args);
+    // can-i exits 0 for yes and 1 for no; anything else (or no answer) is an error.
+    if (r.status !== 0 && !(r.status === 1 && r.stdout.trim() === 'no')) {
+      throw new Error(`kubectl auth can-i ${q}: ${r.status}\n${r.stderr}`);
+    }
+    answers[q] = r.status === 0;
+  }
+  return answers;
+}
+
+/** Retries until the authorizer gives exactly the expected answers (its RBAC cache lags writes slightly). */
+async function expectPermissions(expected: Record<string, boolean>): Promise<void> {
+  const questions = Object.keys(expected);
+  await eventually(() => expect(canI(questions)).toEqual(expected), 30_000, 250);
+}
+
+const yes = (qs: string[]) => Object.fromEntries(qs.map((q) => [q, true]));
+const no = (qs: string[]) => Object.fromEntries(qs.map((q) => [q, false]));
+
+/** What the operator needs in a namespace it watches. */
+const watchVerbs = (where: string) => [
+  `get pods @${where}`,
+  `list pods @${where}`,
+  `watch pods @${where}`,
+  `patch pods/status @${where}`,
+  `create events @${where}`,
+  `patch events @${where}`,
+  `create events.events.k8s.io @${where}`,
+  `patch events.events.k8s.io @${where}`,
+  `get probepolicies.readygate.dev @${where}`,
+  `list probepolicies.readygate.dev @${where}`,
+  `watch probepolicies.readygate.dev @${where}`,
+  `get probepolicies.readygate.dev/status @${where}`,
+  `update probepolicies.readygate.dev/status @${where}`,
+  `patch probepolicies.readygate.dev/status @${where}`,
+];
+/** What it must never be able to do, whatever the mode. */
+const forbidden = (where: string) => [
+  `patch pods @${where}`,
+  `update pods @${where}`,
+  `create pods @${where}`,
+  `delete pods @${where}`,
+  `deletecollection pods @${where}`,
+  `update pods/status @${where}`,
+  `create pods/eviction @${where}`,
+  `create pods/binding @${where}`,
+  `create probepolicies.readygate.dev @${where}`,
+  `update probepolicies.readygate.dev @${where}`,
+  `patch probepolicies.readygate.dev @${where}`,
+  `delete probepolicies.readygate.dev @${where}`,
+  `update deployments.apps @${where}`,
+  `patch deployments.apps @${where}`,
+  `list secrets @${where}`,
+  `get configmaps @${where}`,
+  `delete events @${where}`,
+  `create serviceaccounts/token @${where}`,
+  `create roles.rbac.authorization.k8s.io @${where}`,
+];
+const execVerbs = (where: string) => [`create pods/exec @${where}`, `get pods/exec @${where}`];
+const secretVerbs = (where: string) => [`get secrets @${where}`];
+const leaseVerbs = () => [
+  `create leases.coordination.k8s.io @${ns}`,
+  `get leases.coordination.k8s.io readygate @${ns}`,
+  `update leases.coordination.k8s.io readygate @${ns}`,
+];
+const leaseForbidden = () => [
+  `get leases.coordination.k8s.io other-lease @${ns}`,
+  `update leases.coordination.k8s.io other-lease @${ns}`,
+  `delete leases.coordination.k8s.io readygate @${ns}`,
+  `list leases.coordination.k8s.io @${ns}`,
+  `create leases.coordination.k8s.io @${other}`,
+  `get leases.coordination.k8s.io readygate @${other}`,
+];
+
+describe('helm install into the test control plane', () => {
+  it('installs without --skip-crds: helm skips the CRD that exists and leaves it untouched', async () => {
+    const crds = kc.makeApiClient(ApiextensionsV1Api);
+    const before = await crds.readCustomResourceDefinition({ name: CRD_NAME });
+    const r = tool('helm', ['install', release, CHART, '--namespace', ns, '--wait=false', '--timeout', '60s']);
+    const out = ok(r, 'helm install');
+    installed = true;
+    // The namespace warns on workloads that would violate the restricted Pod Security Standard.
+    expect(r.stderr).not.toMatch(/PodSecurity|violate/i);
+    expect(out).toContain('STATUS: deployed');
+    // NOTES.txt tells the user how to gate a pod.
+    expect(out).toContain('readinessGates:');
+    expect(out).toContain('kind: ProbePolicy');
+    const after = await crds.readCustomResourceDefinition({ name: CRD_NAME });
+    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    expect(after.metadata?.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+  });
+
+  it('created every object of the release manifest', async () => {
+    const manifest = objectsOf(ok(tool('helm', ['get', 'manifest', release, '--namespace', ns]), 'helm get manifest'));
+    expect(manifest.map((o) => `${o.kind}/${o.metadata?.name}`).sort()).toEqual([
+      `ClusterRole/${release}`,
+      `ClusterRoleBinding/${release}`,
+      `Deployment/${release}`,
+      `PodDisruptionBudget/${release}`,
+      `Role/${release}-leader-election`,
+      `RoleBinding/${release}-leader-election`,
+      `Service/${release}-metrics`,
+      `ServiceAccount/${release}`,
+    ]);
+    const client = KubernetesObjectApi.makeApiClient(kc);
+    for (const o of manifest) {
+      const live = await client.read(o as KubernetesObject & { metadata: { name: string } });
+      expect(live.metadata?.labels?.['app.kubernetes.io/instance'], `${o.kind}/${o.metadata?.name}`).toBe(release);
+    }
+  });
+
+  it("the Deployment's pods pass the namespace's restricted Pod Security admission", async () => {
+    // kube-controller-manager creates them; PodSecurity would refuse a non-compliant pod (FailedCreate).
+    // There is no scheduler or kubelet: they stay Pending, which is all this needs.
+    const core = kc.makeApiClient(CoreV1Api);
+    const pods = await eventually(async () => {
+      const list = await core.listNamespacedPod({
+        namespace: ns,
+        labelSelector: `app.kubernetes.io/instance=${release}`,
+      });
+      expect(list.items).toHaveLength(2);
+      return list.items;
+    }, 60_000);
+    // The control: the same namespace refuses a pod without the restricted settings.
+    const plain = tool('kubectl', ['run', 'plain', '--image=example.invalid/x', '--namespace', ns, '--dry-run=server']);
+    expect(plain.status).not.toBe(0);
+    expect(plain.stderr).toContain('violates PodSecurity "restricted:latest"');
+    for (const pod of pods) {
+      expect(pod.spec?.serviceAccountName).toBe(release);
+      expect(pod.spec?.securityContext?.runAsNonRoot).toBe(true);
+      expect(pod.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem).toBe(true);
+    }
+  });
+
+  it('default mode: the ServiceAccount can do exactly the listed verbs, cluster-wide, and nothing more', async () => {
+    await expectPermissions({
+      ...yes(watchVerbs(other)),
+      ...yes(watchVerbs(watched)),
+      ...yes(['list pods @*', 'watch pods @*', 'list probepolicies.readygate.dev @*']),
+      ...yes(leaseVerbs()),
+      ...no(forbidden(other)),
+      ...no(execVerbs(other)),
+      ...no(secretVerbs(other)),
+      ...no(leaseForbidden()),
+      ...no([
+        'list nodes @*',
+        'get namespaces @*',
+        'list secrets @*',
+        'update customresourcedefinitions.apiextensions.k8s.io @*',
+      ]),
+    });
+  });
+
+  it('exec.enabled=true (helm upgrade) adds pods/exec create+get and nothing else', async () => {
+    ok(
+      tool('helm', ['upgrade', release, CHART, '--namespace', ns, '--wait=false', ...setFlags(['exec.enabled=true'])]),
+      'helm upgrade',
+    );
+    await expectPermissions({
+      ...yes(watchVerbs(other)),
+      ...yes(execVerbs(other)),
+      ...yes(leaseVerbs()),
+      ...no(forbidden(other)),
+      ...no(secretVerbs(other)),
+    });
+  });
+
+  it('tls.allowSecretCA=true (helm upgrade) adds secrets get and nothing else', async () => {
+    ok(
+      tool('helm', [
+        'upgrade',
+        release,
+        CHART,
+        '--namespace',
+        ns,
+        '--wait=false',
+        ...setFlags(['tls.allowSecretCA=true']),
+      ]),
+      'helm upgrade',
+    );
+    await expectPermissions({
+      ...yes(watchVerbs(other)),
+      ...yes(secretVerbs(other)),
+      ...yes(leaseVerbs()),
+      ...no(forbidden(other)),
+      ...no(execVerbs(other)),
+    });
+  });
+
+  it('namespace-scoped mode (helm upgrade): the watched namespace only, no cluster-wide read of pods', async () => {
+    ok(
+      tool('helm', [
+        'upgrade',
+        release,
+        CHART,
+        '--namespace',
+        ns,
+        '--wait=false',
+        ...setFlags([`watchNamespaces={${watched}}`]),
+      ]),
+      'helm upgrade',
+    );
+    const manifest = objectsOf(ok(tool('helm', ['get', 'manifest', release, '--namespace', ns]), 'helm get manifest'));
+    expect(manifest.filter((o) => o.kind?.startsWith('Cluster'))).toEqual([]);
+    const crb = tool('kubectl', ['get', 'clusterrolebinding', release]);
+    expect(crb.stderr).toContain('NotFound');
+    await expectPermissions({
+      ...yes(watchVerbs(watched)),
+      ...yes(leaseVerbs()),
+      ...no(watchVerbs(other)),
+      ...no(['list pods @*', 'watch pods @*', 'list probepolicies.readygate.dev @*']),
+      ...no(forbidden(watched)),
+      ...no(execVerbs(watched)),
+      ...no(secretVerbs(watched)),
+    });
+  });
+
+  it('helm uninstall removes the release and keeps the CRD', async () => {
+    ok(tool('helm', ['uninstall', release, '--namespace', ns]), 'helm uninstall');
+    installed = false;
+    for (const [kind, where] of [
+      ['deployment', ns],
+      ['serviceaccount', ns],
+      ['role', watched],
+      ['rolebinding', ns],
+    ] as const) {
+      expect(tool('kubectl', ['get', kind, release, '--namespace', where]).stderr).toContain('NotFound');
+    }
+    const crd = await kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: CRD_NAME });
+    expect(crd.metadata?.name).toBe(CRD_NAME);
+    await expectPermissions(no([`get pods @${watched}`, `create leases.coordination.k8s.io @${ns}`]));
+  });
+});
+
+describe('server-side dry run of the rendered templates', () => {
+  const modes: Record<string, string[]> = {
+    default: [],
+    'namespace-scoped, with NetworkPolicy': [
+      'networkPolicy.enabled=true',
+      'networkPolicy.probeTargets.ports={8080,http}',
+    ],
+    'exec and secret CA enabled, single replica without leader election': [
+      'exec.enabled=true',
+      'tls.allowSecretCA=true',
+      'replicaCount=1',
+      'leaderElection.enabled=false',
+    ],
+  };
+  for (const [mode, set] of Object.entries(modes)) {
+    it(`${mode}: the API server accepts every object`, () => {
+      const values = mode.startsWith('namespace') ? [...set, `watchNamespaces={${watched},${other}}`] : set;
+      const rendered = ok(
+        tool('helm', ['template', 'dryrun', CHART, '--namespace', ns, ...setFlags(values)]),
+        'helm template',
+      );
+      const objects = objectsOf(rendered);
+      // Every namespaced object names its namespace, so the chart works without kubectl -n too.
+      expect(objects.filter((o) => !o.kind?.startsWith('Cluster') && !o.metadata?.namespace)).toEqual([]);
+      const out = ok(
+        tool('kubectl', ['apply', '--dry-run=server', '-o', 'name', '-f', '-'], rendered),
+        'kubectl apply --dry-run=server',
+      );
+      expect(out.trim().split('\n').sort()).toEqual(
+        objects
+          .map((o) => {
+            const [group] = (o.apiVersion ?? '').split('/').reverse().slice(1);
+            return `${o.kind?.toLowerCase()}${group ? `.${group}` : ''}/${o.metadata?.name}`;
+          })
+          .sort(),
+      );
+    });
+  }
+});
