@@ -90,7 +90,7 @@ function canI(questions: string[]): Record<string, boolean> {
   for (const q of questions) {
     const m = /^(\S+) ([^\s/]+)(?:\/(\S+))?(?: (\S+))? @(\S+)$/.exec(q);
     if (!m) throw new Error(`bad question ${q}`);
-    const [, verb = '', resource = '', sub, name, where] = m;
+    const [, verb = '', resource = '', sub, name, where = ''] = m;
     const args = ['auth', 'can-i', verb, name ? `${resource}/${name}` : resource, '--as', user];
     if (sub) args.push(`--subresource=${sub}`);
     args.push(...(where === '*' ? ['--all-namespaces'] : ['--namespace', where]));
