@@ -181,6 +181,17 @@ describe('helm install into the test control plane', () => {
     // NOTES.txt tells the user how to gate a pod.
     expect(out).toContain('readinessGates:');
     expect(out).toContain('kind: ProbePolicy');
+    // ...and its ProbePolicy example is valid against the real CRD (schema and CEL rules).
+    const example = /^ {3}apiVersion: readygate\.dev\/v1alpha1\n[\s\S]*?(?=\n\n)/m.exec(out)?.[0];
+    expect(example).toBeDefined();
+    const policy = parseAllDocuments(example!.replace(/^ {3}/gm, ''))[0]!.toJS() as KubernetesObject & {
+      spec: { conditionType: string };
+    };
+    expect(out).toContain(`- conditionType: ${policy.spec.conditionType}`);
+    policy.metadata = { ...policy.metadata, namespace: watched };
+    const applied = tool('kubectl', ['apply', '--dry-run=server', '-o', 'name', '-f', '-'], JSON.stringify(policy));
+    expect(applied.stderr).toBe('');
+    expect(applied.stdout.trim()).toBe('probepolicy.readygate.dev/payments-db');
     const after = await crds.readCustomResourceDefinition({ name: CRD_NAME });
     expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
     expect(after.metadata?.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
