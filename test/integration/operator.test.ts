@@ -59,6 +59,15 @@ const waitCondition = (name: string, type: string, status: string, timeoutMs = 3
     return c as V1PodCondition;
   }, timeoutMs);
 
+/** Total probes the running operator has made, from its /metrics (a liveness control for "no writes"). */
+const probesMade = async (): Promise<number> => {
+  const text = await (await fetch(`${operator.healthUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('readygate_probes_total{'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+};
+
 const eventsFor = async (kind: string, name: string): Promise<CoreV1Event[]> =>
   (await core.listNamespacedEvent({ namespace: ns })).items.filter(
     (e) => e.involvedObject.kind === kind && e.involvedObject.name === name,
@@ -287,9 +296,12 @@ describe('writes', () => {
     // Everything created so far is settled; count the operator's pod writes over several periods.
     await new Promise((r) => setTimeout(r, 3000));
     const before = auditPosition(cp().dir);
+    const probesBefore = await probesMade();
     await new Promise((r) => setTimeout(r, 8000));
     const writes = podStatusPatches(cp().dir, OPERATOR_USER, ns, before);
     expect(writes.map((w) => w.objectRef?.name)).toEqual([]);
+    // ...while it kept probing every target: silence is not a dead operator.
+    expect(await probesMade()).toBeGreaterThan(probesBefore + 20);
   });
 
   it('flips no condition across an operator restart with a healthy fleet', async () => {
@@ -304,6 +316,7 @@ describe('writes', () => {
     operator = await startOperator(operatorConfig, cp().dir, ['--namespaces', ns]);
     await eventually(async () => expect((await fetch(`${operator.healthUrl}/readyz`)).status).toBe(200));
     await new Promise((r) => setTimeout(r, 8000)); // four probe periods after the restart
+    expect(await probesMade()).toBeGreaterThanOrEqual(10 * 3); // the new process probed the fleet
     const patches = podStatusPatches(cp().dir, OPERATOR_USER, ns, before);
     expect(patches.map((p) => p.objectRef?.name)).toEqual([]);
     for (let i = 0; i < 10; i++) expect((await conditionOf(`fleet-${i}`, GATE))?.status).toBe('True');

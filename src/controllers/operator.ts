@@ -1,0 +1,249 @@
+// The operator assembled: informers → workqueues → policy and pod reconcilers → probe manager,
+// under a Manager, optionally behind leader election. main.ts only parses flags and calls this.
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { GROUP, GROUP_VERSION, KIND, PLURAL, type ProbePolicy } from '../api/types.ts';
+import type { OperatorOptions } from '../cli/options.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { runLeaderElection } from '../kube/lease.ts';
+import { startHealthServer } from '../observability/health.ts';
+import { createMetrics, type Metrics } from '../observability/metrics.ts';
+import { type Clock, realClock } from '../runtime/clock.ts';
+import { Controller } from '../runtime/controller.ts';
+import { clientNodeInformerFactory, ResilientInformer } from '../runtime/informer.ts';
+import { Manager, type Runnable } from '../runtime/manager.ts';
+import { normalizerFor } from '../runtime/normalize.ts';
+import { TokenBucket } from '../runtime/ratelimit.ts';
+import { podReconciler } from './pod.ts';
+import { type Caches, policyReconciler } from './policy.ts';
+import { createProbeManager } from './probe-runner.ts';
+
+export interface Operator {
+  manager: Manager;
+  metrics: Metrics;
+  /** Resolves when the operator has stopped (signal, leadership lost, or a fatal error). */
+  run(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Builds every part of the operator from its options; nothing runs until run(). */
+export async function createOperator(
+  kc: KubeConfig,
+  opts: OperatorOptions,
+  log: Logger,
+  clock: Clock = realClock,
+): Promise<Operator> {
+  const metrics = createMetrics();
+  const manager = new Manager({ logger: log, clock, gracePeriodMs: opts.shutdownGraceMs });
+  const core = kc.makeApiClient(CoreV1Api);
+  const customObjects = kc.makeApiClient(CustomObjectsApi);
+  const namespaces = opts.namespaces.length > 0 ? opts.namespaces : undefined;
+
+  const pods = new ResilientInformer<V1Pod>({
+    name: 'pods',
+    factory: clientNodeInformerFactory<V1Pod>(kc, {
+      path: (ns) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods'),
+      list: (ns) => (ns ? core.listNamespacedPod({ namespace: ns }) : core.listPodForAllNamespaces()),
+    }),
+    normalize: normalizerFor<V1Pod>({ apiVersion: 'v1', kind: 'Pod' }),
+    namespaces,
+    clock,
+    logger: log,
+    resyncMs: opts.resyncMs,
+    onRestart: metrics.informerRestartHook('pods'),
+  });
+  const policies = new ResilientInformer<ProbePolicy & { metadata: object }>({
+    name: 'probepolicies',
+    factory: clientNodeInformerFactory<ProbePolicy & { metadata: object }>(kc, {
+      path: (ns) =>
+        ns ? `/apis/${GROUP}/${GROUP_VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${GROUP_VERSION}/${PLURAL}`,
+      list: async (ns) =>
+        (ns
+          ? await customObjects.listNamespacedCustomObject({
+              group: GROUP,
+              version: GROUP_VERSION,
+              plural: PLURAL,
+              namespace: ns,
+            })
+          : await customObjects.listClusterCustomObject({
+              group: GROUP,
+              version: GROUP_VERSION,
+              plural: PLURAL,
+            })) as KubernetesListObject<ProbePolicy & { metadata: object }>,
+    }),
+    normalize: normalizerFor<ProbePolicy & { metadata: object }>({
+      apiVersion: `${GROUP}/${GROUP_VERSION}`,
+      kind: KIND,
+    }),
+    namespaces,
+    clock,
+    logger: log,
+    resyncMs: opts.resyncMs,
+    onRestart: metrics.informerRestartHook('probepolicies'),
+  });
+  manager.addCache(pods, 'pods');
+  manager.addCache(policies, 'probepolicies');
+  const caches: Caches = { pods, policies };
+
+  const writeLimiter = new TokenBucket({ qps: opts.apiQps, burst: opts.apiBurst, clock });
+  const events = new EventRecorder({
+    core,
+    now: () => clock.now(),
+    instance: opts.identity,
+    onError: (err) => log.warn({ err: String(err) }, 'event not recorded'),
+  });
+  const hooks = metrics.controllerHooks();
+
+  // Controllers exist from the start (so informer handlers can enqueue), but only run once this
+  // process leads; keys queued meanwhile are harmless and deduplicated.
+  let podController: Controller | undefined;
+  const probes = createProbeManager({
+    kc,
+    clock,
+    log: log.child({ component: 'probes' }),
+    metrics,
+    concurrency: opts.probeConcurrency,
+    enableExec: opts.enableExec,
+    caches,
+    onDesiredChange: (pod) => podController?.enqueue(pod),
+    onFailsafeChange: (policy) => policyController.enqueue(policy),
+    events,
+  });
+  const policyController = new Controller({
+    name: 'probepolicy',
+    workers: opts.workers,
+    clock,
+    logger: log,
+    hooks,
+    reconcile: policyReconciler({
+      caches,
+      probes,
+      customObjects,
+      core,
+      events,
+      writeLimiter,
+      now: () => clock.now(),
+      enableExec: opts.enableExec,
+      allowSecretCa: opts.allowSecretCa,
+    }),
+  });
+  podController = new Controller({
+    name: 'pod',
+    workers: opts.workers,
+    clock,
+    logger: log,
+    hooks,
+    reconcile: podReconciler({ caches, probes, core, events, writeLimiter, metrics, now: () => clock.now() }),
+  });
+  metrics.registerWorkqueue('probepolicy', () => policyController.queueDepth());
+  metrics.registerWorkqueue('pod', () => podController?.queueDepth() ?? 0);
+
+  // Reconcile keys, not events: every event only says which keys to look at again.
+  const policiesOf = (ns: string | undefined) => {
+    for (const p of policies.list(ns ?? '')) {
+      policyController.enqueue({ namespace: ns ?? '', name: p.metadata?.name ?? '' });
+    }
+  };
+  const onPod = (pod: V1Pod) => {
+    const ns = pod.metadata?.namespace ?? '';
+    podController?.enqueue({ namespace: ns, name: pod.metadata?.name ?? '' });
+    policiesOf(ns);
+  };
+  pods.on({ add: onPod, update: onPod, delete: onPod });
+  const onPolicy = (p: ProbePolicy) => {
+    const ns = p.metadata?.namespace ?? '';
+    // Conflicts depend on every policy of the namespace, so look at all of them again.
+    policyController.enqueue({ namespace: ns, name: p.metadata?.name ?? '' });
+    policiesOf(ns);
+  };
+  policies.on({ add: onPolicy, update: onPolicy, delete: onPolicy });
+
+  const controllers: Runnable = {
+    start: async (signal) => {
+      await Promise.all([policyController.start(signal), podController!.start(signal)]);
+      probes.stop();
+    },
+  };
+
+  if (opts.leaderElect) {
+    const coordination = kc.makeApiClient(CoordinationV1Api);
+    manager.add(
+      {
+        start: (signal) =>
+          new Promise<void>((resolve, reject) => {
+            const leading = new AbortController();
+            signal.addEventListener('abort', () => leading.abort(), { once: true });
+            let running: Promise<void> | undefined;
+            void runLeaderElection(
+              {
+                api: coordination,
+                namespace: opts.leaderElectionNamespace,
+                name: opts.leaderElectionId,
+                identity: opts.identity,
+                leaseDurationMs: opts.leaseDurationMs,
+                renewDeadlineMs: opts.renewDeadlineMs,
+                retryPeriodMs: opts.retryPeriodMs,
+                onStartedLeading: () => {
+                  log.info({ identity: opts.identity }, 'became leader; starting controllers');
+                  metrics.leader.set(1);
+                  running = controllers.start(leading.signal);
+                },
+                onStoppedLeading: () => {
+                  metrics.leader.set(0);
+                  if (!signal.aborted) {
+                    // As controller-runtime does: a replica that lost its lease must stop acting
+                    // at once; exiting lets the Deployment restart it as a clean standby.
+                    log.error('leader lease lost; exiting');
+                    leading.abort();
+                    reject(new Error('leader election lost'));
+                  }
+                },
+                onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
+                log: (msg, err) => log.warn({ err: String(err) }, msg),
+              },
+              signal,
+            ).then(async () => {
+              await running;
+              resolve();
+            });
+          }),
+      },
+      'leader-election',
+    );
+  } else {
+    metrics.leader.set(1);
+    manager.add(controllers, 'controllers');
+  }
+
+  const health = await startHealthServer({
+    host: opts.healthHost,
+    port: opts.healthPort,
+    ready: () => manager.ready(),
+    registry: metrics.registry,
+    logger: log,
+  });
+  log.info({ url: health.url }, 'health server listening');
+
+  return {
+    manager,
+    metrics,
+    run: async () => {
+      const uninstall = manager.handleSignals();
+      try {
+        await manager.start();
+      } finally {
+        uninstall();
+        probes.stop();
+        await health.close();
+      }
+    },
+    stop: () => manager.stop(),
+  };
+}

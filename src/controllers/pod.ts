@@ -1,0 +1,107 @@
+// The pod reconciler: for one pod key, compare the gate conditions the probe manager wants with
+// what the pod says, and patch only the differences, in one strategic merge patch on pods/status.
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { type DesiredPodCondition, type ObservedPodCondition, podConditionDiffers } from '../api/conditions.ts';
+import { GROUP } from '../api/types.ts';
+import type { EventSink } from '../kube/events.ts';
+import { conditionPatch, patchPodConditions } from '../kube/pod-status.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
+import type { TokenBucket } from '../runtime/ratelimit.ts';
+import type { Caches } from './policy.ts';
+import type { ProbeManager } from './probe-manager.ts';
+import { isLive, selects } from './targets.ts';
+
+export interface PodReconcilerDeps {
+  caches: Caches;
+  probes: ProbeManager;
+  core: CoreV1Api;
+  events: EventSink;
+  writeLimiter: TokenBucket;
+  metrics: Metrics;
+  now: () => number;
+}
+
+/** Pure: the conditions to patch, i.e. the desired ones that differ from the pod's. */
+export function conditionChanges(
+  pod: V1Pod,
+  desired: readonly DesiredPodCondition[],
+): { desired: DesiredPodCondition; observed: ObservedPodCondition | undefined }[] {
+  const observed = new Map((pod.status?.conditions ?? []).map((c) => [c.type, c as ObservedPodCondition]));
+  return desired
+    .map((d) => ({ desired: d, observed: observed.get(d.type) }))
+    .filter(({ desired: d, observed: o }) => podConditionDiffers(d, o));
+}
+
+/** Returns a view of pod whose conditions include (by type) the given ones. */
+function withConditions(pod: V1Pod, conditions: readonly DesiredPodCondition[]): V1Pod {
+  const rest = (pod.status?.conditions ?? []).filter((c) => !conditions.some((w) => w.type === c.type));
+  return { ...pod, status: { ...pod.status, conditions: [...rest, ...conditions] } };
+}
+
+/** Pure: readygate.dev gate types on the pod that no policy in its namespace provides. */
+export function unprovidedGates(pod: V1Pod, caches: Caches): string[] {
+  const gates = (pod.spec?.readinessGates ?? []).map((g) => g.conditionType).filter((t) => t.startsWith(`${GROUP}/`));
+  if (gates.length === 0) return [];
+  const policies = caches.policies.list(pod.metadata?.namespace ?? '');
+  return gates.filter((t) => !policies.some((p) => p.spec.conditionType === t && selects(p, pod)));
+}
+
+/** Builds the Reconciler for Pod keys. */
+export function podReconciler(deps: PodReconcilerDeps) {
+  // What we wrote to a pod that the cache has not shown yet (keyed by pod UID, with the
+  // resourceVersion the cache had then), so a second reconcile before the watch catches up
+  // does not write the same conditions again.
+  const unseen = new Map<string, { resourceVersion: string; conditions: DesiredPodCondition[] }>();
+
+  return async (req: Request, ctx: ReconcileContext): Promise<Result> => {
+    const pod = deps.caches.pods.get(req.namespace, req.name);
+    if (!pod || !isLive(pod)) return {}; // terminating pods are never patched
+    for (const type of unprovidedGates(pod, deps.caches)) {
+      deps.events.record(
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          namespace: req.namespace,
+          name: req.name,
+          uid: pod.metadata?.uid ?? '',
+        },
+        'Warning',
+        'NoProbePolicy',
+        `readiness gate ${type} is not provided by any ProbePolicy in namespace ${req.namespace} that selects this pod, so the pod will never be Ready`,
+      );
+    }
+    const uid = pod.metadata?.uid ?? '';
+    const rv = pod.metadata?.resourceVersion ?? '';
+    const pending = unseen.get(uid);
+    if (pending && pending.resourceVersion !== rv) unseen.delete(uid);
+    const view = unseen.has(uid) ? withConditions(pod, pending?.conditions ?? []) : pod;
+    const changes = conditionChanges(view, deps.probes.desiredFor(uid));
+    if (changes.length === 0) return {};
+    await deps.writeLimiter.wait(ctx.signal);
+    const outcome = await patchPodConditions(
+      deps.core,
+      { namespace: req.namespace, name: req.name, uid },
+      conditionPatch(uid, changes, deps.now()),
+    ).catch((err: unknown) => {
+      deps.metrics.conditionPatchesTotal.inc({ result: 'error' });
+      throw err;
+    });
+    deps.metrics.conditionPatchesTotal.inc({ result: outcome === 'patched' ? 'success' : outcome.replace('-', '') });
+    if (outcome === 'patched') {
+      const prior = unseen.get(uid)?.conditions ?? [];
+      const written = changes.map((c) => c.desired);
+      unseen.set(uid, {
+        resourceVersion: rv,
+        conditions: [...prior.filter((p) => !written.some((w) => w.type === p.type)), ...written],
+      });
+      // Bounded: entries are dropped as soon as the cache moves past them; this caps pathologies.
+      if (unseen.size > 50_000) unseen.delete(unseen.keys().next().value as string);
+    }
+    ctx.log.debug(
+      { outcome, conditions: changes.map((c) => `${c.desired.type}=${c.desired.status}`) },
+      'pod conditions patched',
+    );
+    return {};
+  };
+}

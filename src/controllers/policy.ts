@@ -1,0 +1,200 @@
+// The policy reconciler: for one ProbePolicy key, decide its targets from the caches, hand them to
+// the probe manager, and write the policy's status when (and only when) it changes.
+import type { CoreV1Api, CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
+import { conditionsEqual, setStatusCondition } from '../api/conditions.ts';
+import { API_VERSION, type Condition, KIND, type ProbePolicy, type ProbePolicyStatus } from '../api/types.ts';
+import type { EventSink } from '../kube/events.ts';
+import { patchPolicyStatus } from '../kube/policy-status.ts';
+import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
+import type { TokenBucket } from '../runtime/ratelimit.ts';
+import type { PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
+import { computeTargets, olderFirst, selects } from './targets.ts';
+
+/** failingPods lists at most this many names (the CRD's maxItems). */
+export const FAILING_PODS_CAP = 20;
+
+export interface Caches {
+  policies: { get(ns: string, name: string): ProbePolicy | undefined; list(ns?: string): ProbePolicy[] };
+  pods: { get(ns: string, name: string): V1Pod | undefined; list(ns?: string): V1Pod[] };
+}
+
+export interface PolicyReconcilerDeps {
+  caches: Caches;
+  probes: ProbeManager;
+  customObjects: CustomObjectsApi;
+  core: CoreV1Api;
+  events: EventSink;
+  writeLimiter: TokenBucket;
+  now: () => number;
+  enableExec: boolean;
+  allowSecretCa: boolean;
+}
+
+/** Why a policy cannot probe at all, or undefined when it can. */
+export async function blockingProblem(
+  policy: ProbePolicy,
+  deps: Pick<PolicyReconcilerDeps, 'enableExec' | 'allowSecretCa' | 'core'>,
+  signal: AbortSignal,
+): Promise<{ reason: string; message: string } | { caPem?: string }> {
+  const probe = policy.spec.probe;
+  if (probe.exec && !deps.enableExec) {
+    return {
+      reason: 'ExecDisabled',
+      message: 'exec probes are off in this installation (helm value exec.enabled=true turns them on)',
+    };
+  }
+  const http = probe.httpGet;
+  if (http?.bodyRegex !== undefined) {
+    try {
+      new RegExp(http.bodyRegex);
+    } catch (err) {
+      return { reason: 'InvalidSpec', message: `spec.probe.httpGet.bodyRegex: ${(err as Error).message}` };
+    }
+  }
+  const ref = http?.tls?.caSecretRef;
+  if (ref) {
+    if (!deps.allowSecretCa) {
+      return {
+        reason: 'SecretCANotAllowed',
+        message: `tls.caSecretRef needs permission to read Secrets, which is off in this installation (helm value tls.allowSecretCA=true); use tls.caBundle instead`,
+      };
+    }
+    try {
+      const secret = await deps.core.readNamespacedSecret(
+        { name: ref.name, namespace: policy.metadata?.namespace ?? '' },
+        { signal } as never,
+      );
+      const data = secret.data?.[ref.key];
+      if (!data) return { reason: 'CASecretInvalid', message: `Secret ${ref.name} has no key ${ref.key}` };
+      return { caPem: Buffer.from(data, 'base64').toString('utf8') };
+    } catch (err) {
+      return { reason: 'CASecretInvalid', message: `cannot read Secret ${ref.name}: ${(err as Error).message}` };
+    }
+  }
+  return http?.tls?.caBundle ? { caPem: http.tls.caBundle } : {};
+}
+
+/** Pure: the status a policy should have, given what the caches and the probe manager say. */
+export function desiredStatus(input: {
+  policy: ProbePolicy;
+  matched: V1Pod[];
+  conflictedWith: string[];
+  problem?: { reason: string; message: string };
+  failsafe?: { message: string };
+  now: number;
+}): ProbePolicyStatus {
+  const { policy, matched, now } = input;
+  const type = policy.spec.conditionType;
+  const generation = policy.metadata?.generation ?? 0;
+  const gateTrue = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === type && c.status === 'True') ?? false;
+  const failing = matched
+    .filter((p) => !gateTrue(p))
+    .map((p) => p.metadata?.name ?? '')
+    .sort();
+  let conditions: Condition[] = policy.status?.conditions ?? [];
+  const set = (c: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>) => {
+    conditions = setStatusCondition(conditions, { ...c, observedGeneration: generation }, now);
+  };
+  if (input.problem) {
+    set({ type: 'Ready', status: 'False', ...input.problem });
+  } else {
+    const dry = policy.spec.dryRun ? ' (dry run: pods are not patched)' : '';
+    set({ type: 'Ready', status: 'True', reason: 'Probing', message: `probing ${matched.length} matched pods${dry}` });
+  }
+  if (input.failsafe) {
+    set({ type: 'Degraded', status: 'True', reason: 'Failsafe', message: input.failsafe.message });
+  } else if (input.conflictedWith.length > 0) {
+    set({
+      type: 'Degraded',
+      status: 'True',
+      reason: 'Conflict',
+      message: `older ProbePolicy ${input.conflictedWith.join(', ')} owns ${type} on some matched pods; this policy writes nothing to them`,
+    });
+  } else if (matched.length === 0) {
+    set({
+      type: 'Degraded',
+      status: 'True',
+      reason: 'NoPodsMatched',
+      message: `no pod matches the selector and lists ${type} in spec.readinessGates`,
+    });
+  } else {
+    set({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
+  }
+  return {
+    observedGeneration: generation,
+    matchedPods: matched.length,
+    readyPods: matched.length - failing.length,
+    failingPods: failing.slice(0, FAILING_PODS_CAP),
+    conditions,
+  };
+}
+
+/** Reports whether writing next would change the stored status. */
+export function statusDiffers(current: ProbePolicyStatus | undefined, next: ProbePolicyStatus): boolean {
+  if (!current) return true;
+  return (
+    current.observedGeneration !== next.observedGeneration ||
+    current.matchedPods !== next.matchedPods ||
+    current.readyPods !== next.readyPods ||
+    JSON.stringify(current.failingPods ?? []) !== JSON.stringify(next.failingPods ?? []) ||
+    !conditionsEqual(current.conditions, next.conditions)
+  );
+}
+
+/** Builds the Reconciler for ProbePolicy keys. */
+export function policyReconciler(deps: PolicyReconcilerDeps) {
+  // uid and name of policies seen alive, to tell a deletion from a key that never existed.
+  const known = new Map<string, { uid: string; name: string; namespace: string }>();
+
+  return async (req: Request, ctx: ReconcileContext): Promise<Result> => {
+    const key = `${req.namespace}/${req.name}`;
+    const policy = deps.caches.policies.get(req.namespace, req.name);
+    if (!policy) {
+      deps.probes.removePolicy(key);
+      const gone = known.get(key);
+      if (gone) {
+        known.delete(key);
+        deps.events.record(
+          { apiVersion: API_VERSION, kind: KIND, namespace: gone.namespace, name: gone.name, uid: gone.uid },
+          'Normal',
+          'PolicyDeleted',
+          'ProbePolicy deleted: the conditions it wrote on pods are left as they are (no outage); remove the readiness gate from the pods or create a new policy',
+        );
+        ctx.log.info('policy deleted; conditions left in place');
+      }
+      return {};
+    }
+    known.set(key, { uid: policy.metadata?.uid ?? '', name: req.name, namespace: req.namespace });
+
+    const policies = deps.caches.policies.list(req.namespace);
+    const pods = deps.caches.pods.list(req.namespace);
+    const { matched, targets, conflicted } = computeTargets(policy, pods, policies);
+    const owners = new Set<string>();
+    for (const pod of conflicted) {
+      const owner = policies
+        .filter((p) => p.spec.conditionType === policy.spec.conditionType && selects(p, pod))
+        .sort(olderFirst)[0];
+      if (owner?.metadata?.name) owners.add(owner.metadata.name);
+    }
+
+    const check = await blockingProblem(policy, deps, ctx.signal);
+    const problem = 'reason' in check ? check : undefined;
+    const config: PolicyProbeConfig | undefined = problem ? undefined : { caPem: (check as { caPem?: string }).caPem };
+    deps.probes.syncPolicy(policy, config ? targets : [], config ?? {});
+
+    const status = desiredStatus({
+      policy,
+      matched,
+      conflictedWith: [...owners].sort(),
+      problem,
+      failsafe: deps.probes.failsafe(key),
+      now: deps.now(),
+    });
+    if (statusDiffers(policy.status, status)) {
+      await deps.writeLimiter.wait(ctx.signal);
+      await patchPolicyStatus(deps.customObjects, req, status);
+      ctx.log.debug({ matched: status.matchedPods, ready: status.readyPods }, 'status updated');
+    }
+    return {};
+  };
+}

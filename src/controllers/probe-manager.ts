@@ -1,0 +1,23 @@
+// The bridge between reconcilers and the probe engine: one scheduled probe per (policy, pod)
+// target, a debouncer per target, the failsafe per policy, and the desired gate conditions per pod.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { DesiredPodCondition } from '../api/conditions.ts';
+import type { ProbePolicy } from '../api/types.ts';
+
+/** Per-policy inputs resolved by the policy reconciler (e.g. a CA read from a Secret). */
+export interface PolicyProbeConfig {
+  caPem?: string;
+}
+
+export interface ProbeManager {
+  /** Makes the scheduled targets of policy exactly these pods (starting, updating, stopping probes). */
+  syncPolicy(policy: ProbePolicy, targets: readonly V1Pod[], config: PolicyProbeConfig): void;
+  /** Stops every probe of a policy (deleted); the conditions it wrote stay on the pods. */
+  removePolicy(policyKey: string): void;
+  /** The gate conditions wanted on a pod (by UID), one per policy probing it, excluding dry runs and held flips. */
+  desiredFor(podUid: string): DesiredPodCondition[];
+  /** The failsafe state of a policy, when tripped. */
+  failsafe(policyKey: string): { message: string } | undefined;
+  /** Stops every probe and timer. */
+  stop(): void;
+}
