@@ -1,0 +1,108 @@
+// gRPC probe: grpc.health.v1.Health/Check over plaintext, as kubelet gRPC probes (pkg/probe/grpc).
+
+import { isIPv6 } from 'node:net';
+import {
+  Client,
+  connectivityState,
+  credentials,
+  status as grpcStatus,
+  Metadata,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { VERSION } from '../version.ts';
+import { decodeHealthCheckResponse, encodeHealthCheckRequest, servingStatusName } from './health-proto.ts';
+import { formatTimeout, joinHostPort } from './net-errors.ts';
+import type { ProbeResult } from './types.ts';
+
+const CHECK_METHOD = '/grpc.health.v1.Health/Check';
+const SERVING = 1;
+const COULD_NOT_LOOK_CODES = ['EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EADDRNOTAVAIL', 'EMFILE', 'ENFILE'];
+
+export interface GrpcProbeRequest {
+  host: string;
+  port: number;
+  /** Service name for the health check; "" or unset asks about the server as a whole. */
+  service?: string;
+  timeoutMs: number;
+}
+
+export interface GrpcProbeDeps {
+  now?: () => number;
+}
+
+/** Calls Health/Check with a deadline of timeoutMs and resolves (never rejects) with the result. */
+export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Promise<ProbeResult> {
+  const now = deps.now ?? performance.now.bind(performance);
+  const started = now();
+  const address = joinHostPort(req.host, req.port);
+  const subject = `gRPC health check ${address}${req.service ? ` (service ${JSON.stringify(req.service)})` : ''}`;
+  // ipv4:/ipv6: targets skip the DNS resolver; a fresh channel per probe, as the kubelet dials
+  // per probe, so a wedged connection never outlives one check.
+  const target = `${isIPv6(req.host) ? 'ipv6' : 'ipv4'}:${address}`;
+  const client = new Client(target, credentials.createInsecure(), {
+    'grpc.primary_user_agent': `readygate/${VERSION}`,
+    'grpc.enable_channelz': 0,
+    'grpc.enable_retries': 0,
+    'grpc.service_config_disable_resolution': 1,
+    'grpc.max_receive_message_length': 64 * 1024,
+  });
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      CHECK_METHOD,
+      encodeHealthCheckRequest,
+      decodeHealthCheckResponse,
+      { service: req.service ?? '' },
+      new Metadata(),
+      { deadline: Date.now() + req.timeoutMs },
+      (err, res) => {
+        // Read before close(): was a connection ever up? (timeouts before that are ours to report)
+        const state = client.getChannel().getConnectivityState(false);
+        client.close();
+        const result = err ? fromError(err, state === connectivityState.READY) : fromResponse(res?.status ?? 0);
+        resolve({ ...result, durationMs: now() - started });
+      },
+    );
+  });
+
+  function fromResponse(status: number): Omit<ProbeResult, 'durationMs'> {
+    const name = servingStatusName(status);
+    if (status === SERVING) return { outcome: 'success', couldNotLook: false, message: `${subject}: ${name}` };
+    return { outcome: 'failure', couldNotLook: false, message: `${subject}: ${name}` };
+  }
+
+  // Messages follow pkg/probe/grpc: unimplemented → "does not implement the health protocol",
+  // deadline → timeout, anything else → the RPC error.
+  function fromError(err: ServiceError, connected: boolean): Omit<ProbeResult, 'durationMs'> {
+    switch (err.code) {
+      case grpcStatus.DEADLINE_EXCEEDED:
+        return {
+          outcome: 'timeout',
+          couldNotLook: !connected,
+          message: `${subject}: timeout after ${formatTimeout(req.timeoutMs)}${connected ? '' : ' (connect)'}`,
+        };
+      case grpcStatus.UNIMPLEMENTED:
+        return {
+          outcome: 'failure',
+          couldNotLook: false,
+          message: `${subject}: server does not implement grpc.health.v1.Health`,
+        };
+      case grpcStatus.NOT_FOUND:
+        // grpc-go/grpc-java health servers answer an unknown service with NOT_FOUND.
+        return { outcome: 'failure', couldNotLook: false, message: `${subject}: SERVICE_UNKNOWN (NOT_FOUND)` };
+      default: {
+        const details = err.details || grpcStatus[err.code] || `code ${err.code}`;
+        const couldNotLook = COULD_NOT_LOOK_CODES.some((c) => details.includes(c));
+        const text = details.includes('ECONNREFUSED') ? 'connection refused' : clip(details);
+        return {
+          outcome: 'failure',
+          couldNotLook,
+          message: `${subject}: ${grpcStatus[err.code] ?? err.code}: ${text}`,
+        };
+      }
+    }
+  }
+}
+
+function clip(s: string): string {
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
+}

@@ -1,0 +1,103 @@
+// Minimal input types for the probe engine, mirroring api.md's `spec.probe`. They are kept
+// here (not imported from src/api) so the engine does not depend on the generated CRD types;
+// the generated ProbePolicy spec is structurally assignable to these.
+
+/** Kubernetes int-or-string: a port number or the name of a container port. */
+export type IntOrString = number | string;
+
+export interface HTTPHeader {
+  name: string;
+  value: string;
+}
+
+export interface TCPSocketAction {
+  port: IntOrString;
+}
+
+export interface HTTPGetTLS {
+  /** Verify the serving certificate (default false, as the kubelet never verifies). */
+  verify?: boolean;
+  /** Name to send as SNI and to check the certificate against; default: the pod IP. */
+  serverName?: string;
+  /** Inline PEM CA bundle; a CA resolved from caSecretRef is passed as `caPem` instead. */
+  caBundle?: string;
+}
+
+export interface HTTPGetAction {
+  port: IntOrString;
+  path?: string;
+  scheme?: 'HTTP' | 'HTTPS';
+  httpHeaders?: HTTPHeader[];
+  /** Status codes or inclusive ranges such as "204" or "200-399"; default the kubelet's [200,400). */
+  successCodes?: string[];
+  /** Must match the first 10 KiB of the body (decoded as UTF-8). */
+  bodyRegex?: string;
+  tls?: HTTPGetTLS;
+}
+
+export interface GRPCAction {
+  port: IntOrString;
+  service?: string;
+}
+
+export interface ExecAction {
+  command: string[];
+  /** Container to run in; default the pod's first container. */
+  container?: string;
+}
+
+export interface ProbeSpec {
+  tcpSocket?: TCPSocketAction;
+  httpGet?: HTTPGetAction;
+  grpc?: GRPCAction;
+  exec?: ExecAction;
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  successThreshold?: number;
+  failureThreshold?: number;
+}
+
+export type ProbeOutcome = 'success' | 'failure' | 'timeout';
+
+export interface ProbeResult {
+  outcome: ProbeOutcome;
+  /**
+   * True when the failure says more about the operator than the pod (connect timeout,
+   * EHOSTUNREACH, ENETUNREACH, fd exhaustion, API server unreachable for exec). Still a failure
+   * for the pod, but it feeds the failsafe (rounds.ts).
+   */
+  couldNotLook: boolean;
+  /** Names the URL/address and the status or error; never a response body. */
+  message: string;
+  /** Set when the probe succeeded with a caveat (e.g. a redirect to another host not followed). */
+  warning?: string;
+  durationMs: number;
+}
+
+/** A container port as found in `pod.spec.containers[].ports[]`. */
+export interface ContainerPort {
+  name?: string;
+  containerPort: number;
+  protocol?: string;
+}
+
+/** The parts of `pod.spec.containers[]` the engine reads. */
+export interface PodContainer {
+  name: string;
+  ports?: ContainerPort[];
+}
+
+/** core/v1 Probe defaults, applied where the spec leaves a field unset. */
+export const PROBE_DEFAULTS = {
+  initialDelaySeconds: 0,
+  periodSeconds: 10,
+  timeoutSeconds: 1,
+  successThreshold: 1,
+  failureThreshold: 3,
+} as const;
+
+/** Thrown when a probe spec cannot be run at all (e.g. a Host header, an invalid regex). */
+export class ProbeConfigError extends Error {
+  override name = 'ProbeConfigError';
+}

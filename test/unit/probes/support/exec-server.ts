@@ -1,0 +1,89 @@
+// A stand-in for the API server's pods/exec endpoint as the kubelet answers it: a WebSocket
+// server speaking the v4/v5 channel protocol. Channel byte 1 = stdout, 2 = stderr, 3 = a
+// metav1.Status as JSON. The command picks the behaviour:
+//   ["true"] → exit 0; ["exit", "<n>"] → exit n; ["echo", ...] → stdout then exit 0;
+//   ["sleep"] → never answers; ["missing"] → Failure without exit code (container not found).
+import type { IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
+
+export interface ExecServer {
+  port: number;
+  /** URL path + query of each exec request, and the subprotocol chosen. */
+  requests: Array<{ url: string; protocol: string }>;
+  close(): Promise<void>;
+}
+
+export interface ExecServerOptions {
+  /** Subprotocols this "API server" accepts, in preference order. */
+  protocols?: string[];
+  /** Answer the upgrade with this HTTP status instead (e.g. 403 for missing RBAC). */
+  rejectWith?: number;
+}
+
+/** Starts the fixture on 127.0.0.1. */
+export async function startExecServer(options: ExecServerOptions = {}): Promise<ExecServer> {
+  const accepted = options.protocols ?? ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
+  const requests: ExecServer['requests'] = [];
+  const http = createServer((_req, res) => res.writeHead(404).end());
+  const sockets = new Set<Socket>();
+  http.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (offered) => accepted.find((p) => offered.has(p)) ?? false,
+  });
+  http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (options.rejectWith) {
+      socket.end(`HTTP/1.1 ${options.rejectWith} Forbidden\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      requests.push({ url: req.url ?? '', protocol: ws.protocol });
+      const query = new URL(req.url ?? '/', 'http://x').searchParams;
+      const command = query.getAll('command');
+      const send = (channel: number, data: string): void =>
+        ws.send(Buffer.concat([Buffer.from([channel]), Buffer.from(data)]));
+      const status = (s: object): void => {
+        send(3, JSON.stringify(s));
+        ws.close(1000);
+      };
+      switch (command[0]) {
+        case 'sleep':
+          return;
+        case 'true':
+          return status({ status: 'Success' });
+        case 'echo':
+          send(1, command.slice(1).join(' '));
+          send(2, 'a warning');
+          return status({ status: 'Success' });
+        case 'exit':
+          return status({
+            status: 'Failure',
+            reason: 'NonZeroExitCode',
+            message: `command terminated with non-zero exit code: exit status ${command[1]}`,
+            details: { causes: [{ reason: 'ExitCode', message: command[1] }] },
+          });
+        default:
+          return status({ status: 'Failure', reason: 'InternalError', message: 'container not found ("nope")' });
+      }
+    });
+  });
+  const port = await new Promise<number>((resolve) =>
+    http.listen(0, '127.0.0.1', () => resolve((http.address() as { port: number }).port)),
+  );
+  return {
+    port,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        for (const s of sockets) s.destroy();
+        wss.close();
+        http.close(() => resolve());
+      }),
+  };
+}
