@@ -1,7 +1,7 @@
 // A stand-in for the API server's pods/exec endpoint as the kubelet answers it: a WebSocket
 // server speaking the v4/v5 channel protocol. Channel byte 1 = stdout, 2 = stderr, 3 = a
 // metav1.Status as JSON. The command picks the behaviour:
-//   ["true"] → exit 0; ["exit", "<n>"] → exit n; ["echo", ...] → stdout then exit 0;
+//   ["true"] → exit 0; ["exit", "<n>"] → exit n; ["echo"] → stdout/stderr output then exit 0;
 //   ["sleep"] → never answers; ["missing"] → Failure without exit code (container not found).
 import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:http';
@@ -57,7 +57,7 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
         case 'true':
           return status({ status: 'Success' });
         case 'echo':
-          send(1, command.slice(1).join(' '));
+          send(1, 'stdout-payload');
           send(2, 'a warning');
           return status({ status: 'Success' });
         case 'exit':

@@ -1,0 +1,208 @@
+import { describe, expect, it } from 'vitest';
+import { Debouncer, type DebounceSpec } from '../../../src/probes/debouncer.ts';
+import type { ProbeResult } from '../../../src/probes/types.ts';
+
+const ok = (message = 'HTTP GET http://127.0.0.1:8080/ready: 200'): ProbeResult => ({
+  outcome: 'success',
+  couldNotLook: false,
+  message,
+  durationMs: 1,
+});
+const bad = (message = 'HTTP GET http://127.0.0.1:8080/ready: 503'): ProbeResult => ({
+  outcome: 'failure',
+  couldNotLook: false,
+  message,
+  durationMs: 1,
+});
+const slow: ProbeResult = {
+  outcome: 'timeout',
+  couldNotLook: false,
+  message: 'TCP connect 127.0.0.1:5432: timeout after 1s',
+  durationMs: 1000,
+};
+
+const spec = (over: Partial<DebounceSpec> = {}, probe: DebounceSpec['probe'] = {}): DebounceSpec => ({
+  probe: { successThreshold: 1, failureThreshold: 3, ...probe },
+  ...over,
+});
+const T0 = 1_000_000;
+
+describe('Debouncer thresholds', () => {
+  it('failureThreshold consecutive failures flip True → False, with the count in the message', () => {
+    const d = new Debouncer(spec(), { status: 'True', reason: 'ProbeSucceeded', message: 'm' }, T0);
+    expect(d.observe(bad(), T0 + 1)).toEqual({ status: 'True', reason: 'ProbeSucceeded', message: 'm' });
+    expect(d.observe(bad(), T0 + 2)?.status).toBe('True');
+    expect(d.observe(bad(), T0 + 3)).toEqual({
+      status: 'False',
+      reason: 'ProbeFailed',
+      message: 'HTTP GET http://127.0.0.1:8080/ready: 503 (3/3 failures)',
+    });
+  });
+
+  it('a success in between resets the failure count', () => {
+    const d = new Debouncer(spec(), { status: 'True' }, T0);
+    d.observe(bad(), T0);
+    d.observe(bad(), T0);
+    d.observe(ok(), T0);
+    d.observe(bad(), T0);
+    expect(d.observe(bad(), T0)?.status).toBe('True');
+    expect(d.observe(bad(), T0)?.status).toBe('False');
+  });
+
+  it('keeps the message stable after the flip ("3/3", not "4/3"), so no write per period', () => {
+    const d = new Debouncer(spec(), { status: 'True' }, T0);
+    for (let i = 0; i < 3; i++) d.observe(bad(), T0);
+    const flipped = d.desired(T0);
+    expect(d.observe(bad(), T0)).toEqual(flipped);
+    expect(d.observe(bad(), T0)).toEqual(flipped);
+  });
+
+  it('a timeout flips with reason ProbeTimeout', () => {
+    const d = new Debouncer(spec({}, { failureThreshold: 1 }), { status: 'True' }, T0);
+    expect(d.observe(slow, T0)).toMatchObject({ status: 'False', reason: 'ProbeTimeout' });
+  });
+
+  it('successThreshold consecutive successes flip False → True', () => {
+    const d = new Debouncer(
+      spec({}, { successThreshold: 2 }),
+      { status: 'False', reason: 'ProbeFailed', message: 'x' },
+      T0,
+    );
+    expect(d.observe(ok(), T0)?.status).toBe('False');
+    d.observe(bad(), T0);
+    expect(d.observe(ok(), T0)?.status).toBe('False');
+    expect(d.observe(ok(), T0)).toEqual({ status: 'True', reason: 'ProbeSucceeded', message: ok().message });
+  });
+});
+
+describe('Debouncer seeding', () => {
+  it('a True condition seeds "True with 0 failures": a restart never flips a healthy gate', () => {
+    const d = new Debouncer(spec(), { status: 'True', reason: 'ProbeSucceeded', message: ok().message }, T0);
+    expect(d.desired(T0)).toEqual({ status: 'True', reason: 'ProbeSucceeded', message: ok().message });
+    expect(d.observe(ok(), T0)).toEqual({ status: 'True', reason: 'ProbeSucceeded', message: ok().message });
+  });
+
+  it('no condition: nothing to write until a verdict, then successThreshold successes make it True', () => {
+    const d = new Debouncer(spec({}, { successThreshold: 2 }), undefined, T0);
+    expect(d.desired(T0)).toBeUndefined();
+    expect(d.observe(ok(), T0)).toBeUndefined();
+    expect(d.observe(ok(), T0)?.status).toBe('True');
+  });
+
+  it('no condition and failing: False once failureThreshold is reached', () => {
+    const d = new Debouncer(spec(), undefined, T0);
+    expect(d.observe(bad(), T0)).toBeUndefined();
+    expect(d.observe(bad(), T0)).toBeUndefined();
+    expect(d.observe(bad(), T0)).toMatchObject({ status: 'False', message: expect.stringContaining('(3/3 failures)') });
+  });
+
+  it('a False condition written by a previous process is repeated, not rewritten', () => {
+    const message = `${bad().message} (3/3 failures)`;
+    const d = new Debouncer(spec(), { status: 'False', reason: 'ProbeFailed', message }, T0);
+    expect(d.observe(bad(), T0)).toEqual({ status: 'False', reason: 'ProbeFailed', message });
+  });
+
+  it('withSpec keeps counters and status across a spec change', () => {
+    const d = new Debouncer(spec(), { status: 'True' }, T0);
+    d.observe(bad(), T0);
+    d.observe(bad(), T0);
+    const next = d.withSpec(spec({}, { failureThreshold: 5 }));
+    expect(next.observe(bad(), T0)?.status).toBe('True'); // 3 of 5
+    expect(next.snapshot().failures).toBe(3);
+  });
+});
+
+describe('Debouncer timing gates', () => {
+  it('does not probe nor take results before the pod is first seen Running', () => {
+    const d = new Debouncer(spec({}, { failureThreshold: 1 }), { status: 'True' });
+    expect(d.shouldProbe(T0)).toBe(false);
+    expect(d.observe(bad(), T0)?.status).toBe('True');
+    d.markRunning(T0);
+    expect(d.shouldProbe(T0)).toBe(true);
+    expect(d.observe(bad(), T0)?.status).toBe('False');
+  });
+
+  it('initialDelaySeconds counts from the first Running observation', () => {
+    const d = new Debouncer(spec({}, { initialDelaySeconds: 10, failureThreshold: 1 }), { status: 'True' });
+    d.markRunning(T0);
+    d.markRunning(T0 + 5000); // later observations do not move it
+    expect(d.shouldProbe(T0 + 9999)).toBe(false);
+    expect(d.observe(bad(), T0 + 9999)?.status).toBe('True');
+    expect(d.shouldProbe(T0 + 10_000)).toBe(true);
+    expect(d.observe(bad(), T0 + 10_000)?.status).toBe('False');
+  });
+});
+
+describe('Debouncer modes', () => {
+  it('StartupOnly latches True forever once True', () => {
+    const d = new Debouncer(spec({ mode: 'StartupOnly' }, { failureThreshold: 1 }), undefined, T0);
+    d.observe(ok(), T0);
+    expect(d.snapshot().latched).toBe(true);
+    expect(d.shouldProbe(T0 + 1)).toBe(false);
+    expect(d.observe(bad(), T0 + 1)?.status).toBe('True');
+  });
+
+  it('StartupOnly seeded True is latched from the start', () => {
+    const d = new Debouncer(spec({ mode: 'StartupOnly' }), { status: 'True' }, T0);
+    expect(d.shouldProbe(T0)).toBe(false);
+  });
+
+  it('Continuous does not latch', () => {
+    const d = new Debouncer(spec({}, { failureThreshold: 1 }), undefined, T0);
+    d.observe(ok(), T0);
+    expect(d.observe(bad(), T0)?.status).toBe('False');
+  });
+
+  it('fails open after failOpenAfterSeconds False since first Running', () => {
+    const d = new Debouncer(spec({ failsafe: { failOpenAfterSeconds: 60 } }), undefined, T0);
+    for (let i = 0; i < 3; i++) d.observe(bad(), T0 + i * 1000);
+    expect(d.desired(T0 + 59_999)?.status).toBe('False');
+    const open = d.desired(T0 + 60_000);
+    expect(open).toEqual({
+      status: 'True',
+      reason: 'FailOpenTimeout',
+      message: 'probe not passing after 60s; failing open',
+    });
+    // More failures do not close it again, nor change the message.
+    expect(d.observe(bad('other error'), T0 + 70_000)).toEqual(open);
+    // A real success takes over.
+    expect(d.observe(ok(), T0 + 80_000)).toMatchObject({ status: 'True', reason: 'ProbeSucceeded' });
+  });
+
+  it('fail-open counts from the flip for a gate that was True', () => {
+    const d = new Debouncer(
+      spec({ failsafe: { failOpenAfterSeconds: 60 } }, { failureThreshold: 1 }),
+      { status: 'True' },
+      T0,
+    );
+    d.observe(bad(), T0 + 100_000);
+    expect(d.desired(T0 + 159_999)?.status).toBe('False');
+    expect(d.desired(T0 + 160_000)?.reason).toBe('FailOpenTimeout');
+  });
+
+  it('a FailOpenTimeout condition on the pod stays open across a restart', () => {
+    const d = new Debouncer(
+      spec({ failsafe: { failOpenAfterSeconds: 60 } }),
+      { status: 'True', reason: 'FailOpenTimeout' },
+      T0,
+    );
+    expect(d.observe(bad(), T0)).toMatchObject({ status: 'True', reason: 'FailOpenTimeout' });
+  });
+
+  it('failOpenAfterSeconds 0 never fails open', () => {
+    const d = new Debouncer(spec({ failsafe: { failOpenAfterSeconds: 0 } }, { failureThreshold: 1 }), undefined, T0);
+    d.observe(bad(), T0);
+    expect(d.desired(T0 + 1e9)?.status).toBe('False');
+  });
+
+  it('dryRun computes the same status with reason DryRun and patch false', () => {
+    const d = new Debouncer(spec({ dryRun: true }, { failureThreshold: 1 }), { status: 'True' }, T0);
+    expect(d.patch).toBe(false);
+    expect(d.observe(bad(), T0)).toEqual({
+      status: 'False',
+      reason: 'DryRun',
+      message: `${bad().message} (1/1 failures)`,
+    });
+    expect(new Debouncer(spec()).patch).toBe(true);
+  });
+});

@@ -1,0 +1,93 @@
+// exec probes through client-node's Exec against a local server speaking the Kubernetes exec
+// WebSocket protocol (v5/v4 channel) as the kubelet would; no process is ever spawned locally.
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createExecProber } from '../../../src/probes/exec.ts';
+import { type ExecServer, type ExecServerOptions, startExecServer } from './support/exec-server.ts';
+import { closedPort } from './support/servers.ts';
+
+function kubeConfig(port: number): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'test', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: 'operator', token: 'token' }],
+    contexts: [{ name: 'test', cluster: 'test', user: 'operator' }],
+    currentContext: 'test',
+  });
+  return kc;
+}
+
+describe('exec prober', () => {
+  const servers: ExecServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  const start = async (options: ExecServerOptions = {}) => {
+    const s = await startExecServer(options);
+    servers.push(s);
+    return s;
+  };
+  const run = (port: number, command: string[], timeoutMs = 1000) =>
+    createExecProber(kubeConfig(port)).probe({ namespace: 'shop', pod: 'web-0', container: 'app', command, timeoutMs });
+
+  it('exit 0 → success, through pods/exec with the container and command', async () => {
+    const s = await start();
+    const r = await run(s.port, ['true']);
+    expect(r).toMatchObject({ outcome: 'success', couldNotLook: false });
+    expect(r.message).toBe('exec ["true"] in shop/web-0/app: exit code 0');
+    const url = new URL(s.requests[0]!.url, 'http://x');
+    expect(url.pathname).toBe('/api/v1/namespaces/shop/pods/web-0/exec');
+    expect(url.searchParams.get('container')).toBe('app');
+    expect(url.searchParams.getAll('command')).toEqual(['true']);
+    expect(s.requests[0]!.protocol).toBe('v5.channel.k8s.io');
+  });
+
+  it('output on stdout/stderr does not change the verdict and stays out of the message', async () => {
+    const s = await start();
+    const r = await run(s.port, ['echo']);
+    expect(r.outcome).toBe('success');
+    expect(r.message).not.toContain('stdout-payload');
+    expect(r.message).not.toContain('a warning');
+  });
+
+  it('exit 1 → failure with the exit code', async () => {
+    const s = await start();
+    const r = await run(s.port, ['exit', '1']);
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+    expect(r.message).toBe('exec ["exit","1"] in shop/web-0/app: exit code 1');
+  });
+
+  it('works over v4.channel.k8s.io too', async () => {
+    const s = await start({ protocols: ['v4.channel.k8s.io'] });
+    expect((await run(s.port, ['exit', '3'])).message).toMatch(/exit code 3$/);
+    expect((await run(s.port, ['true'])).outcome).toBe('success');
+    expect(s.requests.map((r) => r.protocol)).toEqual(['v4.channel.k8s.io', 'v4.channel.k8s.io']);
+  });
+
+  it('a command that outlives timeoutSeconds → timeout, and the socket is closed', async () => {
+    const s = await start();
+    const r = await run(s.port, ['sleep'], 300);
+    expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: false });
+    expect(r.message).toBe('exec ["sleep"] in shop/web-0/app: timeout after 300ms');
+  });
+
+  it('a Failure status without exit code (e.g. container not found) → failure with its message', async () => {
+    const s = await start();
+    const r = await run(s.port, ['missing']);
+    expect(r.outcome).toBe('failure');
+    expect(r.message).toContain('container not found');
+  });
+
+  it('a refused upgrade (RBAC) → failure that could not look', async () => {
+    const s = await start({ rejectWith: 403 });
+    const r = await run(s.port, ['true']);
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: true });
+    expect(r.message).toContain('403');
+  });
+
+  it('an unreachable API server → failure that could not look', async () => {
+    const port = await closedPort('127.0.0.1');
+    const r = await run(port, ['true']);
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: true });
+  });
+});

@@ -1,0 +1,218 @@
+// The probe scheduler on a manual clock: no real time passes in these tests.
+import { afterEach, describe, expect, it } from 'vitest';
+import { nextOnGrid, ProbeScheduler, phaseOf, type RunTiming } from '../../../src/probes/scheduler.ts';
+import type { ProbeResult } from '../../../src/probes/types.ts';
+import { ManualClock } from './support/fake-clock.ts';
+
+const OK: ProbeResult = { outcome: 'success', couldNotLook: false, message: 'ok', durationMs: 0 };
+
+interface Delivered {
+  key: string;
+  result: ProbeResult;
+  timing: RunTiming;
+}
+
+function setup(concurrency = 100, backstopGraceMs = 1000) {
+  const clock = new ManualClock();
+  const delivered: Delivered[] = [];
+  const scheduler = new ProbeScheduler({
+    clock,
+    concurrency,
+    backstopGraceMs,
+    onResult: (key, result, timing) => delivered.push({ key, result, timing }),
+  });
+  return { clock, delivered, scheduler };
+}
+
+/** A run function whose calls are recorded and finish when the test says so (or after `ms` of fake time). */
+function controlled(clock: ManualClock, ms?: number) {
+  const calls: Array<{ at: number; signal: AbortSignal; finish: (r?: ProbeResult) => void }> = [];
+  let active = 0;
+  let maxActive = 0;
+  const run = (signal: AbortSignal): Promise<ProbeResult> =>
+    new Promise((resolve) => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      const finish = (r: ProbeResult = OK): void => {
+        active--;
+        resolve(r);
+      };
+      calls.push({ at: clock.now(), signal, finish });
+      if (ms !== undefined) clock.setTimeout(() => finish(), ms);
+    });
+  return { run, calls, maxActive: () => maxActive, active: () => active };
+}
+
+let current: ProbeScheduler | undefined;
+afterEach(() => {
+  current?.stop();
+  current = undefined;
+});
+
+describe('ProbeScheduler', () => {
+  it('runs each target once per period, at a phase fixed by its key', async () => {
+    const { clock, delivered, scheduler } = setup();
+    current = scheduler;
+    const start = clock.now();
+    const c = controlled(clock, 5);
+    scheduler.upsert({ key: 'shop/db#uid-1', periodMs: 10_000, timeoutMs: 1000, run: c.run });
+    await clock.advance(30_000);
+    expect(c.calls).toHaveLength(3);
+    const phase = phaseOf('shop/db#uid-1', 10_000);
+    for (const call of c.calls) expect(((call.at % 10_000) + 10_000) % 10_000).toBe(phase);
+    expect(c.calls[1]!.at - c.calls[0]!.at).toBe(10_000);
+    expect(c.calls[0]!.at).toBe(nextOnGrid(start, 10_000, phase));
+    expect(delivered.every((d) => d.timing.lateMs === 0 && d.timing.skipped === 0)).toBe(true);
+  });
+
+  it('spreads many targets over the period (no thundering herd), with one timer armed', async () => {
+    const { clock, scheduler } = setup(10_000);
+    current = scheduler;
+    const start = clock.now();
+    const c = controlled(clock, 1);
+    for (let i = 0; i < 1000; i++)
+      scheduler.upsert({ key: `ns/p#pod-${i}`, periodMs: 10_000, timeoutMs: 1000, run: c.run });
+    expect(clock.timers.size).toBe(1);
+    await clock.advance(10_000);
+    expect(c.calls).toHaveLength(1000);
+    const buckets = new Array(10).fill(0) as number[];
+    for (const call of c.calls) buckets[Math.floor((call.at - start) / 1000)]!++;
+    for (const b of buckets) {
+      expect(b).toBeGreaterThan(60);
+      expect(b).toBeLessThan(140);
+    }
+    expect(c.maxActive()).toBeLessThan(50);
+  });
+
+  it('keeps the same phases across a restart (same keys, new scheduler)', () => {
+    expect(phaseOf('ns/p#pod-1', 10_000)).toBe(phaseOf('ns/p#pod-1', 10_000));
+    expect(phaseOf('ns/p#pod-1', 10_000)).not.toBe(phaseOf('ns/p#pod-2', 10_000));
+    expect(nextOnGrid(1000, 10_000, 1000)).toBe(1000);
+    expect(nextOnGrid(1001, 10_000, 1000)).toBe(11_000);
+  });
+
+  it('runs an immediate target at once, then on its phase', async () => {
+    const { clock, scheduler } = setup();
+    current = scheduler;
+    const c = controlled(clock, 1);
+    const t0 = clock.now();
+    scheduler.upsert({ key: 'a', periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: true });
+    await clock.advance(0);
+    expect(c.calls.map((x) => x.at)).toEqual([t0]);
+  });
+
+  it('never overlaps runs of one target: a slow run skips due times and reports them', async () => {
+    const { clock, delivered, scheduler } = setup();
+    current = scheduler;
+    const c = controlled(clock, 25_000);
+    scheduler.upsert({ key: 'slow', periodMs: 10_000, timeoutMs: 30_000, run: c.run, immediate: true });
+    await clock.advance(29_000);
+    expect(c.calls).toHaveLength(1);
+    expect(c.maxActive()).toBe(1);
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]!.timing.skipped).toBe(2);
+  });
+
+  it('holds the global concurrency limit, queues the excess FIFO and reports lateness', async () => {
+    const { clock, delivered, scheduler } = setup(2);
+    current = scheduler;
+    const c = controlled(clock, 100);
+    for (const key of ['a', 'b', 'c', 'd', 'e'])
+      scheduler.upsert({ key, periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: true });
+    await clock.advance(0);
+    expect(c.active()).toBe(2);
+    expect(scheduler.stats()).toMatchObject({ inFlight: 2, queued: 3 });
+    await clock.advance(1000);
+    expect(c.maxActive()).toBe(2);
+    expect(delivered.map((d) => d.key)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(delivered.map((d) => d.timing.lateMs)).toEqual([0, 0, 100, 100, 200]);
+    expect(delivered.every((d) => d.timing.plannedAt === delivered[0]!.timing.plannedAt)).toBe(true);
+  });
+
+  it('remove() cancels a pending run', async () => {
+    const { clock, scheduler } = setup();
+    current = scheduler;
+    const c = controlled(clock, 1);
+    scheduler.upsert({ key: 'gone', periodMs: 10_000, timeoutMs: 1000, run: c.run });
+    scheduler.remove('gone');
+    await clock.advance(30_000);
+    expect(c.calls).toHaveLength(0);
+  });
+
+  it('remove() aborts an in-flight run and drops its result', async () => {
+    const { clock, delivered, scheduler } = setup();
+    current = scheduler;
+    const c = controlled(clock);
+    scheduler.upsert({ key: 'gone', periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: true });
+    await clock.advance(0);
+    scheduler.remove('gone');
+    expect(c.calls[0]!.signal.aborted).toBe(true);
+    c.calls[0]!.finish();
+    await clock.advance(0);
+    expect(delivered).toHaveLength(0);
+    expect(scheduler.stats().inFlight).toBe(0);
+  });
+
+  it('upsert() of a changed target drops the old in-flight result and does not overlap it', async () => {
+    const { clock, delivered, scheduler } = setup();
+    current = scheduler;
+    const old = controlled(clock);
+    const fresh = controlled(clock, 1);
+    scheduler.upsert({ key: 'k', periodMs: 1000, timeoutMs: 5000, run: old.run, immediate: true });
+    await clock.advance(0);
+    scheduler.upsert({ key: 'k', periodMs: 1000, timeoutMs: 5000, run: fresh.run });
+    expect(old.calls[0]!.signal.aborted).toBe(true);
+    await clock.advance(2500);
+    expect(fresh.calls).toHaveLength(0); // the old run still holds the target
+    old.calls[0]!.finish();
+    await clock.advance(1000);
+    expect(fresh.calls).toHaveLength(1);
+    expect(delivered.map((d) => d.result)).toEqual([OK]);
+  });
+
+  it('abandons a run that never settles after timeout + grace and frees its slot', async () => {
+    const { clock, delivered, scheduler } = setup(1, 500);
+    current = scheduler;
+    const stuck = controlled(clock);
+    const other = controlled(clock, 1);
+    scheduler.upsert({ key: 'stuck', periodMs: 60_000, timeoutMs: 1000, run: stuck.run, immediate: true });
+    scheduler.upsert({ key: 'other', periodMs: 60_000, timeoutMs: 1000, run: other.run, immediate: true });
+    await clock.advance(1499);
+    expect(other.calls).toHaveLength(0);
+    await clock.advance(1);
+    expect(delivered[0]).toMatchObject({ key: 'stuck', result: { outcome: 'timeout' } });
+    expect(stuck.calls[0]!.signal.aborted).toBe(true);
+    await clock.advance(10);
+    expect(other.calls).toHaveLength(1);
+  });
+
+  it('reports a rejected run as a failure instead of losing the slot', async () => {
+    const { clock, delivered, scheduler } = setup(1);
+    current = scheduler;
+    scheduler.upsert({
+      key: 'bad',
+      periodMs: 10_000,
+      timeoutMs: 1000,
+      run: () => Promise.reject(new Error('bug')),
+      immediate: true,
+    });
+    await clock.advance(0);
+    expect(delivered[0]!.result).toMatchObject({ outcome: 'failure', message: 'probe crashed: bug' });
+    expect(scheduler.stats().inFlight).toBe(0);
+  });
+
+  it('stop() clears every timer and delivers nothing more', async () => {
+    const { clock, delivered, scheduler } = setup();
+    const c = controlled(clock);
+    for (let i = 0; i < 10; i++)
+      scheduler.upsert({ key: `k${i}`, periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: i === 0 });
+    await clock.advance(0);
+    scheduler.stop();
+    expect(clock.timers.size).toBe(0);
+    expect(c.calls[0]!.signal.aborted).toBe(true);
+    c.calls[0]!.finish();
+    await clock.advance(60_000);
+    expect(delivered).toHaveLength(0);
+    expect(c.calls).toHaveLength(1);
+  });
+});
