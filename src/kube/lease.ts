@@ -23,6 +23,14 @@ export interface LeaderElectionOptions {
   log?: (msg: string, err?: unknown) => void;
 }
 
+/**
+ * A metav1.MicroTime value. client-node passes V1MicroTime through its serializer untouched, so
+ * a Date would go out with millisecond precision, which the API server rejects for MicroTime.
+ */
+export function microTime(ms: number): Date {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+}
+
 const defaultSleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
@@ -61,14 +69,14 @@ export async function runLeaderElection(opts: LeaderElectionOptions, signal: Abo
     const spec = {
       holderIdentity: opts.identity,
       leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
-      renewTime: new Date(t),
+      renewTime: microTime(t),
     };
     if (!lease) {
       await opts.api.createNamespacedLease({
         namespace: opts.namespace,
         body: {
           metadata: { name: opts.name, namespace: opts.namespace },
-          spec: { ...spec, acquireTime: new Date(t), leaseTransitions: 0 },
+          spec: { ...spec, acquireTime: microTime(t), leaseTransitions: 0 },
         },
       });
       observedRecord = `${opts.identity}@${t}`;
@@ -96,7 +104,7 @@ export async function runLeaderElection(opts: LeaderElectionOptions, signal: Abo
         metadata: { ...lease.metadata, name: opts.name, namespace: opts.namespace },
         spec: {
           ...spec,
-          acquireTime: holder === opts.identity && lease.spec?.acquireTime ? lease.spec.acquireTime : new Date(t),
+          acquireTime: holder === opts.identity && lease.spec?.acquireTime ? lease.spec.acquireTime : microTime(t),
           leaseTransitions: transitions,
         },
       },
@@ -140,7 +148,7 @@ export async function runLeaderElection(opts: LeaderElectionOptions, signal: Abo
           name: opts.name,
           body: {
             ...lease,
-            spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date(now()) },
+            spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(now()) },
           },
         });
       }
