@@ -1,0 +1,167 @@
+// The readygate CLI as a user runs it: `node src/main.ts <command>`, against the test control
+// plane and loopback servers; exit codes and output are the contract.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { adminKubeConfig, createNamespace, deleteNamespace, probePolicies } from '../support/kube.ts';
+import { APP_ANNOTATION, KubeletFixture } from '../support/kubelet-fixture.ts';
+import { eventually } from '../support/wait.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const GATE = 'readygate.dev/cli';
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'src/main.ts'), ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+let kc: KubeConfig;
+let core: CoreV1Api;
+let ns: string;
+let fixture: KubeletFixture;
+let server: Server;
+let dir: string;
+const kubeconfig = () => inject('controlPlane').kubeconfigPath;
+
+const policyYaml = (path: string, extra = '') => `apiVersion: readygate.dev/v1alpha1
+kind: ProbePolicy
+metadata: {name: cli}
+spec:
+  conditionType: ${GATE}
+  selector: {matchLabels: {app: cli}}
+  probe:
+    httpGet: {port: ${path === 'named' ? 'http' : 8089}, path: /ready${extra}}
+    timeoutSeconds: 1
+`;
+
+beforeAll(async () => {
+  kc = adminKubeConfig();
+  core = kc.makeApiClient(CoreV1Api);
+  ns = await createNamespace(kc, 'cli');
+  fixture = new KubeletFixture(kc, { namespaces: [ns], firstIp: '127.70.0.1' });
+  await fixture.start();
+  dir = inject('controlPlane').dir;
+  server = createServer((req, res) => {
+    res.writeHead(req.url === '/ready' ? 200 : 503, { connection: 'close' });
+    res.end('{"status":"ok"}');
+  });
+  await new Promise<void>((r) => server.listen(8089, '127.70.1.1', () => r()));
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  await fixture.stop();
+  await deleteNamespace(kc, ns);
+});
+
+describe('readygate check', () => {
+  it('passes against a healthy address and prints the condition it would write', async () => {
+    const file = join(dir, 'cli-ok.yaml');
+    writeFileSync(file, policyYaml('numeric'));
+    const r = await cli(['check', '-f', file, '--address', '127.70.1.1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('PASS HTTP GET http://127.70.1.1:8089/ready: 200');
+    expect(r.stdout).toContain(`${GATE}=True reason=ProbeSucceeded`);
+  });
+
+  it('fails with exit code 1 and the message the condition would carry', async () => {
+    const file = join(dir, 'cli-bad.yaml');
+    writeFileSync(file, policyYaml('numeric', 'z'));
+    const r = await cli(['check', '-f', file, '--address', '127.70.1.1', '--output', 'json']);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout) as { passed: boolean; condition: { status: string; message: string } };
+    expect(out.passed).toBe(false);
+    expect(out.condition.status).toBe('False');
+    expect(out.condition.message).toMatch(/^HTTP GET http:\/\/127\.70\.1\.1:8089\/readyz: 503/);
+  });
+
+  it('resolves named ports of a real pod', async () => {
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'cli-pod', labels: { app: 'cli' }, annotations: { [APP_ANNOTATION]: 'healthy' } },
+        spec: {
+          readinessGates: [{ conditionType: GATE }],
+          containers: [{ name: 'app', image: 'x', ports: [{ name: 'http', containerPort: 8080 }] }],
+        },
+      },
+    });
+    await eventually(async () => expect(fixture.ipOf(ns, 'cli-pod')).toBeDefined());
+    await eventually(async () =>
+      expect((await core.readNamespacedPod({ name: 'cli-pod', namespace: ns })).status?.podIP).toBeDefined(),
+    );
+    const file = join(dir, 'cli-named.yaml');
+    writeFileSync(file, policyYaml('named'));
+    const r = await cli(['check', '-f', file, '--pod', 'cli-pod', '-n', ns, '--kubeconfig', kubeconfig()]);
+    expect(r.stdout).toContain(`:8080/ready: 200`);
+    expect(r.code).toBe(0);
+  });
+
+  it('rejects bad usage with exit code 2', async () => {
+    expect((await cli(['check'])).code).toBe(2);
+    expect((await cli(['check', '-f', '/nonexistent.yaml', '--address', '127.0.0.1'])).code).toBe(2);
+    expect((await cli(['check', '-f', join(dir, 'cli-ok.yaml'), '--address', 'not-an-ip'])).stderr).toContain(
+      'not an IP address',
+    );
+    expect((await cli(['frobnicate'])).code).toBe(2);
+    expect((await cli(['run', '--workers', 'many'])).stderr).toContain('--workers: must be an integer');
+  });
+});
+
+describe('readygate explain', () => {
+  it('names the policy, status and what blocks Ready', async () => {
+    await probePolicies(kc).create(ns, {
+      apiVersion: 'readygate.dev/v1alpha1',
+      kind: 'ProbePolicy',
+      metadata: { name: 'cli' },
+      spec: { conditionType: GATE, selector: { matchLabels: { app: 'cli' } }, probe: { tcpSocket: { port: 8080 } } },
+    });
+    await core.patchNamespacedPodStatus(
+      {
+        name: 'cli-pod',
+        namespace: ns,
+        body: {
+          status: {
+            conditions: [
+              { type: GATE, status: 'False', reason: 'ProbeFailed', message: 'TCP 127.70.0.1:8080: refused' },
+            ],
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+    await eventually(async () => {
+      const r = await cli(['explain', 'pod/cli-pod', '-n', ns, '--kubeconfig', kubeconfig()]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(`Not Ready: blocked by ${GATE}`);
+      expect(r.stdout).toContain('policy:  cli');
+      expect(r.stdout).toContain('ProbeFailed — TCP 127.70.0.1:8080: refused');
+    });
+    const json = await cli(['explain', 'cli-pod', '-n', ns, '--kubeconfig', kubeconfig(), '-o', 'json']);
+    const e = JSON.parse(json.stdout) as { ready: boolean; gates: { policy: string; blocking: boolean }[] };
+    expect(e.ready).toBe(false);
+    expect(e.gates).toMatchObject([{ policy: 'cli', blocking: true }]);
+  });
+
+  it('says exit code 3 when the cluster cannot be read', async () => {
+    const r = await cli(['explain', 'pod/nope', '-n', ns, '--kubeconfig', kubeconfig()]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('404');
+  });
+});
+
+describe('readygate version', () => {
+  it('prints the package version on Node 24', async () => {
+    const r = await cli(['version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^readygate \d+\.\d+\.\d+ \(node 24\./);
+  });
+});
