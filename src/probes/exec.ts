@@ -60,6 +60,9 @@ function runExec(kc: KubeConfig, req: ExecProbeRequest, now: () => number): Prom
       kc,
       (uri, protocols, opts) => {
         socket = new WebSocket(uri, protocols, { ...opts, handshakeTimeout: req.timeoutMs });
+        // Credentials can take a while to resolve (exec auth plugins); if the deadline passed
+        // meanwhile, do not start a command nobody waits for.
+        if (settled) socket.terminate();
         socket.on('open', () => {
           opened = true;
         });

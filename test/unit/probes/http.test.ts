@@ -192,6 +192,12 @@ describe.each<[string, HttpExchange]>([
       expect(other.requests.length).toBe(before);
     });
 
+    it('counts a cross-host redirect as success even when successCodes leave out 3xx (api.md contract)', async () => {
+      const r = await probe({ path: `/redirect/302?to=http://127.0.0.2:${other.port}/`, successCodes: ['200'] });
+      expect(r.outcome).toBe('success');
+      expect(r.warning).toBeDefined();
+    });
+
     it('follows 9 redirects (10 requests) and stops at the 10th', async () => {
       expect((await probe({ path: '/chain/9' })).outcome).toBe('success');
       const r = await probe({ path: '/chain/10' });
