@@ -11,6 +11,7 @@ import {
 import type { Logger } from 'pino';
 import { GROUP, GROUP_VERSION, KIND, PLURAL, type ProbePolicy } from '../api/types.ts';
 import type { OperatorOptions } from '../cli/options.ts';
+import { statusCode } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { runLeaderElection } from '../kube/lease.ts';
 import { startHealthServer } from '../observability/health.ts';
@@ -97,7 +98,10 @@ export async function createOperator(
     core,
     now: () => clock.now(),
     instance: opts.identity,
-    onError: (err) => log.warn({ err: String(err) }, 'event not recorded'),
+    onError: (err) => {
+      metrics.apiErrorsTotal.inc({ verb: 'create', resource: 'events', code: String(statusCode(err) ?? 'transport') });
+      log.warn({ err: String(err) }, 'event not recorded');
+    },
   });
   const hooks = metrics.controllerHooks();
 
@@ -132,6 +136,7 @@ export async function createOperator(
       now: () => clock.now(),
       enableExec: opts.enableExec,
       allowSecretCa: opts.allowSecretCa,
+      metrics,
     }),
   });
   podController = new Controller({

@@ -3,6 +3,7 @@
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { type DesiredPodCondition, type ObservedPodCondition, podConditionDiffers } from '../api/conditions.ts';
 import { GROUP } from '../api/types.ts';
+import { statusCode } from '../kube/errors.ts';
 import type { EventSink } from '../kube/events.ts';
 import { conditionPatch, patchPodConditions } from '../kube/pod-status.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -85,9 +86,19 @@ export function podReconciler(deps: PodReconcilerDeps) {
       conditionPatch(uid, changes, deps.now()),
     ).catch((err: unknown) => {
       deps.metrics.conditionPatchesTotal.inc({ result: 'error' });
+      deps.metrics.apiErrorsTotal.inc({
+        verb: 'patch',
+        resource: 'pods/status',
+        code: String(statusCode(err) ?? 'transport'),
+      });
       throw err;
     });
     deps.metrics.conditionPatchesTotal.inc({ result: outcome === 'patched' ? 'success' : outcome.replace('-', '') });
+    if (outcome === 'conflict') {
+      // The UID precondition failed: the name now belongs to a new pod. Retry with backoff;
+      // by then the cache shows the new pod, whose own targets decide what to write.
+      throw new Error(`pod ${req.namespace}/${req.name} was replaced (UID ${uid} no longer matches)`);
+    }
     if (outcome === 'patched') {
       const prior = unseen.get(uid)?.conditions ?? [];
       const written = changes.map((c) => c.desired);

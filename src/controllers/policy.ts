@@ -3,8 +3,10 @@
 import type { CoreV1Api, CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
 import { conditionsEqual, setStatusCondition } from '../api/conditions.ts';
 import { API_VERSION, type Condition, KIND, type ProbePolicy, type ProbePolicyStatus } from '../api/types.ts';
+import { statusCode } from '../kube/errors.ts';
 import type { EventSink } from '../kube/events.ts';
 import { patchPolicyStatus } from '../kube/policy-status.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
 import type { TokenBucket } from '../runtime/ratelimit.ts';
 import type { PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
@@ -28,6 +30,7 @@ export interface PolicyReconcilerDeps {
   now: () => number;
   enableExec: boolean;
   allowSecretCa: boolean;
+  metrics?: Metrics;
 }
 
 /** Why a policy cannot probe at all, or undefined when it can. */
@@ -192,7 +195,14 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     });
     if (statusDiffers(policy.status, status)) {
       await deps.writeLimiter.wait(ctx.signal);
-      await patchPolicyStatus(deps.customObjects, req, status);
+      await patchPolicyStatus(deps.customObjects, req, status).catch((err: unknown) => {
+        deps.metrics?.apiErrorsTotal.inc({
+          verb: 'patch',
+          resource: 'probepolicies/status',
+          code: String(statusCode(err) ?? 'transport'),
+        });
+        throw err;
+      });
       ctx.log.debug({ matched: status.matchedPods, ready: status.readyPods }, 'status updated');
     }
     return {};

@@ -3,12 +3,12 @@
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { DesiredPodCondition } from '../api/conditions.ts';
-import { scaledValue } from '../api/intstr.ts';
 import { API_VERSION, KIND, type ProbePolicy } from '../api/types.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { Debouncer } from '../probes/debouncer.ts';
 import { runProbe } from '../probes/probe.ts';
+import { scaledMaxUnavailable } from '../probes/rounds.ts';
 import { ProbeScheduler } from '../probes/scheduler.ts';
 import type { ProbeResult } from '../probes/types.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -142,7 +142,7 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
       state.windowStart = now;
       state.flipsInWindow = 0;
     }
-    const max = scaledValue(state.spec.failsafe?.maxUnavailable, state.targets.size);
+    const max = scaledMaxUnavailable(state.spec.failsafe?.maxUnavailable ?? '50%', state.targets.size);
     if (state.flipsInWindow < max && !state.tripped) {
       state.flipsInWindow++;
       return true;

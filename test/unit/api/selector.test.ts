@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { conditionsEqual, podConditionDiffers, setStatusCondition } from '../../../src/api/conditions.ts';
-import { scaledValue } from '../../../src/api/intstr.ts';
 import { selectorMatches } from '../../../src/api/selector.ts';
 
 describe('selectorMatches', () => {
@@ -26,23 +25,6 @@ describe('selectorMatches', () => {
   it('treats missing labels as empty', () => {
     expect(selectorMatches({ matchLabels: { a: 'b' } }, undefined)).toBe(false);
     expect(selectorMatches({}, undefined)).toBe(true);
-  });
-});
-
-describe('scaledValue', () => {
-  it.each([
-    [3, 10, 3],
-    ['50%', 10, 5],
-    ['50%', 1, 1],
-    ['50%', 3, 2],
-    ['0%', 100, 0],
-    ['100%', 7, 7],
-    [undefined, 4, 2],
-  ])('%j of %d → %d', (value, total, expected) => {
-    expect(scaledValue(value, total)).toBe(expected);
-  });
-  it('rejects garbage', () => {
-    expect(() => scaledValue('half', 10)).toThrow(/invalid int-or-percent/);
   });
 });
 
