@@ -1,61 +1,44 @@
 // The one place where the benchmark meets readygate's probers. Everything else in bench/engine
-// only sees `createProber(kind, timeoutMs)`.
-import http from 'node:http';
-import net from 'node:net';
+// only sees `createProber(kind, timeoutMs, path)`.
+//
+// It goes through runProbe, the front door the operator itself calls, with what a ProbePolicy
+// and its pods look like in a cluster: one probe spec shared by every target, whose named port
+// each pod (one per farm target, the target's address as pod IP) resolves in its own container
+// ports. The kubelet harness does the per-probe work of the kubelet in the same way
+// (tools/bench/kubelet-prober).
+import { type PodLike, runProbe } from '../../src/probes/probe.ts';
+import type { ProbeSpec } from '../../src/probes/types.ts';
 import type { ProbeFn } from './loop.ts';
-import type { ProbeKind } from './types.ts';
+import type { ProbeKind, Target } from './types.ts';
 
 /** Which implementation `createProber` returns, for the results file. */
-export const implementation = 'bench stand-in (node:net connect + resetAndDestroy; node:http, agent: false)';
+export const implementation = 'src/probes runProbe (TCP: probeTcp; HTTP: createHttpProber on the lean exchange)';
 
-const MAX_BODY = 10 * 1024;
+const PORT_NAME = 'probe';
 
-function tcpProbe(timeoutMs: number): ProbeFn {
-  return (_i, t) =>
-    new Promise((resolve) => {
-      const socket = net.connect({ host: t.host, port: t.port, timeout: timeoutMs });
-      socket.once('connect', () => {
-        socket.resetAndDestroy();
-        resolve(true);
-      });
-      socket.once('timeout', () => {
-        socket.destroy();
-        resolve(false);
-      });
-      socket.once('error', () => resolve(false));
-    });
-}
-
-function httpProbe(timeoutMs: number): ProbeFn {
-  return (_i, t) =>
-    new Promise((resolve) => {
-      const req = http.get(
-        {
-          host: t.host,
-          port: t.port,
-          path: t.path ?? '/',
-          agent: false,
-          timeout: timeoutMs,
-          headers: { 'user-agent': 'readygate/bench', accept: '*/*' },
-        },
-        (res) => {
-          let read = 0;
-          res.on('data', (chunk: Buffer) => {
-            read += chunk.length;
-            if (read >= MAX_BODY) res.destroy();
-          });
-          const code = res.statusCode ?? 0;
-          const settle = () => resolve(code >= 200 && code < 400);
-          res.once('end', settle);
-          res.once('close', settle);
-        },
-      );
-      req.once('timeout', () => req.destroy(new Error('timeout')));
-      req.once('error', () => resolve(false));
-    });
+function podFor(t: Target, i: number): PodLike {
+  return {
+    metadata: { name: `target-${i}`, namespace: 'bench' },
+    spec: { containers: [{ name: 'app', ports: [{ name: PORT_NAME, containerPort: t.port, protocol: 'TCP' }] }] },
+    status: { podIP: t.host },
+  };
 }
 
 /** Returns readygate's prober for `kind`, as a function the benchmark loop can call. */
-export function createProber(kind: ProbeKind, timeoutMs: number): ProbeFn {
-  return kind === 'tcp' ? tcpProbe(timeoutMs) : httpProbe(timeoutMs);
+export function createProber(kind: ProbeKind, timeoutMs: number, path = '/healthz'): ProbeFn {
+  const timeoutSeconds = timeoutMs / 1000;
+  const probe: ProbeSpec =
+    kind === 'tcp'
+      ? { tcpSocket: { port: PORT_NAME }, timeoutSeconds }
+      : { httpGet: { port: PORT_NAME, path, scheme: 'HTTP' }, timeoutSeconds };
+  const pods: PodLike[] = [];
+  return async (i, t) => {
+    let pod = pods[i];
+    if (!pod) {
+      pod = podFor(t, i);
+      pods[i] = pod;
+    }
+    const r = await runProbe({ probe, pod });
+    return r.outcome === 'success';
+  };
 }

@@ -10,6 +10,6 @@ import type { Job } from './types.ts';
 const job = JSON.parse(await text(process.stdin)) as Job;
 job.targets = job.targets.filter((t) => t.kind === job.kind);
 if (job.targets.length === 0) throw new Error(`no ${job.kind} targets in the job`);
-const report = await runJob('readygate', job, createProber(job.kind, job.timeoutMs));
+const report = await runJob('readygate', job, createProber(job.kind, job.timeoutMs, job.targets[0]!.path));
 report.extra = { implementation };
 process.stdout.write(`${JSON.stringify(report)}\n`);
