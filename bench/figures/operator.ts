@@ -1,0 +1,50 @@
+// Operator-level figures (shared/design/benchmarks.md): start-up at N pods with peak RSS,
+// steady-state API writes, mass flip, single flip latency, time to gate, and the growth chart
+// (bench/results/operator-growth.svg, full runs only). The work is in bench/operator/; this module
+// is what bench/run.ts loads, and bench/operator/run.ts runs it on its own.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { BenchContext, FigureSource } from '../figures.ts';
+import { addFigure } from '../figures.ts';
+import {
+  fullOperatorOptions,
+  type OperatorBenchOptions,
+  quickOperatorOptions,
+  runOperatorBench,
+} from '../operator/harness.ts';
+import { growthSvg, operatorFigureRows } from '../operator/report.ts';
+
+/** Options from the context, with overrides from the environment (for profiling runs). */
+export function operatorOptions(ctx: Pick<BenchContext, 'quick'>): OperatorBenchOptions {
+  const o = { ...(ctx.quick ? quickOperatorOptions : fullOperatorOptions) };
+  const prof = process.env.BENCH_OPERATOR_CPU_PROF;
+  if (prof) o.operatorEnv = { ...o.operatorEnv, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` };
+  const steady = process.env.BENCH_OPERATOR_STEADY_SECONDS;
+  if (steady) o.steadySeconds = Number(steady);
+  return o;
+}
+
+const source: FigureSource = {
+  name: 'operator',
+  run: async (ctx: BenchContext) => {
+    const o = operatorOptions(ctx);
+    const result = await runOperatorBench(o, (m) => ctx.log(`operator: ${m}`));
+    for (const row of operatorFigureRows(result)) addFigure(row);
+    ctx.details.operator = result;
+    ctx.log(`operator: figures done in ${result.seconds.toFixed(0)} s`);
+    if (!ctx.quick && result.startup.length > 1) {
+      const file = path.join(ctx.root, 'bench', 'results', 'operator-growth.svg');
+      const date = new Date().toISOString().slice(0, 10);
+      await writeFile(
+        file,
+        growthSvg(
+          result,
+          `${date}, HTTP probes every ${o.periodSeconds} s, default flags (--api-qps 50), test control plane on the same 2 cores`,
+        ),
+      );
+      ctx.log(`operator: wrote ${path.relative(ctx.root, file)}`);
+    }
+  },
+};
+
+export default source;

@@ -1,0 +1,158 @@
+// The pods' apps for the operator figures: one child process with an HTTP listener per loopback
+// address, all on the same port, answering 200 "ok" with `Connection: close`. Thousands of pods
+// share a few hundred addresses (the operator keys targets by pod UID, so that is fine). The
+// parent takes addresses down (the listener closes: probes are refused at once) and up again
+// through JSON lines on stdin; the child answers each command once it is done. It stops when its
+// stdin closes (the parent died), on SIGTERM, or after maxSeconds whatever happens.
+//   child:  node bench/operator/listeners.ts '{"addresses":["127.50.0.1",...],"maxSeconds":3600}'
+import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export interface ListenerFarm {
+  port: number;
+  /** Closes the listeners of these addresses; resolves once they refuse connections. */
+  down(addresses: string[]): Promise<void>;
+  /** Opens them again. */
+  up(addresses: string[]): Promise<void>;
+  stop(): Promise<void>;
+  pid: number;
+}
+
+/** `count` addresses 127.<second>.x.y, starting at 127.<second>.0.1, skipping .0 and .255. */
+export function addressBlock(second: number, count: number): string[] {
+  const out: string[] = [];
+  for (let n = 1; out.length < count; n++) {
+    const x = Math.floor(n / 256);
+    const y = n % 256;
+    if (y === 0 || y === 255) continue;
+    if (x > 255) throw new Error('address block exhausted');
+    out.push(`127.${second}.${x}.${y}`);
+  }
+  return out;
+}
+
+/** Starts the child and resolves once every listener is up. */
+export async function startListenerFarm(addresses: string[], maxSeconds = 3600): Promise<ListenerFarm> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [fileURLToPath(import.meta.url), JSON.stringify({ addresses, maxSeconds })],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const waiting = new Map<number, (reply: { ok: boolean; error?: string }) => void>();
+  let nextId = 1;
+  const lines = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code, signal) =>
+      reject(new Error(`listener farm exited (${code ?? signal}) before it was up`)),
+    );
+    lines.on('line', (line) => {
+      const msg = JSON.parse(line) as { ready?: boolean; port?: number; id?: number; ok?: boolean; error?: string };
+      if (msg.ready) resolve(msg.port!);
+      else if (msg.id !== undefined) {
+        waiting.get(msg.id)?.({ ok: msg.ok ?? false, error: msg.error });
+        waiting.delete(msg.id);
+      }
+    });
+  });
+  const command = (op: 'down' | 'up', addrs: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const id = nextId++;
+      waiting.set(id, (r) => (r.ok ? resolve() : reject(new Error(`listener farm ${op}: ${r.error}`))));
+      child.stdin!.write(`${JSON.stringify({ id, op, addrs })}\n`);
+    });
+  return {
+    port,
+    pid: child.pid!,
+    down: (a) => command('down', a),
+    up: (a) => command('up', a),
+    stop: async () => {
+      process.off('exit', killOnExit);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// ---- the child ----
+
+async function childMain(arg: string): Promise<void> {
+  const { addresses, maxSeconds } = JSON.parse(arg) as { addresses: string[]; maxSeconds: number };
+  const hardStop = setTimeout(() => process.exit(0), maxSeconds * 1000);
+  hardStop.unref();
+  const handler: http.RequestListener = (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3', connection: 'close' });
+    res.end('ok\n');
+  };
+  const servers = new Map<string, http.Server>();
+  const open = (host: string, port: number) =>
+    new Promise<http.Server>((resolve, reject) => {
+      const s = http.createServer({ keepAlive: false }, handler);
+      s.once('error', reject);
+      s.listen({ host, port, backlog: 4096 }, () => {
+        s.off('error', reject);
+        resolve(s);
+      });
+    });
+  const close = (s: http.Server) =>
+    new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
+
+  // One port for every address: take a free one on the first address, then bind the others to
+  // it; if one is taken there, start over with another port.
+  let port = 0;
+  for (let attempt = 0; ; attempt++) {
+    const first = await open(addresses[0]!, 0);
+    port = (first.address() as AddressInfo).port;
+    servers.set(addresses[0]!, first);
+    try {
+      for (const a of addresses.slice(1)) servers.set(a, await open(a, port));
+      break;
+    } catch (err) {
+      await Promise.all([...servers.values()].map(close));
+      servers.clear();
+      if (attempt >= 5) throw err;
+    }
+  }
+  process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
+
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    const { id, op, addrs } = JSON.parse(line) as { id: number; op: 'down' | 'up'; addrs: string[] };
+    const work =
+      op === 'down'
+        ? Promise.all(
+            addrs.map(async (a) => {
+              const s = servers.get(a);
+              servers.delete(a);
+              if (s) await close(s);
+            }),
+          )
+        : Promise.all(
+            addrs.map(async (a) => {
+              if (!servers.has(a)) servers.set(a, await open(a, port));
+            }),
+          );
+    work.then(
+      () => process.stdout.write(`${JSON.stringify({ id, ok: true })}\n`),
+      (err: unknown) => process.stdout.write(`${JSON.stringify({ id, ok: false, error: String(err) })}\n`),
+    );
+  });
+  const shutdown = () => process.exit(0);
+  rl.on('close', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+if (import.meta.main) await childMain(process.argv[2] ?? '{}');
