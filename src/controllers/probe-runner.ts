@@ -77,7 +77,7 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
 
   function onResult(key: string, result: ProbeResult): void {
     const found = lookup(key);
-    if (!found) return;
+    if (!found || result === NOT_YET) return;
     const { state, target } = found;
     const handler = Object.keys(state.spec.probe).find((k) => ['tcpSocket', 'httpGet', 'grpc', 'exec'].includes(k));
     deps.metrics.probesTotal.inc({
@@ -236,7 +236,11 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
           // A pod that just got its IP is probed at once (time to gate); a restart or a
           // re-sync spreads probes over the period by key instead (no thundering herd).
           immediate: !existing && !seed,
-          run: (signal) => runProbe({ probe: policy.spec.probe, pod, caPem: config.caPem, kc: deps.kc, signal }),
+          run: (signal) =>
+            // Like the kubelet, no probe before initialDelaySeconds after the pod runs.
+            debouncer.shouldProbe(deps.clock.now())
+              ? runProbe({ probe: policy.spec.probe, pod, caPem: config.caPem, kc: deps.kc, signal })
+              : Promise.resolve(NOT_YET),
         });
       }
       for (const t of [...state.targets.values()]) if (!wanted.has(t.key)) removeTarget(state, t);
@@ -264,6 +268,9 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
     },
   };
 }
+
+/** The result of a run skipped before initialDelaySeconds; never observed. */
+const NOT_YET: ProbeResult = { outcome: 'failure', couldNotLook: false, message: 'initial delay', durationMs: 0 };
 
 function same(a: DesiredPodCondition | undefined, b: Omit<DesiredPodCondition, 'type'>): boolean {
   return a !== undefined && a.status === b.status && a.reason === b.reason && a.message === b.message;
