@@ -6,34 +6,15 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${READYGATE_CACHE:-$HOME/.cache/readygate}
+# shellcheck source=lib/go-build.sh
+. "$root/scripts/lib/go-build.sh"
 
-# version_of <tools-dir> <module>: the version the committed tools go.mod requires.
-version_of() { sed -nE "s#^(require)?[[:space:]]*$2 (v[^ ]+).*#\2#p" "$root/tools/$1/go.mod" | head -n1; }
 kube_version=$(version_of kube k8s.io/kubernetes)
 etcd_version=$(version_of etcd go.etcd.io/etcd/server/v3)
 helm_version=$(version_of helm helm.sh/helm/v3)
 [ -n "$kube_version" ] && [ -n "$etcd_version" ] && [ -n "$helm_version" ] || { echo "cannot read tool versions" >&2; exit 1; }
 kube_minor=$(echo "$kube_version" | cut -d. -f2)
 
-# go.mod and go.sum are committed: build exactly what they pin.
-export CGO_ENABLED=0 GOFLAGS=-mod=readonly
-
-# build <cache-subdir> <tools-dir> <ldflags> <pkg...>: builds into a temp dir, then renames it into
-# place so an interrupted build never leaves a half-filled cache entry behind.
-build() {
-  local dest="$cache/bin/$1" dir="$root/tools/$2" ldflags="$3"; shift 3
-  if [ -f "$dest/.complete" ]; then echo "cached: $dest" >&2; return; fi
-  local tmp; tmp=$(mktemp -d "$cache/bin/.build.XXXXXX")
-  echo "building $(basename "$dest") ..." >&2
-  local start=$SECONDS
-  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@")
-  echo "built $(basename "$dest") in $((SECONDS - start)) s" >&2
-  # etcd's main package is its server module's root, which go names "server".
-  if [ -x "$tmp/server" ]; then mv "$tmp/server" "$tmp/etcd"; fi
-  chmod 755 "$tmp"
-  touch "$tmp/.complete"
-  rm -rf "$dest"; mkdir -p "$(dirname "$dest")"; mv "$tmp" "$dest"
-}
 mkdir -p "$cache/bin"
 
 cv=k8s.io/component-base/version

@@ -10,6 +10,7 @@ import {
   OPERATOR_USER,
   type OperatorProcess,
   operatorKubeconfig,
+  probesMade as probesMadeBy,
   startOperator,
 } from '../support/operator.ts';
 import { eventually } from '../support/wait.ts';
@@ -57,11 +58,7 @@ const holder = async () =>
     })
   )?.spec?.holderIdentity;
 
-const probesMade = async (op: OperatorProcess): Promise<number> =>
-  (await (await fetch(`${op.healthUrl}/metrics`)).text())
-    .split('\n')
-    .filter((l) => l.startsWith('readygate_probes_total{'))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+const probesMade = (op: OperatorProcess) => probesMadeBy(op.healthUrl);
 
 const gate = async (name: string) =>
   (await core.readNamespacedPodStatus({ name, namespace: ns })).status?.conditions?.find((c) => c.type === GATE);

@@ -16,7 +16,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { auditPosition, podStatusPatches } from '../support/audit.ts';
 import { adminKubeConfig, createNamespace, deleteNamespace, probePolicies } from '../support/kube.ts';
 import { APP_ANNOTATION, type AppBehaviour, KubeletFixture } from '../support/kubelet-fixture.ts';
-import { OPERATOR_USER, type OperatorProcess, operatorKubeconfig, startOperator } from '../support/operator.ts';
+import {
+  OPERATOR_USER,
+  type OperatorProcess,
+  operatorKubeconfig,
+  probesMade as probesMadeBy,
+  startOperator,
+} from '../support/operator.ts';
 import { eventually } from '../support/wait.ts';
 
 const GATE = 'readygate.dev/app';
@@ -59,14 +65,7 @@ const waitCondition = (name: string, type: string, status: string, timeoutMs = 3
     return c as V1PodCondition;
   }, timeoutMs);
 
-/** Total probes the running operator has made, from its /metrics (a liveness control for "no writes"). */
-const probesMade = async (): Promise<number> => {
-  const text = await (await fetch(`${operator.healthUrl}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('readygate_probes_total{'))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-};
+const probesMade = () => probesMadeBy(operator.healthUrl);
 
 const eventsFor = async (kind: string, name: string): Promise<CoreV1Event[]> =>
   (await core.listNamespacedEvent({ namespace: ns })).items.filter(

@@ -129,3 +129,12 @@ export async function startOperator(
     },
   };
 }
+
+/** Total probes an operator process has made, from its /metrics (a liveness control for "no writes"). */
+export async function probesMade(healthUrl: string): Promise<number> {
+  const text = await (await fetch(`${healthUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('readygate_probes_total{'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
