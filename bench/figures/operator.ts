@@ -14,6 +14,14 @@ import {
 } from '../operator/harness.ts';
 import { growthSvg, operatorFigureRows } from '../operator/report.ts';
 
+/** Environment variables that change the options: a run with any of them is a custom run. */
+export const OVERRIDES = [
+  'BENCH_OPERATOR_CPU_PROF',
+  'BENCH_OPERATOR_STEADY_SECONDS',
+  'BENCH_OPERATOR_SIZES',
+  'BENCH_OPERATOR_NODE_OPTIONS',
+] as const;
+
 /** Options from the context, with overrides from the environment (for profiling runs). */
 export function operatorOptions(ctx: Pick<BenchContext, 'quick'>): OperatorBenchOptions {
   const o = { ...(ctx.quick ? quickOperatorOptions : fullOperatorOptions) };
@@ -21,6 +29,14 @@ export function operatorOptions(ctx: Pick<BenchContext, 'quick'>): OperatorBench
   if (prof) o.operatorEnv = { ...o.operatorEnv, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` };
   const steady = process.env.BENCH_OPERATOR_STEADY_SECONDS;
   if (steady) o.steadySeconds = Number(steady);
+  // Start-up runs only at these sizes (the fleet phases run only if the fleet size is among them).
+  const sizes = process.env.BENCH_OPERATOR_SIZES;
+  if (sizes) o.startupSizes = sizes.split(',').map(Number);
+  // Extra Node.js flags for the operator, e.g. --max-old-space-size=160.
+  const nodeOptions = process.env.BENCH_OPERATOR_NODE_OPTIONS;
+  if (nodeOptions) {
+    o.operatorEnv = { ...o.operatorEnv, NODE_OPTIONS: `${o.operatorEnv.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim() };
+  }
   return o;
 }
 
@@ -32,7 +48,7 @@ const source: FigureSource = {
     for (const row of operatorFigureRows(result)) addFigure(row);
     ctx.details.operator = result;
     ctx.log(`operator: figures done in ${result.seconds.toFixed(0)} s`);
-    if (!ctx.quick && result.startup.length > 1) {
+    if (!ctx.quick && result.startup.length > 1 && !OVERRIDES.some((k) => process.env[k])) {
       const file = path.join(ctx.root, 'bench', 'results', 'operator-growth.svg');
       const date = new Date().toISOString().slice(0, 10);
       await writeFile(

@@ -29,7 +29,7 @@ export interface OperatorBenchOptions {
   quick: boolean;
   /** Pod counts of the start-up runs, ascending, each in a namespace of its own. */
   startupSizes: number[];
-  /** The start-up size whose namespace then hosts the other phases. */
+  /** The start-up size whose namespace then hosts the other phases (skipped if not among them). */
   fleetSize: number;
   steadySeconds: number;
   massFlip: number;
@@ -103,6 +103,9 @@ export interface StartupResult {
   peakRssMiB: number;
   /** Largest VmRSS seen by the polls during start-up. */
   maxPolledRssMiB: number;
+  /** Largest V8 heap in use / reserved seen by the polls (nodejs_heap_size_*_bytes, every second). */
+  maxHeapUsedMiB: number;
+  maxHeapTotalMiB: number;
   /** CPU seconds of the operator process from start to all gates True. */
   cpuSeconds: number;
   conditionPatches: number;
@@ -229,7 +232,6 @@ export async function runOperatorBench(
   log: (m: string) => void,
 ): Promise<OperatorBenchResult> {
   const benchStart = performance.now();
-  if (!o.startupSizes.includes(o.fleetSize)) throw new Error('fleetSize must be one of startupSizes');
   const result: OperatorBenchResult = { options: o, startup: [], seconds: 0 };
   const cp = await startControlPlane({ controllerManager: false, log: (l) => log(`control plane: ${l}`) });
   let farm: ListenerFarm | undefined;
@@ -280,13 +282,19 @@ export async function runOperatorBench(
         let probedAt: number | undefined;
         let maxRss = 0;
         let polling = true;
+        let maxHeapUsed = 0;
+        let maxHeapTotal = 0;
         const poller = (async () => {
-          while (polling) {
+          for (let i = 0; polling; i++) {
             const p = procSample(opPid);
             if (p) maxRss = Math.max(maxRss, p.rssKiB);
-            if (probedAt === undefined) {
+            // Every 250 ms until every pod was probed, then every second (the heap only).
+            if (probedAt === undefined || i % 4 === 0) {
               const text = await metricsText(op!).catch(() => '');
-              if (sumMetric(text, 'readygate_probes_total') >= n) probedAt = performance.now();
+              if (probedAt === undefined && sumMetric(text, 'readygate_probes_total') >= n)
+                probedAt = performance.now();
+              maxHeapUsed = Math.max(maxHeapUsed, sumMetric(text, 'nodejs_heap_size_used_bytes'));
+              maxHeapTotal = Math.max(maxHeapTotal, sumMetric(text, 'nodejs_heap_size_total_bytes'));
             }
             await sleep(250);
           }
@@ -312,6 +320,8 @@ export async function runOperatorBench(
           allTrueSeconds: s(allTrueAt - t0),
           peakRssMiB: MiB(proc.hwmKiB),
           maxPolledRssMiB: MiB(maxRss),
+          maxHeapUsedMiB: MiB(maxHeapUsed / 1024),
+          maxHeapTotalMiB: MiB(maxHeapTotal / 1024),
           cpuSeconds: proc.cpuMs / 1000,
           conditionPatches: sumMetric(text, 'readygate_condition_patches_total'),
           auditedPodPatches: podStatusPatches(cp.dir, OPERATOR_USER, ns, pos).length,

@@ -10,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import source from '../figures/operator.ts';
+
+import operatorSource, { OVERRIDES } from '../figures/operator.ts';
+
 import { type BenchContext, figures } from '../figures.ts';
 import { figuresTable } from '../run.ts';
 import type { OperatorBenchResult } from './harness.ts';
@@ -83,22 +85,26 @@ async function main(): Promise<void> {
   const started = performance.now();
   const log = (m: string) => console.error(m);
   const ctx: BenchContext = { quick: values.quick, peersDir: '', root, log, details: {} };
-  await source.run(ctx);
+  await operatorSource.run(ctx);
   const seconds = (performance.now() - started) / 1000;
   const date = new Date().toISOString().slice(0, 10);
-  const command = `node bench/operator/run.ts${values.quick ? ' --quick' : ''}`;
+  const env = OVERRIDES.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `);
+  const command = `${env.join('')}node bench/operator/run.ts${values.quick ? ' --quick' : ''}`;
   const sha = commit();
   console.log(`\n${figuresTable(figures)}\n`);
   const dir = path.join(root, 'bench', 'results');
   await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${date}-operator${values.quick ? '-quick' : ''}.json`);
+  const overrides = OVERRIDES.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
+  const custom = overrides.length > 0;
+  const suffix = values.quick ? '-quick' : custom ? '-custom' : '';
+  const file = path.join(dir, `${date}-operator${suffix}.json`);
   const result = ctx.details.operator as OperatorBenchResult;
   await writeFile(
     file,
     `${JSON.stringify({ date, commit: sha, command, quick: values.quick, seconds, figures, operator: result }, null, 2)}\n`,
   );
   log(`wrote ${path.relative(root, file)}`);
-  if (!values.quick) {
+  if (!values.quick && !custom) {
     const md = path.join(dir, `${date}-operator.md`);
     await writeFile(md, operatorSection({ date, commit: sha, command, seconds, result }));
     log(`wrote ${path.relative(root, md)}`);
