@@ -88,12 +88,12 @@ export function operatorFigureRows(r: OperatorBenchResult): FigureRow[] {
 /** A two-panel SVG: start-up times (probed once, all gates True) and peak RSS against pods. */
 export function growthSvg(r: OperatorBenchResult, caption: string): string {
   const pts = r.startup;
-  const W = 900;
+  const W = 940;
   const H = 380;
   const panelW = 380;
   const panelH = 250;
   const top = 60;
-  const left = [70, 520];
+  const left = [70, 510];
   const maxN = Math.max(...pts.map((p) => p.pods));
   const niceMax = (v: number) => {
     const mag = 10 ** Math.floor(Math.log10(Math.max(v, 1)));
