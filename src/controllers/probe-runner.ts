@@ -50,6 +50,7 @@ interface PolicyState {
   name: string;
   namespace: string;
   spec: ProbePolicy['spec'];
+  generation: number | undefined;
   targets: Map<string, Target>;
   /** Flips to False let through in the current failsafe window (one period long). */
   windowStart: number;
@@ -188,13 +189,20 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
           name,
           namespace: ns,
           spec: policy.spec,
+          generation: policy.metadata?.generation,
           targets: new Map(),
           windowStart: deps.clock.now(),
           flipsInWindow: 0,
         };
         policies.set(policyKey, state);
       }
-      state.spec = policy.spec;
+      // Keep one spec object per generation: compiled probers are cached per spec object, and
+      // every status write hands us a new (equal) policy object.
+      if (state.generation !== policy.metadata?.generation) {
+        state.spec = policy.spec;
+        state.generation = policy.metadata?.generation;
+      }
+      const spec = state.spec;
       const wanted = new Set<string>();
       for (const pod of pods) {
         const podUid = pod.metadata?.uid ?? '';
@@ -208,9 +216,9 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
         ]);
         const existing = state.targets.get(key);
         if (existing && existing.fingerprint === fingerprint) continue;
-        const seed = pod.status?.conditions?.find((c) => c.type === policy.spec.conditionType);
+        const seed = pod.status?.conditions?.find((c) => c.type === spec.conditionType);
         const running = pod.status?.phase === 'Running' ? deps.clock.now() : undefined;
-        const debouncer = existing?.debouncer.withSpec(policy.spec) ?? new Debouncer(policy.spec, seed, running);
+        const debouncer = existing?.debouncer.withSpec(spec) ?? new Debouncer(spec, seed, running);
         if (running !== undefined) debouncer.markRunning(running);
         const target: Target = {
           key,
@@ -222,25 +230,31 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
           // not flip a healthy gate (api.md, "Restart").
           debouncer,
           desired: existing?.desired,
-          dryRun: policy.spec.dryRun ?? false,
+          dryRun: spec.dryRun ?? false,
           held: false,
         };
         state.targets.set(key, target);
         const perPod = byPod.get(podUid) ?? new Map<string, Target>();
         byPod.set(podUid, perPod);
         perPod.set(key, target);
+        const probe = spec.probe;
+        const caPem = config.caPem;
         scheduler.upsert({
           key,
-          periodMs: (policy.spec.probe.periodSeconds ?? 10) * 1000,
-          timeoutMs: (policy.spec.probe.timeoutSeconds ?? 1) * 1000,
+          periodMs: (spec.probe.periodSeconds ?? 10) * 1000,
+          timeoutMs: (spec.probe.timeoutSeconds ?? 1) * 1000,
           // A pod that just got its IP is probed at once (time to gate); a restart or a
           // re-sync spreads probes over the period by key instead (no thundering herd).
           immediate: !existing && !seed,
-          run: (signal) =>
+          run: (signal) => {
             // Like the kubelet, no probe before initialDelaySeconds after the pod runs.
-            debouncer.shouldProbe(deps.clock.now())
-              ? runProbe({ probe: policy.spec.probe, pod, caPem: config.caPem, kc: deps.kc, signal })
-              : Promise.resolve(NOT_YET),
+            if (!debouncer.shouldProbe(deps.clock.now())) return Promise.resolve(NOT_YET);
+            // The pod is read from the cache at each run rather than held by this closure, so
+            // 10,000 targets do not keep 10,000 stale pod objects alive next to the cache.
+            const current = deps.caches.pods.get(ns, target.pod.name);
+            if (current?.metadata?.uid !== podUid) return Promise.resolve(NOT_YET);
+            return runProbe({ probe, pod: current, caPem, kc: deps.kc, signal });
+          },
         });
       }
       for (const t of [...state.targets.values()]) if (!wanted.has(t.key)) removeTarget(state, t);
