@@ -55,7 +55,7 @@ const source: FigureSource = {
         file,
         growthSvg(
           result,
-          `${date}, HTTP probes every ${o.periodSeconds} s, default flags (--api-qps 50), test control plane on the same 2 cores`,
+          `${date}, HTTP probes every ${o.periodSeconds} s, default flags (--api-qps 200), test control plane on the same 2 cores`,
         ),
       );
       ctx.log(`operator: wrote ${path.relative(ctx.root, file)}`);

@@ -65,7 +65,7 @@ Start-up, per pod count (each in a namespace of its own, operator started with \
 ${startup}
 
 Method: the real operator (\`node src/main.ts run\`, default flags but \`--log-level info\`: probe
-concurrency 256, \`--api-qps 50 --api-burst 100\`) under the chart's ServiceAccount and RBAC, against
+concurrency 256, \`--api-qps 200 --api-burst 400\`) under the chart's ServiceAccount and RBAC, against
 the test control plane (etcd + kube-apiserver, no controller manager) on the same machine. Pods are
 created already bound and reported Running with ready containers and a loopback IP by the
 benchmark's pod driver (\`bench/operator/pods.ts\`, 32 in flight); their HTTP probes (\`GET /\`
