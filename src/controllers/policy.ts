@@ -3,10 +3,11 @@
 import type { CoreV1Api, CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
 import { conditionsEqual, setStatusCondition } from '../api/conditions.ts';
 import { API_VERSION, type Condition, KIND, type ProbePolicy, type ProbePolicyStatus } from '../api/types.ts';
-import { statusCode } from '../kube/errors.ts';
+import { describeError, statusCode } from '../kube/errors.ts';
 import type { EventSink } from '../kube/events.ts';
 import { patchPolicyStatus } from '../kube/policy-status.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { compileBodyRegex } from '../probes/body-regex.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
 import type { TokenBucket } from '../runtime/ratelimit.ts';
 import type { PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
@@ -33,11 +34,20 @@ export interface PolicyReconcilerDeps {
   metrics?: Metrics;
 }
 
-/** Why a policy cannot probe at all, or undefined when it can. */
+/** How long a CA read from a Secret is reused before it is read again. */
+export const SECRET_CA_TTL_MS = 60_000;
+
+type SecretCaCache = Map<string, { at: number; result: { reason: string; message: string } | { caPem: string } }>;
+
+/**
+ * Why a policy cannot probe at all (a reason and message), or the CA PEM it needs. Secrets are
+ * read at most once per SECRET_CA_TTL_MS per (namespace, name, key): policies are reconciled on
+ * every pod event, and a GET per reconcile would load the API server for nothing.
+ */
 export async function blockingProblem(
   policy: ProbePolicy,
-  deps: Pick<PolicyReconcilerDeps, 'enableExec' | 'allowSecretCa' | 'core'>,
-  signal: AbortSignal,
+  deps: Pick<PolicyReconcilerDeps, 'enableExec' | 'allowSecretCa' | 'core' | 'now'>,
+  secretCache: SecretCaCache = new Map(),
 ): Promise<{ reason: string; message: string } | { caPem?: string }> {
   const probe = policy.spec.probe;
   if (probe.exec && !deps.enableExec) {
@@ -49,7 +59,8 @@ export async function blockingProblem(
   const http = probe.httpGet;
   if (http?.bodyRegex !== undefined) {
     try {
-      new RegExp(http.bodyRegex);
+      // The prober's own compiler: it also refuses what its linear-time engine cannot run.
+      compileBodyRegex(http.bodyRegex);
     } catch (err) {
       return { reason: 'InvalidSpec', message: `spec.probe.httpGet.bodyRegex: ${(err as Error).message}` };
     }
@@ -62,17 +73,22 @@ export async function blockingProblem(
         message: `tls.caSecretRef needs permission to read Secrets, which is off in this installation (helm value tls.allowSecretCA=true); use tls.caBundle instead`,
       };
     }
+    const namespace = policy.metadata?.namespace ?? '';
+    const key = `${namespace}/${ref.name}/${ref.key}`;
+    const cached = secretCache.get(key);
+    if (cached && deps.now() - cached.at < SECRET_CA_TTL_MS) return cached.result;
+    let result: { reason: string; message: string } | { caPem: string };
     try {
-      const secret = await deps.core.readNamespacedSecret(
-        { name: ref.name, namespace: policy.metadata?.namespace ?? '' },
-        { signal } as never,
-      );
+      const secret = await deps.core.readNamespacedSecret({ name: ref.name, namespace });
       const data = secret.data?.[ref.key];
-      if (!data) return { reason: 'CASecretInvalid', message: `Secret ${ref.name} has no key ${ref.key}` };
-      return { caPem: Buffer.from(data, 'base64').toString('utf8') };
+      result = data
+        ? { caPem: Buffer.from(data, 'base64').toString('utf8') }
+        : { reason: 'CASecretInvalid', message: `Secret ${ref.name} has no key ${ref.key}` };
     } catch (err) {
-      return { reason: 'CASecretInvalid', message: `cannot read Secret ${ref.name}: ${(err as Error).message}` };
+      result = { reason: 'CASecretInvalid', message: `cannot read Secret ${ref.name}: ${describeError(err)}` };
     }
+    secretCache.set(key, { at: deps.now(), result });
+    return result;
   }
   return http?.tls?.caBundle ? { caPem: http.tls.caBundle } : {};
 }
@@ -148,6 +164,7 @@ export function statusDiffers(current: ProbePolicyStatus | undefined, next: Prob
 export function policyReconciler(deps: PolicyReconcilerDeps) {
   // uid and name of policies seen alive, to tell a deletion from a key that never existed.
   const known = new Map<string, { uid: string; name: string; namespace: string }>();
+  const secretCache: SecretCaCache = new Map();
 
   return async (req: Request, ctx: ReconcileContext): Promise<Result> => {
     const key = `${req.namespace}/${req.name}`;
@@ -180,7 +197,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
       if (owner?.metadata?.name) owners.add(owner.metadata.name);
     }
 
-    const check = await blockingProblem(policy, deps, ctx.signal);
+    const check = await blockingProblem(policy, deps, secretCache);
     const problem = 'reason' in check ? check : undefined;
     const config: PolicyProbeConfig | undefined = problem ? undefined : { caPem: (check as { caPem?: string }).caPem };
     deps.probes.syncPolicy(policy, config ? targets : [], config ?? {});

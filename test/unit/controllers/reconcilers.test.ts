@@ -2,7 +2,13 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
 import { conditionChanges, unprovidedGates } from '../../../src/controllers/pod.ts';
-import { desiredStatus, FAILING_PODS_CAP, statusDiffers } from '../../../src/controllers/policy.ts';
+import {
+  blockingProblem,
+  desiredStatus,
+  FAILING_PODS_CAP,
+  SECRET_CA_TTL_MS,
+  statusDiffers,
+} from '../../../src/controllers/policy.ts';
 
 const T0 = Date.UTC(2026, 10, 27, 6, 0, 0);
 const GATE = 'readygate.dev/db';
@@ -109,5 +115,50 @@ describe('unprovidedGates', () => {
       GATE,
       'readygate.dev/none',
     ]);
+  });
+});
+
+describe('blockingProblem', () => {
+  const deps = (over: Partial<{ enableExec: boolean; allowSecretCa: boolean }> = {}) => {
+    let reads = 0;
+    let now = T0;
+    const core = {
+      readNamespacedSecret: async () => {
+        reads++;
+        return { data: { 'ca.crt': Buffer.from('-----BEGIN CERTIFICATE-----').toString('base64') } };
+      },
+    };
+    return {
+      d: { enableExec: false, allowSecretCa: false, core: core as never, now: () => now, ...over },
+      reads: () => reads,
+      advance: (ms: number) => {
+        now += ms;
+      },
+    };
+  };
+  const withProbe = (probe: ProbePolicy['spec']['probe']) => policy({ probe });
+
+  it('refuses exec probes unless the installation enables them', async () => {
+    const p = withProbe({ exec: { command: ['true'] } });
+    expect(await blockingProblem(p, deps().d)).toMatchObject({ reason: 'ExecDisabled' });
+    expect(await blockingProblem(p, deps({ enableExec: true }).d)).toEqual({});
+  });
+  it('refuses a bodyRegex the linear-time engine cannot run', async () => {
+    const p = withProbe({ httpGet: { port: 80, bodyRegex: '(a)\\1' } });
+    expect(await blockingProblem(p, deps().d)).toMatchObject({ reason: 'InvalidSpec' });
+  });
+  it('reads a CA Secret only when allowed, and at most once per TTL', async () => {
+    const p = withProbe({
+      httpGet: { port: 443, scheme: 'HTTPS', tls: { verify: true, caSecretRef: { name: 'ca', key: 'ca.crt' } } },
+    });
+    expect(await blockingProblem(p, deps().d)).toMatchObject({ reason: 'SecretCANotAllowed' });
+    const { d, reads, advance } = deps({ allowSecretCa: true });
+    const cache = new Map();
+    expect(await blockingProblem(p, d, cache)).toEqual({ caPem: '-----BEGIN CERTIFICATE-----' });
+    await blockingProblem(p, d, cache);
+    expect(reads()).toBe(1);
+    advance(SECRET_CA_TTL_MS + 1);
+    await blockingProblem(p, d, cache);
+    expect(reads()).toBe(2);
   });
 });
