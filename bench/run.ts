@@ -23,6 +23,7 @@ import {
   runEngineFigures,
 } from './engine.ts';
 import { type BenchContext, type FigureRow, figures, loadFigureSources } from './figures.ts';
+import { describeCommit } from './git.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
@@ -66,23 +67,6 @@ export function machineInfo(peersDir: string): MachineInfo {
       floor: 'tools/bench/floor (Go, SO_LINGER 0)',
     },
   };
-}
-
-function gitDescribe(): string {
-  try {
-    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync(
-      'git',
-      ['status', '--porcelain', '--', 'src/probes', 'bench', 'tools/bench', ':!bench/results', ':!bench/RESULTS.md'],
-      {
-        cwd: root,
-        encoding: 'utf8',
-      },
-    ).trim();
-    return dirty ? `${sha} with uncommitted changes` : sha;
-  } catch {
-    return 'unknown';
-  }
 }
 
 const fmt = (x: number | null | undefined, digits = 1) =>
@@ -264,7 +248,7 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const date = new Date().toISOString().slice(0, 10);
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  const commit = gitDescribe();
+  const commit = describeCommit(root, ['src/probes', 'bench', 'tools/bench', ':!bench/results', ':!bench/RESULTS.md']);
   console.log(`\n${figuresTable(figures)}\n\n${engineTable(engine)}\n`);
 
   const resultsDir = path.join(here, 'results');

@@ -4,7 +4,6 @@
 // (-operator-quick.json for --quick) and, for a full run, bench/results/operator-growth.svg and
 // bench/results/<date>-operator.md (the section of bench/RESULTS.md for these figures).
 // `npm run bench` runs the same source after the engine figures.
-import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,24 +13,12 @@ import { parseArgs } from 'node:util';
 import operatorSource, { OVERRIDES } from '../figures/operator.ts';
 
 import { type BenchContext, figures } from '../figures.ts';
+import { describeCommit } from '../git.ts';
 import { figuresTable } from '../run.ts';
 import type { OperatorBenchResult } from './harness.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
-
-function commit(): string {
-  try {
-    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench/operator', 'bench/figures'], {
-      cwd: root,
-      encoding: 'utf8',
-    }).trim();
-    return dirty ? `${sha} with uncommitted changes` : sha;
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** The Markdown section for bench/RESULTS.md. */
 export function operatorSection(o: {
@@ -90,7 +77,7 @@ async function main(): Promise<void> {
   const date = new Date().toISOString().slice(0, 10);
   const env = OVERRIDES.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `);
   const command = `${env.join('')}node bench/operator/run.ts${values.quick ? ' --quick' : ''}`;
-  const sha = commit();
+  const sha = describeCommit(root, ['src', 'bench/operator', 'bench/figures']);
   console.log(`\n${figuresTable(figures)}\n`);
   const dir = path.join(root, 'bench', 'results');
   await mkdir(dir, { recursive: true });

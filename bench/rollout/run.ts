@@ -2,7 +2,6 @@
 //   node bench/rollout/run.ts [--quick]
 // Runs bench/figures/rollout.ts, prints its row, and writes bench/results/<date>-rollout.json
 // (-rollout-quick.json for --quick, which git ignores). `npm run bench` runs the same source.
-import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,23 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import rolloutSource from '../figures/rollout.ts';
 import { type BenchContext, figures } from '../figures.ts';
+import { describeCommit } from '../git.ts';
 import { figuresTable } from '../run.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
-
-function commit(): string {
-  try {
-    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench/rollout', 'bench/figures'], {
-      cwd: root,
-      encoding: 'utf8',
-    }).trim();
-    return dirty ? `${sha} with uncommitted changes` : sha;
-  } catch {
-    return 'unknown';
-  }
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -50,7 +37,16 @@ async function main(): Promise<void> {
   await writeFile(
     file,
     `${JSON.stringify(
-      { date, commit: commit(), command, quick: values.quick, seconds, machine, figures, rollout: ctx.details.rollout },
+      {
+        date,
+        commit: describeCommit(root, ['src', 'bench/rollout', 'bench/figures']),
+        command,
+        quick: values.quick,
+        seconds,
+        machine,
+        figures,
+        rollout: ctx.details.rollout,
+      },
       null,
       2,
     )}\n`,
