@@ -7,8 +7,10 @@ export function selectorMatches(
   labels: Record<string, string> | undefined,
 ): boolean {
   const have = labels ?? {};
-  for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
-    if (have[key] !== value) return false;
+  // for…in rather than Object.entries: this runs for every pod on every policy reconcile.
+  const matchLabels = selector?.matchLabels;
+  for (const key in matchLabels) {
+    if (Object.hasOwn(matchLabels, key) && have[key] !== matchLabels[key]) return false;
   }
   for (const req of selector?.matchExpressions ?? []) {
     const present = Object.hasOwn(have, req.key);

@@ -25,6 +25,10 @@ import { TokenBucket } from '../runtime/ratelimit.ts';
 import { podReconciler } from './pod.ts';
 import { type Caches, policyReconciler } from './policy.ts';
 import { createProbeManager } from './probe-runner.ts';
+import { podChange } from './targets.ts';
+
+/** How long a policy's ready counts may lag behind its pods' conditions. */
+export const POLICY_STATUS_BATCH_MS = 1_000;
 
 const normalizePod = normalizerFor<V1Pod>({ apiVersion: 'v1', kind: 'Pod' });
 
@@ -163,24 +167,42 @@ export async function createOperator(
   metrics.registerWorkqueue('pod', () => podController?.queueDepth() ?? 0);
 
   // Reconcile keys, not events: every event only says which keys to look at again.
-  const policiesOf = (ns: string | undefined) => {
+  const policiesOf = (ns: string | undefined, delayMs = 0) => {
     for (const p of policies.list(ns ?? '')) {
-      policyController.enqueue({ namespace: ns ?? '', name: p.metadata?.name ?? '' });
+      policyController.enqueueAfter({ namespace: ns ?? '', name: p.metadata?.name ?? '' }, delayMs);
     }
   };
-  const onPod = (pod: V1Pod) => {
+  const onPod = (pod: V1Pod, old?: V1Pod) => {
     const ns = pod.metadata?.namespace ?? '';
     podController?.enqueue({ namespace: ns, name: pod.metadata?.name ?? '' });
-    policiesOf(ns);
+    // A policy reconcile reads every pod of the namespace: run it at once only when targets may
+    // change; a condition change only moves the ready counts, which wait up to a batch period
+    // (as the EndpointSlice controller batches pod updates), or 10,000 pods flipping one by one
+    // would mean 10,000 full passes.
+    const change = old === undefined ? 'targets' : podChange(old, pod);
+    if (change === 'targets') policiesOf(ns);
+    else if (change === 'status') policiesOf(ns, POLICY_STATUS_BATCH_MS);
   };
-  pods.on({ add: onPod, update: onPod, delete: onPod });
+  pods.on({ add: (pod) => onPod(pod), update: (pod, old) => onPod(pod, old), delete: (pod) => onPod(pod) });
   const onPolicy = (p: ProbePolicy) => {
     const ns = p.metadata?.namespace ?? '';
     // Conflicts depend on every policy of the namespace, so look at all of them again.
     policyController.enqueue({ namespace: ns, name: p.metadata?.name ?? '' });
     policiesOf(ns);
   };
-  policies.on({ add: onPolicy, update: onPolicy, delete: onPolicy });
+  policies.on({
+    add: onPolicy,
+    // Like controller-runtime's GenerationChangedPredicate: an update that leaves the spec's
+    // generation (and deletion) alone is a status write, most often our own; reconciling on it
+    // would turn every status write into another full pass, and another write.
+    update: (p, old) => {
+      const same =
+        p.metadata?.generation === old.metadata?.generation &&
+        Boolean(p.metadata?.deletionTimestamp) === Boolean(old.metadata?.deletionTimestamp);
+      if (!same) onPolicy(p);
+    },
+    delete: onPolicy,
+  });
 
   const controllers: Runnable = {
     start: async (signal) => {

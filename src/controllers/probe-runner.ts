@@ -36,8 +36,13 @@ interface Target {
   policyKey: string;
   podUid: string;
   pod: Request;
-  /** What the probe depends on; a change restarts the target. */
-  fingerprint: string;
+  // What the probe depends on besides the pod's identity; a change restarts the target.
+  generation: number | undefined;
+  podIP: string | undefined;
+  running: boolean;
+  caPem: string | undefined;
+  /** The syncPolicy pass that last wanted this target (older ones are removed). */
+  pass: number;
   debouncer: Debouncer;
   desired?: DesiredPodCondition;
   dryRun: boolean;
@@ -51,7 +56,12 @@ interface PolicyState {
   namespace: string;
   spec: ProbePolicy['spec'];
   generation: number | undefined;
+  /** The probe handler's name, for metrics. */
+  handler: string;
+  /** Pod UID → target. */
   targets: Map<string, Target>;
+  /** Counts syncPolicy passes (see Target.pass). */
+  pass: number;
   /** Flips to False let through in the current failsafe window (one period long). */
   windowStart: number;
   flipsInWindow: number;
@@ -70,9 +80,9 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
   });
 
   function lookup(key: string): { state: PolicyState; target: Target } | undefined {
-    const policyKey = key.slice(0, key.lastIndexOf('#'));
-    const state = policies.get(policyKey);
-    const target = state?.targets.get(key);
+    const hash = key.lastIndexOf('#');
+    const state = policies.get(key.slice(0, hash));
+    const target = state?.targets.get(key.slice(hash + 1));
     return state && target ? { state, target } : undefined;
   }
 
@@ -80,16 +90,12 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
     const found = lookup(key);
     if (!found || result === NOT_YET) return;
     const { state, target } = found;
-    const handler = Object.keys(state.spec.probe).find((k) => ['tcpSocket', 'httpGet', 'grpc', 'exec'].includes(k));
     deps.metrics.probesTotal.inc({
       policy: state.name,
       namespace: state.namespace,
       result: result.couldNotLook ? 'error' : result.outcome === 'success' ? 'success' : 'failure',
     });
-    deps.metrics.probeDuration.observe(
-      { policy: state.name, handler: handler ?? 'unknown' },
-      (result.durationMs ?? 0) / 1000,
-    );
+    deps.metrics.probeDuration.observe({ policy: state.name, handler: state.handler }, (result.durationMs ?? 0) / 1000);
     const next = target.debouncer.observe(result, deps.clock.now());
     maybeClearTrip(state);
     if (!next) return;
@@ -167,7 +173,7 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
 
   function removeTarget(state: PolicyState, target: Target): void {
     scheduler.remove(target.key);
-    state.targets.delete(target.key);
+    state.targets.delete(target.podUid);
     const perPod = byPod.get(target.podUid);
     perPod?.delete(target.key);
     if (perPod?.size === 0) byPod.delete(target.podUid);
@@ -190,7 +196,9 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
           namespace: ns,
           spec: policy.spec,
           generation: policy.metadata?.generation,
+          handler: handlerOf(policy.spec),
           targets: new Map(),
+          pass: 0,
           windowStart: deps.clock.now(),
           flipsInWindow: 0,
         };
@@ -201,31 +209,44 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
       if (state.generation !== policy.metadata?.generation) {
         state.spec = policy.spec;
         state.generation = policy.metadata?.generation;
+        state.handler = handlerOf(policy.spec);
       }
       const spec = state.spec;
-      const wanted = new Set<string>();
+      const generation = state.generation;
+      const caPem = config.caPem;
+      // Runs over every matched pod on every policy reconcile: an unchanged target costs a map
+      // lookup and four comparisons, and allocates nothing.
+      const pass = ++state.pass;
       for (const pod of pods) {
         const podUid = pod.metadata?.uid ?? '';
-        const key = `${policyKey}#${podUid}`;
-        wanted.add(key);
-        const fingerprint = JSON.stringify([
-          policy.metadata?.generation,
-          pod.status?.podIP,
-          pod.status?.phase === 'Running',
-          config.caPem,
-        ]);
-        const existing = state.targets.get(key);
-        if (existing && existing.fingerprint === fingerprint) continue;
+        const podIP = pod.status?.podIP;
+        const running = pod.status?.phase === 'Running';
+        const existing = state.targets.get(podUid);
+        if (
+          existing !== undefined &&
+          existing.generation === generation &&
+          existing.podIP === podIP &&
+          existing.running === running &&
+          existing.caPem === caPem
+        ) {
+          existing.pass = pass;
+          continue;
+        }
+        const key = existing?.key ?? `${policyKey}#${podUid}`;
         const seed = pod.status?.conditions?.find((c) => c.type === spec.conditionType);
-        const running = pod.status?.phase === 'Running' ? deps.clock.now() : undefined;
-        const debouncer = existing?.debouncer.withSpec(spec) ?? new Debouncer(spec, seed, running);
-        if (running !== undefined) debouncer.markRunning(running);
+        const runningSince = running ? deps.clock.now() : undefined;
+        const debouncer = existing?.debouncer.withSpec(spec) ?? new Debouncer(spec, seed, runningSince);
+        if (runningSince !== undefined) debouncer.markRunning(runningSince);
         const target: Target = {
           key,
           policyKey,
           podUid,
           pod: { namespace: ns, name: pod.metadata?.name ?? '' },
-          fingerprint,
+          generation,
+          podIP,
+          running,
+          caPem,
+          pass,
           // Seeded from the condition already on the pod, so a restart or a spec change does
           // not flip a healthy gate (api.md, "Restart").
           debouncer,
@@ -233,12 +254,11 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
           dryRun: spec.dryRun ?? false,
           held: false,
         };
-        state.targets.set(key, target);
+        state.targets.set(podUid, target);
         const perPod = byPod.get(podUid) ?? new Map<string, Target>();
         byPod.set(podUid, perPod);
         perPod.set(key, target);
         const probe = spec.probe;
-        const caPem = config.caPem;
         scheduler.upsert({
           key,
           periodMs: (spec.probe.periodSeconds ?? 10) * 1000,
@@ -257,7 +277,8 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
           },
         });
       }
-      for (const t of [...state.targets.values()]) if (!wanted.has(t.key)) removeTarget(state, t);
+      // Deleting the current entry while iterating a Map is safe.
+      for (const t of state.targets.values()) if (t.pass !== pass) removeTarget(state, t);
     },
 
     removePolicy(policyKey: string): void {
@@ -281,6 +302,19 @@ export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
       scheduler.stop();
     },
   };
+}
+
+function handlerOf(spec: ProbePolicy['spec']): string {
+  const probe = spec.probe;
+  return probe.httpGet
+    ? 'httpGet'
+    : probe.tcpSocket
+      ? 'tcpSocket'
+      : probe.grpc
+        ? 'grpc'
+        : probe.exec
+          ? 'exec'
+          : 'unknown';
 }
 
 /** The result of a run skipped before initialDelaySeconds; never observed. */

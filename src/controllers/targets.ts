@@ -15,7 +15,10 @@ export interface PolicyTargets {
 
 /** Reports whether the pod lists conditionType in spec.readinessGates. */
 export function hasGate(pod: V1Pod, conditionType: string): boolean {
-  return (pod.spec?.readinessGates ?? []).some((g) => g.conditionType === conditionType);
+  const gates = pod.spec?.readinessGates;
+  if (gates === undefined) return false;
+  for (const g of gates) if (g.conditionType === conditionType) return true;
+  return false;
 }
 
 /** Reports whether a pod can be probed at all: not being deleted and not finished. */
@@ -64,4 +67,45 @@ export function computeTargets(
     else if (pod.status?.podIP) out.targets.push(pod);
   }
   return out;
+}
+
+/**
+ * What a pod update means to the policies of its namespace: 'targets' when it may change which
+ * pods are matched or probed and how (so it is looked at again at once: time to gate), 'status'
+ * when only conditions moved (ready counts in the policy status, batched), 'none' otherwise.
+ */
+export function podChange(old: V1Pod, pod: V1Pod): 'targets' | 'status' | 'none' {
+  const a = old.metadata;
+  const b = pod.metadata;
+  if (
+    a?.uid !== b?.uid ||
+    a?.namespace !== b?.namespace ||
+    Boolean(a?.deletionTimestamp) !== Boolean(b?.deletionTimestamp) ||
+    old.status?.phase !== pod.status?.phase ||
+    old.status?.podIP !== pod.status?.podIP ||
+    !sameLabels(a?.labels, b?.labels) ||
+    !sameGates(old, pod)
+  ) {
+    return 'targets';
+  }
+  const ca = old.status?.conditions ?? [];
+  const cb = pod.status?.conditions ?? [];
+  if (ca.length !== cb.length) return 'status';
+  for (let i = 0; i < ca.length; i++) {
+    if (ca[i]?.type !== cb[i]?.type || ca[i]?.status !== cb[i]?.status) return 'status';
+  }
+  return 'none';
+}
+
+function sameLabels(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a ?? {});
+  if (ka.length !== Object.keys(b ?? {}).length) return false;
+  return ka.every((k) => a?.[k] === b?.[k]);
+}
+
+function sameGates(a: V1Pod, b: V1Pod): boolean {
+  const ga = a.spec?.readinessGates ?? [];
+  const gb = b.spec?.readinessGates ?? [];
+  return ga.length === gb.length && ga.every((g, i) => g.conditionType === gb[i]?.conditionType);
 }

@@ -85,6 +85,8 @@ export async function startOperator(
   dir: string,
   args: string[] = [],
   env: Record<string, string> = {},
+  /** Node.js flags before the script (V8 flags NODE_OPTIONS does not take, e.g. --trace-gc). */
+  nodeArgs: string[] = [],
 ): Promise<OperatorProcess> {
   const port = await freePort();
   const logPath = join(dir, `operator-${port}.log`);
@@ -92,6 +94,7 @@ export async function startOperator(
   const child = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       join(ROOT, 'src/main.ts'),
       'run',
       '--kubeconfig',

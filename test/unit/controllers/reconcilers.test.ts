@@ -47,11 +47,17 @@ describe('desiredStatus', () => {
       ['Degraded', 'False', 'AsExpected'],
     ]);
   });
-  it('caps failingPods', () => {
-    const many = Array.from({ length: 50 }, (_, i) => pod(`p${String(i).padStart(2, '0')}`, 'False'));
-    expect(desiredStatus({ policy: policy(), matched: many, conflictedWith: [], now: T0 }).failingPods).toHaveLength(
-      FAILING_PODS_CAP,
-    );
+  it('caps failingPods at the first names in sort order, whatever the input order', () => {
+    const names = Array.from({ length: 50 }, (_, i) => `p${String(i).padStart(2, '0')}`);
+    // A fixed shuffle (i * 17 mod 50 is a permutation), with a few ready pods mixed in.
+    const many = names.map((_, i) => {
+      const name = names[(i * 17) % 50]!;
+      return pod(name, name.endsWith('3') ? 'True' : 'False');
+    });
+    const s = desiredStatus({ policy: policy(), matched: many, conflictedWith: [], now: T0 });
+    const failing = names.filter((n) => !n.endsWith('3'));
+    expect(s.failingPods).toEqual(failing.slice(0, FAILING_PODS_CAP));
+    expect(s).toMatchObject({ matchedPods: 50, readyPods: 5 });
   });
   it('prefers Failsafe over Conflict over NoPodsMatched', () => {
     const reason = (input: Partial<Parameters<typeof desiredStatus>[0]>) =>

@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
-import { computeTargets } from '../../../src/controllers/targets.ts';
+import { computeTargets, podChange } from '../../../src/controllers/targets.ts';
 import { conditionPatch } from '../../../src/kube/pod-status.ts';
 
 const policy = (name: string, created: string, conditionType = 'readygate.dev/db', app = 'payments'): ProbePolicy => ({
@@ -61,6 +61,51 @@ describe('computeTargets', () => {
     const b = policy('b', '2026-01-01T00:00:00Z');
     expect(names(computeTargets(b, [pod('p1')], [a, b]).conflicted)).toEqual(['p1']);
     expect(names(computeTargets(a, [pod('p1')], [a, b]).targets)).toEqual(['p1']);
+  });
+});
+
+describe('podChange', () => {
+  const withConditions = (p: V1Pod, conditions: Array<[string, string]>): V1Pod => ({
+    ...p,
+    status: { ...p.status, conditions: conditions.map(([type, status]) => ({ type, status })) },
+  });
+  const base = withConditions(pod('p'), [['Ready', 'False']]);
+
+  it('says targets when membership or probing inputs change', () => {
+    const changed: V1Pod[] = [
+      { ...base, metadata: { ...base.metadata, uid: 'other' } },
+      { ...base, metadata: { ...base.metadata, labels: { app: 'web' } } },
+      { ...base, metadata: { ...base.metadata, labels: { app: 'payments', tier: 'x' } } },
+      { ...base, metadata: { ...base.metadata, deletionTimestamp: new Date() } },
+      { ...base, status: { ...base.status, podIP: '127.0.0.9' } },
+      { ...base, status: { ...base.status, phase: 'Succeeded' } },
+      { ...base, spec: { containers: [], readinessGates: [{ conditionType: 'readygate.dev/other' }] } },
+      { ...base, spec: { containers: [] } },
+    ];
+    for (const next of changed) expect(podChange(base, next)).toBe('targets');
+  });
+
+  it('says status when only condition types or statuses change', () => {
+    expect(podChange(base, withConditions(base, [['Ready', 'True']]))).toBe('status');
+    expect(
+      podChange(
+        base,
+        withConditions(base, [
+          ['Ready', 'False'],
+          ['readygate.dev/db', 'True'],
+        ]),
+      ),
+    ).toBe('status');
+    expect(podChange(base, withConditions(base, []))).toBe('status');
+  });
+
+  it('says none for anything else', () => {
+    const next = withConditions({ ...base, metadata: { ...base.metadata, resourceVersion: '9' } }, [
+      ['Ready', 'False'],
+    ]);
+    next.status!.conditions![0]!.message = 'another message';
+    expect(podChange(base, next)).toBe('none');
+    expect(podChange(base, { ...base, metadata: { ...base.metadata, labels: { app: 'payments' } } })).toBe('none');
   });
 });
 
