@@ -20,6 +20,9 @@ export const OVERRIDES = [
   'BENCH_OPERATOR_STEADY_SECONDS',
   'BENCH_OPERATOR_SIZES',
   'BENCH_OPERATOR_NODE_OPTIONS',
+  'BENCH_OPERATOR_HEAP_SNAPSHOT',
+  'BENCH_OPERATOR_LOG_DIR',
+  'BENCH_OPERATOR_NODE_ARGS',
 ] as const;
 
 /** Options from the context, with overrides from the environment (for profiling runs). */
@@ -37,6 +40,19 @@ export function operatorOptions(ctx: Pick<BenchContext, 'quick'>): OperatorBench
   if (nodeOptions) {
     o.operatorEnv = { ...o.operatorEnv, NODE_OPTIONS: `${o.operatorEnv.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim() };
   }
+  // A heap snapshot of the operator after each start-up, into this directory (summarise it with
+  // bench/operator/heap-summary.ts).
+  const heap = process.env.BENCH_OPERATOR_HEAP_SNAPSHOT;
+  if (heap) {
+    o.heapSnapshotDir = heap;
+    const flags = `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heap}`;
+    o.operatorEnv = { ...o.operatorEnv, NODE_OPTIONS: `${o.operatorEnv.NODE_OPTIONS ?? ''} ${flags}`.trim() };
+  }
+  // Node.js flags on the operator's command line, space-separated (any V8 flag, e.g. --trace-gc).
+  const nodeArgs = process.env.BENCH_OPERATOR_NODE_ARGS;
+  if (nodeArgs) o.operatorNodeArgs = nodeArgs.split(/\s+/).filter(Boolean);
+  // Keep the operators' logs (e.g. with BENCH_OPERATOR_NODE_OPTIONS=--trace-gc).
+  if (process.env.BENCH_OPERATOR_LOG_DIR) o.logDir = process.env.BENCH_OPERATOR_LOG_DIR;
   return o;
 }
 

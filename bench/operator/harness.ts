@@ -11,6 +11,9 @@
 //     pods' listeners close at once) and recovery → single flips (one solo target at a time,
 //     staggered) and recovery → time to gate (a paced batch of new pods: IP → gate True).
 // Everything stops on every path: operator, listener farm, watches, control plane.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { auditPosition, podStatusPatches, writesBy } from '../../test/support/audit.ts';
 import { startControlPlane } from '../../test/support/control-plane.ts';
@@ -49,8 +52,14 @@ export interface OperatorBenchOptions {
   operatorArgs: string[];
   /** Environment for the operator child (e.g. NODE_OPTIONS=--cpu-prof). */
   operatorEnv: Record<string, string>;
+  /** Node.js flags for the operator child, before its script (e.g. --max-old-space-size=192). */
+  operatorNodeArgs: string[];
   /** Shared listener addresses for the pods that no phase takes down. */
   sharedAddresses: number;
+  /** Take a heap snapshot after each start-up into this directory (the operator runs with --heapsnapshot-signal=SIGUSR2). */
+  heapSnapshotDir?: string;
+  /** Keep each operator's log (stdout and stderr) in this directory. */
+  logDir?: string;
 }
 
 export const fullOperatorOptions: OperatorBenchOptions = {
@@ -70,6 +79,7 @@ export const fullOperatorOptions: OperatorBenchOptions = {
   createConcurrency: 32,
   operatorArgs: [],
   operatorEnv: {},
+  operatorNodeArgs: [],
   sharedAddresses: 256,
 };
 
@@ -106,6 +116,8 @@ export interface StartupResult {
   /** Largest V8 heap in use / reserved seen by the polls (nodejs_heap_size_*_bytes, every second). */
   maxHeapUsedMiB: number;
   maxHeapTotalMiB: number;
+  /** Every second: [seconds since process start, RSS MiB, V8 heap used MiB, V8 heap total MiB]. */
+  memory: Array<[number, number, number, number]>;
   /** CPU seconds of the operator process from start to all gates True. */
   cpuSeconds: number;
   conditionPatches: number;
@@ -221,6 +233,23 @@ interface Addresses {
   solo: string[];
 }
 
+/** Signals the operator to write a heap snapshot and waits until the file stops growing. */
+async function heapSnapshot(pid: number, dir: string): Promise<string> {
+  const before = new Set(existsSync(dir) ? readdirSync(dir) : []);
+  process.kill(pid, 'SIGUSR2');
+  const deadline = performance.now() + 600_000;
+  let last = -1;
+  while (performance.now() < deadline) {
+    await sleep(2000);
+    const file = (existsSync(dir) ? readdirSync(dir) : []).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (file === undefined) continue;
+    const size = statSync(path.join(dir, file)).size;
+    if (size > 0 && size === last) return path.join(dir, file);
+    last = size;
+  }
+  throw new Error(`no heap snapshot in ${dir} after 10 min`);
+}
+
 async function metricsText(op: OperatorProcess): Promise<string> {
   const res = await fetch(`${op.healthUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
   return res.text();
@@ -276,6 +305,7 @@ export async function runOperatorBench(
           cp.dir,
           ['--namespaces', ns, '--log-level', 'info', ...o.operatorArgs],
           o.operatorEnv,
+          o.operatorNodeArgs,
         );
         const opPid = op.child.pid!;
         const healthySeconds = s(performance.now() - t0);
@@ -284,6 +314,7 @@ export async function runOperatorBench(
         let polling = true;
         let maxHeapUsed = 0;
         let maxHeapTotal = 0;
+        const memory: StartupResult['memory'] = [];
         const poller = (async () => {
           for (let i = 0; polling; i++) {
             const p = procSample(opPid);
@@ -295,6 +326,16 @@ export async function runOperatorBench(
                 probedAt = performance.now();
               maxHeapUsed = Math.max(maxHeapUsed, sumMetric(text, 'nodejs_heap_size_used_bytes'));
               maxHeapTotal = Math.max(maxHeapTotal, sumMetric(text, 'nodejs_heap_size_total_bytes'));
+              if (i % 4 === 0 && p) {
+                const heapMiB = (name: string) => MiB(sumMetric(text, name) / 1024);
+                const at = s(performance.now() - t0);
+                memory.push([
+                  at,
+                  MiB(p.rssKiB),
+                  heapMiB('nodejs_heap_size_used_bytes'),
+                  heapMiB('nodejs_heap_size_total_bytes'),
+                ]);
+              }
             }
             await sleep(250);
           }
@@ -322,6 +363,7 @@ export async function runOperatorBench(
           maxPolledRssMiB: MiB(maxRss),
           maxHeapUsedMiB: MiB(maxHeapUsed / 1024),
           maxHeapTotalMiB: MiB(maxHeapTotal / 1024),
+          memory,
           cpuSeconds: proc.cpuMs / 1000,
           conditionPatches: sumMetric(text, 'readygate_condition_patches_total'),
           auditedPodPatches: podStatusPatches(cp.dir, OPERATOR_USER, ns, pos).length,
@@ -332,6 +374,7 @@ export async function runOperatorBench(
           `${ns}: probed once ${sr.probedOnceSeconds} s, all True ${sr.allTrueSeconds} s, peak RSS ${sr.peakRssMiB} MiB, ` +
             `CPU ${sr.cpuSeconds.toFixed(1)} s, ${sr.auditedPodPatches} pod patches`,
         );
+        if (o.heapSnapshotDir) log(`${ns}: heap snapshot ${await heapSnapshot(opPid, o.heapSnapshotDir)}`);
         if (fleet) {
           await fleetPhases({ o, n, ns, cpDir: cp.dir, api, farm, watch, op, addrs, lay, result, log });
           result.fleetPeakRssMiB = MiB(procSample(opPid)?.hwmKiB ?? 0);
@@ -342,6 +385,7 @@ export async function runOperatorBench(
       } finally {
         await op?.stop();
         watch.stop();
+        if (op && o.logDir) await copyFile(op.logPath, path.join(o.logDir, `operator-${ns}.log`));
       }
     }
   } finally {
