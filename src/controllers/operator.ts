@@ -1,19 +1,13 @@
 // The operator assembled: informers → workqueues → policy and pod reconcilers → probe manager,
 // under a Manager, optionally behind leader election. main.ts only parses flags and calls this.
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesListObject,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, GROUP_VERSION, KIND, PLURAL, type ProbePolicy } from '../api/types.ts';
 import type { OperatorOptions } from '../cli/options.ts';
 import { statusCode } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { runLeaderElection } from '../kube/lease.ts';
+import { listAll } from '../kube/list.ts';
 import { startHealthServer } from '../observability/health.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { type Clock, realClock } from '../runtime/clock.ts';
@@ -62,12 +56,15 @@ export async function createOperator(
   const core = kc.makeApiClient(CoreV1Api);
   const customObjects = kc.makeApiClient(CustomObjectsApi);
   const namespaces = opts.namespaces.length > 0 ? opts.namespaces : undefined;
+  const podsPath = (ns: string | undefined) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods');
+  const policiesPath = (ns: string | undefined) =>
+    ns ? `/apis/${GROUP}/${GROUP_VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${GROUP_VERSION}/${PLURAL}`;
 
   const pods = new ResilientInformer<V1Pod>({
     name: 'pods',
     factory: clientNodeInformerFactory<V1Pod>(kc, {
-      path: (ns) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods'),
-      list: (ns) => (ns ? core.listNamespacedPod({ namespace: ns }) : core.listPodForAllNamespaces()),
+      path: podsPath,
+      list: (ns) => listAll<V1Pod>(kc, podsPath(ns)),
     }),
     normalize: (pod) => normalizePod(stripManagedFields(pod)),
     namespaces,
@@ -79,21 +76,8 @@ export async function createOperator(
   const policies = new ResilientInformer<ProbePolicy & { metadata: object }>({
     name: 'probepolicies',
     factory: clientNodeInformerFactory<ProbePolicy & { metadata: object }>(kc, {
-      path: (ns) =>
-        ns ? `/apis/${GROUP}/${GROUP_VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${GROUP_VERSION}/${PLURAL}`,
-      list: async (ns) =>
-        (ns
-          ? await customObjects.listNamespacedCustomObject({
-              group: GROUP,
-              version: GROUP_VERSION,
-              plural: PLURAL,
-              namespace: ns,
-            })
-          : await customObjects.listClusterCustomObject({
-              group: GROUP,
-              version: GROUP_VERSION,
-              plural: PLURAL,
-            })) as KubernetesListObject<ProbePolicy & { metadata: object }>,
+      path: policiesPath,
+      list: (ns) => listAll<ProbePolicy & { metadata: object }>(kc, policiesPath(ns)),
     }),
     normalize: normalizerFor<ProbePolicy & { metadata: object }>({
       apiVersion: `${GROUP}/${GROUP_VERSION}`,
@@ -161,7 +145,7 @@ export async function createOperator(
     clock,
     logger: log,
     hooks,
-    reconcile: podReconciler({ caches, probes, core, events, writeLimiter, metrics, now: () => clock.now() }),
+    reconcile: podReconciler({ caches, probes, kc, events, writeLimiter, metrics, now: () => clock.now() }),
   });
   metrics.registerWorkqueue('probepolicy', () => policyController.queueDepth());
   metrics.registerWorkqueue('pod', () => podController?.queueDepth() ?? 0);

@@ -1,6 +1,6 @@
 // The pod reconciler: for one pod key, compare the gate conditions the probe manager wants with
 // what the pod says, and patch only the differences, in one strategic merge patch on pods/status.
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { type DesiredPodCondition, type ObservedPodCondition, podConditionDiffers } from '../api/conditions.ts';
 import { GROUP } from '../api/types.ts';
 import { statusCode } from '../kube/errors.ts';
@@ -16,7 +16,7 @@ import { isLive, selects } from './targets.ts';
 export interface PodReconcilerDeps {
   caches: Caches;
   probes: ProbeManager;
-  core: CoreV1Api;
+  kc: KubeConfig;
   events: EventSink;
   writeLimiter: TokenBucket;
   metrics: Metrics;
@@ -81,9 +81,10 @@ export function podReconciler(deps: PodReconcilerDeps) {
     if (changes.length === 0) return {};
     await deps.writeLimiter.wait(ctx.signal);
     const outcome = await patchPodConditions(
-      deps.core,
+      deps.kc,
       { namespace: req.namespace, name: req.name, uid },
       conditionPatch(uid, changes, deps.now()),
+      ctx.signal,
     ).catch((err: unknown) => {
       deps.metrics.conditionPatchesTotal.inc({ result: 'error' });
       deps.metrics.apiErrorsTotal.inc({
@@ -109,10 +110,12 @@ export function podReconciler(deps: PodReconcilerDeps) {
       // Bounded: entries are dropped as soon as the cache moves past them; this caps pathologies.
       if (unseen.size > 50_000) unseen.delete(unseen.keys().next().value as string);
     }
-    ctx.log.debug(
-      { outcome, conditions: changes.map((c) => `${c.desired.type}=${c.desired.status}`) },
-      'pod conditions patched',
-    );
+    if (ctx.log.isLevelEnabled('debug')) {
+      ctx.log.debug(
+        { outcome, conditions: changes.map((c) => `${c.desired.type}=${c.desired.status}`) },
+        'pod conditions patched',
+      );
+    }
     return {};
   };
 }

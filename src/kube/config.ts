@@ -30,24 +30,38 @@ export function reuseConnections(kc: KubeConfig): KubeConfig {
   const target = kc as unknown as { createDispatcher?: CreateDispatcher };
   const original = target.createDispatcher;
   if (typeof original !== 'function') throw new Error('client-node KubeConfig.createDispatcher not found');
-  const pooled = new Map<string, ReturnType<CreateDispatcher>>();
+  const pooled: Array<{ server: string | undefined; options: unknown; dispatcher: ReturnType<CreateDispatcher> }> = [];
   target.createDispatcher = function (this: KubeConfig, cluster, agentOptions) {
-    const server = cluster as { server?: string; proxyUrl?: string } | null;
-    const options = kc.createDispatcherOptions(server as never, agentOptions as never);
-    // Buffers (CA, cert, key) by content; JSON.stringify would spell them out byte by byte.
-    const key = JSON.stringify([server?.server, options], function (this: Record<string, unknown>, k, v: unknown) {
-      const raw = this[k];
-      return Buffer.isBuffer(raw) ? raw.toString('base64') : v;
-    });
-    if (pooled.has(key)) return pooled.get(key);
+    const server = (cluster as { server?: string } | null)?.server;
+    const options = kc.createDispatcherOptions(cluster as never, agentOptions as never);
+    // Compared by content (CA, cert and key are fresh Buffers on every call), allocating nothing.
+    const hit = pooled.find((p) => p.server === server && sameValue(p.options, options));
+    if (hit) return hit.dispatcher;
     const dispatcher = original.call(this, cluster, agentOptions);
-    pooled.set(key, dispatcher);
-    if (pooled.size > MAX_DISPATCHERS) {
-      const [oldestKey, oldest] = pooled.entries().next().value!;
-      pooled.delete(oldestKey);
-      void oldest?.close().catch(() => {});
+    pooled.push({ server, options, dispatcher });
+    if (pooled.length > MAX_DISPATCHERS) {
+      const oldest = pooled.shift();
+      void oldest?.dispatcher?.close().catch(() => {});
     }
     return dispatcher;
   };
   return kc;
+}
+
+/** Deep equality for dispatcher options: plain objects, arrays, Buffers and primitives. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in ra) {
+    if (!Object.hasOwn(ra, k)) continue;
+    n++;
+    if (!Object.hasOwn(rb, k) || !sameValue(ra[k], rb[k])) return false;
+  }
+  for (const k in rb) if (Object.hasOwn(rb, k)) n--;
+  return n === 0;
 }

@@ -1,12 +1,11 @@
 // The only write the operator makes to pods: its own gate conditions on pods/status.
-import { type CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { DesiredPodCondition, ObservedPodCondition } from '../api/conditions.ts';
 import { rfc3339 } from '../api/conditions.ts';
-import { isConflict, isNotFound } from './errors.ts';
+import { isConflict, isNotFound, statusCode } from './errors.ts';
+import { rest } from './rest.ts';
 
 export type PatchOutcome = 'patched' | 'not-found' | 'conflict';
-
-const smp = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
 /**
  * Builds the strategic merge patch that sets exactly the given conditions (merged by type, so
@@ -34,20 +33,42 @@ export function conditionPatch(
 }
 
 /**
- * Patches the conditions onto pods/status. A deleted pod or one replaced under the same name
- * (UID mismatch → 409) is reported, not thrown; other errors are thrown for the retry policy.
+ * Patches the conditions onto pods/status. A deleted pod or one replaced under the same name is
+ * reported, not thrown; other errors are thrown for the retry policy. The UID in a patch body
+ * acts as a precondition by validation: a different UID is refused with 422 Invalid on
+ * metadata.uid ("field is immutable"), not the 409 an update's precondition gives.
  */
 export async function patchPodConditions(
-  core: CoreV1Api,
+  kc: KubeConfig,
   ref: { namespace: string; name: string; uid: string },
   body: object,
+  signal?: AbortSignal,
 ): Promise<PatchOutcome> {
   try {
-    await core.patchNamespacedPodStatus({ namespace: ref.namespace, name: ref.name, body }, smp);
+    // Through rest(): the response (the whole pod) is not needed, so it is not turned into a model.
+    await rest(kc, {
+      method: 'PATCH',
+      path: `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/pods/${encodeURIComponent(ref.name)}/status`,
+      body,
+      contentType: 'application/strategic-merge-patch+json',
+      signal,
+    });
     return 'patched';
   } catch (err) {
     if (isNotFound(err)) return 'not-found';
-    if (isConflict(err)) return 'conflict';
+    if (isConflict(err) || isUidMismatch(err)) return 'conflict';
     throw err;
+  }
+}
+
+/** A 422 whose only complaint is metadata.uid: the name now belongs to another pod. */
+function isUidMismatch(err: unknown): boolean {
+  if (statusCode(err) !== 422) return false;
+  const body = (err as { body?: unknown }).body;
+  try {
+    const causes = (JSON.parse(String(body)) as { details?: { causes?: { field?: string }[] } }).details?.causes;
+    return causes !== undefined && causes.length > 0 && causes.every((c) => c.field === 'metadata.uid');
+  } catch {
+    return false;
   }
 }

