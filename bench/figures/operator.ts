@@ -23,6 +23,7 @@ export const OVERRIDES = [
   'BENCH_OPERATOR_HEAP_SNAPSHOT',
   'BENCH_OPERATOR_LOG_DIR',
   'BENCH_OPERATOR_NODE_ARGS',
+  'BENCH_OPERATOR_ARGS',
 ] as const;
 
 /** Options from the context, with overrides from the environment (for profiling runs). */
@@ -51,6 +52,9 @@ export function operatorOptions(ctx: Pick<BenchContext, 'quick'>): OperatorBench
   // Node.js flags on the operator's command line, space-separated (any V8 flag, e.g. --trace-gc).
   const nodeArgs = process.env.BENCH_OPERATOR_NODE_ARGS;
   if (nodeArgs) o.operatorNodeArgs = nodeArgs.split(/\s+/).filter(Boolean);
+  // Extra flags for `readygate run`, space-separated (e.g. --no-memory-saver).
+  const args = process.env.BENCH_OPERATOR_ARGS;
+  if (args) o.operatorArgs = args.split(/\s+/).filter(Boolean);
   // Keep the operators' logs (e.g. with BENCH_OPERATOR_NODE_OPTIONS=--trace-gc).
   if (process.env.BENCH_OPERATOR_LOG_DIR) o.logDir = process.env.BENCH_OPERATOR_LOG_DIR;
   return o;

@@ -10,10 +10,15 @@ import { rest } from './rest.ts';
 /** Objects per page: client-go's pager default. */
 export const LIST_PAGE_SIZE = 500;
 
-export interface ListOptions {
+export interface ListOptions<T = KubernetesObject> {
   labelSelector?: string;
   /** Objects per page (default LIST_PAGE_SIZE). */
   limit?: number;
+  /**
+   * Applied to each item as its page arrives (e.g. the cache's projection), so the full objects
+   * of one page are garbage before the next is read, instead of every full object at once.
+   */
+  transform?: (item: T) => T;
   signal?: AbortSignal;
 }
 
@@ -32,7 +37,7 @@ interface RawList<T> {
 export async function listAll<T extends KubernetesObject>(
   kc: KubeConfig,
   path: string,
-  opts: ListOptions = {},
+  opts: ListOptions<T> = {},
 ): Promise<KubernetesListObject<T>> {
   const items: T[] = [];
   let resourceVersion: string | undefined;
@@ -56,7 +61,7 @@ export async function listAll<T extends KubernetesObject>(
     for (const item of list.items ?? []) {
       item.kind ??= kind;
       item.apiVersion ??= apiVersion;
-      items.push(item);
+      items.push(opts.transform ? opts.transform(item) : item);
     }
     next = list.metadata?.continue || undefined;
     if (!next) break;

@@ -82,6 +82,19 @@ describe('listAll', () => {
     }
   });
 
+  it('transforms each item as its page arrives', async () => {
+    const seen: string[] = [];
+    const list = await listAll<V1Pod>(kc, `/api/v1/namespaces/${ns}/pods`, {
+      limit: 4,
+      transform: (pod) => {
+        seen.push(pod.metadata?.name ?? '');
+        return { metadata: { name: pod.metadata?.name?.toUpperCase() } };
+      },
+    });
+    expect(seen).toHaveLength(7);
+    expect(list.items.map((p) => p.metadata?.name)).toEqual(['P0', 'P1', 'P2', 'P3', 'P4', 'P5', 'P6']);
+  });
+
   it('applies the label selector', async () => {
     const list = await listAll<V1Pod>(kc, `/api/v1/namespaces/${ns}/pods`, { limit: 2, labelSelector: 'n=1' });
     expect(list.items.map((p) => p.metadata?.name)).toEqual(['p1', 'p3', 'p5']);

@@ -17,7 +17,9 @@ describe('run options', () => {
       retryPeriodMs: 2_000,
       enableExec: false,
       allowSecretCa: false,
+      memorySaver: true,
     });
+    expect(parseRunOptions(['--no-memory-saver'], {}).memorySaver).toBe(false);
   });
   it('reads flags and environment', () => {
     const o = parseRunOptions(
