@@ -106,11 +106,30 @@ describe('ProbeScheduler', () => {
     current = scheduler;
     const c = controlled(clock, 25_000);
     scheduler.upsert({ key: 'slow', periodMs: 10_000, timeoutMs: 30_000, run: c.run, immediate: true });
-    await clock.advance(29_000);
+    // Due again on the key's grid at +8.488 s and +18.488 s (both while the run is busy), then
+    // +28.488 s; the run ends at +25 s.
+    await clock.advance(28_000);
     expect(c.calls).toHaveLength(1);
     expect(c.maxActive()).toBe(1);
     expect(delivered).toHaveLength(1);
     expect(delivered[0]!.timing.skipped).toBe(2);
+  });
+
+  it("after an immediate first run, each target goes back to its key's phase (no lasting burst)", async () => {
+    const { clock, scheduler } = setup(100);
+    current = scheduler;
+    const c = controlled(clock, 1);
+    const keys = Array.from({ length: 20 }, (_, i) => `ns/p#pod-${i}`);
+    const t0 = clock.now();
+    for (const key of keys) scheduler.upsert({ key, periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: true });
+    await clock.advance(0);
+    expect(c.calls.filter((x) => x.at === t0)).toHaveLength(20);
+    await clock.advance(15_000);
+    const second = c.calls.slice(20).map((x) => x.at - t0);
+    // Every second run sits on its key's grid, half a period to one and a half periods on.
+    const expected = keys.map((k) => nextOnGrid(t0 + 5_000, 10_000, phaseOf(k, 10_000)) - t0);
+    expect(second.sort((a, b) => a - b)).toEqual(expected.sort((a, b) => a - b));
+    expect(new Set(second).size).toBeGreaterThan(15);
   });
 
   it('holds the global concurrency limit, queues the excess FIFO and reports lateness', async () => {
