@@ -57,7 +57,7 @@ function fullPod(name: string, gateStatus: 'True' | 'False' | undefined, extra: 
         phase: 'Running',
         podIP: '127.0.0.7',
         podIPs: [{ ip: '127.0.0.7' }],
-        hostIP: '10.0.0.1',
+        hostIP: '127.0.0.1',
         startTime: t,
         qosClass: 'Burstable',
         conditions: [
