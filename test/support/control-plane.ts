@@ -51,15 +51,47 @@ export function ensureBinaries(log: (line: string) => void = () => {}): string {
   return binDir;
 }
 
-/** Returns a TCP port that was free on 127.0.0.1 a moment ago. */
+/**
+ * The first port the kernel hands out for outgoing connections and listen(0). A port we pick and
+ * pass to a child must lie below it: a port taken from that range (as listen(0) would give) can be
+ * claimed by any outgoing connection before the child binds it, which once failed CI with
+ * kube-apiserver's "bind: address already in use".
+ */
+function ephemeralPortStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 11_000) return low;
+  } catch {
+    // Not Linux: fall through to the IANA dynamic range start.
+  }
+  return 49_152;
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * Returns a TCP port on 127.0.0.1, outside the ephemeral range, that was free a moment ago and has
+ * not been returned before by this process. Random, so parallel test processes rarely pick alike.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const low = 10_000;
+  const high = ephemeralPortStart();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port found on 127.0.0.1 in ${low}-${high - 1} after 100 attempts`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
