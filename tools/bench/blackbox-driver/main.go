@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -48,16 +49,52 @@ func procUsage(pid int) (loop.Usage, error) {
 	return u, err
 }
 
+// freePort returns a loopback port below the kernel's ephemeral range that was free a moment ago.
+// A port from listen(":0") lies inside that range, and any outgoing connection may claim it
+// between our Close and the exporter's bind ("address already in use").
+func freePort() (int, error) {
+	low := 49152
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				low = n
+			}
+		}
+	}
+	for range 100 {
+		port := 10000 + rand.IntN(low-10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port on 127.0.0.1 in 10000-%d after 100 attempts", low-1)
+}
+
 // startExporter starts the exporter on a free 127.0.0.1 port with its default log level (it logs
 // every failed probe, as deployed, and that is part of its cost; the output is discarded), and
-// waits until /-/healthy answers.
+// waits until /-/healthy answers. If the exporter exits before it is ready (another process took
+// the port in between), it tries again on another port, three times in all.
 func startExporter(bin, config string) (*exec.Cmd, string, <-chan error, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var last error
+	for range 3 {
+		cmd, base, exited, err := startExporterOnce(bin, config)
+		if err == nil {
+			return cmd, base, exited, nil
+		}
+		last = err
+	}
+	return nil, "", nil, last
+}
+
+func startExporterOnce(bin, config string) (*exec.Cmd, string, <-chan error, error) {
+	port, err := freePort()
 	if err != nil {
 		return nil, "", nil, err
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(bin, "--config.file="+config, "--web.listen-address="+addr)
 	// Pdeathsig goes with the OS thread that forks: keep this goroutine on one for the call.
 	runtime.LockOSThread()
