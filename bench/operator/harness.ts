@@ -88,14 +88,17 @@ export const quickOperatorOptions: OperatorBenchOptions = {
   quick: true,
   startupSizes: [200],
   fleetSize: 200,
-  steadySeconds: 20,
+  // Short phases keep `npm run bench -- --quick` under a minute (issue 6): it proves each phase
+  // still runs, the full run gives the figures.
+  steadySeconds: 5,
   massFlip: 100,
-  singleFlips: 5,
+  singleFlips: 3,
   singleFlipSpacingSeconds: 0.5,
-  gateBatch: 100,
+  gateBatch: 40,
   gateRate: 20,
   periodSeconds: 2,
   timeoutSeconds: 1,
+  failureThreshold: 2,
 };
 
 export interface StartupResult {

@@ -267,7 +267,12 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   };
 
   const stop = async () => {
-    await killAll(children.map((c) => c.pid).filter((p): p is number => p !== undefined));
+    // SIGKILL at once: the data directory goes next, so a graceful shutdown saves nothing, and
+    // kube-apiserver's (then etcd's) takes more than 5 s once it has served watches.
+    await killAll(
+      children.map((c) => c.pid).filter((p): p is number => p !== undefined),
+      0,
+    );
     rmSync(dir, { recursive: true, force: true });
   };
 
