@@ -1,7 +1,18 @@
 // What `helm template` renders for the chart's modes: the exact RBAC rules, the Deployment's
 // arguments, security context and availability settings, labels, and the optional objects.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { grants, type K8sObject, NAMESPACE, ofKind, one, type PolicyRule, render, toolsDir } from './helm.ts';
+import {
+  grants,
+  helm,
+  type K8sObject,
+  NAMESPACE,
+  ofKind,
+  one,
+  type PolicyRule,
+  render,
+  templateArgs,
+  toolsDir,
+} from './helm.ts';
 
 const WATCH = [
   'core/events:create',
@@ -335,5 +346,21 @@ describe('other settings', () => {
       { kind: 'ServiceAccount', name: 'ops', namespace: NAMESPACE },
     ]);
     expect(deployment(objects).spec.template.spec.serviceAccountName).toBe('ops');
+  });
+});
+
+describe('Kubernetes version', () => {
+  it('renders for 1.29 and for managed pre-release versions, and refuses 1.28 with a clear error', () => {
+    expect(render([], ['--kube-version', '1.29.0']).length).toBeGreaterThan(0);
+    expect(render([], ['--kube-version', 'v1.30.2-gke.1']).length).toBeGreaterThan(0);
+    const old = helm(templateArgs([], ['--kube-version', '1.28.9']));
+    expect(old.status).not.toBe(0);
+    expect(old.stderr).toContain(
+      'chart requires kubeVersion: >=1.29.0-0 which is incompatible with Kubernetes v1.28.9',
+    );
+  });
+
+  it('renders offline without --kube-version: helm is built with the Kubernetes version it ships for', () => {
+    expect(render().length).toBeGreaterThan(0);
   });
 });
