@@ -1,7 +1,7 @@
 // Runs one probe of a policy against one pod: picks the handler, resolves the port, and keeps
 // compiled HTTP probers and exec clients so a period's work is only the network exchange.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createExecProber, type ExecProber } from './exec.ts';
+import type { ExecProber } from './exec.ts';
 import { probeGrpc } from './grpc.ts';
 import { createHttpProber, type HttpProber } from './http.ts';
 import type { HttpExchange } from './http-exchange.ts';
@@ -59,7 +59,11 @@ export async function runProbe(input: RunProbeInput): Promise<ProbeResult> {
       if (!container) return fail('exec probe: the pod has no containers');
       let prober = execProbers.get(input.kc);
       if (!prober) {
-        prober = createExecProber(input.kc);
+        // Loaded on first use: exec.ts pulls in all of client-node (~70 MiB resident), which a
+        // process that only runs network probes (the engine benchmark) never needs.
+        const { createExecProber } = await import('./exec.ts');
+        // Another probe may have created it while this one awaited the import.
+        prober = execProbers.get(input.kc) ?? createExecProber(input.kc);
         execProbers.set(input.kc, prober);
       }
       return await prober.probe({

@@ -3,6 +3,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createExecProber } from '../../../src/probes/exec.ts';
+import { runProbe } from '../../../src/probes/probe.ts';
 import { type ExecServer, type ExecServerOptions, startExecServer } from './support/exec-server.ts';
 import { closedPort } from './support/servers.ts';
 
@@ -89,5 +90,26 @@ describe('exec prober', () => {
     const port = await closedPort('127.0.0.1');
     const r = await run(port, ['true']);
     expect(r).toMatchObject({ outcome: 'failure', couldNotLook: true });
+  });
+});
+
+describe('runProbe with exec', () => {
+  it('loads the exec prober on first use; two concurrent first probes both answer', async () => {
+    const s = await startExecServer();
+    try {
+      const kc = kubeConfig(s.port);
+      const pod = { metadata: { name: 'web-0', namespace: 'shop' }, spec: { containers: [{ name: 'app' }] } };
+      const [a, b] = await Promise.all([
+        runProbe({ probe: { exec: { command: ['true'] } }, pod, kc }),
+        runProbe({ probe: { exec: { command: ['exit', '1'] } }, pod, kc }),
+      ]);
+      expect(a).toMatchObject({ outcome: 'success', message: 'exec ["true"] in shop/web-0/app: exit code 0' });
+      expect(b).toMatchObject({ outcome: 'failure', message: 'exec ["exit","1"] in shop/web-0/app: exit code 1' });
+      expect(s.requests.map((r) => new URL(r.url, 'http://x').searchParams.getAll('command'))).toEqual(
+        expect.arrayContaining([['true'], ['exit', '1']]),
+      );
+    } finally {
+      await s.close();
+    }
   });
 });
