@@ -54,8 +54,8 @@ Flags (environment variable in brackets):
   --allow-secret-ca                 allow tls.caSecretRef (needs secrets get RBAC; off by default)
   --resync D                        full re-list of every watch as a safety net (default 10m)
   --shutdown-grace D                time to drain on SIGTERM (default 10s)
-  --no-memory-saver                 let V8 grow its heap freely: about half the CPU for 2-3x
-                                    the memory (default: V8's memory saver mode)
+  --no-memory-saver                 let V8 grow its heap freely: 2-3x the memory for less GC
+                                    CPU (default: V8's memory saver mode)
 `;
 
 /** Parses "1500ms", "15s", "10m", "1h" or a bare number of seconds into milliseconds. */
