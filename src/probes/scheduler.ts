@@ -62,6 +62,8 @@ interface Entry {
   queued: boolean;
   run: Run | undefined;
   skipped: number;
+  /** phaseOf(key, period), kept so a run's rescheduling does not hash the key again. */
+  phase: number;
 }
 
 interface Event {
@@ -111,20 +113,19 @@ export class ProbeScheduler {
     const now = this.#clock.now();
     const existing = this.#entries.get(target.key);
     if (!existing) {
-      const entry: Entry = { target, gen: 0, dueSeq: -1, queued: false, run: undefined, skipped: 0 };
+      const phase = phaseOf(target.key, target.periodMs);
+      const entry: Entry = { target, gen: 0, dueSeq: -1, queued: false, run: undefined, skipped: 0, phase };
       this.#entries.set(target.key, entry);
-      this.#scheduleDue(
-        entry,
-        target.immediate ? now : nextOnGrid(now, target.periodMs, phaseOf(target.key, target.periodMs)),
-      );
+      this.#scheduleDue(entry, target.immediate ? now : nextOnGrid(now, target.periodMs, phase));
     } else {
       const periodChanged = existing.target.periodMs !== target.periodMs;
       existing.target = target;
       existing.gen++;
       existing.queued = false;
       existing.run?.abort.abort();
+      if (periodChanged) existing.phase = phaseOf(target.key, target.periodMs);
       if (periodChanged || target.immediate) {
-        const at = target.immediate ? now : nextOnGrid(now, target.periodMs, phaseOf(target.key, target.periodMs));
+        const at = target.immediate ? now : nextOnGrid(now, target.periodMs, existing.phase);
         this.#scheduleDue(existing, at);
       }
     }
@@ -197,9 +198,8 @@ export class ProbeScheduler {
     // started together in one burst forever: 5,000 probes at once every period after a mass
     // start, during which nothing else ran (bench/: time to gate p99 1.5 s). Slots already in
     // the past (a stalled event loop) are skipped.
-    const phase = phaseOf(entry.target.key, period);
-    let next = nextOnGrid(ev.at + period / 2, period, phase);
-    if (next <= now) next = nextOnGrid(now + 1, period, phase);
+    let next = nextOnGrid(ev.at + period / 2, period, entry.phase);
+    if (next <= now) next = nextOnGrid(now + 1, period, entry.phase);
     this.#scheduleDue(entry, next);
     if (entry.run || entry.queued) {
       entry.skipped++; // never overlap runs of one target (the kubelet worker is one goroutine per probe)
