@@ -138,6 +138,7 @@ export async function createOperator(
     hooks,
     reconcile: podReconciler({ caches, probes, kc, events, writeLimiter, metrics, now: () => clock.now() }),
   });
+  metrics.registerFailsafe(() => probes.failsafeStats());
   metrics.registerWorkqueue('probepolicy', () => policyController.queueDepth());
   metrics.registerWorkqueue('pod', () => podController?.queueDepth() ?? 0);
 

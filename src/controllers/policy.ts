@@ -99,7 +99,7 @@ export function desiredStatus(input: {
   matched: V1Pod[];
   conflictedWith: string[];
   problem?: { reason: string; message: string };
-  failsafe?: { message: string };
+  failsafe?: { reason: string; message: string };
   now: number;
 }): ProbePolicyStatus {
   const { policy, matched, now } = input;
@@ -130,7 +130,7 @@ export function desiredStatus(input: {
     set({ type: 'Ready', status: 'True', reason: 'Probing', message: `probing ${matched.length} matched pods${dry}` });
   }
   if (input.failsafe) {
-    set({ type: 'Degraded', status: 'True', reason: 'Failsafe', message: input.failsafe.message });
+    set({ type: 'Degraded', status: 'True', reason: input.failsafe.reason, message: input.failsafe.message });
   } else if (input.conflictedWith.length > 0) {
     set({
       type: 'Degraded',

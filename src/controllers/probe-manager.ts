@@ -9,6 +9,12 @@ export interface PolicyProbeConfig {
   caPem?: string;
 }
 
+/** Why a policy's flips to False are held, and the text its Degraded condition shows. */
+export interface FailsafeStatus {
+  reason: 'Failsafe' | 'CouldNotLook';
+  message: string;
+}
+
 export interface ProbeManager {
   /** Makes the scheduled targets of policy exactly these pods (starting, updating, stopping probes). */
   syncPolicy(policy: ProbePolicy, targets: readonly V1Pod[], config: PolicyProbeConfig): void;
@@ -16,8 +22,10 @@ export interface ProbeManager {
   removePolicy(policyKey: string): void;
   /** The gate conditions wanted on a pod (by UID), one per policy probing it, excluding dry runs and held flips. */
   desiredFor(podUid: string): DesiredPodCondition[];
-  /** The failsafe state of a policy, when tripped. */
-  failsafe(policyKey: string): { message: string } | undefined;
+  /** The failsafe hold a policy is under, if any (src/safety/failsafe.ts). */
+  failsafe(policyKey: string): FailsafeStatus | undefined;
+  /** Held targets by reason and the share of targets that could not be looked at, for metrics. */
+  failsafeStats(): { held: Record<string, number>; couldNotLookRatio: number };
   /** Stops every probe and timer. */
   stop(): void;
 }

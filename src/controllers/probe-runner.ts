@@ -1,5 +1,6 @@
 // The ProbeManager implementation: one scheduled target per (policy, pod), a debouncer per target
-// seeded from the pod's condition, the failsafe per policy, and desired conditions per pod UID.
+// seeded from the pod's condition, and desired conditions per pod UID. Whether a flip to False may
+// be written is not decided here: src/safety/failsafe.ts decides, this file only reports.
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { DesiredPodCondition } from '../api/conditions.ts';
@@ -8,13 +9,13 @@ import type { EventSink } from '../kube/events.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { Debouncer } from '../probes/debouncer.ts';
 import { runProbe } from '../probes/probe.ts';
-import { scaledMaxUnavailable } from '../probes/rounds.ts';
 import { ProbeScheduler } from '../probes/scheduler.ts';
 import type { ProbeResult } from '../probes/types.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Request } from '../runtime/controller.ts';
+import { Failsafe, type FailsafeTransition, type PolicyLimits } from '../safety/failsafe.ts';
 import type { Caches } from './policy.ts';
-import type { PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
+import type { FailsafeStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
 
 export interface ProbeManagerDeps {
   kc: KubeConfig;
@@ -27,7 +28,7 @@ export interface ProbeManagerDeps {
   events: EventSink;
   /** A pod's desired conditions changed: reconcile it. */
   onDesiredChange: (pod: Request) => void;
-  /** A policy's failsafe tripped or cleared: reconcile its status. */
+  /** A policy's failsafe hold began or ended: reconcile its status. */
   onFailsafeChange: (policy: Request) => void;
 }
 
@@ -62,259 +63,283 @@ interface PolicyState {
   targets: Map<string, Target>;
   /** Counts syncPolicy passes (see Target.pass). */
   pass: number;
-  /** Flips to False let through in the current failsafe window (one period long). */
-  windowStart: number;
-  flipsInWindow: number;
-  tripped?: { message: string };
 }
+
+/** Condition reasons that mean a flip to False written by readygate (a previous leader included). */
+const FLIP_REASONS = new Set(['ProbeFailed', 'ProbeTimeout']);
 
 /** Creates the ProbeManager over the probe engine in src/probes. */
 export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
-  const policies = new Map<string, PolicyState>();
-  const byPod = new Map<string, Map<string, Target>>(); // pod UID → target key → target
+  return new ProbeRunner(deps);
+}
 
-  const scheduler = new ProbeScheduler({
-    clock: deps.clock,
-    concurrency: deps.concurrency,
-    onResult: (key, result) => onResult(key, result),
-  });
+class ProbeRunner implements ProbeManager {
+  readonly #deps: ProbeManagerDeps;
+  readonly #policies = new Map<string, PolicyState>();
+  readonly #byPod = new Map<string, Map<string, Target>>(); // pod UID → target key → target
+  readonly #failsafe = new Failsafe();
+  readonly #scheduler: ProbeScheduler;
 
-  function lookup(key: string): { state: PolicyState; target: Target } | undefined {
+  constructor(deps: ProbeManagerDeps) {
+    this.#deps = deps;
+    this.#scheduler = new ProbeScheduler({
+      clock: deps.clock,
+      concurrency: deps.concurrency,
+      onResult: (key, result) => this.#onResult(key, result),
+    });
+  }
+
+  syncPolicy(policy: ProbePolicy, pods: readonly V1Pod[], config: PolicyProbeConfig): void {
+    const state = this.#policyState(policy, pods);
+    // Runs over every matched pod on every policy reconcile: an unchanged target costs a map
+    // lookup and four comparisons, and allocates nothing.
+    const pass = ++state.pass;
+    for (const pod of pods) {
+      const existing = state.targets.get(pod.metadata?.uid ?? '');
+      if (existing !== undefined && unchanged(existing, state, pod, config)) existing.pass = pass;
+      else this.#upsertTarget(state, pod, config, existing, pass);
+    }
+    // Deleting the current entry while iterating a Map is safe.
+    for (const t of state.targets.values()) if (t.pass !== pass) this.#removeTarget(state, t);
+    this.#failsafe.updateLimits(keyOf(state), limitsOf(state));
+  }
+
+  removePolicy(policyKey: string): void {
+    const state = this.#policies.get(policyKey);
+    if (!state) return;
+    for (const t of [...state.targets.values()]) this.#removeTarget(state, t);
+    this.#policies.delete(policyKey);
+    this.#failsafe.removePolicy(policyKey);
+  }
+
+  desiredFor(podUid: string): DesiredPodCondition[] {
+    const out: DesiredPodCondition[] = [];
+    for (const t of this.#byPod.get(podUid)?.values() ?? []) if (t.desired && !t.dryRun) out.push(t.desired);
+    return out;
+  }
+
+  failsafe(policyKey: string): FailsafeStatus | undefined {
+    return this.#failsafe.status(policyKey);
+  }
+
+  failsafeStats(): { held: Record<string, number>; couldNotLookRatio: number } {
+    return { held: this.#failsafe.heldTargets(), couldNotLookRatio: this.#failsafe.couldNotLookRatio() };
+  }
+
+  stop(): void {
+    this.#scheduler.stop();
+  }
+
+  /** The state of a policy, created (with the failsafe seeded from its pods) or updated. */
+  #policyState(policy: ProbePolicy, pods: readonly V1Pod[]): PolicyState {
+    const key = `${policy.metadata?.namespace ?? ''}/${policy.metadata?.name ?? ''}`;
+    let state = this.#policies.get(key);
+    if (state && state.uid !== policy.metadata?.uid) {
+      this.removePolicy(key);
+      state = undefined;
+    }
+    if (!state) {
+      state = {
+        uid: policy.metadata?.uid ?? '',
+        name: policy.metadata?.name ?? '',
+        namespace: policy.metadata?.namespace ?? '',
+        spec: policy.spec,
+        generation: policy.metadata?.generation,
+        handler: handlerOf(policy.spec),
+        targets: new Map(),
+        pass: 0,
+      };
+      this.#policies.set(key, state);
+      const now = this.#deps.clock.now();
+      this.#failsafe.addPolicy(key, recentFlips(pods, policy.spec.conditionType), now, limitsOf(state, pods.length));
+    }
+    // Keep one spec object per generation: compiled probers are cached per spec object, and
+    // every status write hands us a new (equal) policy object.
+    if (state.generation !== policy.metadata?.generation) {
+      state.spec = policy.spec;
+      state.generation = policy.metadata?.generation;
+      state.handler = handlerOf(policy.spec);
+    }
+    return state;
+  }
+
+  #upsertTarget(state: PolicyState, pod: V1Pod, config: PolicyProbeConfig, existing: Target | undefined, pass: number) {
+    const { spec, generation } = state;
+    const policyKey = keyOf(state);
+    const podUid = pod.metadata?.uid ?? '';
+    const running = pod.status?.phase === 'Running';
+    const key = existing?.key ?? `${policyKey}#${podUid}`;
+    const seed = pod.status?.conditions?.find((c) => c.type === spec.conditionType);
+    const runningSince = running ? this.#deps.clock.now() : undefined;
+    // Seeded from the condition already on the pod, so a restart or a spec change does not flip
+    // a healthy gate (README, "What readygate writes").
+    const debouncer = existing?.debouncer.withSpec(spec) ?? new Debouncer(spec, seed, runningSince);
+    if (runningSince !== undefined) debouncer.markRunning(runningSince);
+    const target: Target = {
+      key,
+      policyKey,
+      podUid,
+      pod: { namespace: state.namespace, name: pod.metadata?.name ?? '' },
+      generation,
+      podIP: pod.status?.podIP,
+      running,
+      caPem: config.caPem,
+      pass,
+      debouncer,
+      desired: existing?.desired,
+      dryRun: spec.dryRun ?? false,
+      held: existing?.held ?? false,
+    };
+    state.targets.set(podUid, target);
+    const perPod = this.#byPod.get(podUid) ?? new Map<string, Target>();
+    this.#byPod.set(podUid, perPod);
+    perPod.set(key, target);
+    this.#failsafe.addTarget(key);
+    this.#scheduler.upsert({
+      key,
+      periodMs: (spec.probe.periodSeconds ?? 10) * 1000,
+      timeoutMs: (spec.probe.timeoutSeconds ?? 1) * 1000,
+      // A pod that just got its IP is probed at once (time to gate); a restart or a re-sync
+      // spreads probes over the period by key instead (no thundering herd).
+      immediate: !existing && !seed,
+      run: (signal) => this.#runTarget(target, spec, signal),
+    });
+  }
+
+  #runTarget(target: Target, spec: ProbePolicy['spec'], signal: AbortSignal): Promise<ProbeResult> {
+    // Like the kubelet, no probe before initialDelaySeconds after the pod runs.
+    if (!target.debouncer.shouldProbe(this.#deps.clock.now())) return Promise.resolve(NOT_YET);
+    // The pod is read from the cache at each run rather than held by this closure, so 10,000
+    // targets do not keep 10,000 stale pod objects alive next to the cache.
+    const current = this.#deps.caches.pods.get(target.pod.namespace, target.pod.name);
+    if (current?.metadata?.uid !== target.podUid) return Promise.resolve(NOT_YET);
+    return runProbe({ probe: spec.probe, pod: current, caPem: target.caPem, kc: this.#deps.kc, signal });
+  }
+
+  #removeTarget(state: PolicyState, target: Target): void {
+    this.#scheduler.remove(target.key);
+    state.targets.delete(target.podUid);
+    const perPod = this.#byPod.get(target.podUid);
+    perPod?.delete(target.key);
+    if (perPod?.size === 0) this.#byPod.delete(target.podUid);
+    this.#report(state, this.#failsafe.removeTarget(keyOf(state), target.key, this.#deps.clock.now()));
+  }
+
+  #lookup(key: string): { state: PolicyState; target: Target } | undefined {
     const hash = key.lastIndexOf('#');
-    const state = policies.get(key.slice(0, hash));
+    const state = this.#policies.get(key.slice(0, hash));
     const target = state?.targets.get(key.slice(hash + 1));
     return state && target ? { state, target } : undefined;
   }
 
-  function onResult(key: string, result: ProbeResult): void {
-    const found = lookup(key);
+  #onResult(key: string, result: ProbeResult): void {
+    const found = this.#lookup(key);
     if (!found || result === NOT_YET) return;
     const { state, target } = found;
-    deps.metrics.probesTotal.inc({
+    const { metrics, clock } = this.#deps;
+    metrics.probesTotal.inc({
       policy: state.name,
       namespace: state.namespace,
       result: result.couldNotLook ? 'error' : result.outcome === 'success' ? 'success' : 'failure',
     });
-    deps.metrics.probeDuration.observe({ policy: state.name, handler: state.handler }, (result.durationMs ?? 0) / 1000);
-    const next = target.debouncer.observe(result, deps.clock.now());
-    maybeClearTrip(state);
+    metrics.probeDuration.observe({ policy: state.name, handler: state.handler }, (result.durationMs ?? 0) / 1000);
+    const now = clock.now();
+    this.#report(state, this.#failsafe.observe(key, result.couldNotLook));
+    this.#report(state, this.#failsafe.tick(keyOf(state), now));
+    const next = target.debouncer.observe(result, now);
     if (!next) return;
-    const wasTrue = (target.desired?.status ?? observedStatus(target)) === 'True';
-    if (next.status === 'False' && wasTrue && !admitFlip(state)) {
-      if (!target.held) {
-        target.held = true;
-        deps.log.warn({ policy: state.name, pod: target.pod.name }, 'failsafe holds flip to False');
+    const wasTrue = (target.desired?.status ?? this.#observedStatus(state, target)) === 'True';
+    if (next.status === 'False' && wasTrue) {
+      const { verdict, transitions } = this.#failsafe.requestFlip(keyOf(state), key, now);
+      this.#report(state, transitions);
+      if (!verdict.admit) {
+        this.#hold(state, target, verdict.reason);
+        return;
       }
-      return;
+    } else if (target.held) {
+      this.#report(state, this.#failsafe.release(keyOf(state), key, now));
     }
     target.held = false;
     if (same(target.desired, next)) return;
     target.desired = { type: state.spec.conditionType, ...next };
-    if (!target.dryRun) deps.onDesiredChange(target.pod);
+    if (!target.dryRun) this.#deps.onDesiredChange(target.pod);
   }
 
-  function observedStatus(target: Target): string | undefined {
-    const pod = deps.caches.pods.get(target.pod.namespace, target.pod.name);
-    const type = policies.get(target.policyKey)?.spec.conditionType;
-    return pod?.status?.conditions?.find((c) => c.type === type)?.status;
+  #hold(state: PolicyState, target: Target, reason: string): void {
+    if (target.held) return;
+    target.held = true;
+    this.#deps.log.warn(
+      { policy: state.name, namespace: state.namespace, pod: target.pod.name, reason },
+      'failsafe holds flip to False',
+    );
   }
 
-  // A window spans a failureThreshold's worth of periods: a mass outage reaches every target's
-  // threshold within it, whatever the phase spread.
-  function windowMs(state: PolicyState): number {
-    return (state.spec.probe.periodSeconds ?? 10) * 1000 * Math.max(1, state.spec.probe.failureThreshold ?? 3);
+  #observedStatus(state: PolicyState, target: Target): string | undefined {
+    const pod = this.#deps.caches.pods.get(target.pod.namespace, target.pod.name);
+    return pod?.status?.conditions?.find((c) => c.type === state.spec.conditionType)?.status;
   }
 
-  /** Ends a failsafe hold once a whole window passed with no target held. */
-  function maybeClearTrip(state: PolicyState): void {
-    if (!state.tripped) return;
-    const now = deps.clock.now();
-    if ([...state.targets.values()].some((t) => t.held)) {
-      state.windowStart = now;
-      return;
+  /** Turns failsafe transitions into a log line, one Event and a metric per hold, and a status reconcile. */
+  #report(origin: PolicyState, transitions: readonly FailsafeTransition[]): void {
+    const { log, metrics, events, onFailsafeChange } = this.#deps;
+    for (const t of transitions) {
+      const state = t.policy === keyOf(origin) ? origin : this.#policies.get(t.policy);
+      if (!state) continue;
+      const ref = { apiVersion: API_VERSION, kind: KIND, namespace: state.namespace, name: state.name, uid: state.uid };
+      if (t.reason) {
+        log.warn({ policy: state.name, namespace: state.namespace, reason: t.reason }, 'failsafe holding flips');
+        metrics.failsafeTripsTotal.inc({ policy: state.name, namespace: state.namespace, reason: t.reason });
+        events.record(ref, 'Warning', t.reason === 'Failsafe' ? 'FailsafeTripped' : 'FailsafeCouldNotLook', t.message);
+      } else {
+        log.info({ policy: state.name, namespace: state.namespace }, 'failsafe cleared');
+      }
+      onFailsafeChange({ namespace: state.namespace, name: state.name });
     }
-    if (now - state.windowStart > windowMs(state)) {
-      state.tripped = undefined;
-      state.windowStart = now;
-      state.flipsInWindow = 0;
-      deps.log.info({ policy: state.name }, 'failsafe cleared');
-      deps.onFailsafeChange({ namespace: state.namespace, name: state.name });
-    }
   }
+}
 
-  /** Admits one True→False flip unless more than maxUnavailable flipped in this window. */
-  function admitFlip(state: PolicyState): boolean {
-    const now = deps.clock.now();
-    if (!state.tripped && now - state.windowStart > windowMs(state)) {
-      state.windowStart = now;
-      state.flipsInWindow = 0;
-    }
-    const max = scaledMaxUnavailable(state.spec.failsafe?.maxUnavailable ?? '50%', state.targets.size);
-    if (state.flipsInWindow < max && !state.tripped) {
-      state.flipsInWindow++;
-      return true;
-    }
-    if (!state.tripped) {
-      const held = [...state.targets.values()].filter((t) => t.held).length + 1;
-      state.tripped = {
-        message: `more than maxUnavailable (${max}) of ${state.targets.size} pods would flip to False at once; holding their current status (${held} held so far). Check connectivity from the operator to the pods.`,
-      };
-      deps.metrics.failsafeTripsTotal.inc({ policy: state.name, namespace: state.namespace });
-      deps.events.record(
-        { apiVersion: API_VERSION, kind: KIND, namespace: state.namespace, name: state.name, uid: state.uid },
-        'Warning',
-        'FailsafeTripped',
-        state.tripped.message,
-      );
-      deps.onFailsafeChange({ namespace: state.namespace, name: state.name });
-    }
-    return false;
-  }
+function keyOf(state: PolicyState): string {
+  return `${state.namespace}/${state.name}`;
+}
 
-  function removeTarget(state: PolicyState, target: Target): void {
-    scheduler.remove(target.key);
-    state.targets.delete(target.podUid);
-    const perPod = byPod.get(target.podUid);
-    perPod?.delete(target.key);
-    if (perPod?.size === 0) byPod.delete(target.podUid);
-  }
-
+function limitsOf(state: PolicyState, targets = state.targets.size): PolicyLimits {
+  const probe = state.spec.probe;
   return {
-    syncPolicy(policy: ProbePolicy, pods: readonly V1Pod[], config: PolicyProbeConfig): void {
-      const ns = policy.metadata?.namespace ?? '';
-      const name = policy.metadata?.name ?? '';
-      const policyKey = `${ns}/${name}`;
-      let state = policies.get(policyKey);
-      if (state && state.uid !== policy.metadata?.uid) {
-        for (const t of [...state.targets.values()]) removeTarget(state, t);
-        state = undefined;
-      }
-      if (!state) {
-        state = {
-          uid: policy.metadata?.uid ?? '',
-          name,
-          namespace: ns,
-          spec: policy.spec,
-          generation: policy.metadata?.generation,
-          handler: handlerOf(policy.spec),
-          targets: new Map(),
-          pass: 0,
-          windowStart: deps.clock.now(),
-          flipsInWindow: 0,
-        };
-        policies.set(policyKey, state);
-      }
-      // Keep one spec object per generation: compiled probers are cached per spec object, and
-      // every status write hands us a new (equal) policy object.
-      if (state.generation !== policy.metadata?.generation) {
-        state.spec = policy.spec;
-        state.generation = policy.metadata?.generation;
-        state.handler = handlerOf(policy.spec);
-      }
-      const spec = state.spec;
-      const generation = state.generation;
-      const caPem = config.caPem;
-      // Runs over every matched pod on every policy reconcile: an unchanged target costs a map
-      // lookup and four comparisons, and allocates nothing.
-      const pass = ++state.pass;
-      for (const pod of pods) {
-        const podUid = pod.metadata?.uid ?? '';
-        const podIP = pod.status?.podIP;
-        const running = pod.status?.phase === 'Running';
-        const existing = state.targets.get(podUid);
-        if (
-          existing !== undefined &&
-          existing.generation === generation &&
-          existing.podIP === podIP &&
-          existing.running === running &&
-          existing.caPem === caPem
-        ) {
-          existing.pass = pass;
-          continue;
-        }
-        const key = existing?.key ?? `${policyKey}#${podUid}`;
-        const seed = pod.status?.conditions?.find((c) => c.type === spec.conditionType);
-        const runningSince = running ? deps.clock.now() : undefined;
-        const debouncer = existing?.debouncer.withSpec(spec) ?? new Debouncer(spec, seed, runningSince);
-        if (runningSince !== undefined) debouncer.markRunning(runningSince);
-        const target: Target = {
-          key,
-          policyKey,
-          podUid,
-          pod: { namespace: ns, name: pod.metadata?.name ?? '' },
-          generation,
-          podIP,
-          running,
-          caPem,
-          pass,
-          // Seeded from the condition already on the pod, so a restart or a spec change does
-          // not flip a healthy gate (api.md, "Restart").
-          debouncer,
-          desired: existing?.desired,
-          dryRun: spec.dryRun ?? false,
-          held: false,
-        };
-        state.targets.set(podUid, target);
-        const perPod = byPod.get(podUid) ?? new Map<string, Target>();
-        byPod.set(podUid, perPod);
-        perPod.set(key, target);
-        const probe = spec.probe;
-        scheduler.upsert({
-          key,
-          periodMs: (spec.probe.periodSeconds ?? 10) * 1000,
-          timeoutMs: (spec.probe.timeoutSeconds ?? 1) * 1000,
-          // A pod that just got its IP is probed at once (time to gate); a restart or a
-          // re-sync spreads probes over the period by key instead (no thundering herd).
-          immediate: !existing && !seed,
-          run: (signal) => {
-            // Like the kubelet, no probe before initialDelaySeconds after the pod runs.
-            if (!debouncer.shouldProbe(deps.clock.now())) return Promise.resolve(NOT_YET);
-            // The pod is read from the cache at each run rather than held by this closure, so
-            // 10,000 targets do not keep 10,000 stale pod objects alive next to the cache.
-            const current = deps.caches.pods.get(ns, target.pod.name);
-            if (current?.metadata?.uid !== podUid) return Promise.resolve(NOT_YET);
-            return runProbe({ probe, pod: current, caPem, kc: deps.kc, signal });
-          },
-        });
-      }
-      // Deleting the current entry while iterating a Map is safe.
-      for (const t of state.targets.values()) if (t.pass !== pass) removeTarget(state, t);
-    },
-
-    removePolicy(policyKey: string): void {
-      const state = policies.get(policyKey);
-      if (!state) return;
-      for (const t of [...state.targets.values()]) removeTarget(state, t);
-      policies.delete(policyKey);
-    },
-
-    desiredFor(podUid: string): DesiredPodCondition[] {
-      const out: DesiredPodCondition[] = [];
-      for (const t of byPod.get(podUid)?.values() ?? []) if (t.desired && !t.dryRun) out.push(t.desired);
-      return out;
-    },
-
-    failsafe(policyKey: string) {
-      return policies.get(policyKey)?.tripped;
-    },
-
-    stop(): void {
-      scheduler.stop();
-    },
+    // A failureThreshold's worth of periods: a mass outage reaches every target's threshold
+    // within it, whatever the phase spread.
+    windowMs: (probe.periodSeconds ?? 10) * 1000 * Math.max(1, probe.failureThreshold ?? 3),
+    maxUnavailable: state.spec.failsafe?.maxUnavailable ?? '50%',
+    targets,
   };
+}
+
+/** Times of the flips to False readygate already wrote on these pods (the failsafe's seed). */
+function recentFlips(pods: readonly V1Pod[], conditionType: string): number[] {
+  const out: number[] = [];
+  for (const pod of pods) {
+    const c = pod.status?.conditions?.find((x) => x.type === conditionType);
+    if (c?.status !== 'False' || !FLIP_REASONS.has(c.reason ?? '') || !c.lastTransitionTime) continue;
+    const at = new Date(c.lastTransitionTime).getTime();
+    if (Number.isFinite(at)) out.push(at);
+  }
+  return out;
+}
+
+function unchanged(t: Target, state: PolicyState, pod: V1Pod, config: PolicyProbeConfig): boolean {
+  return (
+    t.generation === state.generation &&
+    t.podIP === pod.status?.podIP &&
+    t.running === (pod.status?.phase === 'Running') &&
+    t.caPem === config.caPem
+  );
 }
 
 function handlerOf(spec: ProbePolicy['spec']): string {
   const probe = spec.probe;
-  return probe.httpGet
-    ? 'httpGet'
-    : probe.tcpSocket
-      ? 'tcpSocket'
-      : probe.grpc
-        ? 'grpc'
-        : probe.exec
-          ? 'exec'
-          : 'unknown';
+  if (probe.httpGet) return 'httpGet';
+  if (probe.tcpSocket) return 'tcpSocket';
+  if (probe.grpc) return 'grpc';
+  return probe.exec ? 'exec' : 'unknown';
 }
 
 /** The result of a run skipped before initialDelaySeconds; never observed. */

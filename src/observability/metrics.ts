@@ -24,12 +24,14 @@ export interface Metrics {
   readonly workqueueDepth: Gauge<'controller'>;
   /** Reconcile latency by controller and result (success | error | timeout). */
   readonly reconcileDuration: Histogram<'controller' | 'result'>;
-  /** Failsafe trips: a probe round that would have flipped too many pods at once. */
-  readonly failsafeTripsTotal: Counter<'policy' | 'namespace'>;
+  /** Failsafe holds begun, by policy, namespace and reason (Failsafe | CouldNotLook). */
+  readonly failsafeTripsTotal: Counter<'policy' | 'namespace' | 'reason'>;
   /** 1 while this process holds the leader lease, else 0. */
   readonly leader: Gauge;
   /** Informer restarts by informer and reason (error | stall | resync). */
   readonly informerRestartsTotal: Counter<'informer' | 'reason'>;
+  /** Reports the failsafe's held targets and could-not-look share at each scrape. */
+  registerFailsafe(stats: () => { held: Record<string, number>; couldNotLookRatio: number }): void;
   /** Reports `depth()` as the workqueue depth of `controller` at each scrape; returns an unregister function. */
   registerWorkqueue(controller: string, depth: () => number): () => void;
   /** Controller hooks that record reconcile durations by controller and result. */
@@ -77,6 +79,26 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers,
   });
 
+  let failsafeStats: (() => { held: Record<string, number>; couldNotLookRatio: number }) | undefined;
+  new Gauge<'reason'>({
+    name: 'readygate_failsafe_held_targets',
+    help: 'Targets whose flip to False the failsafe holds now, by reason.',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(failsafeStats?.().held ?? {})) this.set({ reason }, n);
+    },
+  });
+  new Gauge({
+    name: 'readygate_targets_could_not_look_ratio',
+    help: 'Share of probe targets whose latest probe could not look (operator-side); above 0.5 every flip to False is held.',
+    registers,
+    collect() {
+      this.set(failsafeStats?.().couldNotLookRatio ?? 0);
+    },
+  });
+
   return {
     registry,
     probesTotal: new Counter({
@@ -108,8 +130,8 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     reconcileDuration,
     failsafeTripsTotal: new Counter({
       name: 'readygate_failsafe_trips_total',
-      help: 'Probe rounds held back by the failsafe, by policy and namespace.',
-      labelNames: ['policy', 'namespace'],
+      help: 'Failsafe holds begun, by policy, namespace and reason (Failsafe: too many flips in a window; CouldNotLook: most targets unreachable from the operator).',
+      labelNames: ['policy', 'namespace', 'reason'],
       registers,
     }),
     leader: new Gauge({
@@ -118,6 +140,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       registers,
     }),
     informerRestartsTotal,
+    registerFailsafe(stats) {
+      failsafeStats = stats;
+    },
     registerWorkqueue(controller, depth) {
       depthSources.set(controller, depth);
       return () => {

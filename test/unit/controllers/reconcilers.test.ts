@@ -66,7 +66,7 @@ describe('desiredStatus', () => {
       )?.reason;
     expect(reason({})).toBe('NoPodsMatched');
     expect(reason({ matched: [pod('a', 'True')], conflictedWith: ['older'] })).toBe('Conflict');
-    expect(reason({ conflictedWith: ['older'], failsafe: { message: 'held' } })).toBe('Failsafe');
+    expect(reason({ conflictedWith: ['older'], failsafe: { reason: 'Failsafe', message: 'held' } })).toBe('Failsafe');
   });
   it('reports a blocking problem as Ready=False', () => {
     const s = desiredStatus({

@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Failsafe,
+  GLOBAL_VIEW_MIN_TARGETS,
+  type PolicyLimits,
+  scaledMaxUnavailable,
+} from '../../../src/safety/failsafe.ts';
+
+// period 2 s × failureThreshold 3, as in the restart reproduction of issue 10.
+const WINDOW = 6_000;
+const limits = (targets: number, maxUnavailable: number | string = '50%'): PolicyLimits => ({
+  windowMs: WINDOW,
+  maxUnavailable,
+  targets,
+});
+
+/** A failsafe with one policy of n targets (t0…t<n-1>), all observed healthy. */
+function withPolicy(n: number, opts: { seed?: number[]; now?: number; max?: number | string } = {}) {
+  const fs = new Failsafe();
+  fs.addPolicy('ns/p', opts.seed ?? [], opts.now ?? 0, limits(n, opts.max));
+  for (let i = 0; i < n; i++) {
+    fs.addTarget(`t${i}`);
+    fs.observe(`t${i}`, false);
+  }
+  return fs;
+}
+
+const admitted = (fs: Failsafe, targets: string[], at: (i: number) => number, policy = 'ns/p') =>
+  targets.filter((t, i) => fs.requestFlip(policy, t, at(i)).verdict.admit).length;
+
+describe('Failsafe: sliding window per policy', () => {
+  it('admits maxUnavailable flips, then holds every other one and reports one transition', () => {
+    const fs = withPolicy(10);
+    const verdicts = Array.from({ length: 10 }, (_, i) => fs.requestFlip('ns/p', `t${i}`, 1_000 + i * 100));
+    expect(verdicts.filter((v) => v.verdict.admit)).toHaveLength(5);
+    expect(verdicts[5]!.verdict).toEqual({ admit: false, reason: 'Failsafe' });
+    expect(verdicts.flatMap((v) => v.transitions)).toEqual([
+      { policy: 'ns/p', reason: 'Failsafe', message: expect.stringContaining('maxUnavailable (5 of 10 pods)') },
+    ]);
+    expect(fs.status('ns/p')?.reason).toBe('Failsafe');
+    expect(fs.heldTargets()).toEqual({ Failsafe: 5, CouldNotLook: 0 });
+  });
+
+  it('starts at the first flip: a burst straddling what a fixed window would end gets one budget', () => {
+    // A fixed window from t=0 to 6 s would have let 5 through before 6 s and 5 more after.
+    const fs = withPolicy(10);
+    expect(admitted(fs, ['t0', 't1', 't2', 't3', 't4', 't5', 't6', 't7', 't8', 't9'], (i) => 5_000 + i * 200)).toBe(5);
+  });
+
+  it('counts flips already on the pods (a restart or failover starts with the budget used)', () => {
+    const fs = withPolicy(10, { seed: [9_000, 9_500, 9_900], now: 10_000 });
+    expect(admitted(fs, ['t0', 't1', 't2', 't3', 't4'], (i) => 10_000 + i * 10)).toBe(2);
+  });
+
+  it('ignores flips older than the window', () => {
+    const fs = withPolicy(10, { seed: [1_000, 2_000, 3_000], now: 10_000 });
+    expect(admitted(fs, ['t0', 't1', 't2', 't3', 't4', 't5'], () => 10_000)).toBe(5);
+  });
+
+  it('slides: a flip leaves the window one window after it was admitted', () => {
+    const fs = withPolicy(4, { max: 1 });
+    expect(fs.requestFlip('ns/p', 't0', 1_000).verdict.admit).toBe(true);
+    // t1 refused inside the window trips the policy; it recovers, the trip clears a window later.
+    expect(fs.requestFlip('ns/p', 't1', 6_999).verdict.admit).toBe(false);
+    fs.release('ns/p', 't1', 7_000);
+    expect(fs.tick('ns/p', 7_000 + WINDOW)).toEqual([]);
+    expect(fs.tick('ns/p', 7_001 + WINDOW)).toEqual([{ policy: 'ns/p', reason: undefined, message: '' }]);
+    expect(fs.requestFlip('ns/p', 't2', 7_002 + WINDOW).verdict.admit).toBe(true);
+  });
+
+  it('a trip holds while any flip is still wanted, however long', () => {
+    const fs = withPolicy(2, { max: 0 });
+    expect(fs.requestFlip('ns/p', 't0', 0).verdict.admit).toBe(false);
+    for (let t = 1_000; t < 100_000; t += 1_000) expect(fs.tick('ns/p', t)).toEqual([]);
+    expect(fs.status('ns/p')?.reason).toBe('Failsafe');
+  });
+
+  it('a one-pod policy can still report a failure (50% of 1 rounds up to 1)', () => {
+    const fs = withPolicy(1);
+    expect(fs.requestFlip('ns/p', 't0', 0).verdict.admit).toBe(true);
+  });
+
+  it('keeps policies apart', () => {
+    const fs = withPolicy(2, { max: 1 });
+    fs.addPolicy('other/q', [], 0, limits(2, 1));
+    expect(fs.requestFlip('ns/p', 't0', 0).verdict.admit).toBe(true);
+    expect(fs.requestFlip('other/q', 't1', 0).verdict.admit).toBe(true);
+  });
+
+  it('removing a held target releases it', () => {
+    const fs = withPolicy(2, { max: 0 });
+    fs.requestFlip('ns/p', 't0', 0);
+    fs.removeTarget('ns/p', 't0', 10);
+    expect(fs.heldTargets().Failsafe).toBe(0);
+  });
+});
+
+describe('Failsafe: the global view across policies', () => {
+  /** Two policies of n targets each (a0…, b0…), all observed. */
+  function twoPolicies(n: number) {
+    const fs = new Failsafe();
+    for (const p of ['a', 'b']) {
+      fs.addPolicy(`ns/${p}`, [], 0, limits(n, '100%'));
+      for (let i = 0; i < n; i++) {
+        fs.addTarget(`${p}${i}`);
+        fs.observe(`${p}${i}`, false);
+      }
+    }
+    return fs;
+  }
+
+  it('when most targets could not be looked at, holds every flip everywhere, whatever maxUnavailable says', () => {
+    const fs = twoPolicies(6);
+    for (let i = 0; i < 6; i++) fs.observe(`a${i}`, true);
+    expect(fs.blind()).toBe(false); // 6 of 12 is not most
+    expect(fs.observe('b0', true)).toEqual([]); // no policy holds anything yet: nothing to report
+    expect(fs.blind()).toBe(true);
+    const a = fs.requestFlip('ns/a', 'a0', 100);
+    const b = fs.requestFlip('ns/b', 'b5', 100); // b5's own probe says failure, not could-not-look
+    expect(a.verdict).toEqual({ admit: false, reason: 'CouldNotLook' });
+    expect(b.verdict).toEqual({ admit: false, reason: 'CouldNotLook' });
+    expect([...a.transitions, ...b.transitions].map((t) => [t.policy, t.reason])).toEqual([
+      ['ns/a', 'CouldNotLook'],
+      ['ns/b', 'CouldNotLook'],
+    ]);
+    expect(fs.couldNotLookRatio()).toBeCloseTo(7 / 12);
+  });
+
+  it('ends the hold, reporting each affected policy once, when most can be looked at again', () => {
+    const fs = twoPolicies(6);
+    for (let i = 0; i < 6; i++) fs.observe(`a${i}`, true);
+    fs.observe('b0', true);
+    fs.requestFlip('ns/a', 'a0', 100);
+    const cleared = fs.observe('a1', false);
+    expect(cleared).toEqual([{ policy: 'ns/a', reason: undefined, message: '' }]);
+    // a0 still wants to flip: asked again, the policy's own window now decides.
+    expect(fs.requestFlip('ns/a', 'a0', 200).verdict.admit).toBe(true);
+  });
+
+  it(`never calls the operator blind below ${GLOBAL_VIEW_MIN_TARGETS} observed targets`, () => {
+    const fs = new Failsafe();
+    fs.addPolicy('ns/p', [], 0, limits(3));
+    for (const t of ['t0', 't1', 't2']) {
+      fs.addTarget(t);
+      fs.observe(t, true);
+    }
+    expect(fs.blind()).toBe(false);
+    expect(fs.requestFlip('ns/p', 't0', 0).verdict.admit).toBe(true);
+  });
+
+  it('right after start, holds a flip that could not look until half the targets were observed', () => {
+    const fs = new Failsafe();
+    fs.addPolicy('ns/p', [], 0, limits(20, '100%'));
+    for (let i = 0; i < 20; i++) fs.addTarget(`t${i}`);
+    fs.observe('t0', true);
+    fs.observe('t1', false);
+    expect(fs.warmingUp()).toBe(true);
+    expect(fs.requestFlip('ns/p', 't0', 0).verdict).toEqual({ admit: false, reason: 'CouldNotLook' });
+    expect(fs.requestFlip('ns/p', 't1', 0).verdict.admit).toBe(true); // its own probe saw a failure
+    for (let i = 2; i < 10; i++) fs.observe(`t${i}`, false);
+    expect(fs.warmingUp()).toBe(false);
+    expect(fs.requestFlip('ns/p', 't0', 10).verdict.admit).toBe(true);
+    expect(fs.status('ns/p')).toBeUndefined();
+  });
+
+  it('counts each target once, with its latest result', () => {
+    const fs = twoPolicies(5);
+    for (let i = 0; i < 20; i++) fs.observe('a0', true);
+    expect(fs.couldNotLookRatio()).toBeCloseTo(1 / 10);
+    fs.removeTarget('ns/a', 'a0', 0);
+    expect(fs.couldNotLookRatio()).toBe(0);
+    fs.observe('a0', true); // forgotten targets are not counted again
+    expect(fs.couldNotLookRatio()).toBe(0);
+  });
+});
+
+describe('scaledMaxUnavailable (intstr, roundUp=true)', () => {
+  it.each([
+    ['50%', 10, 5],
+    ['50%', 3, 2],
+    ['50%', 1, 1],
+    ['10%', 15, 2],
+    ['0%', 10, 0],
+    ['100%', 7, 7],
+    ['25%', 0, 0],
+    [3, 10, 3],
+  ] as const)('%s of %i → %i', (value, total, expected) => {
+    expect(scaledMaxUnavailable(value, total)).toBe(expected);
+  });
+
+  it('rejects what intstr rejects', () => {
+    expect(() => scaledMaxUnavailable('3', 10)).toThrow(/percentage/);
+    expect(() => scaledMaxUnavailable('abc%', 10)).toThrow();
+    expect(() => scaledMaxUnavailable(-1, 10)).toThrow();
+  });
+});
