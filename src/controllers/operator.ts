@@ -1,12 +1,12 @@
 // The operator assembled: informers → workqueues → policy and pod reconcilers → probe manager,
 // under a Manager, optionally behind leader election. main.ts only parses flags and calls this.
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, GROUP_VERSION, KIND, PLURAL, type ProbePolicy } from '../api/types.ts';
 import type { OperatorOptions } from '../cli/options.ts';
 import { statusCode } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
-import { runLeaderElection } from '../kube/lease.ts';
+import { LeaderElector, restLeaseClient } from '../kube/lease.ts';
 import { listAll } from '../kube/list.ts';
 import { startHealthServer } from '../observability/health.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
@@ -16,6 +16,7 @@ import { clientNodeInformerFactory, ResilientInformer } from '../runtime/informe
 import { Manager, type Runnable } from '../runtime/manager.ts';
 import { normalizerFor } from '../runtime/normalize.ts';
 import { TokenBucket } from '../runtime/ratelimit.ts';
+import { Fence } from '../safety/fencing.ts';
 import { podReconciler } from './pod.ts';
 import { type Caches, policyReconciler } from './policy.ts';
 import { createProbeManager } from './probe-runner.ts';
@@ -43,9 +44,14 @@ export async function createOperator(
   clock: Clock = realClock,
 ): Promise<Operator> {
   const metrics = createMetrics();
-  const manager = new Manager({ logger: log, clock, gracePeriodMs: opts.shutdownGraceMs });
+  const fence = opts.leaderElect ? leaseFence(opts, clock) : Fence.unconditional();
+  const manager = new Manager({
+    logger: log,
+    clock,
+    gracePeriodMs: opts.shutdownGraceMs,
+    leaderElection: opts.leaderElect ? leaderElection(kc, opts, clock, log, metrics, fence) : undefined,
+  });
   const core = kc.makeApiClient(CoreV1Api);
-  const customObjects = kc.makeApiClient(CustomObjectsApi);
   const namespaces = opts.namespaces.length > 0 ? opts.namespaces : undefined;
   const podsPath = (ns: string | undefined) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods');
   const policiesPath = (ns: string | undefined) =>
@@ -87,6 +93,7 @@ export async function createOperator(
   const writeLimiter = new TokenBucket({ qps: opts.apiQps, burst: opts.apiBurst, clock });
   const events = new EventRecorder({
     core,
+    allowed: () => fence.holds(),
     now: () => clock.now(),
     instance: opts.identity,
     onError: (err) => {
@@ -120,7 +127,6 @@ export async function createOperator(
     reconcile: policyReconciler({
       caches,
       probes,
-      customObjects,
       core,
       events,
       writeLimiter,
@@ -128,6 +134,8 @@ export async function createOperator(
       enableExec: opts.enableExec,
       allowSecretCa: opts.allowSecretCa,
       metrics,
+      kc,
+      fence,
     }),
   });
   podController = new Controller({
@@ -136,7 +144,7 @@ export async function createOperator(
     clock,
     logger: log,
     hooks,
-    reconcile: podReconciler({ caches, probes, kc, events, writeLimiter, metrics, now: () => clock.now() }),
+    reconcile: podReconciler({ caches, probes, kc, events, writeLimiter, metrics, fence, now: () => clock.now() }),
   });
   metrics.registerFailsafe(() => probes.failsafeStats());
   metrics.registerWorkqueue('probepolicy', () => policyController.queueDepth());
@@ -187,55 +195,8 @@ export async function createOperator(
     },
   };
 
-  if (opts.leaderElect) {
-    const coordination = kc.makeApiClient(CoordinationV1Api);
-    manager.add(
-      {
-        start: (signal) =>
-          new Promise<void>((resolve, reject) => {
-            const leading = new AbortController();
-            signal.addEventListener('abort', () => leading.abort(), { once: true });
-            let running: Promise<void> | undefined;
-            void runLeaderElection(
-              {
-                api: coordination,
-                namespace: opts.leaderElectionNamespace,
-                name: opts.leaderElectionId,
-                identity: opts.identity,
-                leaseDurationMs: opts.leaseDurationMs,
-                renewDeadlineMs: opts.renewDeadlineMs,
-                retryPeriodMs: opts.retryPeriodMs,
-                onStartedLeading: () => {
-                  log.info({ identity: opts.identity }, 'became leader; starting controllers');
-                  metrics.leader.set(1);
-                  running = controllers.start(leading.signal);
-                },
-                onStoppedLeading: () => {
-                  metrics.leader.set(0);
-                  if (!signal.aborted) {
-                    // As controller-runtime does: a replica that lost its lease must stop acting
-                    // at once; exiting lets the Deployment restart it as a clean standby.
-                    log.error('leader lease lost; exiting');
-                    leading.abort();
-                    reject(new Error('leader election lost'));
-                  }
-                },
-                onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
-                log: (msg, err) => log.warn({ err: String(err) }, msg),
-              },
-              signal,
-            ).then(async () => {
-              await running;
-              resolve();
-            });
-          }),
-      },
-      'leader-election',
-    );
-  } else {
-    metrics.leader.set(1);
-    manager.add(controllers, 'controllers');
-  }
+  manager.add(controllers, 'controllers', { needLeaderElection: true });
+  if (!opts.leaderElect) metrics.leader.set(1);
 
   const health = await startHealthServer({
     host: opts.healthHost,
@@ -260,5 +221,54 @@ export async function createOperator(
       }
     },
     stop: () => manager.stop(),
+  };
+}
+
+/** The fence every write goes through when leader election is on (src/safety/fencing.ts). */
+function leaseFence(opts: OperatorOptions, clock: Clock): Fence {
+  // A write must be able to finish before the deadline: a quarter of the renew deadline, at most 1 s.
+  return new Fence({
+    clock,
+    renewDeadlineMs: opts.renewDeadlineMs,
+    marginMs: Math.min(1_000, opts.renewDeadlineMs / 4),
+  });
+}
+
+/** The Lease-based election the Manager runs leader-only Runnables under. */
+function leaderElection(
+  kc: KubeConfig,
+  opts: OperatorOptions,
+  clock: Clock,
+  log: Logger,
+  metrics: Metrics,
+  fence: Fence,
+) {
+  const elector = new LeaderElector({
+    client: restLeaseClient(kc, opts.leaderElectionNamespace, opts.leaderElectionId),
+    namespace: opts.leaderElectionNamespace,
+    name: opts.leaderElectionId,
+    identity: opts.identity,
+    leaseDurationMs: opts.leaseDurationMs,
+    renewDeadlineMs: opts.renewDeadlineMs,
+    retryPeriodMs: opts.retryPeriodMs,
+    clock,
+    fence,
+    onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
+    log: (msg, err) => log.warn({ err: String(err) }, msg),
+  });
+  return {
+    run: (signal: AbortSignal, hooks: { onStartedLeading(): void; onStoppedLeading(): void }) =>
+      elector.run(signal, {
+        onStartedLeading: () => {
+          log.info({ identity: opts.identity }, 'became leader; starting controllers');
+          metrics.leader.set(1);
+          hooks.onStartedLeading();
+        },
+        onStoppedLeading: () => {
+          metrics.leader.set(0);
+          log.warn({ identity: opts.identity }, 'stopped leading');
+          hooks.onStoppedLeading();
+        },
+      }),
   };
 }

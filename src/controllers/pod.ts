@@ -9,6 +9,7 @@ import { conditionPatch, patchPodConditions } from '../kube/pod-status.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
 import type { TokenBucket } from '../runtime/ratelimit.ts';
+import type { Fence } from '../safety/fencing.ts';
 import type { Caches } from './policy.ts';
 import type { ProbeManager } from './probe-manager.ts';
 import { isLive, selects } from './targets.ts';
@@ -20,6 +21,8 @@ export interface PodReconcilerDeps {
   events: EventSink;
   writeLimiter: TokenBucket;
   metrics: Metrics;
+  /** Every write goes through it: none leaves the process unless this replica leads. */
+  fence: Fence;
   now: () => number;
 }
 
@@ -80,20 +83,20 @@ export function podReconciler(deps: PodReconcilerDeps) {
     const changes = conditionChanges(view, deps.probes.desiredFor(uid));
     if (changes.length === 0) return {};
     await deps.writeLimiter.wait(ctx.signal);
-    const outcome = await patchPodConditions(
-      deps.kc,
-      { namespace: req.namespace, name: req.name, uid },
-      conditionPatch(uid, changes, deps.now()),
-      ctx.signal,
-    ).catch((err: unknown) => {
-      deps.metrics.conditionPatchesTotal.inc({ result: 'error' });
-      deps.metrics.apiErrorsTotal.inc({
-        verb: 'patch',
-        resource: 'pods/status',
-        code: String(statusCode(err) ?? 'transport'),
+    const body = conditionPatch(uid, changes, deps.now());
+    const outcome = await deps.fence
+      .run(ctx.signal, (signal) =>
+        patchPodConditions(deps.kc, { namespace: req.namespace, name: req.name, uid }, body, signal),
+      )
+      .catch((err: unknown) => {
+        deps.metrics.conditionPatchesTotal.inc({ result: 'error' });
+        deps.metrics.apiErrorsTotal.inc({
+          verb: 'patch',
+          resource: 'pods/status',
+          code: String(statusCode(err) ?? 'transport'),
+        });
+        throw err;
       });
-      throw err;
-    });
     deps.metrics.conditionPatchesTotal.inc({ result: outcome === 'patched' ? 'success' : outcome.replace('-', '') });
     if (outcome === 'conflict') {
       // The UID precondition failed: the name now belongs to a new pod. Retry with backoff;

@@ -1,6 +1,6 @@
 // The policy reconciler: for one ProbePolicy key, decide its targets from the caches, hand them to
 // the probe manager, and write the policy's status when (and only when) it changes.
-import type { CoreV1Api, CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Api, KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { conditionsEqual, setStatusCondition } from '../api/conditions.ts';
 import { API_VERSION, type Condition, KIND, type ProbePolicy, type ProbePolicyStatus } from '../api/types.ts';
 import { describeError, statusCode } from '../kube/errors.ts';
@@ -10,6 +10,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { compileBodyRegex } from '../probes/body-regex.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
 import type { TokenBucket } from '../runtime/ratelimit.ts';
+import type { Fence } from '../safety/fencing.ts';
 import type { PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
 import { computeTargets, olderFirst, selects } from './targets.ts';
 
@@ -24,7 +25,6 @@ export interface Caches {
 export interface PolicyReconcilerDeps {
   caches: Caches;
   probes: ProbeManager;
-  customObjects: CustomObjectsApi;
   core: CoreV1Api;
   events: EventSink;
   writeLimiter: TokenBucket;
@@ -32,6 +32,9 @@ export interface PolicyReconcilerDeps {
   enableExec: boolean;
   allowSecretCa: boolean;
   metrics?: Metrics;
+  kc: KubeConfig;
+  /** Every status write goes through it: none leaves the process unless this replica leads. */
+  fence: Fence;
 }
 
 /** How long a CA read from a Secret is reused before it is read again. */
@@ -221,14 +224,16 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     });
     if (statusDiffers(policy.status, status)) {
       await deps.writeLimiter.wait(ctx.signal);
-      await patchPolicyStatus(deps.customObjects, req, status).catch((err: unknown) => {
-        deps.metrics?.apiErrorsTotal.inc({
-          verb: 'patch',
-          resource: 'probepolicies/status',
-          code: String(statusCode(err) ?? 'transport'),
+      await deps.fence
+        .run(ctx.signal, (signal) => patchPolicyStatus(deps.kc, req, status, signal))
+        .catch((err: unknown) => {
+          deps.metrics?.apiErrorsTotal.inc({
+            verb: 'patch',
+            resource: 'probepolicies/status',
+            code: String(statusCode(err) ?? 'transport'),
+          });
+          throw err;
         });
-        throw err;
-      });
       ctx.log.debug({ matched: status.matchedPods, ready: status.readyPods }, 'status updated');
     }
     return {};

@@ -26,6 +26,8 @@ export interface EventRecorderOptions {
   windowMs?: number;
   maxKeys?: number;
   onError?: (err: unknown) => void;
+  /** Events are recorded only while this says so (the leader fence: a standby records nothing). */
+  allowed?: () => boolean;
 }
 
 /** Creates core/v1 Events; fire-and-forget, failures go to onError and never to the caller. */
@@ -34,10 +36,11 @@ export class EventRecorder implements EventSink {
   private readonly opts: Required<EventRecorderOptions>;
 
   constructor(opts: EventRecorderOptions) {
-    this.opts = { windowMs: 10 * 60_000, maxKeys: 10_000, onError: () => {}, ...opts };
+    this.opts = { windowMs: 10 * 60_000, maxKeys: 10_000, onError: () => {}, allowed: () => true, ...opts };
   }
 
   record(obj: ObjectReference, type: EventType, reason: string, message: string): void {
+    if (!this.opts.allowed()) return;
     const now = this.opts.now();
     const key = `${obj.uid ?? `${obj.namespace}/${obj.name}`}\u0000${reason}\u0000${message}`;
     const last = this.seen.get(key);

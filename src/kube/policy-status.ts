@@ -1,28 +1,29 @@
 // Writes ProbePolicy status through the status subresource with a JSON merge patch.
-import { type CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { GROUP, GROUP_VERSION, PLURAL, type ProbePolicyStatus } from '../api/types.ts';
 import { isNotFound } from './errors.ts';
+import { rest } from './rest.ts';
 
-const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-/** Replaces the policy's status (merge patch; lists are replaced whole). A deleted policy is not an error. */
+/**
+ * Replaces the policy's status (merge patch; lists are replaced whole). A deleted policy is not
+ * an error. Through rest() so the write takes a signal (the fence aborts it, src/safety/fencing.ts).
+ */
 export async function patchPolicyStatus(
-  api: CustomObjectsApi,
+  kc: KubeConfig,
   ref: { namespace: string; name: string },
   status: ProbePolicyStatus,
+  signal?: AbortSignal,
 ): Promise<'patched' | 'not-found'> {
+  const ns = encodeURIComponent(ref.namespace);
+  const name = encodeURIComponent(ref.name);
   try {
-    await api.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: GROUP_VERSION,
-        plural: PLURAL,
-        namespace: ref.namespace,
-        name: ref.name,
-        body: { status },
-      },
-      merge,
-    );
+    await rest(kc, {
+      method: 'PATCH',
+      path: `/apis/${GROUP}/${GROUP_VERSION}/namespaces/${ns}/${PLURAL}/${name}/status`,
+      body: { status },
+      contentType: 'application/merge-patch+json',
+      signal,
+    });
     return 'patched';
   } catch (err) {
     if (isNotFound(err)) return 'not-found';

@@ -8,7 +8,7 @@ import { ApiException, HttpMethod, type KubeConfig, RequestContext } from '@kube
 import { fetch } from 'undici';
 
 export interface RestRequest {
-  method: 'GET' | 'PATCH';
+  method: 'GET' | 'PATCH' | 'POST' | 'PUT';
   /** e.g. /api/v1/namespaces/ns/pods */
   path: string;
   query?: Record<string, string | undefined>;
@@ -25,7 +25,7 @@ export async function rest(kc: KubeConfig, req: RestRequest): Promise<string> {
   if (!server) throw new Error('no current cluster in the kubeconfig');
   const url = new URL(server + req.path);
   for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-  const ctx = new RequestContext(url.toString(), req.method === 'GET' ? HttpMethod.GET : HttpMethod.PATCH);
+  const ctx = new RequestContext(url.toString(), HttpMethod[req.method]);
   await kc.applySecurityAuthentication(ctx);
   const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: 'application/json' };
   if (req.body !== undefined) headers['Content-Type'] = req.contentType ?? 'application/json';

@@ -5,6 +5,9 @@ import { type Clock, realClock, type TimerHandle } from './clock.ts';
 // cancellation signal, starts caches first and controllers only once caches have synced (a
 // controller reading a half-filled cache would "fix" objects it simply has not seen yet), and
 // bounds shutdown with a grace period so SIGTERM always ends the process in time.
+// Like controller-runtime's runnable groups, Runnables that need leader election (controllers,
+// by default) start only once this process leads, stop when it stops leading, and on shutdown
+// stop first: the lease is released only after they drained, then caches and the rest stop.
 
 /** Something that runs until `signal` aborts, then cleans up and resolves. */
 export interface Runnable {
@@ -26,11 +29,32 @@ export interface ManagerOptions {
   gracePeriodMs?: number;
   /** start() fails if caches have not synced by then (e.g. missing RBAC). Default 2 min. */
   cacheSyncTimeoutMs?: number;
+  /** Without it, Runnables that need leader election start as soon as caches synced. */
+  leaderElection?: LeaderElection;
 }
 
 /** start() rejects with this when the caches did not sync within the timeout. */
 export class CacheSyncTimeoutError extends Error {
   override readonly name = 'CacheSyncTimeoutError';
+}
+
+/** Leader election as the Manager runs it (src/kube/lease.ts's LeaderElector fits). */
+export interface LeaderElection {
+  /**
+   * Campaigns until `signal` aborts (then releases the lease) or leadership is lost; calls
+   * onStartedLeading and onStoppedLeading (each at most once per term).
+   */
+  run(signal: AbortSignal, hooks: { onStartedLeading(): void; onStoppedLeading(): void }): Promise<void>;
+}
+
+/** start() rejects with this when this process stopped leading before the manager was stopped. */
+export class LeadershipLostError extends Error {
+  override readonly name = 'LeadershipLostError';
+}
+
+export interface AddOptions {
+  /** Run only while this process leads (default true, as controller-runtime's controllers). */
+  needLeaderElection?: boolean;
 }
 
 /** The minimal process surface handleSignals needs, injectable for tests. */
@@ -44,6 +68,7 @@ interface Entry {
   runnable: Runnable;
   done?: Promise<void>;
   finished: boolean;
+  needLeaderElection?: boolean;
 }
 
 /** Starts caches, then (once synced) the other Runnables, and stops them all with one signal. */
@@ -53,6 +78,12 @@ export class Manager {
   readonly #graceMs: number;
   readonly #syncTimeoutMs: number;
   readonly #ac = new AbortController();
+  /** Aborted when this process stops leading (or the manager stops): leader-only Runnables stop. */
+  readonly #leading = new AbortController();
+  /** Aborted once leader-only Runnables drained: the elector then releases the lease. */
+  readonly #election = new AbortController();
+  readonly #leaderElection: LeaderElection | undefined;
+  #electionEntry: Entry | undefined;
   readonly #caches: Array<Entry & { runnable: CacheRunnable }> = [];
   readonly #runnables: Entry[] = [];
   #synced = false;
@@ -68,6 +99,7 @@ export class Manager {
     this.#clock = opts.clock ?? realClock;
     this.#graceMs = opts.gracePeriodMs ?? 10_000;
     this.#syncTimeoutMs = opts.cacheSyncTimeoutMs ?? 120_000;
+    this.#leaderElection = opts.leaderElection;
     this.#stopRequested = new Promise((resolve) => {
       this.#requestStop = resolve;
     });
@@ -84,10 +116,13 @@ export class Manager {
     this.#caches.push({ name, runnable: cache, finished: false });
   }
 
-  /** Registers a Runnable (a controller, a server...) started once caches have synced. */
-  add(runnable: Runnable, name = `runnable-${this.#runnables.length}`): void {
+  /**
+   * Registers a Runnable (a controller, a server...) started once caches have synced and, unless
+   * `needLeaderElection: false`, once this process leads.
+   */
+  add(runnable: Runnable, name = `runnable-${this.#runnables.length}`, opts: AddOptions = {}): void {
     if (this.#started) throw new Error('cannot add a runnable after the manager started');
-    this.#runnables.push({ name, runnable, finished: false });
+    this.#runnables.push({ name, runnable, finished: false, needLeaderElection: opts.needLeaderElection ?? true });
   }
 
   /** True after every cache synced, and until stopping begins (this drives /readyz). */
@@ -164,7 +199,9 @@ export class Manager {
     if (synced === 'synced') {
       this.#synced = true;
       this.#log.info({ caches: this.#caches.length }, 'caches synced, starting runnables');
-      for (const entry of this.#runnables) this.#launch(entry);
+      for (const entry of this.#runnables) if (!entry.needLeaderElection) this.#launch(entry);
+      if (this.#leaderElection) this.#campaign(this.#leaderElection);
+      else this.#startLeading();
     } else if (synced === 'timeout') {
       const pending = this.#caches.filter((c) => !c.runnable.hasSynced()).map((c) => c.name);
       this.#fail(new CacheSyncTimeoutError(`caches not synced after ${this.#syncTimeoutMs} ms: ${pending.join(', ')}`));
@@ -175,9 +212,33 @@ export class Manager {
     if (this.#firstError !== undefined) throw this.#firstError;
   }
 
-  #launch(entry: Entry): void {
+  #campaign(election: LeaderElection): void {
+    const entry: Entry = { name: 'leader-election', finished: false, runnable: { start: () => Promise.resolve() } };
+    entry.runnable = {
+      start: (signal) =>
+        election.run(signal, {
+          onStartedLeading: () => this.#startLeading(),
+          onStoppedLeading: () => {
+            this.#leading.abort(new LeadershipLostError('stopped leading'));
+            // As controller-runtime does: a replica that lost its lease exits, and its Deployment
+            // restarts it as a clean standby.
+            if (!this.#stopping) this.#fail(new LeadershipLostError('leader election lost'), entry.name);
+          },
+        }),
+    };
+    this.#electionEntry = entry;
+    this.#launch(entry, this.#election.signal);
+  }
+
+  #startLeading(): void {
+    if (this.#stopping || this.#leading.signal.aborted) return;
+    this.#log.info('leading: starting leader-only runnables');
+    for (const entry of this.#runnables) if (entry.needLeaderElection) this.#launch(entry, this.#leading.signal);
+  }
+
+  #launch(entry: Entry, signal: AbortSignal = this.#ac.signal): void {
     // The async wrapper turns a synchronous throw into a rejection handled like any other.
-    entry.done = (async () => entry.runnable.start(this.#ac.signal))().then(
+    entry.done = (async () => entry.runnable.start(signal))().then(
       () => {
         entry.finished = true;
         if (!this.#stopping) this.#log.debug({ runnable: entry.name }, 'runnable returned before stop');
@@ -198,22 +259,37 @@ export class Manager {
 
   async #shutdown(): Promise<void> {
     this.#stopping = true;
+    const graceEnd = this.#clock.now() + this.#graceMs;
+    // Leader-only work first, then the lease (released only once that work drained, or the grace
+    // ran out: the fence, src/safety/fencing.ts, aborts any write still in flight at release),
+    // then caches and everything else.
+    const leaders = this.#runnables.filter((e) => e.needLeaderElection);
+    this.#leading.abort(new Error('manager stopping'));
+    await this.#drain(leaders, graceEnd);
+    this.#election.abort(new Error('manager stopping'));
+    if (this.#electionEntry) await this.#drain([this.#electionEntry], graceEnd);
     this.#ac.abort(new Error('manager stopping'));
-    const all = [...this.#caches, ...this.#runnables];
-    const pending = all.flatMap((e) => (e.done ? [e.done] : []));
+    const all = [...this.#caches, ...this.#runnables, ...(this.#electionEntry ? [this.#electionEntry] : [])];
+    if (await this.#drain(all, graceEnd)) {
+      this.#log.info('all runnables stopped');
+    } else {
+      const stuck = all.filter((e) => e.done && !e.finished).map((e) => e.name);
+      this.#log.warn({ gracePeriodMs: this.#graceMs, stuck }, 'grace period expired; leaving runnables behind');
+    }
+  }
+
+  /** Waits for entries to finish until graceEnd; true if they all did. */
+  async #drain(entries: readonly Entry[], graceEnd: number): Promise<boolean> {
+    const pending = entries.flatMap((e) => (e.done && !e.finished ? [e.done] : []));
+    if (pending.length === 0) return true;
     let graceTimer: TimerHandle | undefined;
     const outcome = await Promise.race([
       Promise.all(pending).then(() => 'drained' as const),
       new Promise<'grace'>((resolve) => {
-        graceTimer = this.#clock.setTimeout(() => resolve('grace'), this.#graceMs);
+        graceTimer = this.#clock.setTimeout(() => resolve('grace'), Math.max(0, graceEnd - this.#clock.now()));
       }),
     ]);
     if (graceTimer !== undefined) this.#clock.clearTimeout(graceTimer);
-    if (outcome === 'grace') {
-      const stuck = all.filter((e) => e.done && !e.finished).map((e) => e.name);
-      this.#log.warn({ gracePeriodMs: this.#graceMs, stuck }, 'grace period expired; leaving runnables behind');
-    } else {
-      this.#log.info('all runnables stopped');
-    }
+    return outcome === 'drained';
   }
 }

@@ -2,7 +2,14 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/runtime/clock.ts';
 import { Controller } from '../../../src/runtime/controller.ts';
-import { type CacheRunnable, CacheSyncTimeoutError, Manager, type Runnable } from '../../../src/runtime/manager.ts';
+import {
+  type CacheRunnable,
+  CacheSyncTimeoutError,
+  type LeaderElection,
+  LeadershipLostError,
+  Manager,
+  type Runnable,
+} from '../../../src/runtime/manager.ts';
 
 function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -200,5 +207,106 @@ describe('Manager', () => {
     await mgr.stop();
     await running;
     expect(controller.queue.shuttingDown()).toBe(true);
+  });
+});
+
+/** A LeaderElection driven by the test: lead() and lose() play the lease; it logs what happens. */
+class FakeElection implements LeaderElection {
+  readonly log: string[] = [];
+  #hooks: { onStartedLeading(): void; onStoppedLeading(): void } | undefined;
+  #leading = false;
+
+  async run(signal: AbortSignal, hooks: { onStartedLeading(): void; onStoppedLeading(): void }): Promise<void> {
+    this.#hooks = hooks;
+    await untilAborted(signal);
+    if (this.#leading) {
+      this.log.push('released');
+      this.#leading = false;
+      hooks.onStoppedLeading();
+    }
+  }
+
+  lead(): void {
+    this.#leading = true;
+    this.#hooks?.onStartedLeading();
+  }
+
+  lose(): void {
+    this.#leading = false;
+    this.#hooks?.onStoppedLeading();
+  }
+}
+
+/** A leader-only Runnable that logs when it drained (after a slow, cooperative stop). */
+class Draining implements Runnable {
+  started = false;
+  readonly log: string[];
+  readonly clock: FakeClock;
+  constructor(log: string[], clock: FakeClock) {
+    this.log = log;
+    this.clock = clock;
+  }
+  async start(signal: AbortSignal): Promise<void> {
+    this.started = true;
+    await untilAborted(signal);
+    await this.clock.sleep(500);
+    this.log.push('controllers drained');
+  }
+}
+
+describe('Manager: leader election as runnable groups', () => {
+  async function started() {
+    const clock = new FakeClock();
+    const election = new FakeElection();
+    const manager = new Manager({ clock, leaderElection: election, gracePeriodMs: 5_000 });
+    const cache = new FakeCache();
+    const controllers = new Draining(election.log, clock);
+    const server = new FakeRunnable();
+    manager.addCache(cache);
+    manager.add(controllers, 'controllers');
+    manager.add(server, 'server', { needLeaderElection: false });
+    const done = manager.start();
+    cache.markSynced();
+    await clock.runDue();
+    return { clock, election, manager, cache, controllers, server, done };
+  }
+
+  it('starts leader-only runnables only once this process leads', async () => {
+    const { election, manager, controllers, server, clock, done } = await started();
+    expect(server.started).toBe(true);
+    expect(controllers.started).toBe(false);
+    election.lead();
+    await clock.runDue();
+    expect(controllers.started).toBe(true);
+    const stopped = manager.stop();
+    await clock.tick(1_000);
+    await stopped;
+    await done;
+  });
+
+  it('releases the lease only after leader-only runnables drained, and stops caches last', async () => {
+    const { election, manager, cache, clock, done } = await started();
+    election.lead();
+    await clock.runDue();
+    const stopped = manager.stop();
+    await clock.tick(499);
+    expect(election.log).toEqual([]);
+    expect(cache.stopped).toBe(false);
+    await clock.tick(1);
+    expect(election.log).toEqual(['controllers drained', 'released']);
+    await stopped;
+    await done;
+    expect(cache.stopped).toBe(true);
+  });
+
+  it('stops leader-only work at once and fails when leadership is lost', async () => {
+    const { election, controllers, clock, done } = await started();
+    election.lead();
+    await clock.runDue();
+    election.lose();
+    const result = expect(done).rejects.toBeInstanceOf(LeadershipLostError);
+    await clock.tick(1_000);
+    await result;
+    expect(controllers.log).toContain('controllers drained');
   });
 });

@@ -1,0 +1,111 @@
+// Fencing: one writer at a time. Leader election alone does not stop a deposed leader from
+// writing: a PATCH queued behind a frozen connection landed 19 s after a standby took over. So
+// every write the leader makes goes through the fence:
+// - A renew that succeeded makes the lease ours until (when that renew was *sent*) + renewDeadline.
+//   A standby may take over only leaseDuration after it observed that renew, which it did after
+//   we sent it, so the slack (leaseDuration − renewDeadline) plus the margin below covers a write
+//   started just before the deadline.
+// - No write starts unless the lease is held for at least `marginMs` more, and each write gets
+//   an AbortSignal that fires at that deadline, or at once when leadership is revoked.
+// - When the deadline passes with no newer renew, the fence expires on a timer (not when some
+//   call returns) and tells its owner to step down.
+// Without leader election the fence always holds (a single replica has no one to fence against).
+import type { Clock, TimerHandle } from '../runtime/clock.ts';
+
+/** A write refused or aborted because this process does not hold the lease (with margin). */
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+}
+
+export interface FenceOptions {
+  clock: Clock;
+  renewDeadlineMs: number;
+  /** A write must be able to finish this long before the deadline. */
+  marginMs: number;
+}
+
+/** Guards writes with the leader lease; see the module comment. */
+export class Fence {
+  readonly #opts: FenceOptions | undefined;
+  /** Aborted when leadership ends; replaced when it begins again. */
+  #epoch = new AbortController();
+  #validUntil = Number.NEGATIVE_INFINITY;
+  #timer: TimerHandle | undefined;
+  readonly #onExpire = new Set<() => void>();
+
+  /** A fence that always holds: no leader election. */
+  static unconditional(): Fence {
+    return new Fence(undefined);
+  }
+
+  constructor(opts: FenceOptions | undefined) {
+    this.#opts = opts;
+  }
+
+  /** Calls listener each time the deadline passes without a renew (its owner steps down); returns an unsubscribe. */
+  onExpire(listener: () => void): () => void {
+    this.#onExpire.add(listener);
+    return () => this.#onExpire.delete(listener);
+  }
+
+  /** A renew (or acquire) sent at `sentAt` succeeded. */
+  renewed(sentAt: number): void {
+    const opts = this.#opts;
+    if (!opts) return;
+    const until = sentAt + opts.renewDeadlineMs;
+    if (until <= this.#validUntil) return;
+    if (this.#epoch.signal.aborted) this.#epoch = new AbortController();
+    this.#validUntil = until;
+    if (this.#timer !== undefined) opts.clock.clearTimeout(this.#timer);
+    this.#timer = opts.clock.setTimeout(() => this.#expire(), Math.max(0, until - opts.clock.now()));
+  }
+
+  /** Leadership ended (lost, released or expired): abort every write in flight, allow no new one. */
+  revoke(): void {
+    const opts = this.#opts;
+    if (!opts) return;
+    this.#validUntil = Number.NEGATIVE_INFINITY;
+    if (this.#timer !== undefined) opts.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#epoch.abort(new NotLeaderError('leader lease revoked'));
+  }
+
+  /** True when a write may start now: the lease is held for at least the margin. */
+  holds(): boolean {
+    const opts = this.#opts;
+    return !opts || opts.clock.now() + opts.marginMs < this.#validUntil;
+  }
+
+  /** When the lease, as far as this process knows, stops being ours (Infinity without election). */
+  validUntil(): number {
+    return this.#opts ? this.#validUntil : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Runs one write under the fence: refuses with NotLeaderError unless the lease is held with
+   * margin, and aborts the write's signal at the deadline, on revoke, or when `parent` aborts.
+   */
+  async run<T>(parent: AbortSignal | undefined, write: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const opts = this.#opts;
+    if (!opts) return write(parent ?? new AbortController().signal);
+    if (!this.holds()) throw new NotLeaderError('not writing: this process does not hold the leader lease');
+    const deadline = new AbortController();
+    const timer = opts.clock.setTimeout(
+      () => deadline.abort(new NotLeaderError('write aborted: the leader lease would expire before it finished')),
+      this.#validUntil - opts.marginMs - opts.clock.now(),
+    );
+    const signals = [deadline.signal, this.#epoch.signal, ...(parent ? [parent] : [])];
+    try {
+      return await write(AbortSignal.any(signals));
+    } finally {
+      opts.clock.clearTimeout(timer);
+    }
+  }
+
+  #expire(): void {
+    this.#timer = undefined;
+    if (this.#opts && this.#opts.clock.now() < this.#validUntil) return;
+    this.revoke();
+    for (const listener of [...this.#onExpire]) listener();
+  }
+}

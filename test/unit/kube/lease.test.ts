@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { LeaderElector, type Lease, type LeaseClient } from '../../../src/kube/lease.ts';
+import { FakeClock, flushPromises } from '../../../src/runtime/clock.ts';
+import { Fence } from '../../../src/safety/fencing.ts';
+
+/** An in-memory Lease store whose calls can be frozen (they then settle only when aborted). */
+class FakeLeases implements LeaseClient {
+  lease: Lease | undefined;
+  frozen = false;
+  calls = 0;
+  #rv = 0;
+
+  async get(signal: AbortSignal) {
+    await this.#maybeFreeze(signal);
+    return this.lease ? structuredClone(this.lease) : undefined;
+  }
+
+  async create(lease: Lease, signal: AbortSignal) {
+    await this.#maybeFreeze(signal);
+    if (this.lease) throw Object.assign(new Error('exists'), { code: 409 });
+    this.lease = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++this.#rv) } };
+  }
+
+  async update(lease: Lease, signal: AbortSignal) {
+    await this.#maybeFreeze(signal);
+    if (lease.metadata.resourceVersion !== this.lease?.metadata.resourceVersion) {
+      throw Object.assign(new Error('conflict'), { code: 409 });
+    }
+    this.lease = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++this.#rv) } };
+  }
+
+  #maybeFreeze(signal: AbortSignal): Promise<void> {
+    this.calls++;
+    if (!this.frozen) return Promise.resolve();
+    return new Promise((_, reject) =>
+      signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+    );
+  }
+}
+
+const TIMINGS = { leaseDurationMs: 6_000, renewDeadlineMs: 4_000, retryPeriodMs: 1_000 };
+
+function elector(clock: FakeClock, client: FakeLeases, identity: string) {
+  const fence = new Fence({ clock, renewDeadlineMs: TIMINGS.renewDeadlineMs, marginMs: 1_000 });
+  const events: string[] = [];
+  const e = new LeaderElector({ client, namespace: 'ns', name: 'lease', identity, clock, fence, ...TIMINGS });
+  const ac = new AbortController();
+  const done = e.run(ac.signal, {
+    onStartedLeading: () => events.push(`${identity} started`),
+    onStoppedLeading: () => events.push(`${identity} stopped`),
+  });
+  return { fence, events, ac, done };
+}
+
+describe('LeaderElector', () => {
+  it('acquires a missing lease, renews it, and releases it when asked to stop', async () => {
+    const clock = new FakeClock();
+    const store = new FakeLeases();
+    const a = elector(clock, store, 'a');
+    await clock.tick(0);
+    expect(a.events).toEqual(['a started']);
+    expect(store.lease?.spec?.holderIdentity).toBe('a');
+    await clock.tick(10_000);
+    expect(a.fence.holds()).toBe(true);
+    a.ac.abort();
+    await a.done;
+    expect(a.events).toEqual(['a started', 'a stopped']);
+    expect(store.lease?.spec?.holderIdentity).toBe('');
+    expect(a.fence.holds()).toBe(false);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a standby takes over only a lease duration after it last saw the record change', async () => {
+    const clock = new FakeClock();
+    const store = new FakeLeases();
+    const a = elector(clock, store, 'a');
+    await clock.tick(0);
+    const b = elector(clock, store, 'b');
+    await clock.tick(5_000);
+    expect(b.events).toEqual([]);
+    a.ac.abort(new Error('gone')); // stops renewing (and releases: b may take over at once)
+    await a.done;
+    await clock.tick(1_000);
+    expect(b.events).toEqual(['b started']);
+    b.ac.abort();
+    await b.done;
+  });
+
+  it('steps down on the fence timer while its renew hangs, before a standby can take over', async () => {
+    const clock = new FakeClock();
+    const store = new FakeLeases();
+    const a = elector(clock, store, 'a');
+    await clock.tick(0);
+    const lastRenew = clock.now();
+    store.frozen = true; // every call of a's from now on hangs, like a frozen connection
+    await clock.tick(3_999);
+    expect(a.events).toEqual(['a started']);
+    await clock.tick(1);
+    expect(a.events).toEqual(['a started', 'a stopped']); // at lastRenew + renewDeadline, no later
+    expect(clock.now() - lastRenew).toBe(4_000);
+    await a.done; // run() returned: the hanging call was aborted too
+    expect(a.fence.holds()).toBe(false);
+
+    store.frozen = false;
+    const b = elector(clock, store, 'b');
+    await clock.tick(0);
+    expect(b.events).toEqual([]); // b just observed the record: it waits a whole lease duration
+    await clock.tick(6_000);
+    expect(b.events).toEqual(['b started']);
+    b.ac.abort();
+    await b.done;
+  });
+
+  it('bounds each lease call while not leading too', async () => {
+    const clock = new FakeClock();
+    const store = new FakeLeases();
+    store.frozen = true;
+    const a = elector(clock, store, 'a');
+    await clock.tick(TIMINGS.renewDeadlineMs + TIMINGS.retryPeriodMs);
+    expect(store.calls).toBe(2); // the first call was abandoned at the deadline, and retried
+    a.ac.abort();
+    await a.done;
+    await flushPromises();
+    expect(a.events).toEqual([]);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+});

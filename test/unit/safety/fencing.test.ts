@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../../src/runtime/clock.ts';
+import { Fence, NotLeaderError } from '../../../src/safety/fencing.ts';
+
+const setup = () => {
+  const clock = new FakeClock();
+  const fence = new Fence({ clock, renewDeadlineMs: 4_000, marginMs: 1_000 });
+  return { clock, fence };
+};
+
+/** A write that never settles on its own: it ends only when its signal aborts. */
+const hangingWrite = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+
+describe('Fence', () => {
+  it('refuses every write before the first renew', async () => {
+    const { fence } = setup();
+    expect(fence.holds()).toBe(false);
+    await expect(fence.run(undefined, async () => 'written')).rejects.toBeInstanceOf(NotLeaderError);
+  });
+
+  it('holds from a renew until its send time plus the renew deadline, less the margin', async () => {
+    const { clock, fence } = setup();
+    const sentAt = clock.now();
+    await clock.tick(500); // the renew took half a second to come back
+    fence.renewed(sentAt);
+    expect(fence.validUntil()).toBe(sentAt + 4_000);
+    await expect(fence.run(undefined, async () => 'written')).resolves.toBe('written');
+    await clock.tick(2_499); // 2,999 ms after the send: 1,001 ms left
+    expect(fence.holds()).toBe(true);
+    await clock.tick(1);
+    expect(fence.holds()).toBe(false);
+    await expect(fence.run(undefined, async () => 'written')).rejects.toThrow(/does not hold/);
+  });
+
+  it('aborts a write in flight at the deadline, so a frozen connection cannot land it later', async () => {
+    const { clock, fence } = setup();
+    fence.renewed(clock.now());
+    const write = fence.run(undefined, hangingWrite);
+    const settled = expect(write).rejects.toThrow(/would expire/);
+    await clock.tick(3_000);
+    await settled;
+    expect(clock.pendingTimers()).toBe(1); // only the expiry timer is left
+  });
+
+  it('expires on its timer and tells its owner, whatever any call is doing', async () => {
+    const { clock, fence } = setup();
+    let expired = 0;
+    fence.onExpire(() => expired++);
+    fence.renewed(clock.now());
+    await clock.tick(2_000);
+    fence.renewed(clock.now()); // renewed in time: the deadline moves
+    await clock.tick(3_999);
+    expect(expired).toBe(0);
+    await clock.tick(1);
+    expect(expired).toBe(1);
+    expect(fence.holds()).toBe(false);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('revoke aborts every write in flight at once', async () => {
+    const { clock, fence } = setup();
+    fence.renewed(clock.now());
+    const writes = [fence.run(undefined, hangingWrite), fence.run(undefined, hangingWrite)];
+    fence.revoke();
+    for (const w of writes) await expect(w).rejects.toBeInstanceOf(NotLeaderError);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a renew sent before a later one cannot shorten the lease', () => {
+    const { clock, fence } = setup();
+    const t = clock.now();
+    fence.renewed(t + 1_000);
+    fence.renewed(t);
+    expect(fence.validUntil()).toBe(t + 5_000);
+  });
+
+  it('passes the caller abort through', async () => {
+    const { clock, fence } = setup();
+    fence.renewed(clock.now());
+    const caller = new AbortController();
+    const write = fence.run(caller.signal, hangingWrite);
+    caller.abort(new Error('reconcile timed out'));
+    await expect(write).rejects.toThrow('reconcile timed out');
+  });
+
+  it('without leader election always holds', async () => {
+    const fence = Fence.unconditional();
+    expect(fence.holds()).toBe(true);
+    expect(fence.validUntil()).toBe(Number.POSITIVE_INFINITY);
+    await expect(fence.run(undefined, async () => 'written')).resolves.toBe('written');
+  });
+});
