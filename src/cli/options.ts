@@ -2,6 +2,7 @@
 // node:util parseArgs is enough here; a CLI framework would add a dependency for four commands.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { DEFAULT_CONDITION_PREFIXES, invalidPrefix } from '../safety/ownership.ts';
 
 export interface OperatorOptions {
   kubeconfig?: string;
@@ -25,6 +26,8 @@ export interface OperatorOptions {
   retryPeriodMs: number;
   enableExec: boolean;
   allowSecretCa: boolean;
+  /** Condition type prefixes readygate may write (src/safety/ownership.ts). */
+  allowedConditionPrefixes: string[];
   resyncMs: number;
   shutdownGraceMs: number;
   /** V8's memory saver mode: a smaller heap for more GC work (see main.ts). */
@@ -52,6 +55,8 @@ Flags (environment variable in brackets):
   --lease-duration D, --renew-deadline D, --retry-period D   (default 15s, 10s, 2s)
   --enable-exec                     allow exec probes (needs pods/exec RBAC; off by default)
   --allow-secret-ca                 allow tls.caSecretRef (needs secrets get RBAC; off by default)
+  --allowed-condition-prefixes a/,b/  condition types readygate may write: policies naming any
+                                    other type are refused (default readygate.dev/)
   --resync D                        full re-list of every watch as a safety net (default 10m)
   --shutdown-grace D                time to drain on SIGTERM (default 10s)
   --no-memory-saver                 let V8 grow its heap freely: 2-3x the memory for less GC
@@ -99,6 +104,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         'retry-period': { type: 'string' },
         'enable-exec': { type: 'boolean' },
         'allow-secret-ca': { type: 'boolean' },
+        'allowed-condition-prefixes': { type: 'string' },
         resync: { type: 'string' },
         'shutdown-grace': { type: 'string' },
         'no-memory-saver': { type: 'boolean' },
@@ -141,6 +147,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     retryPeriodMs: parseDuration('retry-period', str('retry-period') ?? '2s'),
     enableExec: Boolean(values['enable-exec']),
     allowSecretCa: Boolean(values['allow-secret-ca']),
+    allowedConditionPrefixes: conditionPrefixes(str('allowed-condition-prefixes')),
     resyncMs: parseDuration('resync', str('resync') ?? '10m'),
     shutdownGraceMs: parseDuration('shutdown-grace', str('shutdown-grace') ?? '10s'),
     memorySaver: !values['no-memory-saver'],
@@ -149,4 +156,18 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     throw new UsageError('leader election needs retry-period < renew-deadline < lease-duration');
   }
   return opts;
+}
+
+function conditionPrefixes(flag: string | undefined): string[] {
+  if (flag === undefined) return [...DEFAULT_CONDITION_PREFIXES];
+  const prefixes = flag
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (prefixes.length === 0) throw new UsageError('--allowed-condition-prefixes: name at least one prefix');
+  for (const p of prefixes) {
+    const problem = invalidPrefix(p);
+    if (problem) throw new UsageError(`--allowed-condition-prefixes: ${problem}`);
+  }
+  return prefixes;
 }

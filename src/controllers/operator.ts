@@ -136,6 +136,7 @@ export async function createOperator(
       metrics,
       kc,
       fence,
+      allowedConditionPrefixes: opts.allowedConditionPrefixes,
     }),
   });
   podController = new Controller({

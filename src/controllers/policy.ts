@@ -11,6 +11,7 @@ import { compileBodyRegex } from '../probes/body-regex.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
 import type { TokenBucket } from '../runtime/ratelimit.ts';
 import type { Fence } from '../safety/fencing.ts';
+import { conditionTypeProblem } from '../safety/ownership.ts';
 import type { PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
 import { computeTargets, olderFirst, selects } from './targets.ts';
 
@@ -33,6 +34,8 @@ export interface PolicyReconcilerDeps {
   allowSecretCa: boolean;
   metrics?: Metrics;
   kc: KubeConfig;
+  /** Condition type prefixes readygate may write (src/safety/ownership.ts). */
+  allowedConditionPrefixes: readonly string[];
   /** Every status write goes through it: none leaves the process unless this replica leads. */
   fence: Fence;
 }
@@ -209,7 +212,8 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
       if (owner?.metadata?.name) owners.add(owner.metadata.name);
     }
 
-    const check = await blockingProblem(policy, deps, secretCache);
+    const owned = conditionTypeProblem(policy.spec.conditionType, deps.allowedConditionPrefixes);
+    const check = owned ?? (await blockingProblem(policy, deps, secretCache));
     const problem = 'reason' in check ? check : undefined;
     const config: PolicyProbeConfig | undefined = problem ? undefined : { caPem: (check as { caPem?: string }).caPem };
     deps.probes.syncPolicy(policy, config ? targets : [], config ?? {});
