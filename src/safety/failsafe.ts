@@ -7,7 +7,9 @@
 //    slides over the admitted flips themselves, so it starts at the first flip: fixed windows
 //    that start when the state is created let a burst straddle two of them (40 of 42 pods
 //    flipped after a restart). Flips the previous leader made are seeded from the pods' own
-//    conditions (lastTransitionTime), so a restart or failover does not start with a fresh budget.
+//    conditions (lastTransitionTime), so a restart or failover does not start with a fresh budget;
+//    a seed counts for two windows, not one: the new process needs up to a window to take over
+//    (a lease duration) and another to see the same outage reach failureThreshold.
 //    One flip refused trips the policy: every flip is held until a whole window passes in which
 //    no target of the policy wants to flip.
 // 2. A global view across policies. When most targets could not be looked at (connect timeouts,
@@ -45,7 +47,7 @@ export interface FailsafeTransition {
 export type FlipVerdict = { admit: true } | { admit: false; reason: HoldReason };
 
 interface PolicyState {
-  /** Times of admitted (or seeded) flips, oldest first, pruned to the last window. */
+  /** When each admitted (or seeded) flip stops counting; pruned as they pass. */
   admitted: number[];
   /** Held targets and why each is held. */
   held: Map<string, HoldReason>;
@@ -71,7 +73,7 @@ export class Failsafe {
   addPolicy(policy: string, recentFlips: readonly number[], now: number, limits: PolicyLimits): void {
     if (this.#policies.has(policy)) return;
     const state: PolicyState = {
-      admitted: [...recentFlips].filter((t) => t <= now).sort((a, b) => a - b),
+      admitted: recentFlips.filter((t) => t <= now).map((t) => t + 2 * limits.windowMs),
       held: new Map(),
       tripped: false,
       lastHeldAt: 0,
@@ -157,7 +159,7 @@ export class Failsafe {
     if (this.blind() || (this.warmingUp() && this.#looks.get(target) === true)) return hold('CouldNotLook');
     prune(state, now);
     if (!state.tripped && state.admitted.length < state.max) {
-      state.admitted.push(now);
+      state.admitted.push(now + state.windowMs);
       state.held.delete(target);
       return { verdict: { admit: true }, transitions: this.#report(policy, state) };
     }
@@ -231,9 +233,8 @@ export class Failsafe {
 }
 
 function prune(state: PolicyState, now: number): void {
-  let drop = 0;
-  while (drop < state.admitted.length && now - state.admitted[drop]! >= state.windowMs) drop++;
-  if (drop > 0) state.admitted.splice(0, drop);
+  // At most maxUnavailable + seeds entries: a filter is cheaper than keeping them ordered.
+  if (state.admitted.some((until) => until <= now)) state.admitted = state.admitted.filter((until) => until > now);
 }
 
 function reasonOf(state: PolicyState, blind: boolean): HoldReason | undefined {

@@ -9,6 +9,7 @@ export interface AuditEvent {
   stage: string;
   verb: string;
   user: { username: string };
+  sourceIPs?: string[];
   objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string; apiGroup?: string };
   responseStatus?: { code?: number };
   requestReceivedTimestamp: string;
@@ -52,3 +53,10 @@ export function writesBy(dir: string, username: string, namespace: string, after
 
 /** The current end of the audit log, to count only what happens after it. */
 export const auditPosition = (dir: string) => readAudit(dir).length;
+
+/** Every request of `username` from one source address after a position (a proxied client's). */
+export function requestsFrom(dir: string, username: string, sourceIP: string, after = 0): AuditEvent[] {
+  return readAudit(dir)
+    .slice(after)
+    .filter((e) => e.user.username === username && (e.sourceIPs ?? []).includes(sourceIP));
+}

@@ -52,9 +52,11 @@ describe('Failsafe: sliding window per policy', () => {
     expect(admitted(fs, ['t0', 't1', 't2', 't3', 't4'], (i) => 10_000 + i * 10)).toBe(2);
   });
 
-  it('ignores flips older than the window', () => {
+  it('counts a seeded flip for two windows: taking over and seeing the outage again take one each', () => {
     const fs = withPolicy(10, { seed: [1_000, 2_000, 3_000], now: 10_000 });
-    expect(admitted(fs, ['t0', 't1', 't2', 't3', 't4', 't5'], () => 10_000)).toBe(5);
+    expect(admitted(fs, ['t0', 't1', 't2'], () => 12_999)).toBe(2);
+    const later = withPolicy(10, { seed: [1_000, 2_000, 3_000], now: 10_000 });
+    expect(admitted(later, ['t0', 't1', 't2', 't3', 't4', 't5'], () => 15_000)).toBe(5);
   });
 
   it('slides: a flip leaves the window one window after it was admitted', () => {
