@@ -90,15 +90,18 @@ function runExec(kc: KubeConfig, req: ExecProbeRequest, now: () => number): Prom
 
 // The status channel (3) carries a metav1.Status: Success, or Failure/NonZeroExitCode with the
 // code in details.causes[reason=ExitCode] (k8s.io/client-go/util/exec, remotecommand v4+).
+// Its message is the runtime's text and may quote the container's output, so only the reason
+// (a CamelCase word such as InternalError) and the exit code as a number are reported.
 function fromStatus(subject: string, status: V1Status): Omit<ProbeResult, 'durationMs'> {
   if (status.status === 'Success')
     return { outcome: 'success', couldNotLook: false, message: `${subject}: exit code 0` };
   if (status.reason === 'NonZeroExitCode') {
-    const code = status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message ?? 'unknown';
+    const text = status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message ?? '';
+    const code = /^\d{1,3}$/.test(text) ? text : 'unknown';
     return { outcome: 'failure', couldNotLook: false, message: `${subject}: exit code ${code}` };
   }
-  const why = status.message ?? status.reason ?? 'exec failed';
-  return { outcome: 'failure', couldNotLook: false, message: `${subject}: ${clip(why)}` };
+  const reason = /^[A-Za-z]{1,64}$/.test(status.reason ?? '') ? ` (${status.reason})` : '';
+  return { outcome: 'failure', couldNotLook: false, message: `${subject}: exec failed${reason}` };
 }
 
 // Output is discarded: it is not needed for the verdict and must not reach a condition message.

@@ -68,9 +68,14 @@ export interface ProbeResult {
    * for the pod, but it feeds the failsafe (rounds.ts).
    */
   couldNotLook: boolean;
-  /** Names the URL/address and the status or error; never a response body. */
+  /**
+   * Names the target as the spec describes it (e.g. `HTTP GET http://<podIP>:8080/healthz`) and
+   * the status as a number, a fixed phrase or a classified error name. Never text the pod
+   * controls: no body, reason phrase, redirect Location, gRPC details, exec output, or the
+   * message of a TLS error (it quotes the peer's certificate). It may reach a pod condition.
+   */
   message: string;
-  /** Set when the probe succeeded with a caveat (e.g. a redirect to another host not followed). */
+  /** Set when the probe succeeded with a caveat (e.g. a redirect to another host not followed); same rules as message. */
   warning?: string;
   durationMs: number;
 }

@@ -72,11 +72,18 @@ describe('exec prober', () => {
     expect(r.message).toBe('exec ["sleep"] in shop/web-0/app: timeout after 300ms');
   });
 
-  it('a Failure status without exit code (e.g. container not found) → failure with its message', async () => {
+  it('a Failure status without exit code (e.g. container not found) → failure naming its reason, not its text', async () => {
     const s = await start();
     const r = await run(s.port, ['missing']);
-    expect(r.outcome).toBe('failure');
-    expect(r.message).toContain('container not found');
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+    expect(r.message).toBe('exec ["missing"] in shop/web-0/app: exec failed (InternalError)');
+  });
+
+  it("a status carrying the container's text and escapes → only a numeric exit code is reported", async () => {
+    const s = await start();
+    const r = await run(s.port, ['hostile']);
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+    expect(r.message).toBe('exec ["hostile"] in shop/web-0/app: exit code unknown');
   });
 
   it('a refused upgrade (RBAC) → failure that could not look', async () => {

@@ -2,7 +2,8 @@
 // server speaking the v4/v5 channel protocol. Channel byte 1 = stdout, 2 = stderr, 3 = a
 // metav1.Status as JSON. The command picks the behaviour:
 //   ["true"] → exit 0; ["exit", "<n>"] → exit n; ["echo"] → stdout/stderr output then exit 0;
-//   ["sleep"] → never answers; ["missing"] → Failure without exit code (container not found).
+//   ["sleep"] → never answers; ["missing"] → Failure without exit code (container not found);
+//   ["hostile"] → a non-zero exit whose message and exit code carry escape sequences.
 import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
@@ -60,6 +61,14 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
           send(1, 'stdout-payload');
           send(2, 'a warning');
           return status({ status: 'Success' });
+        case 'hostile':
+          // What a container can get into a status: its own text, escapes, a non-numeric code.
+          return status({
+            status: 'Failure',
+            reason: 'NonZeroExitCode',
+            message: 'exit status 1: \u001b]0;pwned\u0007',
+            details: { causes: [{ reason: 'ExitCode', message: '1\u001b[2Jpwned' }] },
+          });
         case 'exit':
           return status({
             status: 'Failure',
@@ -68,7 +77,11 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
             details: { causes: [{ reason: 'ExitCode', message: command[1] }] },
           });
         default:
-          return status({ status: 'Failure', reason: 'InternalError', message: 'container not found ("nope")' });
+          return status({
+            status: 'Failure',
+            reason: 'InternalError',
+            message: 'container not found ("nope") \u001b]0;pwned\u0007',
+          });
       }
     });
   });
