@@ -91,7 +91,9 @@ export class Debouncer {
    */
   observe(result: ProbeResult, nowMs: number): DesiredCondition | undefined {
     const s = this.#s;
-    if (!this.shouldProbe(nowMs)) return this.desired(nowMs);
+    // "Could not run the probe" is no observation: it neither counts toward a threshold nor
+    // breaks a run of failures or successes.
+    if (!this.shouldProbe(nowMs) || result.outcome === 'unknown') return this.desired(nowMs);
     const successThreshold = Math.max(1, this.#spec.probe.successThreshold ?? 1);
     const failureThreshold = Math.max(1, this.#spec.probe.failureThreshold ?? 3);
     if (result.outcome === 'success') {

@@ -58,14 +58,22 @@ export interface ProbeSpec {
   failureThreshold?: number;
 }
 
-export type ProbeOutcome = 'success' | 'failure' | 'timeout';
+/**
+ * `success`, `failure` and `timeout` are observations of the pod and count toward the
+ * thresholds. `unknown` means the probe could not be run at all, so nothing was observed: an
+ * exec probe whose pods/exec call failed (API server unreachable, 401/403, 429, 5xx, upgrade
+ * refused). The debouncer neither counts nor resets on it, as the kubelet throws away a
+ * probe that errored (pkg/kubelet/prober/worker.go); `couldNotLook` is always true with it.
+ */
+export type ProbeOutcome = 'success' | 'failure' | 'timeout' | 'unknown';
 
 export interface ProbeResult {
   outcome: ProbeOutcome;
   /**
-   * True when the failure says more about the operator than the pod (connect timeout,
-   * EHOSTUNREACH, ENETUNREACH, fd exhaustion, API server unreachable for exec). Still a failure
-   * for the pod, but it feeds the failsafe (rounds.ts).
+   * True when the result says more about the operator than the pod (connect timeout,
+   * EHOSTUNREACH, ENETUNREACH, fd exhaustion, API server unreachable for exec); it feeds the
+   * failsafe. For TCP, HTTP and gRPC such a result is still a failure or timeout for the pod
+   * (the failsafe is what stops a mass flip); only `unknown` results are not counted.
    */
   couldNotLook: boolean;
   /**

@@ -282,3 +282,36 @@ describe('Debouncer messages', () => {
     );
   });
 });
+
+describe('Debouncer and results that observed nothing', () => {
+  const notRun: ProbeResult = {
+    outcome: 'unknown',
+    couldNotLook: true,
+    message: 'exec ["true"] in shop/web-0/app: not run: API server answered HTTP 503',
+    durationMs: 1,
+  };
+
+  it('unknown results neither count toward failureThreshold nor reset a run of failures', () => {
+    const d = new Debouncer(spec(), { status: 'True', reason: 'ProbeSucceeded', message: 'm' }, T0);
+    for (let i = 0; i < 10; i++) expect(d.observe(notRun, T0)?.status).toBe('True');
+    d.observe(bad(), T0);
+    d.observe(bad(), T0);
+    d.observe(notRun, T0);
+    expect(d.snapshot().failures).toBe(2);
+    expect(d.observe(bad(), T0)?.status).toBe('False');
+  });
+
+  it('unknown results do not reset a run of successes either', () => {
+    const d = new Debouncer(spec({}, { successThreshold: 2 }), { status: 'False', reason: 'ProbeFailed' }, T0);
+    d.observe(ok(), T0);
+    expect(d.observe(notRun, T0)?.status).toBe('False');
+    expect(d.observe(ok(), T0)?.status).toBe('True');
+  });
+
+  it('an operator-side network failure (couldNotLook) still counts: the failsafe, not the debouncer, holds those', () => {
+    const d = new Debouncer(spec(), { status: 'True' }, T0);
+    const unreachable = { ...bad('TCP connect 10.0.0.1:5432: host unreachable'), couldNotLook: true };
+    for (let i = 0; i < 3; i++) d.observe(unreachable, T0);
+    expect(d.desired(T0)?.status).toBe('False');
+  });
+});

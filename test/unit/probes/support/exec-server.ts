@@ -3,7 +3,8 @@
 // metav1.Status as JSON. The command picks the behaviour:
 //   ["true"] → exit 0; ["exit", "<n>"] → exit n; ["echo"] → stdout/stderr output then exit 0;
 //   ["sleep"] → never answers; ["missing"] → Failure without exit code (container not found);
-//   ["hostile"] → a non-zero exit whose message and exit code carry escape sequences.
+//   ["hostile"] → a non-zero exit whose message and exit code carry escape sequences;
+//   ["drop"] → the session closes without a status.
 import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
@@ -39,7 +40,7 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
   });
   http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     if (options.rejectWith) {
-      socket.end(`HTTP/1.1 ${options.rejectWith} Forbidden\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(`HTTP/1.1 ${options.rejectWith} Refused\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -55,6 +56,9 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
       switch (command[0]) {
         case 'sleep':
           return;
+        case 'drop':
+          // The session ends without a status (the API server or kubelet went away mid-exec).
+          return ws.close(1001);
         case 'true':
           return status({ status: 'Success' });
         case 'echo':
