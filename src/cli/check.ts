@@ -17,7 +17,7 @@ Runs the policy's probe once against a pod (its IP and named ports read from the
 bare address (numeric ports only), and prints the result and the condition message readygate
 would write. The policy file is used as is, without the API server's defaults (core/v1 Probe
 defaults apply). Exit code 0 when the probe passes, 1 when it fails, 2 on usage errors, 3 when
-the cluster cannot be read.
+the cluster cannot be read or the API server would not run an exec probe.
 `;
 
 /** `readygate check`: resolves with the exit code. */
@@ -78,14 +78,19 @@ export async function runCheck(argv: string[]): Promise<number> {
   const once = new Debouncer({ probe: { successThreshold: 1, failureThreshold: 1 } }, undefined, 0);
   const condition = once.observe(result, Date.now());
   const passed = result.outcome === 'success';
+  // An exec probe the API server would not run observed nothing: an API error, not a failure.
+  const notRun = result.outcome === 'unknown';
   if (output === 'json') {
     process.stdout.write(`${JSON.stringify({ passed, result, condition }, null, 2)}\n`);
   } else {
+    const verdict = notRun
+      ? '  condition: unchanged (nothing observed; not counted toward failureThreshold)'
+      : `  condition: ${policy.spec.conditionType}=${condition?.status} reason=${condition?.reason}`;
     process.stdout.write(
-      `${passed ? 'PASS' : 'FAIL'} ${result.message}${result.warning ? `\n  warning: ${result.warning}` : ''}\n` +
-        `  condition: ${policy.spec.conditionType}=${condition?.status} reason=${condition?.reason}\n` +
+      `${passed ? 'PASS' : notRun ? 'NOT RUN' : 'FAIL'} ${result.message}${result.warning ? `\n  warning: ${result.warning}` : ''}\n` +
+        `${verdict}\n` +
         `  took ${Math.round(result.durationMs)} ms${result.couldNotLook ? ' (readygate could not reach the target)' : ''}\n`,
     );
   }
-  return passed ? 0 : 1;
+  return passed ? 0 : notRun ? 3 : 1;
 }

@@ -6,6 +6,7 @@ import { GROUP, GROUP_VERSION, PLURAL, type ProbePolicy } from '../api/types.ts'
 import { computeTargets, olderFirst, selects } from '../controllers/targets.ts';
 import { loadKubeConfig } from '../kube/config.ts';
 import { UsageError } from './options.ts';
+import { printable, printableJson } from './terminal.ts';
 
 export const EXPLAIN_HELP = `Usage: readygate explain pod/NAME [-n NAMESPACE] [--kubeconfig PATH] [--output text|json]
 
@@ -101,7 +102,7 @@ export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number): Po
   };
 }
 
-/** Renders an explanation for a terminal. */
+/** Renders an explanation for a terminal; everything from the cluster has its control characters escaped. */
 export function formatExplanation(e: PodExplanation): string {
   const lines = [`Pod ${e.namespace}/${e.pod}: ${e.summary}`];
   if (e.gates.length === 0) lines.push('  The pod has no readiness gates; readygate does not affect it.');
@@ -111,7 +112,7 @@ export function formatExplanation(e: PodExplanation): string {
     if (g.reason || g.message) lines.push(`    reason:  ${g.reason ?? ''}${g.message ? ` — ${g.message}` : ''}`);
     lines.push(`    ${g.blocking ? 'blocking' : 'ok'}:   ${g.why}`);
   }
-  return `${lines.join('\n')}\n`;
+  return `${lines.map(printable).join('\n')}\n`;
 }
 
 /** `readygate explain`: resolves with the exit code. */
@@ -150,6 +151,6 @@ export async function runExplain(argv: string[]): Promise<number> {
     items: ProbePolicy[];
   };
   const e = explainPod(pod, list.items, Date.now());
-  process.stdout.write(output === 'json' ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
+  process.stdout.write(output === 'json' ? `${printableJson(e)}\n` : formatExplanation(e));
   return e.ready ? 0 : 1;
 }

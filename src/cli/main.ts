@@ -6,6 +6,7 @@ import { loadKubeConfig } from '../kube/config.ts';
 import { createLogger } from '../observability/logger.ts';
 import { VERSION } from '../version.ts';
 import { parseRunOptions, RUN_HELP, UsageError } from './options.ts';
+import { printable } from './terminal.ts';
 
 /** Exit codes, documented in the README. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, cluster: 3 } as const;
@@ -86,7 +87,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`readygate ${command}: ${err.message}\n`);
       return EXIT.usage;
     }
-    process.stderr.write(`readygate ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    // API errors quote the server's answer: printed as one line with control characters escaped.
+    process.stderr.write(`readygate ${command}: ${printable(err instanceof Error ? err.message : String(err))}\n`);
     return EXIT.cluster;
   }
 }

@@ -6,6 +6,7 @@
 // them as they do any API error.
 import { ApiException, HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { fetch } from 'undici';
+import { type Clock, realClock } from '../runtime/clock.ts';
 
 export interface RestRequest {
   method: 'GET' | 'PATCH' | 'POST' | 'PUT';
@@ -19,8 +20,41 @@ export interface RestRequest {
   signal?: AbortSignal;
 }
 
-/** Sends the request and returns the response text of a 2xx answer; throws ApiException otherwise. */
-export async function rest(kc: KubeConfig, req: RestRequest): Promise<string> {
+/** The longest Retry-After honoured; a longer one is waited for this long, then retried. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+/** Retries after a 429 with Retry-After, before the 429 is thrown to the caller's own backoff. */
+export const MAX_THROTTLED_RETRIES = 5;
+
+export interface RestDeps {
+  /** Waits out Retry-After; default the real clock. */
+  clock?: Clock;
+}
+
+/**
+ * Sends the request and returns the response text of a 2xx answer; throws ApiException otherwise.
+ * A 429 with Retry-After (API Priority and Fairness rejected the request before it was processed,
+ * so even a PATCH is safe to resend) is retried after that delay, as client-go's rest client does:
+ * at most MAX_RETRY_AFTER_MS per wait and MAX_THROTTLED_RETRIES times, and a wait ends with the
+ * caller's signal (rejecting with its reason). A 429 without Retry-After is thrown at once.
+ */
+export async function rest(kc: KubeConfig, req: RestRequest, deps: RestDeps = {}): Promise<string> {
+  const clock = deps.clock ?? realClock;
+  for (let retries = 0; ; retries++) {
+    const res = await send(kc, req);
+    if (res.status >= 200 && res.status <= 299) return res.text;
+    const waitMs =
+      res.status === 429 && retries < MAX_THROTTLED_RETRIES
+        ? retryAfterMs(res.headers['retry-after'], clock.now())
+        : undefined;
+    if (waitMs === undefined) throw new ApiException(res.status, `${req.method} ${req.path}`, res.text, res.headers);
+    await clock.sleep(waitMs, req.signal);
+  }
+}
+
+async function send(
+  kc: KubeConfig,
+  req: RestRequest,
+): Promise<{ status: number; text: string; headers: Record<string, string> }> {
   const server = kc.getCurrentCluster()?.server;
   if (!server) throw new Error('no current cluster in the kubeconfig');
   const url = new URL(server + req.path);
@@ -36,9 +70,18 @@ export async function rest(kc: KubeConfig, req: RestRequest): Promise<string> {
     dispatcher: ctx.getDispatcher(),
     signal: req.signal,
   });
-  const text = await res.text();
-  if (res.status < 200 || res.status > 299) {
-    throw new ApiException(res.status, `${req.method} ${req.path}`, text, Object.fromEntries(res.headers));
-  }
-  return text;
+  return { status: res.status, text: await res.text(), headers: Object.fromEntries(res.headers) };
+}
+
+/**
+ * Parses Retry-After (RFC 9110: delay-seconds or an HTTP-date) into a wait in milliseconds,
+ * capped at MAX_RETRY_AFTER_MS; undefined when absent or unreadable.
+ */
+export function retryAfterMs(value: string | undefined, nowMs: number): number | undefined {
+  const text = value?.trim() ?? '';
+  let ms: number;
+  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
+  else if (/[a-z]/i.test(text) && !Number.isNaN(Date.parse(text))) ms = Date.parse(text) - nowMs;
+  else return undefined;
+  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
 }

@@ -91,40 +91,38 @@ export class Debouncer {
    */
   observe(result: ProbeResult, nowMs: number): DesiredCondition | undefined {
     const s = this.#s;
-    if (!this.shouldProbe(nowMs)) return this.desired(nowMs);
+    // "Could not run the probe" is no observation: it neither counts toward a threshold nor
+    // breaks a run of failures or successes.
+    if (!this.shouldProbe(nowMs) || result.outcome === 'unknown') return this.desired(nowMs);
     const successThreshold = Math.max(1, this.#spec.probe.successThreshold ?? 1);
     const failureThreshold = Math.max(1, this.#spec.probe.failureThreshold ?? 3);
     if (result.outcome === 'success') {
       s.successes++;
       s.failures = 0;
-      if (s.status === 'True') {
-        s.message = result.message;
-      } else if (s.successes >= successThreshold) {
+      // While True the message stays as written when the gate became True: a pod whose
+      // answers vary (a redirect to /ok?n=<i>) must not cost a pod write per probe.
+      if (s.status !== 'True' && s.successes >= successThreshold) {
         s.status = 'True';
         s.everTrue = true;
         s.failedOpen = false;
         s.notTrueSince = undefined;
         s.reason = 'ProbeSucceeded';
-        s.message = result.message;
+        s.message = conditionMessage(result.message);
       }
     } else {
       s.failures++;
       s.successes = 0;
-      // Once at the threshold the count stays "n/n": a message that changes every period
-      // would cost a pod write every period.
-      const shown = Math.min(s.failures, failureThreshold);
       const reason: ConditionReason = result.outcome === 'timeout' ? 'ProbeTimeout' : 'ProbeFailed';
-      const message = `${result.message} (${shown}/${failureThreshold} failures)`;
-      if (s.status === 'True' && s.failures >= failureThreshold) {
-        s.status = 'False';
-        s.notTrueSince = nowMs;
-        s.reason = reason;
-        s.message = message;
-      } else if (s.status === 'False' || (s.status === 'Unknown' && s.failures >= failureThreshold)) {
-        // With no condition yet, nothing is written until a verdict: fewer writes at pod start.
+      // With no condition yet, nothing is written until a verdict: fewer writes at pod start.
+      // Once False, the message changes only with the reason (e.g. a 503 becomes a timeout).
+      const verdict = s.status !== 'False' && s.failures >= failureThreshold;
+      if (verdict || (s.status === 'False' && s.reason !== reason)) {
+        if (s.status === 'True') s.notTrueSince = nowMs;
         s.status = 'False';
         s.reason = reason;
-        s.message = message;
+        // Capped at the threshold: "3/3", never "4/3" (it only shows at a change anyway).
+        const shown = Math.min(s.failures, failureThreshold);
+        s.message = `${conditionMessage(result.message)} (${shown}/${failureThreshold} failures)`;
       }
     }
     return this.desired(nowMs);
@@ -168,6 +166,22 @@ export class Debouncer {
   #latched(): boolean {
     return this.#spec.mode === 'StartupOnly' && this.#s.everTrue;
   }
+}
+
+/** Longest probe description put in a condition message (the failure count comes on top). */
+export const MAX_MESSAGE_DETAIL = 400;
+
+// C0 and C1 controls, DEL, line/paragraph separators and bidi overrides: nothing in a condition
+// message should move a reader's cursor or reorder the text (kubectl prints it raw).
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
+
+/**
+ * The probers build messages from the operator's own text (the spec's target, status codes,
+ * fixed phrases); this is the last line of defence: no control characters, bounded length.
+ */
+export function conditionMessage(text: string): string {
+  const clean = text.replace(UNPRINTABLE, '\uFFFD');
+  return clean.length > MAX_MESSAGE_DETAIL ? `${clean.slice(0, MAX_MESSAGE_DETAIL - 1)}…` : clean;
 }
 
 function failOpen(seconds: number): DesiredCondition {

@@ -11,12 +11,11 @@ import {
 } from '@grpc/grpc-js';
 import { VERSION } from '../version.ts';
 import { decodeHealthCheckResponse, encodeHealthCheckRequest, servingStatusName } from './health-proto.ts';
-import { formatTimeout, joinHostPort } from './net-errors.ts';
+import { type ClassifiedError, classifyErrorCode, formatTimeout, joinHostPort } from './net-errors.ts';
 import type { ProbeResult } from './types.ts';
 
 const CHECK_METHOD = '/grpc.health.v1.Health/Check';
 const SERVING = 1;
-const COULD_NOT_LOOK_CODES = ['EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EADDRNOTAVAIL', 'EMFILE', 'ENFILE'];
 
 export interface GrpcProbeRequest {
   host: string;
@@ -90,19 +89,22 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
         // grpc-go/grpc-java health servers answer an unknown service with NOT_FOUND.
         return { outcome: 'failure', couldNotLook: false, message: `${subject}: SERVICE_UNKNOWN (NOT_FOUND)` };
       default: {
-        const details = err.details || grpcStatus[err.code] || `code ${err.code}`;
-        const couldNotLook = COULD_NOT_LOOK_CODES.some((c) => details.includes(c));
-        const text = details.includes('ECONNREFUSED') ? 'connection refused' : clip(details);
+        const name = grpcStatus[err.code] ?? `code ${Number(err.code)}`;
+        // Once connected, details are the server's own text: never shown, never trusted to say
+        // "could not look". Before that they are grpc-js's account of the dial, with an errno.
+        const dial = connected ? undefined : dialError(err.details);
         return {
           outcome: 'failure',
-          couldNotLook,
-          message: `${subject}: ${grpcStatus[err.code] ?? err.code}: ${text}`,
+          couldNotLook: dial?.couldNotLook ?? false,
+          message: `${subject}: ${name}${dial ? `: ${dial.text}` : ''}`,
         };
       }
     }
   }
 }
 
-function clip(s: string): string {
-  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
+/** The errno code in grpc-js's description of a failed dial (e.g. "connect ECONNREFUSED …"). */
+function dialError(details: string | undefined): ClassifiedError | undefined {
+  const code = /\b(E[A-Z]{2,15})\b/.exec(details ?? '')?.[1];
+  return code ? classifyErrorCode(code) : undefined;
 }

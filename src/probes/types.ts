@@ -58,19 +58,32 @@ export interface ProbeSpec {
   failureThreshold?: number;
 }
 
-export type ProbeOutcome = 'success' | 'failure' | 'timeout';
+/**
+ * `success`, `failure` and `timeout` are observations of the pod and count toward the
+ * thresholds. `unknown` means the probe could not be run at all, so nothing was observed: an
+ * exec probe whose pods/exec call failed (API server unreachable, 401/403, 429, 5xx, upgrade
+ * refused). The debouncer neither counts nor resets on it, as the kubelet throws away a
+ * probe that errored (pkg/kubelet/prober/worker.go); `couldNotLook` is always true with it.
+ */
+export type ProbeOutcome = 'success' | 'failure' | 'timeout' | 'unknown';
 
 export interface ProbeResult {
   outcome: ProbeOutcome;
   /**
-   * True when the failure says more about the operator than the pod (connect timeout,
-   * EHOSTUNREACH, ENETUNREACH, fd exhaustion, API server unreachable for exec). Still a failure
-   * for the pod, but it feeds the failsafe (rounds.ts).
+   * True when the result says more about the operator than the pod (connect timeout,
+   * EHOSTUNREACH, ENETUNREACH, fd exhaustion, API server unreachable for exec); it feeds the
+   * failsafe. For TCP, HTTP and gRPC such a result is still a failure or timeout for the pod
+   * (the failsafe is what stops a mass flip); only `unknown` results are not counted.
    */
   couldNotLook: boolean;
-  /** Names the URL/address and the status or error; never a response body. */
+  /**
+   * Names the target as the spec describes it (e.g. `HTTP GET http://<podIP>:8080/healthz`) and
+   * the status as a number, a fixed phrase or a classified error name. Never text the pod
+   * controls: no body, reason phrase, redirect Location, gRPC details, exec output, or the
+   * message of a TLS error (it quotes the peer's certificate). It may reach a pod condition.
+   */
   message: string;
-  /** Set when the probe succeeded with a caveat (e.g. a redirect to another host not followed). */
+  /** Set when the probe succeeded with a caveat (e.g. a redirect to another host not followed); same rules as message. */
   warning?: string;
   durationMs: number;
 }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
 import { explainPod, formatExplanation } from '../../../src/cli/explain.ts';
 import { parseDuration, parseRunOptions, UsageError } from '../../../src/cli/options.ts';
+import { printable, printableJson } from '../../../src/cli/terminal.ts';
 
 describe('run options', () => {
   it('has safe defaults', () => {
@@ -96,5 +97,46 @@ describe('explainPod', () => {
   it('puts containers before gates', () => {
     const e = explainPod(pod([{ type: 'ContainersReady', status: 'False' }]), [policy('db', 'db')], now);
     expect(e.summary).toContain('the containers themselves are not ready');
+  });
+
+  describe('text from the cluster reaches the terminal escaped', () => {
+    // Set the window title, clear the screen, CSI in its one-byte C1 form, DEL, a right-to-left
+    // override, and a newline that would forge a line of output.
+    const EVIL = '\u001b]0;pwned\u0007\u001b[2J\u009b31m\u007f\u202e\n    ok:   passing';
+    const hostile = (): ReturnType<typeof explainPod> =>
+      explainPod(
+        pod([
+          { type: 'ContainersReady', status: 'True' },
+          { type: GATE, status: `False${EVIL}`, reason: `ProbeFailed${EVIL}`, message: `HTTP GET${EVIL}` },
+        ]),
+        [policy(`db${EVIL}`, 'db')],
+        now,
+      );
+
+    it('in the text output: no control characters but the line ends, each escape visible', () => {
+      const out = formatExplanation(hostile());
+      const lines = out.split('\n');
+      expect(lines.pop()).toBe('');
+      for (const line of lines) expect(line).not.toMatch(/[\p{Cc}\u202e]/u);
+      expect(out).toContain('HTTP GET\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m\\x7f\\u202e\\x0a    ok:   passing');
+      expect(out).toContain('policy:  db\\x1b]0;pwned');
+      // The forged "ok: passing" stays inside its own line.
+      expect(lines.filter((l) => l.trimStart().startsWith('ok:'))).toHaveLength(0);
+    });
+
+    it('in JSON: the same strings, with DEL, C1 and bidi controls escaped too', () => {
+      const e = hostile();
+      const json = printableJson(e);
+      // Only the newlines of the pretty-printing remain.
+      expect(json.replaceAll('\n', '')).not.toMatch(/[\p{Cc}\u202e]/u);
+      expect(JSON.parse(json)).toEqual(JSON.parse(JSON.stringify(e)));
+    });
+
+    it('printable leaves ordinary text alone', () => {
+      expect(printable('HTTP GET http://10.0.0.1:8080/ready: 503 — ünïcode ✓')).toBe(
+        'HTTP GET http://10.0.0.1:8080/ready: 503 — ünïcode ✓',
+      );
+      expect(printable('a\tb\r\nc\u2028d')).toBe('a\\x09b\\x0d\\x0ac\\u2028d');
+    });
   });
 });

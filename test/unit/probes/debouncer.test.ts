@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Debouncer, type DebounceSpec } from '../../../src/probes/debouncer.ts';
+import { conditionMessage, Debouncer, type DebounceSpec, MAX_MESSAGE_DETAIL } from '../../../src/probes/debouncer.ts';
 import type { ProbeResult } from '../../../src/probes/types.ts';
 
 const ok = (message = 'HTTP GET http://127.0.0.1:8080/ready: 200'): ProbeResult => ({
@@ -204,5 +204,114 @@ describe('Debouncer modes', () => {
       message: `${bad().message} (1/1 failures)`,
     });
     expect(new Debouncer(spec()).patch).toBe(true);
+  });
+});
+
+describe('Debouncer messages', () => {
+  // Counts the desired-condition changes the way the probe manager does: a change in status,
+  // reason or message is one pod write.
+  const changes = (d: Debouncer, results: ProbeResult[]): number => {
+    let last = d.desired(T0);
+    let n = 0;
+    results.forEach((r, i) => {
+      const next = d.observe(r, T0 + i * 1000);
+      if (next && (next.status !== last?.status || next.reason !== last.reason || next.message !== last.message)) n++;
+      last = next;
+    });
+    return n;
+  };
+  const redirected = (i: number) => ok(`HTTP GET http://127.0.0.1:8080/ready: 200 (after ${(i % 3) + 1} redirects)`);
+
+  it('successes whose messages vary every probe make one change: the verdict', () => {
+    const d = new Debouncer(spec(), undefined, T0);
+    expect(
+      changes(
+        d,
+        Array.from({ length: 20 }, (_, i) => redirected(i)),
+      ),
+    ).toBe(1);
+    expect(d.desired(T0)).toEqual({ status: 'True', reason: 'ProbeSucceeded', message: redirected(0).message });
+  });
+
+  it('a True gate seeded from the pod keeps its message through varying successes: no change', () => {
+    const seed = { status: 'True', reason: 'ProbeSucceeded', message: 'written by the previous process' };
+    const d = new Debouncer(spec(), seed, T0);
+    expect(
+      changes(
+        d,
+        Array.from({ length: 20 }, (_, i) => redirected(i)),
+      ),
+    ).toBe(0);
+    expect(d.desired(T0)?.message).toBe(seed.message);
+  });
+
+  it('failures whose messages vary make one change: the flip, and the message stays the first', () => {
+    const d = new Debouncer(spec(), { status: 'True', reason: 'ProbeSucceeded', message: 'm' }, T0);
+    const results = Array.from({ length: 20 }, (_, i) => bad(`HTTP GET http://127.0.0.1:8080/ready: ${500 + (i % 4)}`));
+    expect(changes(d, results)).toBe(1);
+    expect(d.desired(T0)).toEqual({
+      status: 'False',
+      reason: 'ProbeFailed',
+      message: 'HTTP GET http://127.0.0.1:8080/ready: 502 (3/3 failures)',
+    });
+  });
+
+  it('a False gate changes its message when the reason changes, and only then', () => {
+    const d = new Debouncer(spec(), { status: 'True' }, T0);
+    for (let i = 0; i < 3; i++) d.observe(bad(), T0);
+    expect(d.observe(slow, T0)).toEqual({
+      status: 'False',
+      reason: 'ProbeTimeout',
+      message: `${slow.message} (3/3 failures)`,
+    });
+    expect(d.observe({ ...slow, message: 'TCP connect 127.0.0.1:5432: timeout after 2s' }, T0)?.message).toBe(
+      `${slow.message} (3/3 failures)`,
+    );
+  });
+
+  it('strips control characters and bounds the length, keeping the failure count', () => {
+    const d = new Debouncer(spec({}, { failureThreshold: 1 }), { status: 'True' }, T0);
+    const hostile = `probe crashed: \u001b]0;pwned\u0007\u001b[2J\u009b31m\u202e\r\nX-Injected: 1${'x'.repeat(5000)}`;
+    const message = d.observe(bad(hostile), T0)?.message ?? '';
+    expect(message).not.toMatch(/[\p{Cc}\u202e]/u);
+    expect(message.length).toBeLessThanOrEqual(MAX_MESSAGE_DETAIL + ' (1/1 failures)'.length);
+    expect(message).toMatch(/^probe crashed: \uFFFD\]0;pwned/);
+    expect(message.endsWith('… (1/1 failures)')).toBe(true);
+    expect(conditionMessage('HTTP GET http://10.0.0.1:8080/healthz: 200')).toBe(
+      'HTTP GET http://10.0.0.1:8080/healthz: 200',
+    );
+  });
+});
+
+describe('Debouncer and results that observed nothing', () => {
+  const notRun: ProbeResult = {
+    outcome: 'unknown',
+    couldNotLook: true,
+    message: 'exec ["true"] in shop/web-0/app: not run: API server answered HTTP 503',
+    durationMs: 1,
+  };
+
+  it('unknown results neither count toward failureThreshold nor reset a run of failures', () => {
+    const d = new Debouncer(spec(), { status: 'True', reason: 'ProbeSucceeded', message: 'm' }, T0);
+    for (let i = 0; i < 10; i++) expect(d.observe(notRun, T0)?.status).toBe('True');
+    d.observe(bad(), T0);
+    d.observe(bad(), T0);
+    d.observe(notRun, T0);
+    expect(d.snapshot().failures).toBe(2);
+    expect(d.observe(bad(), T0)?.status).toBe('False');
+  });
+
+  it('unknown results do not reset a run of successes either', () => {
+    const d = new Debouncer(spec({}, { successThreshold: 2 }), { status: 'False', reason: 'ProbeFailed' }, T0);
+    d.observe(ok(), T0);
+    expect(d.observe(notRun, T0)?.status).toBe('False');
+    expect(d.observe(ok(), T0)?.status).toBe('True');
+  });
+
+  it('an operator-side network failure (couldNotLook) still counts: the failsafe, not the debouncer, holds those', () => {
+    const d = new Debouncer(spec(), { status: 'True' }, T0);
+    const unreachable = { ...bad('TCP connect 10.0.0.1:5432: host unreachable'), couldNotLook: true };
+    for (let i = 0; i < 3; i++) d.observe(unreachable, T0);
+    expect(d.desired(T0)?.status).toBe('False');
   });
 });

@@ -2,10 +2,11 @@
 // WebSocket protocol (v5/v4 channel) as the kubelet would; no process is ever spawned locally.
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Debouncer } from '../../../src/probes/debouncer.ts';
 import { createExecProber } from '../../../src/probes/exec.ts';
 import { runProbe } from '../../../src/probes/probe.ts';
 import { type ExecServer, type ExecServerOptions, startExecServer } from './support/exec-server.ts';
-import { closedPort } from './support/servers.ts';
+import { closedPort, startRaw } from './support/servers.ts';
 
 function kubeConfig(port: number): KubeConfig {
   const kc = new KubeConfig();
@@ -72,24 +73,141 @@ describe('exec prober', () => {
     expect(r.message).toBe('exec ["sleep"] in shop/web-0/app: timeout after 300ms');
   });
 
-  it('a Failure status without exit code (e.g. container not found) → failure with its message', async () => {
+  it('a Failure status without exit code (e.g. container not found) → failure naming its reason, not its text', async () => {
     const s = await start();
     const r = await run(s.port, ['missing']);
-    expect(r.outcome).toBe('failure');
-    expect(r.message).toContain('container not found');
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+    expect(r.message).toBe('exec ["missing"] in shop/web-0/app: exec failed (InternalError)');
   });
 
-  it('a refused upgrade (RBAC) → failure that could not look', async () => {
-    const s = await start({ rejectWith: 403 });
+  it("a status carrying the container's text and escapes → only a numeric exit code is reported", async () => {
+    const s = await start();
+    const r = await run(s.port, ['hostile']);
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+    expect(r.message).toBe('exec ["hostile"] in shop/web-0/app: exit code unknown');
+  });
+
+  it.each([401, 403, 429, 500, 503])('an upgrade refused with HTTP %i → not observed, could not look', async (code) => {
+    const s = await start({ rejectWith: code });
     const r = await run(s.port, ['true']);
-    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: true });
-    expect(r.message).toContain('403');
+    expect(r).toMatchObject({ outcome: 'unknown', couldNotLook: true });
+    expect(r.message).toBe(`exec ["true"] in shop/web-0/app: not run: API server answered HTTP ${code}`);
   });
 
-  it('an unreachable API server → failure that could not look', async () => {
+  it.each([400, 404])(
+    'an upgrade refused with HTTP %i (no such container or pod) → failure of the target',
+    async (code) => {
+      const s = await start({ rejectWith: code });
+      const r = await run(s.port, ['true']);
+      expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+      expect(r.message).toBe(`exec ["true"] in shop/web-0/app: exec refused with HTTP ${code}`);
+    },
+  );
+
+  it('an unreachable API server → not observed, could not look', async () => {
     const port = await closedPort('127.0.0.1');
     const r = await run(port, ['true']);
-    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: true });
+    expect(r).toMatchObject({ outcome: 'unknown', couldNotLook: true });
+    expect(r.message).toBe('exec ["true"] in shop/web-0/app: not run: API server unreachable: connection refused');
+  });
+
+  it('an API server that accepts but never answers the upgrade → not observed at the deadline', async () => {
+    const silent = await startRaw('127.0.0.1', () => {});
+    try {
+      const r = await run(silent.port, ['true'], 300);
+      expect(r).toMatchObject({ outcome: 'unknown', couldNotLook: true });
+      expect(r.message).toBe('exec ["true"] in shop/web-0/app: not run: no exec session within 300ms');
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('a kubeconfig the client refuses (http without skipTLSVerify) → not observed', async () => {
+    const s = await start();
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'test', server: `http://127.0.0.1:${s.port}` }],
+      users: [{ name: 'operator', token: 'token' }],
+      contexts: [{ name: 'test', cluster: 'test', user: 'operator' }],
+      currentContext: 'test',
+    });
+    const r = await createExecProber(kc).probe({
+      namespace: 'shop',
+      pod: 'web-0',
+      container: 'app',
+      command: ['true'],
+      timeoutMs: 1000,
+    });
+    expect(r).toMatchObject({ outcome: 'unknown', couldNotLook: true });
+    expect(r.message).toBe(
+      'exec ["true"] in shop/web-0/app: not run: could not open an exec session (credentials or kubeconfig)',
+    );
+    expect(s.requests).toHaveLength(0);
+  });
+
+  it('a session that closes without an exit status → not observed', async () => {
+    const s = await start();
+    const r = await run(s.port, ['drop']);
+    expect(r).toMatchObject({ outcome: 'unknown', couldNotLook: true });
+    expect(r.message).toBe('exec ["drop"] in shop/web-0/app: not run: exec stream closed without exit status');
+  });
+});
+
+describe('exec results through the debouncer', () => {
+  const servers: ExecServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  const probeVia = async (options: ExecServerOptions | 'closed', command = ['true']) => {
+    let port: number;
+    if (options === 'closed') port = await closedPort('127.0.0.1');
+    else {
+      const s = await startExecServer(options);
+      servers.push(s);
+      port = s.port;
+    }
+    return createExecProber(kubeConfig(port)).probe({
+      namespace: 'shop',
+      pod: 'web-0',
+      container: 'app',
+      command,
+      timeoutMs: 1000,
+    });
+  };
+  const T0 = 1_000_000;
+  const gate = () =>
+    new Debouncer(
+      { probe: { failureThreshold: 3 } },
+      { status: 'True', reason: 'ProbeSucceeded', message: 'exec ["true"] in shop/web-0/app: exit code 0' },
+      T0,
+    );
+
+  it('403, 500, 429 and a refused connection leave a True gate True, with no failure counted', async () => {
+    const d = gate();
+    const results = [
+      await probeVia({ rejectWith: 403 }),
+      await probeVia({ rejectWith: 500 }),
+      await probeVia({ rejectWith: 429 }),
+      await probeVia('closed'),
+    ];
+    for (const [i, r] of results.entries()) {
+      expect(d.observe(r, T0 + i)).toEqual(gate().desired(T0));
+    }
+    expect(d.snapshot()).toMatchObject({ status: 'True', failures: 0 });
+  });
+
+  it('an API outage neither counts nor breaks a run of real failures', async () => {
+    const d = gate();
+    const exit1 = await probeVia({}, ['exit', '1']);
+    const outage = await probeVia({ rejectWith: 503 });
+    d.observe(exit1, T0);
+    d.observe(exit1, T0);
+    for (let i = 0; i < 5; i++) expect(d.observe(outage, T0)?.status).toBe('True');
+    expect(d.observe(exit1, T0)).toEqual({
+      status: 'False',
+      reason: 'ProbeFailed',
+      message: 'exec ["exit","1"] in shop/web-0/app: exit code 1 (3/3 failures)',
+    });
   });
 });
 

@@ -60,7 +60,10 @@ describe('probeGrpc', () => {
           return;
         }
         const s = statuses[svc];
-        if (s === undefined) callback({ code: status.NOT_FOUND, details: 'unknown service' });
+        // Details are the server's text: an errno to pass for "could not look", and escapes.
+        if (svc === 'hostile')
+          callback({ code: status.UNAVAILABLE, details: 'connect EHOSTUNREACH \u001b]0;pwned\u0007\u001b[2J' });
+        else if (s === undefined) callback({ code: status.NOT_FOUND, details: 'unknown service' });
         else callback(null, { status: s });
       },
     });
@@ -104,6 +107,12 @@ describe('probeGrpc', () => {
     expect(r.message).toContain('SERVICE_UNKNOWN');
   });
 
+  it("an error's details from the server stay out of the message and cannot claim could-not-look", async () => {
+    const r = await check('hostile');
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+    expect(r.message).toBe(`gRPC health check 127.0.0.1:${healthPort} (service "hostile"): UNAVAILABLE`);
+  });
+
   it('a server without the health service → failure that says so', async () => {
     const r = await check(undefined, plainPort, '127.0.0.2');
     expect(r.outcome).toBe('failure');
@@ -114,7 +123,7 @@ describe('probeGrpc', () => {
     const port = await closedPort('127.0.0.3');
     const r = await check(undefined, port, '127.0.0.3');
     expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
-    expect(r.message).toContain('connection refused');
+    expect(r.message).toBe(`gRPC health check 127.0.0.3:${port}: UNAVAILABLE: connection refused`);
   });
 
   it('no answer within the deadline → timeout, after the connection was up', async () => {

@@ -12,7 +12,7 @@ import { undiciExchange } from '../../../src/probes/http-undici.ts';
 import type { HTTPGetAction } from '../../../src/probes/types.ts';
 import { ProbeConfigError } from '../../../src/probes/types.ts';
 import { VERSION } from '../../../src/version.ts';
-import { closedPort, type Running, startBlackhole, startHttp } from './support/servers.ts';
+import { closedPort, type Running, startBlackhole, startHttp, startRaw } from './support/servers.ts';
 
 const SECRET = 'secret-body-text';
 const timers = new Set<NodeJS.Timeout>();
@@ -163,14 +163,18 @@ describe.each<[string, HttpExchange]>([
     it.each([301, 302, 303, 307, 308])('follows a same-host %i', async (code) => {
       const r = await probe({ path: `/redirect/${code}?to=/status/200` });
       expect(r.outcome).toBe('success');
-      expect(r.message).toContain('(redirected to http://127.0.0.1:');
+      expect(r.message).toBe(
+        `HTTP GET http://${host}:${main.port}/redirect/${code}?to=/status/200: 200 (after 1 redirect)`,
+      );
       expect(r.warning).toBeUndefined();
     });
 
     it('judges the final response of a followed redirect', async () => {
       const r = await probe({ path: '/redirect/302?to=/status/503' });
       expect(r.outcome).toBe('failure');
-      expect(r.message).toMatch(/: 503 \(redirected to http:\/\/127\.0\.0\.1:\d+\/status\/503\)$/);
+      expect(r.message).toBe(
+        `HTTP GET http://${host}:${main.port}/redirect/302?to=/status/503: 503 (after 1 redirect)`,
+      );
     });
 
     it('follows a redirect to another port of the same host (the kubelet compares host names)', async () => {
@@ -188,7 +192,10 @@ describe.each<[string, HttpExchange]>([
       const before = other.requests.length;
       const r = await probe({ path: `/redirect/302?to=http://127.0.0.2:${other.port}/status/500` });
       expect(r).toMatchObject({ outcome: 'success', couldNotLook: false });
-      expect(r.warning).toBe(`redirect to another host 127.0.0.2:${other.port} not followed`);
+      expect(r.warning).toBe('redirect to another host not followed');
+      expect(r.message).toBe(
+        `HTTP GET http://${host}:${main.port}/redirect/302?to=http://127.0.0.2:${other.port}/status/500: 302, redirect to another host not followed`,
+      );
       expect(other.requests.length).toBe(before);
     });
 
@@ -199,7 +206,10 @@ describe.each<[string, HttpExchange]>([
     });
 
     it('follows 9 redirects (10 requests) and stops at the 10th', async () => {
-      expect((await probe({ path: '/chain/9' })).outcome).toBe('success');
+      expect(await probe({ path: '/chain/9' })).toMatchObject({
+        outcome: 'success',
+        message: `HTTP GET http://${host}:${main.port}/chain/9: 200 (after 9 redirects)`,
+      });
       const r = await probe({ path: '/chain/10' });
       expect(r.outcome).toBe('failure');
       expect(r.message).toContain('stopped after 10 redirects');
@@ -219,7 +229,9 @@ describe.each<[string, HttpExchange]>([
     it('fails a redirect to a non-HTTP scheme', async () => {
       const r = await probe({ path: '/redirect/302?to=ftp://127.0.0.1/x' });
       expect(r.outcome).toBe('failure');
-      expect(r.message).toContain('unsupported scheme');
+      expect(r.message).toBe(
+        `HTTP GET http://${host}:${main.port}/redirect/302?to=ftp://127.0.0.1/x: 302 redirect to an unsupported scheme`,
+      );
     });
 
     it('applies one deadline to the whole chain, not one per hop', async () => {
@@ -228,6 +240,61 @@ describe.each<[string, HttpExchange]>([
       expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: false });
       expect(r.message).toBe(`HTTP GET http://${host}:${main.port}/slow-chain/0: timeout after 400ms`);
     });
+  });
+
+  describe('pod-controlled text stays out of the message', () => {
+    // Escape sequences a terminal would act on (set title, clear screen, CSI in its C1 form);
+    // undici refuses some of them in a header, the lean exchange takes them.
+    const EVIL = '\u001b]0;pwned\u0007\u001b[2J\u009b31m';
+    let raw: Running;
+    let n = 0;
+    beforeAll(async () => {
+      raw = await startRaw(host, (socket) => {
+        let head = '';
+        socket.on('data', (d: Buffer) => {
+          head += d.toString('latin1');
+          if (!head.includes('\r\n\r\n')) return;
+          const path = /^GET (\S+)/.exec(head)?.[1] ?? '/';
+          const answer = (status: string, headers: string[]): void => {
+            socket.end([`HTTP/1.1 ${status}`, ...headers, 'Content-Length: 0', '', ''].join('\r\n'), 'latin1');
+          };
+          // A different Location on every answer, as a pod redirecting to /ok?n=<i>.
+          const tail = `pwned-${n++}${path.endsWith('-esc') ? EVIL : ''}`;
+          if (path.startsWith('/ok?')) answer('200 OK', []);
+          else if (path.startsWith('/same-host')) answer(`302 ${tail}`, [`Location: /ok?n=${tail}`]);
+          else if (path.startsWith('/other-host')) answer('302 Found', [`Location: http://127.0.0.2:1/${tail}`]);
+          else if (path.startsWith('/bad-scheme')) answer('302 Found', [`Location: gopher://pwned/${tail}`]);
+          else answer(`503 ${tail}`, []);
+        });
+      });
+    });
+    afterAll(() => raw.close());
+    const rawProbe = (path: string) =>
+      createHttpProber({ port: raw.port, path }, { exchange }).probe({ host, port: raw.port, timeoutMs: 1000 });
+
+    it.each([
+      ['/same-host', '200 (after 1 redirect)'],
+      ['/other-host', '302, redirect to another host not followed'],
+      ['/bad-scheme', '302 redirect to an unsupported scheme'],
+      ['/reason-phrase', '503'],
+    ])('%s: a varying Location or reason phrase gives the same message every probe', async (path, tail) => {
+      const first = await rawProbe(path);
+      expect(first.message).toBe(`HTTP GET http://${host}:${raw.port}${path}: ${tail}`);
+      expect((await rawProbe(path)).message).toBe(first.message);
+      expect(first.warning ?? '').not.toContain('pwned');
+    });
+
+    it.each(['/same-host-esc', '/other-host-esc', '/bad-scheme-esc', '/reason-phrase-esc'])(
+      '%s: escape sequences never reach the message',
+      async (path) => {
+        const r = await rawProbe(path);
+        for (const text of [r.message, r.warning ?? '']) {
+          expect(text).not.toContain('pwned');
+          expect(text).not.toMatch(/\p{Cc}/u);
+        }
+        expect(r.message.startsWith(`HTTP GET http://${host}:${raw.port}${path}: `)).toBe(true);
+      },
+    );
   });
 
   describe('request headers', () => {

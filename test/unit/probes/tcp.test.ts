@@ -48,10 +48,25 @@ describe('classifyNetError', () => {
     ['ECONNRESET', false, 'connection reset by peer'],
     ['EHOSTUNREACH', true, 'host unreachable'],
     ['ENETUNREACH', true, 'network unreachable'],
-    ['EMFILE', true, 'EMFILE: boom'],
-  ])('%s → couldNotLook %s', (code, couldNotLook, text) => {
-    const err = Object.assign(new Error('boom'), { code });
+    ['EMFILE', true, 'EMFILE'],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', false, 'certificate does not name the server'],
+    ['ERR_SSL_WRONG_VERSION_NUMBER', false, 'ERR_SSL_WRONG_VERSION_NUMBER'],
+  ])('%s → couldNotLook %s, named by its code only', (code, couldNotLook, text) => {
+    const err = Object.assign(new Error("Host: x is not in the cert's altnames: DNS:\u001b]0;pwned\u0007"), { code });
     expect(classifyNetError(err)).toEqual({ couldNotLook, text });
+  });
+
+  it('an error without a constant code is named by its class, never by its message', () => {
+    const pwned = 'pwned \u001b[2J';
+    expect(classifyNetError(new Error(pwned))).toEqual({ couldNotLook: false, text: 'network error' });
+    expect(classifyNetError(Object.assign(new Error(pwned), { code: pwned }))).toEqual({
+      couldNotLook: false,
+      text: 'network error',
+    });
+    class HTTPParserError extends Error {
+      override name = 'HTTPParserError';
+    }
+    expect(classifyNetError(new HTTPParserError(pwned))).toEqual({ couldNotLook: false, text: 'HTTPParserError' });
   });
 
   it('brackets IPv6 literals', () => {

@@ -2,7 +2,9 @@
 // server speaking the v4/v5 channel protocol. Channel byte 1 = stdout, 2 = stderr, 3 = a
 // metav1.Status as JSON. The command picks the behaviour:
 //   ["true"] → exit 0; ["exit", "<n>"] → exit n; ["echo"] → stdout/stderr output then exit 0;
-//   ["sleep"] → never answers; ["missing"] → Failure without exit code (container not found).
+//   ["sleep"] → never answers; ["missing"] → Failure without exit code (container not found);
+//   ["hostile"] → a non-zero exit whose message and exit code carry escape sequences;
+//   ["drop"] → the session closes without a status.
 import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
@@ -38,7 +40,7 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
   });
   http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     if (options.rejectWith) {
-      socket.end(`HTTP/1.1 ${options.rejectWith} Forbidden\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(`HTTP/1.1 ${options.rejectWith} Refused\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -54,12 +56,23 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
       switch (command[0]) {
         case 'sleep':
           return;
+        case 'drop':
+          // The session ends without a status (the API server or kubelet went away mid-exec).
+          return ws.close(1001);
         case 'true':
           return status({ status: 'Success' });
         case 'echo':
           send(1, 'stdout-payload');
           send(2, 'a warning');
           return status({ status: 'Success' });
+        case 'hostile':
+          // What a container can get into a status: its own text, escapes, a non-numeric code.
+          return status({
+            status: 'Failure',
+            reason: 'NonZeroExitCode',
+            message: 'exit status 1: \u001b]0;pwned\u0007',
+            details: { causes: [{ reason: 'ExitCode', message: '1\u001b[2Jpwned' }] },
+          });
         case 'exit':
           return status({
             status: 'Failure',
@@ -68,7 +81,11 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
             details: { causes: [{ reason: 'ExitCode', message: command[1] }] },
           });
         default:
-          return status({ status: 'Failure', reason: 'InternalError', message: 'container not found ("nope")' });
+          return status({
+            status: 'Failure',
+            reason: 'InternalError',
+            message: 'container not found ("nope") \u001b]0;pwned\u0007',
+          });
       }
     });
   });
