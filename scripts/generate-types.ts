@@ -22,6 +22,7 @@ const TITLES: Record<string, string> = {
   'spec.probe.httpGet.httpHeaders[]': 'HTTPHeader',
   'spec.probe.httpGet.tls': 'TLSConfig',
   'spec.probe.httpGet.tls.caSecretRef': 'SecretKeySelector',
+  'spec.probe.httpGet.tls.caConfigMapRef': 'ConfigMapKeySelector',
   'spec.probe.grpc': 'GRPCAction',
   'spec.probe.exec': 'ExecAction',
   'spec.failsafe': 'FailsafeSpec',

@@ -40,21 +40,25 @@ export interface PolicyReconcilerDeps {
   fence: Fence;
 }
 
-/** How long a CA read from a Secret is reused before it is read again. */
+/** How long a CA read from a Secret or ConfigMap is reused before it is read again. */
 export const SECRET_CA_TTL_MS = 60_000;
 
-type SecretCaCache = Map<string, { at: number; result: { reason: string; message: string } | { caPem: string } }>;
+type Problem = { reason: string; message: string };
+type CaResult = Problem | { caPem: string };
+/** CAs read from Secrets and ConfigMaps, keyed by kind/namespace/name/key. */
+type SecretCaCache = Map<string, { at: number; result: CaResult }>;
+type BlockingDeps = Pick<PolicyReconcilerDeps, 'enableExec' | 'allowSecretCa' | 'core' | 'now'>;
 
 /**
- * Why a policy cannot probe at all (a reason and message), or the CA PEM it needs. Secrets are
- * read at most once per SECRET_CA_TTL_MS per (namespace, name, key): policies are reconciled on
- * every pod event, and a GET per reconcile would load the API server for nothing.
+ * Why a policy cannot probe at all (a reason and message), or the CA PEM it needs. Secrets and
+ * ConfigMaps are read at most once per SECRET_CA_TTL_MS per (kind, namespace, name, key): policies
+ * are reconciled on every pod event, and a GET per reconcile would load the API server for nothing.
  */
 export async function blockingProblem(
   policy: ProbePolicy,
-  deps: Pick<PolicyReconcilerDeps, 'enableExec' | 'allowSecretCa' | 'core' | 'now'>,
+  deps: BlockingDeps,
   secretCache: SecretCaCache = new Map(),
-): Promise<{ reason: string; message: string } | { caPem?: string }> {
+): Promise<Problem | { caPem?: string }> {
   const probe = policy.spec.probe;
   if (probe.exec && !deps.enableExec) {
     return {
@@ -71,32 +75,57 @@ export async function blockingProblem(
       return { reason: 'InvalidSpec', message: `spec.probe.httpGet.bodyRegex: ${(err as Error).message}` };
     }
   }
-  const ref = http?.tls?.caSecretRef;
-  if (ref) {
-    if (!deps.allowSecretCa) {
-      return {
-        reason: 'SecretCANotAllowed',
-        message: `tls.caSecretRef needs permission to read Secrets, which is off in this installation (helm value tls.allowSecretCA=true); use tls.caBundle instead`,
-      };
-    }
-    const namespace = policy.metadata?.namespace ?? '';
-    const key = `${namespace}/${ref.name}/${ref.key}`;
-    const cached = secretCache.get(key);
-    if (cached && deps.now() - cached.at < SECRET_CA_TTL_MS) return cached.result;
-    let result: { reason: string; message: string } | { caPem: string };
-    try {
-      const secret = await deps.core.readNamespacedSecret({ name: ref.name, namespace });
-      const data = secret.data?.[ref.key];
-      result = data
-        ? { caPem: Buffer.from(data, 'base64').toString('utf8') }
-        : { reason: 'CASecretInvalid', message: `Secret ${ref.name} has no key ${ref.key}` };
-    } catch (err) {
-      result = { reason: 'CASecretInvalid', message: `cannot read Secret ${ref.name}: ${describeError(err)}` };
-    }
-    secretCache.set(key, { at: deps.now(), result });
-    return result;
+  const tls = http?.tls;
+  if (tls?.caSecretRef && !deps.allowSecretCa) {
+    return {
+      reason: 'SecretCANotAllowed',
+      message: `tls.caSecretRef needs permission to read Secrets, which is off in this installation (helm value tls.allowSecretCA=true); use tls.caConfigMapRef or tls.caBundle instead`,
+    };
   }
-  return http?.tls?.caBundle ? { caPem: http.tls.caBundle } : {};
+  const ref = tls?.caSecretRef
+    ? { kind: 'Secret' as const, ...tls.caSecretRef }
+    : tls?.caConfigMapRef
+      ? { kind: 'ConfigMap' as const, ...tls.caConfigMapRef }
+      : undefined;
+  if (!ref) return tls?.caBundle ? { caPem: tls.caBundle } : {};
+  const namespace = policy.metadata?.namespace ?? '';
+  const key = `${ref.kind}/${namespace}/${ref.name}/${ref.key}`;
+  const cached = secretCache.get(key);
+  if (cached && deps.now() - cached.at < SECRET_CA_TTL_MS) return cached.result;
+  const result = await readCa(deps.core, { ...ref, namespace });
+  secretCache.set(key, { at: deps.now(), result });
+  return result;
+}
+
+/** Reads a CA bundle from a key of a Secret or ConfigMap, or says why it cannot be used. */
+async function readCa(
+  core: CoreV1Api,
+  ref: { kind: 'Secret' | 'ConfigMap'; namespace: string; name: string; key: string },
+): Promise<CaResult> {
+  const reason = ref.kind === 'Secret' ? 'CASecretInvalid' : 'CAConfigMapInvalid';
+  let text: string | undefined;
+  try {
+    if (ref.kind === 'Secret') {
+      const data = (await core.readNamespacedSecret({ name: ref.name, namespace: ref.namespace })).data?.[ref.key];
+      text = data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8');
+    } else {
+      const cm = await core.readNamespacedConfigMap({ name: ref.name, namespace: ref.namespace });
+      const binary = cm.binaryData?.[ref.key];
+      text = cm.data?.[ref.key] ?? (binary === undefined ? undefined : Buffer.from(binary, 'base64').toString('utf8'));
+    }
+  } catch (err) {
+    // The chart grants configmaps get only with tls.allowConfigMapCA; say so rather than just "forbidden".
+    const hint =
+      statusCode(err) === 403 && ref.kind === 'ConfigMap'
+        ? ' (the operator may read ConfigMaps only with helm value tls.allowConfigMapCA=true)'
+        : '';
+    return { reason, message: `cannot read ${ref.kind} ${ref.name}: ${describeError(err)}${hint}` };
+  }
+  if (text === undefined) return { reason, message: `${ref.kind} ${ref.name} has no key ${ref.key}` };
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    return { reason, message: `key ${ref.key} of ${ref.kind} ${ref.name} holds no PEM certificate` };
+  }
+  return { caPem: text };
 }
 
 /** Pure: the status a policy should have, given what the caches and the probe manager say. */

@@ -21,6 +21,13 @@ import { eventually } from '../support/wait.ts';
 const CHART = fileURLToPath(new URL('../../charts/readygate', import.meta.url));
 const CRD_NAME = 'probepolicies.readygate.dev';
 const cp = () => inject('controlPlane');
+/** The kinds the chart renders without a namespace. */
+const CLUSTER_SCOPED = new Set([
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+]);
 
 interface Result {
   status: number | null;
@@ -208,6 +215,8 @@ describe('helm install into the test control plane', () => {
       `RoleBinding/${release}-leader-election`,
       `Service/${release}-metrics`,
       `ServiceAccount/${release}`,
+      `ValidatingAdmissionPolicy/${release}-probepolicies`,
+      `ValidatingAdmissionPolicyBinding/${release}-probepolicies`,
     ]);
     const client = KubernetesObjectApi.makeApiClient(kc);
     for (const o of manifest) {
@@ -294,6 +303,31 @@ describe('helm install into the test control plane', () => {
     });
   });
 
+  it('tls.allowConfigMapCA=true (helm upgrade) adds configmaps get and nothing else', async () => {
+    ok(
+      tool('helm', [
+        'upgrade',
+        release,
+        CHART,
+        '--namespace',
+        ns,
+        '--wait=false',
+        ...setFlags(['tls.allowConfigMapCA=true']),
+      ]),
+      'helm upgrade',
+    );
+    const configMapGet = `get configmaps @${other}`;
+    await expectPermissions({
+      ...yes(watchVerbs(other)),
+      ...yes([configMapGet]),
+      ...yes(leaseVerbs()),
+      ...no(forbidden(other).filter((q) => q !== configMapGet)),
+      ...no([`list configmaps @${other}`, `watch configmaps @${other}`, `update configmaps @${other}`]),
+      ...no(execVerbs(other)),
+      ...no(secretVerbs(other)),
+    });
+  });
+
   it('namespace-scoped mode (helm upgrade): the watched namespace only, no cluster-wide read of pods', async () => {
     ok(
       tool('helm', [
@@ -362,7 +396,7 @@ describe('server-side dry run of the rendered templates', () => {
       );
       const objects = objectsOf(rendered);
       // Every namespaced object names its namespace, so the chart works without kubectl -n too.
-      expect(objects.filter((o) => !o.kind?.startsWith('Cluster') && !o.metadata?.namespace)).toEqual([]);
+      expect(objects.filter((o) => !CLUSTER_SCOPED.has(o.kind ?? '') && !o.metadata?.namespace)).toEqual([]);
       const out = ok(
         tool('kubectl', ['apply', '--dry-run=server', '-o', 'name', '-f', '-'], rendered),
         'kubectl apply --dry-run=server',

@@ -100,6 +100,13 @@ describe('ProbePolicy CRD', () => {
         successThreshold: 2,
         failureThreshold: 5,
       }),
+      withProbe({
+        httpGet: {
+          port: 8443,
+          scheme: 'HTTPS',
+          tls: { verify: true, caConfigMapRef: { name: 'kube-root-ca.crt', key: 'ca.crt' } },
+        },
+      }),
       {
         ...valid(),
         mode: 'StartupOnly',
@@ -277,7 +284,28 @@ describe('ProbePolicy CRD', () => {
         tls: { verify: true, caBundle: '-----BEGIN CERTIFICATE-----', caSecretRef: { name: 'ca', key: 'k' } },
       }),
       'spec.probe.httpGet.tls',
-      'set at most one of caBundle and caSecretRef',
+      'set at most one of caBundle, caSecretRef and caConfigMapRef',
+    ],
+    [
+      'caConfigMapRef and caSecretRef together',
+      withHttp({
+        scheme: 'HTTPS',
+        tls: { verify: true, caConfigMapRef: { name: 'ca', key: 'k' }, caSecretRef: { name: 'ca', key: 'k' } },
+      }),
+      'spec.probe.httpGet.tls',
+      'set at most one of caBundle, caSecretRef and caConfigMapRef',
+    ],
+    [
+      'caConfigMapRef without verify',
+      withHttp({ scheme: 'HTTPS', tls: { caConfigMapRef: { name: 'ca', key: 'ca.crt' } } }),
+      'spec.probe.httpGet.tls',
+      'only take effect with verify set to true',
+    ],
+    [
+      'caConfigMapRef without a key',
+      withHttp({ scheme: 'HTTPS', tls: { verify: true, caConfigMapRef: { name: 'ca' } } }),
+      'spec.probe.httpGet.tls.caConfigMapRef.key',
+      'Required value',
     ],
     [
       'caBundle that is not PEM',

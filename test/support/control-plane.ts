@@ -348,10 +348,11 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
 
     if (opts.controllerManager ?? true) {
       // Only the controllers rollouts need: without a kubelet the node lifecycle controller would
-      // mark pods NotReady and evict them (testing.md, "Pitfalls known in advance").
+      // mark pods NotReady and evict them (testing.md, "Pitfalls known in advance"). Plus the one
+      // that type-checks ValidatingAdmissionPolicies into their status (the chart ships one).
       const kcm = launch('kube-controller-manager', [
         `--kubeconfig=${kubeconfigPath}`,
-        '--controllers=deployment,replicaset,garbagecollector,namespace',
+        '--controllers=deployment,replicaset,garbagecollector,namespace,validatingadmissionpolicy-status-controller',
         '--leader-elect=false',
         '--bind-address=127.0.0.1',
         '--secure-port=0',

@@ -73,7 +73,7 @@ Image reference: repository@digest when a digest is set, else repository:tag (ta
 {{/*
 Rules the operator needs wherever it watches pods and ProbePolicies: the whole cluster (ClusterRole)
 or each watched namespace (Role). Least privilege: reads through informers, writes only pod status
-(its own condition), policy status and Events. pods/exec and secrets are opt-ins.
+(its own condition), policy status and Events. pods/exec, secrets and configmaps are opt-ins.
 */}}
 {{- define "readygate.watchRules" -}}
 - apiGroups: [""]
@@ -104,12 +104,20 @@ or each watched namespace (Role). Least privilege: reads through informers, writ
   resources: [secrets]
   verbs: [get]
 {{- end }}
+{{- if .Values.tls.allowConfigMapCA }}
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get]
+{{- end }}
 {{- end }}
 
 {{/*
 Cross-field checks that JSON Schema cannot phrase clearly (values.schema.json checks each field).
 */}}
 {{- define "readygate.validate" -}}
+{{- if and .Values.admissionPolicy.enabled (semverCompare "<1.30.0-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "admissionPolicy.enabled=true needs Kubernetes 1.30 or newer (ValidatingAdmissionPolicy v1), this is %s: set admissionPolicy.enabled=false, and then only let users who may exec into pods and read Secrets create ProbePolicies" .Capabilities.KubeVersion.Version) }}
+{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail (printf "replicaCount=%d needs leaderElection.enabled=true: without a Lease every replica would probe and patch pods" (int .Values.replicaCount)) }}
 {{- end }}

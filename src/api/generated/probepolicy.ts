@@ -140,7 +140,7 @@ export interface HTTPHeader {
   value: string;
 }
 /**
- * TLS verification. Off by default, as the kubelet. With verify, the CA comes inline (caBundle) or from a Secret in the policy's namespace (caSecretRef, which needs the chart's opt-in to read Secrets).
+ * TLS verification. Off by default, as the kubelet. With verify, the CA comes inline (caBundle), from a ConfigMap (caConfigMapRef) or from a Secret (caSecretRef) in the policy's namespace; the references need the chart's opt-ins to read ConfigMaps or Secrets, and the chart's admission policy requires the policy's author to be allowed to read the object named.
  */
 export interface TLSConfig {
   verify?: boolean;
@@ -152,8 +152,19 @@ export interface TLSConfig {
    * PEM-encoded CA certificates.
    */
   caBundle?: string;
+  caConfigMapRef?: ConfigMapKeySelector;
   caSecretRef?: SecretKeySelector;
 }
+/**
+ * PEM-encoded CA certificates from a key of a ConfigMap in the policy's namespace (data, or binaryData). CA certificates are public, so a ConfigMap is the place for them, e.g. the kube-root-ca.crt ConfigMap (key ca.crt) or one that cert-manager's trust-manager writes. Read at most once a minute.
+ */
+export interface ConfigMapKeySelector {
+  name: string;
+  key: string;
+}
+/**
+ * PEM-encoded CA certificates from a key of a Secret in the policy's namespace. Prefer caConfigMapRef: a CA certificate is not a secret, and reading Secrets is a broad permission for the operator. Read at most once a minute.
+ */
 export interface SecretKeySelector {
   name: string;
   key: string;

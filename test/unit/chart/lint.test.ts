@@ -6,6 +6,8 @@ const modes: Record<string, string[]> = {
   default: [],
   'namespace-scoped': ['watchNamespaces={shop,billing}'],
   'exec and secret CA enabled': ['exec.enabled=true', 'tls.allowSecretCA=true'],
+  'configmap CA, custom condition prefixes': ['tls.allowConfigMapCA=true', 'conditions.allowedPrefixes={example.com/}'],
+  'admission policy off': ['admissionPolicy.enabled=false'],
   'single replica without leader election': ['replicaCount=1', 'leaderElection.enabled=false'],
   'network policy and service monitor': ['networkPolicy.enabled=true', 'metrics.serviceMonitor.enabled=true'],
 };

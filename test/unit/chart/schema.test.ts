@@ -51,6 +51,31 @@ describe('bad values are rejected with a message naming the value', () => {
       'networkPolicy: {apiServer: {cidrs: ["10.0.0.1"]}}',
       /\/networkPolicy\/apiServer\/cidrs\/0'?: '10.0.0.1' does not match/,
     ],
+    [
+      'a condition prefix without a slash (it would admit readygate.devil.example/x)',
+      'conditions: {allowedPrefixes: ["readygate.dev"]}',
+      /\/conditions\/allowedPrefixes\/0'?: 'readygate.dev' does not match pattern/,
+    ],
+    [
+      'a condition prefix with a quote (it is rendered into CEL)',
+      `conditions: {allowedPrefixes: ["x.dev/a'b"]}`,
+      /\/conditions\/allowedPrefixes\/0'?: .* does not match pattern/,
+    ],
+    [
+      'an uppercase condition prefix domain',
+      'conditions: {allowedPrefixes: ["Example.com/"]}',
+      /\/conditions\/allowedPrefixes\/0'?: 'Example.com\/' does not match pattern/,
+    ],
+    [
+      'no condition prefix at all',
+      'conditions: {allowedPrefixes: []}',
+      /\/conditions\/allowedPrefixes'?: minItems: got 0, want 1/,
+    ],
+    [
+      'admissionPolicy.enabled as a string',
+      'admissionPolicy: {enabled: "no"}',
+      /\/admissionPolicy\/enabled'?: got string, want boolean/,
+    ],
   ];
   for (const [name, values, message] of cases) {
     it(name, () => {

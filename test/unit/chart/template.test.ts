@@ -32,6 +32,7 @@ const WATCH = [
 ];
 const EXEC = ['core/pods/exec:create', 'core/pods/exec:get'];
 const SECRETS = ['core/secrets:get'];
+const CONFIGMAPS = ['core/configmaps:get'];
 const LEASE = [
   'coordination.k8s.io/leases:create',
   'coordination.k8s.io/leases:get@readygate',
@@ -72,6 +73,8 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
       'RoleBinding/readygate-leader-election',
       'Service/readygate-metrics',
       'ServiceAccount/readygate',
+      'ValidatingAdmissionPolicy/readygate-probepolicies',
+      'ValidatingAdmissionPolicyBinding/readygate-probepolicies',
     ]);
   });
 
@@ -84,7 +87,9 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
 
   it('grants no pods/exec, no secrets, no delete and no write to pods besides pods/status patch', () => {
     const every = [...allGrants(objects).values()].flat();
-    expect(every.filter((g) => g.includes('pods/exec') || g.includes('secrets'))).toEqual([]);
+    expect(every.filter((g) => g.includes('pods/exec') || g.includes('secrets') || g.includes('configmaps'))).toEqual(
+      [],
+    );
     expect(every.filter((g) => g.endsWith(':delete') || g.endsWith(':deletecollection'))).toEqual([]);
     expect(every.filter((g) => g.startsWith('core/pods:') && !/:(get|list|watch)$/.test(g))).toEqual([]);
     expect(every.filter((g) => g.includes('*'))).toEqual([]);
@@ -115,6 +120,7 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
       '--api-burst=400',
       '--resync=10m',
       '--shutdown-grace=10s',
+      '--allowed-condition-prefixes=readygate.dev/',
       '--leader-elect',
       `--leader-election-namespace=${NAMESPACE}`,
       '--leader-election-id=readygate',
@@ -240,11 +246,121 @@ describe('opt-ins', () => {
     expect(args(objects)).not.toContain('--enable-exec');
   });
 
+  it('tls.allowConfigMapCA adds configmaps get and no operator flag', () => {
+    const objects = render(['tls.allowConfigMapCA=true']);
+    expect(allGrants(objects).get('ClusterRole /readygate')).toEqual(sorted([...WATCH, ...CONFIGMAPS]));
+    expect(args(render(['tls.allowConfigMapCA=true']))).toEqual(args(render()));
+  });
+
   it('both opt-ins in namespace mode stay inside the listed namespaces', () => {
-    const objects = render(['watchNamespaces={shop}', 'exec.enabled=true', 'tls.allowSecretCA=true']);
+    const objects = render([
+      'watchNamespaces={shop}',
+      'exec.enabled=true',
+      'tls.allowSecretCA=true',
+      'tls.allowConfigMapCA=true',
+    ]);
     expect(Object.fromEntries(allGrants(objects))).toEqual({
-      'Role shop/readygate': sorted([...WATCH, ...EXEC, ...SECRETS]),
+      'Role shop/readygate': sorted([...WATCH, ...EXEC, ...SECRETS, ...CONFIGMAPS]),
       [`Role ${NAMESPACE}/readygate-leader-election`]: sorted(LEASE),
+    });
+  });
+});
+
+describe('admission policy (no confused deputy) and condition prefixes', () => {
+  const policyOf = (objects: K8sObject[]) => one(objects, 'ValidatingAdmissionPolicy', 'readygate-probepolicies');
+  const bindingOf = (objects: K8sObject[]) =>
+    one(objects, 'ValidatingAdmissionPolicyBinding', 'readygate-probepolicies');
+  const expressions = (objects: K8sObject[]) =>
+    (policyOf(objects).spec.validations as { expression: string }[]).map((v) => v.expression);
+
+  it('matches ProbePolicy create and update (not the status subresource) and fails closed', () => {
+    const spec = policyOf(render()).spec;
+    expect(policyOf(render()).apiVersion).toBe('admissionregistration.k8s.io/v1');
+    expect(spec.failurePolicy).toBe('Fail');
+    expect(spec.matchConstraints).toEqual({
+      // A named version (not "*") is what kube-controller-manager type-checks the expressions against.
+      matchPolicy: 'Equivalent',
+      resourceRules: [
+        {
+          apiGroups: ['readygate.dev'],
+          apiVersions: ['v1alpha1'],
+          operations: ['CREATE', 'UPDATE'],
+          resources: ['probepolicies'],
+        },
+      ],
+    });
+    expect(spec.variables).toContainEqual({
+      name: 'specChanged',
+      expression: "request.operation == 'CREATE' || object.spec != oldObject.spec",
+    });
+  });
+
+  it("asks the authorizer for the requester's own pods/exec, Secret get and ConfigMap get", () => {
+    const [exec, secret, configMap, prefix] = expressions(render());
+    expect(exec).toContain(
+      "authorizer.group('').resource('pods').subresource('exec').namespace(request.namespace).check('create').allowed()",
+    );
+    expect(exec).toContain('has(object.spec.probe.exec)');
+    expect(secret).toContain(
+      "authorizer.group('').resource('secrets').namespace(request.namespace).name(variables.secretRef.value().name).check('get').allowed()",
+    );
+    expect(configMap).toContain(
+      "authorizer.group('').resource('configmaps').namespace(request.namespace).name(variables.configMapRef.value().name).check('get').allowed()",
+    );
+    expect(prefix).toContain('variables.allowedPrefixes.exists(p, object.spec.conditionType.startsWith(p))');
+    for (const e of [exec, secret, configMap, prefix]) expect(e).toMatch(/^!variables\.specChanged \|\| /);
+    const messages = (policyOf(render()).spec.validations as { messageExpression: string; reason: string }[]).map(
+      (v) => [v.reason, v.messageExpression],
+    );
+    expect(messages.map(([reason]) => reason)).toEqual(['Forbidden', 'Forbidden', 'Forbidden', 'Invalid']);
+    expect(messages[0]![1]).toContain("' may not create pods/exec in namespace '");
+    expect(messages[1]![1]).toContain("' may not get secrets \"'");
+    expect(messages[2]![1]).toContain("' may not get configmaps \"'");
+  });
+
+  it('renders conditions.allowedPrefixes into the CEL list and the operator flag', () => {
+    const defaults = render();
+    expect(policyOf(defaults).spec.variables).toContainEqual({
+      name: 'allowedPrefixes',
+      expression: '["readygate.dev/"]',
+    });
+    const custom = render(['conditions.allowedPrefixes={example.com/,team.example.org/db-}']);
+    expect(policyOf(custom).spec.variables).toContainEqual({
+      name: 'allowedPrefixes',
+      expression: '["example.com/","team.example.org/db-"]',
+    });
+    expect(args(custom)).toContain('--allowed-condition-prefixes=example.com/,team.example.org/db-');
+    expect(args(custom).filter((a) => a.startsWith('--allowed-condition-prefixes'))).toHaveLength(1);
+  });
+
+  it('binds cluster-wide by default, and to the watched namespaces only in namespace mode', () => {
+    const cluster = bindingOf(render()).spec;
+    expect(cluster).toEqual({ policyName: 'readygate-probepolicies', validationActions: ['Deny'] });
+    expect(bindingOf(render(['watchNamespaces={shop,billing}'])).spec).toEqual({
+      policyName: 'readygate-probepolicies',
+      validationActions: ['Deny'],
+      matchResources: {
+        namespaceSelector: {
+          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['shop', 'billing'] }],
+        },
+      },
+    });
+  });
+
+  it('admissionPolicy.enabled=false renders neither object and keeps the operator flag', () => {
+    const objects = render(['admissionPolicy.enabled=false']);
+    expect(ofKind(objects, 'ValidatingAdmissionPolicy')).toEqual([]);
+    expect(ofKind(objects, 'ValidatingAdmissionPolicyBinding')).toEqual([]);
+    expect(args(objects)).toContain('--allowed-condition-prefixes=readygate.dev/');
+  });
+
+  it('names the policy and binding after the release', () => {
+    const objects = render(['fullnameOverride=gate']);
+    expect(one(objects, 'ValidatingAdmissionPolicyBinding', 'gate-probepolicies').spec.policyName).toBe(
+      'gate-probepolicies',
+    );
+    expect(one(objects, 'ValidatingAdmissionPolicy', 'gate-probepolicies').metadata.labels).toMatchObject({
+      'app.kubernetes.io/instance': 'readygate',
     });
   });
 });
@@ -351,13 +467,23 @@ describe('other settings', () => {
 
 describe('Kubernetes version', () => {
   it('renders for 1.29 and for managed pre-release versions, and refuses 1.28 with a clear error', () => {
-    expect(render([], ['--kube-version', '1.29.0']).length).toBeGreaterThan(0);
+    // 1.29 has no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (see the next test).
+    expect(render(['admissionPolicy.enabled=false'], ['--kube-version', '1.29.0']).length).toBeGreaterThan(0);
     expect(render([], ['--kube-version', 'v1.30.2-gke.1']).length).toBeGreaterThan(0);
     const old = helm(templateArgs([], ['--kube-version', '1.28.9']));
     expect(old.status).not.toBe(0);
     expect(old.stderr).toContain(
       'chart requires kubeVersion: >=1.29.0-0 which is incompatible with Kubernetes v1.28.9',
     );
+  });
+
+  it('refuses the admission policy on 1.29, where it does not exist, instead of dropping it silently', () => {
+    const r = helm(templateArgs([], ['--kube-version', '1.29.9']));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('admissionPolicy.enabled=true needs Kubernetes 1.30 or newer');
+    expect(r.stderr).toContain('set admissionPolicy.enabled=false');
+    const objects = render([], ['--kube-version', 'v1.30.0-eks-1']);
+    expect(ofKind(objects, 'ValidatingAdmissionPolicy')).toHaveLength(1);
   });
 
   it('renders offline without --kube-version: helm is built with the Kubernetes version it ships for', () => {

@@ -36,6 +36,9 @@ describe('chart values', () => {
     for (const r of rows) expect(r.description.length, r.key).toBeGreaterThan(5);
     expect(rows.map((r) => r.key)).toContain('exec.enabled');
     expect(rows.map((r) => r.key)).toContain('tls.allowSecretCA');
+    expect(rows.map((r) => r.key)).toContain('tls.allowConfigMapCA');
+    expect(rows.map((r) => r.key)).toContain('conditions.allowedPrefixes');
+    expect(rows.map((r) => r.key)).toContain('admissionPolicy.enabled');
   });
 
   it('the table generator refuses an undocumented value', () => {

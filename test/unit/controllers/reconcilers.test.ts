@@ -1,4 +1,4 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import { ApiException, type V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
 import { conditionChanges, unprovidedGates } from '../../../src/controllers/pod.ts';
@@ -125,24 +125,39 @@ describe('unprovidedGates', () => {
 });
 
 describe('blockingProblem', () => {
-  const deps = (over: Partial<{ enableExec: boolean; allowSecretCa: boolean }> = {}) => {
-    let reads = 0;
+  const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  /** What the fake API server answers for a ConfigMap read: the object, or an error to throw. */
+  type ConfigMapAnswer = { data?: Record<string, string>; binaryData?: Record<string, string> } | Error;
+  const deps = (
+    over: Partial<{ enableExec: boolean; allowSecretCa: boolean }> = {},
+    configMap: ConfigMapAnswer = { data: { 'ca.crt': PEM } },
+  ) => {
+    const reads: string[] = [];
     let now = T0;
     const core = {
-      readNamespacedSecret: async () => {
-        reads++;
+      readNamespacedSecret: async ({ name, namespace }: { name: string; namespace: string }) => {
+        reads.push(`Secret ${namespace}/${name}`);
         return { data: { 'ca.crt': Buffer.from('-----BEGIN CERTIFICATE-----').toString('base64') } };
+      },
+      readNamespacedConfigMap: async ({ name, namespace }: { name: string; namespace: string }) => {
+        reads.push(`ConfigMap ${namespace}/${name}`);
+        if (configMap instanceof Error) throw configMap;
+        return configMap;
       },
     };
     return {
       d: { enableExec: false, allowSecretCa: false, core: core as never, now: () => now, ...over },
-      reads: () => reads,
+      reads: () => reads.length,
+      readLog: () => reads,
       advance: (ms: number) => {
         now += ms;
       },
     };
   };
   const withProbe = (probe: ProbePolicy['spec']['probe']) => policy({ probe });
+  const https = (tls: NonNullable<NonNullable<ProbePolicy['spec']['probe']['httpGet']>['tls']>) =>
+    withProbe({ httpGet: { port: 443, scheme: 'HTTPS', tls: { verify: true, ...tls } } });
 
   it('refuses exec probes unless the installation enables them', async () => {
     const p = withProbe({ exec: { command: ['true'] } });
@@ -154,10 +169,10 @@ describe('blockingProblem', () => {
     expect(await blockingProblem(p, deps().d)).toMatchObject({ reason: 'InvalidSpec' });
   });
   it('reads a CA Secret only when allowed, and at most once per TTL', async () => {
-    const p = withProbe({
-      httpGet: { port: 443, scheme: 'HTTPS', tls: { verify: true, caSecretRef: { name: 'ca', key: 'ca.crt' } } },
-    });
-    expect(await blockingProblem(p, deps().d)).toMatchObject({ reason: 'SecretCANotAllowed' });
+    const p = https({ caSecretRef: { name: 'ca', key: 'ca.crt' } });
+    const off = await blockingProblem(p, deps().d);
+    expect(off).toMatchObject({ reason: 'SecretCANotAllowed' });
+    expect((off as { message: string }).message).toContain('use tls.caConfigMapRef or tls.caBundle instead');
     const { d, reads, advance } = deps({ allowSecretCa: true });
     const cache = new Map();
     expect(await blockingProblem(p, d, cache)).toEqual({ caPem: '-----BEGIN CERTIFICATE-----' });
@@ -166,5 +181,81 @@ describe('blockingProblem', () => {
     advance(SECRET_CA_TTL_MS + 1);
     await blockingProblem(p, d, cache);
     expect(reads()).toBe(2);
+  });
+  it('returns an inline caBundle without any read', async () => {
+    const { d, reads } = deps();
+    expect(await blockingProblem(https({ caBundle: PEM }), d)).toEqual({ caPem: PEM });
+    expect(reads()).toBe(0);
+  });
+
+  describe('caConfigMapRef', () => {
+    const p = https({ caConfigMapRef: { name: 'ca', key: 'ca.crt' } });
+
+    it('reads the CA from the ConfigMap in the policy namespace, without the Secret opt-in', async () => {
+      const { d, readLog } = deps();
+      expect(await blockingProblem(p, d)).toEqual({ caPem: PEM });
+      expect(readLog()).toEqual(['ConfigMap shop/ca']);
+    });
+    it('takes binaryData when data lacks the key', async () => {
+      const { d } = deps({}, { binaryData: { 'ca.crt': b64(PEM) } });
+      expect(await blockingProblem(p, d)).toEqual({ caPem: PEM });
+    });
+    it('reads at most once per TTL, cached apart from a Secret of the same name', async () => {
+      const { d, readLog, advance } = deps({ allowSecretCa: true });
+      const cache = new Map();
+      const secret = https({ caSecretRef: { name: 'ca', key: 'ca.crt' } });
+      await blockingProblem(p, d, cache);
+      expect(await blockingProblem(secret, d, cache)).toEqual({ caPem: '-----BEGIN CERTIFICATE-----' });
+      expect(await blockingProblem(p, d, cache)).toEqual({ caPem: PEM });
+      expect(readLog()).toEqual(['ConfigMap shop/ca', 'Secret shop/ca']);
+      advance(SECRET_CA_TTL_MS - 1);
+      await blockingProblem(p, d, cache);
+      expect(readLog()).toHaveLength(2);
+      advance(2);
+      await blockingProblem(p, d, cache);
+      expect(readLog()).toEqual(['ConfigMap shop/ca', 'Secret shop/ca', 'ConfigMap shop/ca']);
+    });
+    it('caches a failed read for the TTL too', async () => {
+      const { d, reads, advance } = deps({}, { data: {} });
+      const cache = new Map();
+      await blockingProblem(p, d, cache);
+      await blockingProblem(p, d, cache);
+      expect(reads()).toBe(1);
+      advance(SECRET_CA_TTL_MS + 1);
+      await blockingProblem(p, d, cache);
+      expect(reads()).toBe(2);
+    });
+    it('names the missing key', async () => {
+      expect(await blockingProblem(p, deps({}, { data: { other: PEM } }).d)).toEqual({
+        reason: 'CAConfigMapInvalid',
+        message: 'ConfigMap ca has no key ca.crt',
+      });
+    });
+    it('refuses a value that holds no PEM certificate', async () => {
+      expect(await blockingProblem(p, deps({}, { data: { 'ca.crt': 'hello' } }).d)).toEqual({
+        reason: 'CAConfigMapInvalid',
+        message: 'key ca.crt of ConfigMap ca holds no PEM certificate',
+      });
+    });
+    it('on 403 names the helm value that grants the read', async () => {
+      const forbidden = new ApiException(
+        403,
+        'Forbidden',
+        JSON.stringify({ message: 'configmaps "ca" is forbidden: User "op" cannot get resource "configmaps"' }),
+        {},
+      );
+      expect(await blockingProblem(p, deps({}, forbidden).d)).toEqual({
+        reason: 'CAConfigMapInvalid',
+        message:
+          'cannot read ConfigMap ca: HTTP 403: configmaps "ca" is forbidden: User "op" cannot get resource "configmaps" (the operator may read ConfigMaps only with helm value tls.allowConfigMapCA=true)',
+      });
+    });
+    it('reports a missing ConfigMap without the RBAC hint', async () => {
+      const missing = new ApiException(404, 'Not Found', JSON.stringify({ message: 'configmaps "ca" not found' }), {});
+      expect(await blockingProblem(p, deps({}, missing).d)).toEqual({
+        reason: 'CAConfigMapInvalid',
+        message: 'cannot read ConfigMap ca: HTTP 404: configmaps "ca" not found',
+      });
+    });
   });
 });
