@@ -13,11 +13,12 @@
 /** The default allow-list: readygate's own API group. */
 export const DEFAULT_CONDITION_PREFIXES: readonly string[] = ['readygate.dev/'];
 
-const PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/$/;
+// The chart's values.schema.json allows the same: a DNS subdomain, "/", and optionally the start of a name.
+const PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/([A-Za-z0-9][-A-Za-z0-9_.]*)?$/;
 
-/** Checks an allow-list entry: a DNS subdomain followed by "/"; returns an error message or undefined. */
+/** Checks an allow-list entry (a DNS subdomain, "/", maybe a name's start); returns an error message or undefined. */
 export function invalidPrefix(prefix: string): string | undefined {
-  if (prefix.length > 254 || !PREFIX.test(prefix)) {
+  if (prefix.length > 316 || !PREFIX.test(prefix)) {
     return `${JSON.stringify(prefix)} is not a condition type prefix: expected a DNS subdomain followed by "/", such as readygate.dev/`;
   }
   return undefined;

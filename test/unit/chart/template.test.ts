@@ -1,6 +1,7 @@
 // What `helm template` renders for the chart's modes: the exact RBAC rules, the Deployment's
 // arguments, security context and availability settings, labels, and the optional objects.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseRunOptions } from '../../../src/cli/options.ts';
 import {
   grants,
   helm,
@@ -128,6 +129,10 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
       '--renew-deadline=10s',
       '--retry-period=2s',
     ]);
+    // The operator accepts every argument the chart renders (a refused flag would crash-loop).
+    const opts = parseRunOptions(args(objects).slice(1), {});
+    expect(opts.allowedConditionPrefixes).toEqual(['readygate.dev/']);
+    expect(opts.leaderElect).toBe(true);
     expect(container(objects).env).toEqual([
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },

@@ -24,6 +24,7 @@ describe('invalidPrefix', () => {
   it('accepts DNS subdomains followed by a slash', () => {
     expect(invalidPrefix('readygate.dev/')).toBeUndefined();
     expect(invalidPrefix('gates.example.com/')).toBeUndefined();
+    expect(invalidPrefix('readygate.dev/payments-')).toBeUndefined(); // the start of a name, as the chart allows
   });
 
   it('refuses anything else with a message', () => {
