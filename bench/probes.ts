@@ -183,32 +183,7 @@ async function fullRun(): Promise<void> {
   const httpBurst = await measure(5000, farm.http, httpWith(leanExchange));
   const afterHttp = timeWait(farmPorts);
 
-  const impls: Array<[string, Address[], ProbeOnce]> = [
-    ['floor: connect + RST', farm.tcp, floor],
-    ['tcp probe', farm.tcp, (t) => probeTcp({ host: t.host, port: t.port, timeoutMs: 5000 })],
-    ['http lean (net.Socket, default)', farm.http, httpWith(leanExchange)],
-    ['http undici Client', farm.http, httpWith(undiciExchange)],
-    ['http node:http agent:false', farm.http, httpWith(nodeHttpExchange)],
-  ];
-  // Warm-up, then interleaved rounds so machine noise hits every implementation alike.
-  for (const [, targets, probe] of impls) await measure(500, targets, probe);
-  const samples = new Map<string, Array<{ perSecond: number; cpuMsPer1000: number; failures: number }>>();
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, targets, probe] of impls) {
-      const list = samples.get(name) ?? [];
-      list.push(await measure(N, targets, probe));
-      samples.set(name, list);
-    }
-  }
-  const rows = impls.map(([name]) => {
-    const xs = samples.get(name)!;
-    return {
-      name,
-      probesPerSecond: Math.round(median(xs.map((x) => x.perSecond))),
-      cpuMsPer1000: Number(median(xs.map((x) => x.cpuMsPer1000)).toFixed(1)),
-      failures: xs.reduce((a, x) => a + x.failures, 0),
-    };
-  });
+  const rows = await compareImplementations();
   // For contrast: undici and node:http close with FIN and leave TIME_WAIT behind.
   const afterAllHttp = timeWait(farmPorts);
   const lean = rows.find((r) => r.name.startsWith('http lean'))!.cpuMsPer1000;
@@ -255,4 +230,36 @@ async function fullRun(): Promise<void> {
       tarpit,
     }),
   );
+}
+
+/** Probes/s and CPU per implementation: warm-up, then interleaved rounds, medians. */
+async function compareImplementations(): Promise<
+  Array<{ name: string; probesPerSecond: number; cpuMsPer1000: number; failures: number }>
+> {
+  const impls: Array<[string, Address[], ProbeOnce]> = [
+    ['floor: connect + RST', farm.tcp, floor],
+    ['tcp probe', farm.tcp, (t) => probeTcp({ host: t.host, port: t.port, timeoutMs: 5000 })],
+    ['http lean (net.Socket, default)', farm.http, httpWith(leanExchange)],
+    ['http undici Client', farm.http, httpWith(undiciExchange)],
+    ['http node:http agent:false', farm.http, httpWith(nodeHttpExchange)],
+  ];
+  // Warm-up, then interleaved rounds so machine noise hits every implementation alike.
+  for (const [, targets, probe] of impls) await measure(500, targets, probe);
+  const samples = new Map<string, Array<{ perSecond: number; cpuMsPer1000: number; failures: number }>>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, targets, probe] of impls) {
+      const list = samples.get(name) ?? [];
+      list.push(await measure(N, targets, probe));
+      samples.set(name, list);
+    }
+  }
+  return impls.map(([name]) => {
+    const xs = samples.get(name)!;
+    return {
+      name,
+      probesPerSecond: Math.round(median(xs.map((x) => x.perSecond))),
+      cpuMsPer1000: Number(median(xs.map((x) => x.cpuMsPer1000)).toFixed(1)),
+      failures: xs.reduce((a, x) => a + x.failures, 0),
+    };
+  });
 }
