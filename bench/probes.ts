@@ -1,8 +1,10 @@
 // Probe engine micro-benchmark (`npm run bench:probes`, `-- --quick` for a CI-sized run).
 // Prints, per probe implementation, probes/s and CPU-ms per 1,000 probes of this process
 // (process.cpuUsage: user + system), the median of interleaved runs against a loopback target
-// farm that runs in a child process; then the TIME_WAIT count around a 20,000-probe TCP burst
-// and the scheduler's start lateness at a steady 2,000 probes/s. No assertions: figures only.
+// farm that runs in a child process; then the TIME_WAIT count around a 20,000-probe TCP burst,
+// the scheduler's start lateness at a steady 2,000 probes/s, and the tarpit scenario
+// (bench/probes/tarpit.ts: victims' lateness with and without 256 never-answering targets in
+// another namespace; `-- --tarpit-only` runs it alone). No assertions: figures only.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -13,6 +15,7 @@ import { ProbeScheduler } from '../src/probes/scheduler.ts';
 import { probeTcp } from '../src/probes/tcp.ts';
 import type { ProbeResult } from '../src/probes/types.ts';
 import { nodeHttpExchange } from './probes/node-http-exchange.ts';
+import { type PhaseFigures, tarpitScenario, tarpitTable } from './probes/tarpit.ts';
 
 interface Address {
   host: string;
@@ -20,12 +23,15 @@ interface Address {
 }
 
 const quick = process.argv.includes('--quick');
+const tarpitOnly = process.argv.includes('--tarpit-only');
+// Each tarpit phase outlasts the tarpit's 60 s timeout, so its slots are given back and taken again within it.
+const TARPIT_PHASE_SECONDS = quick ? 10 : 70;
 const N = quick ? 2000 : 10_000;
 const ROUNDS = quick ? 1 : 3;
 const IN_FLIGHT = 50;
 const BURST = 20_000;
 
-async function startFarm(): Promise<{ child: ChildProcess; http: Address[]; tcp: Address[] }> {
+async function startFarm(): Promise<{ child: ChildProcess; http: Address[]; tcp: Address[]; tarpit: Address[] }> {
   const child = spawn(process.execPath, [new URL('./probes/farm.ts', import.meta.url).pathname], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -33,7 +39,7 @@ async function startFarm(): Promise<{ child: ChildProcess; http: Address[]; tcp:
     child.once('error', reject);
     createInterface({ input: child.stdout! }).once('line', resolve);
   });
-  return { child, ...(JSON.parse(line) as { http: Address[]; tcp: Address[] }) };
+  return { child, ...(JSON.parse(line) as { http: Address[]; tcp: Address[]; tarpit: Address[] }) };
 }
 
 type ProbeOnce = (target: Address) => Promise<ProbeResult | 'ok'>;
@@ -137,8 +143,38 @@ async function schedulerLateness(
   };
 }
 
+async function runTarpit(): Promise<PhaseFigures[]> {
+  return tarpitScenario({
+    http: farm.http,
+    tarpit: farm.tarpit,
+    seconds: TARPIT_PHASE_SECONDS,
+    resetTarpit: () => farm.child.stdin?.write('reset-tarpit\n'),
+  });
+}
+
+function printTarpit(rows: PhaseFigures[]): void {
+  console.log(
+    `tarpit scenario: 200 victim HTTP targets (namespace shop, 1 s period) and 256 tarpit HTTP targets ` +
+      `(namespace tarpit, accept and never answer, timeout 60 s), concurrency 256, ${TARPIT_PHASE_SECONDS} s per phase`,
+  );
+  console.log(tarpitTable(rows));
+}
+
 const farm = await startFarm();
 try {
+  if (tarpitOnly) {
+    const tarpit = await runTarpit();
+    printTarpit(tarpit);
+    console.log(JSON.stringify({ mode: quick ? 'quick' : 'full', node: process.versions.node, tarpit }));
+  } else {
+    await fullRun();
+  }
+} finally {
+  farm.child.stdin?.end();
+  farm.child.kill();
+}
+
+async function fullRun(): Promise<void> {
   // TIME_WAIT first, before the undici/node:http runs leave their own behind.
   const farmPorts = new Set([...farm.tcp, ...farm.http].map((a) => a.port));
   const before = timeWait(farmPorts);
@@ -147,37 +183,13 @@ try {
   const httpBurst = await measure(5000, farm.http, httpWith(leanExchange));
   const afterHttp = timeWait(farmPorts);
 
-  const impls: Array<[string, Address[], ProbeOnce]> = [
-    ['floor: connect + RST', farm.tcp, floor],
-    ['tcp probe', farm.tcp, (t) => probeTcp({ host: t.host, port: t.port, timeoutMs: 5000 })],
-    ['http lean (net.Socket, default)', farm.http, httpWith(leanExchange)],
-    ['http undici Client', farm.http, httpWith(undiciExchange)],
-    ['http node:http agent:false', farm.http, httpWith(nodeHttpExchange)],
-  ];
-  // Warm-up, then interleaved rounds so machine noise hits every implementation alike.
-  for (const [, targets, probe] of impls) await measure(500, targets, probe);
-  const samples = new Map<string, Array<{ perSecond: number; cpuMsPer1000: number; failures: number }>>();
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, targets, probe] of impls) {
-      const list = samples.get(name) ?? [];
-      list.push(await measure(N, targets, probe));
-      samples.set(name, list);
-    }
-  }
-  const rows = impls.map(([name]) => {
-    const xs = samples.get(name)!;
-    return {
-      name,
-      probesPerSecond: Math.round(median(xs.map((x) => x.perSecond))),
-      cpuMsPer1000: Number(median(xs.map((x) => x.cpuMsPer1000)).toFixed(1)),
-      failures: xs.reduce((a, x) => a + x.failures, 0),
-    };
-  });
+  const rows = await compareImplementations();
   // For contrast: undici and node:http close with FIN and leave TIME_WAIT behind.
   const afterAllHttp = timeWait(farmPorts);
   const lean = rows.find((r) => r.name.startsWith('http lean'))!.cpuMsPer1000;
 
   const lateness = await schedulerLateness(farm.tcp, quick ? 3 : 10);
+  const tarpit = await runTarpit();
 
   console.log(
     `probe engine benchmark (${quick ? 'quick' : 'full'}): ${N} probes x ${ROUNDS} rounds, ${IN_FLIGHT} in flight, Node ${process.versions.node}`,
@@ -198,6 +210,7 @@ try {
   console.log(
     `scheduler at 2,000 probes/s: lateness p50 ${lateness.p50} ms, p99 ${lateness.p99} ms, max ${lateness.max} ms over ${lateness.runs} runs`,
   );
+  printTarpit(tarpit);
   console.log(
     JSON.stringify({
       mode: quick ? 'quick' : 'full',
@@ -214,9 +227,39 @@ try {
         burst: BURST,
       },
       lateness,
+      tarpit,
     }),
   );
-} finally {
-  farm.child.stdin?.end();
-  farm.child.kill();
+}
+
+/** Probes/s and CPU per implementation: warm-up, then interleaved rounds, medians. */
+async function compareImplementations(): Promise<
+  Array<{ name: string; probesPerSecond: number; cpuMsPer1000: number; failures: number }>
+> {
+  const impls: Array<[string, Address[], ProbeOnce]> = [
+    ['floor: connect + RST', farm.tcp, floor],
+    ['tcp probe', farm.tcp, (t) => probeTcp({ host: t.host, port: t.port, timeoutMs: 5000 })],
+    ['http lean (net.Socket, default)', farm.http, httpWith(leanExchange)],
+    ['http undici Client', farm.http, httpWith(undiciExchange)],
+    ['http node:http agent:false', farm.http, httpWith(nodeHttpExchange)],
+  ];
+  // Warm-up, then interleaved rounds so machine noise hits every implementation alike.
+  for (const [, targets, probe] of impls) await measure(500, targets, probe);
+  const samples = new Map<string, Array<{ perSecond: number; cpuMsPer1000: number; failures: number }>>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, targets, probe] of impls) {
+      const list = samples.get(name) ?? [];
+      list.push(await measure(N, targets, probe));
+      samples.set(name, list);
+    }
+  }
+  return impls.map(([name]) => {
+    const xs = samples.get(name)!;
+    return {
+      name,
+      probesPerSecond: Math.round(median(xs.map((x) => x.perSecond))),
+      cpuMsPer1000: Number(median(xs.map((x) => x.cpuMsPer1000)).toFixed(1)),
+      failures: xs.reduce((a, x) => a + x.failures, 0),
+    };
+  });
 }

@@ -1,7 +1,10 @@
 // The probe benchmark's target farm, run as a child process so its CPU is not the prober's.
-// HTTP and TCP listeners spread over 127.0.0.1–127.0.0.4; prints their addresses as one JSON
-// line on stdout, then serves until stdin closes.
+// HTTP and TCP listeners spread over 127.0.0.1–127.0.0.4, and tarpits on 127.66.0.1–127.66.0.16
+// (accept, read, never answer); prints their addresses as one JSON line on stdout, then serves
+// until stdin closes (or 30 min at most). A line "reset-tarpit" on stdin drops every tarpit
+// connection, so probes still waiting on one end at once.
 import { createServer, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const PORTS_PER_HOST = 2;
@@ -30,6 +33,18 @@ function onHttp(socket: Socket): void {
   });
 }
 
+const tarpitSockets = new Set<Socket>();
+
+// Accepts and never answers: an HTTP probe waits for its whole timeout. Dropped after 120 s
+// (longer than any probe timeout the CRD allows) so nothing lingers.
+function onTarpit(socket: Socket): void {
+  tarpitSockets.add(socket);
+  socket.on('error', () => {});
+  socket.on('close', () => tarpitSockets.delete(socket));
+  socket.setTimeout(120_000, () => socket.destroy());
+  socket.resume();
+}
+
 function onTcp(socket: Socket): void {
   socket.on('error', () => {});
   socket.setTimeout(10_000, () => socket.destroy());
@@ -49,6 +64,11 @@ for (const host of HOSTS) {
     tcp.push(await listen(host, onTcp));
   }
 }
-process.stdout.write(`${JSON.stringify({ http, tcp })}\n`);
-process.stdin.resume();
+const tarpit: Address[] = [];
+for (let i = 1; i <= 16; i++) tarpit.push(await listen(`127.66.0.${i}`, onTarpit));
+process.stdout.write(`${JSON.stringify({ http, tcp, tarpit })}\n`);
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() === 'reset-tarpit') for (const socket of tarpitSockets) socket.destroy();
+});
 process.stdin.on('end', () => process.exit(0));
+setTimeout(() => process.exit(0), 30 * 60_000).unref();

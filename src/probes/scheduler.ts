@@ -1,7 +1,10 @@
 // Runs every target once per period, at a phase fixed by its key, under a global concurrency
 // limit. One timer for all targets, pointed at the top of a min-heap of due times and deadlines:
 // at 10,000 targets that is one armed timer and O(log n) per event, instead of 10,000 Node
-// timers re-armed every period.
+// timers re-armed every period. Due runs that find no free slot wait in a fair queue
+// (src/probes/fair-queue.ts): slots are shared between namespaces, then policies, so targets
+// that accept and never answer cannot take every slot; O(log n) per event as well.
+import { FairQueue, type Tenant, type TenantHandle } from './fair-queue.ts';
 import { MinHeap } from './min-heap.ts';
 import type { ProbeResult } from './types.ts';
 
@@ -22,6 +25,8 @@ export interface ScheduledTarget {
   run: (signal: AbortSignal) => Promise<ProbeResult>;
   /** First run as soon as possible (a pod that just got its IP) instead of at the key's phase. */
   immediate?: boolean;
+  /** Whose target this is, for fair sharing of slots; targets without one share one tenant. */
+  tenant?: Tenant;
 }
 
 export interface RunTiming {
@@ -38,7 +43,11 @@ export interface RunTiming {
 
 export interface SchedulerOptions {
   clock: SchedulerClock;
-  /** Maximum probes in flight across all targets; excess due runs wait in FIFO order. */
+  /**
+   * Maximum probes in flight across all targets; excess due runs wait, shared fairly between
+   * tenants (FIFO within one). A quarter of it is held back from any one namespace while others
+   * have targets (see src/probes/fair-queue.ts).
+   */
   concurrency: number;
   onResult: (key: string, result: ProbeResult, timing: RunTiming) => void;
   /** A run still pending this long after its timeout is abandoned and reported as a timeout. */
@@ -48,6 +57,7 @@ export interface SchedulerOptions {
 interface Run {
   key: string;
   gen: number;
+  tenant: TenantHandle;
   plannedAt: number;
   startedAt: number;
   abort: AbortController;
@@ -64,6 +74,7 @@ interface Entry {
   skipped: number;
   /** phaseOf(key, period), kept so a run's rescheduling does not hash the key again. */
   phase: number;
+  tenant: TenantHandle;
 }
 
 interface Event {
@@ -88,8 +99,9 @@ export class ProbeScheduler {
   readonly #graceMs: number;
   readonly #entries = new Map<string, Entry>();
   readonly #heap = new MinHeap<Event>();
-  #queue: QueuedRun[] = [];
-  #queueHead = 0;
+  #fair: FairQueue<QueuedRun>;
+  /** Entries with `queued` set. */
+  #queued = 0;
   #seq = 0;
   #inFlight = 0;
   #timer: unknown;
@@ -99,6 +111,7 @@ export class ProbeScheduler {
   constructor(options: SchedulerOptions) {
     this.#clock = options.clock;
     this.#concurrency = Math.max(1, options.concurrency);
+    this.#fair = new FairQueue(this.#concurrency);
     this.#onResult = options.onResult;
     this.#graceMs = options.backstopGraceMs ?? 1000;
   }
@@ -114,14 +127,19 @@ export class ProbeScheduler {
     const existing = this.#entries.get(target.key);
     if (!existing) {
       const phase = phaseOf(target.key, target.periodMs);
-      const entry: Entry = { target, gen: 0, dueSeq: -1, queued: false, run: undefined, skipped: 0, phase };
+      const tenant = this.#fair.attach(target.tenant);
+      const entry: Entry = { target, gen: 0, dueSeq: -1, queued: false, run: undefined, skipped: 0, phase, tenant };
       this.#entries.set(target.key, entry);
       this.#scheduleDue(entry, target.immediate ? now : nextOnGrid(now, target.periodMs, phase));
     } else {
       const periodChanged = existing.target.periodMs !== target.periodMs;
+      if (!sameTenant(existing.target.tenant, target.tenant)) {
+        this.#fair.detach(existing.tenant);
+        existing.tenant = this.#fair.attach(target.tenant);
+      }
       existing.target = target;
       existing.gen++;
-      existing.queued = false;
+      this.#unqueue(existing);
       existing.run?.abort.abort();
       if (periodChanged) existing.phase = phaseOf(target.key, target.periodMs);
       if (periodChanged || target.immediate) {
@@ -137,6 +155,8 @@ export class ProbeScheduler {
     const entry = this.#entries.get(key);
     if (!entry) return;
     this.#entries.delete(key);
+    this.#unqueue(entry);
+    this.#fair.detach(entry.tenant);
     entry.run?.abort.abort();
   }
 
@@ -148,13 +168,25 @@ export class ProbeScheduler {
     for (const entry of this.#entries.values()) entry.run?.abort.abort();
     this.#entries.clear();
     this.#heap.clear();
-    this.#queue = [];
-    this.#queueHead = 0;
+    this.#fair = new FairQueue(this.#concurrency);
+    this.#queued = 0;
   }
 
   /** Current load, for metrics. */
   stats(): { targets: number; inFlight: number; queued: number } {
-    return { targets: this.#entries.size, inFlight: this.#inFlight, queued: this.#queue.length - this.#queueHead };
+    return { targets: this.#entries.size, inFlight: this.#inFlight, queued: this.#queued };
+  }
+
+  /** Probes in flight for one namespace, or one policy of it (targets without a tenant: ''). */
+  inFlightOf(namespace: string, policy?: string): number {
+    return this.#fair.inFlightOf(namespace, policy);
+  }
+
+  // The entry's queued run (if any) goes stale: the fair queue drops it when it reaches it.
+  #unqueue(entry: Entry): void {
+    if (!entry.queued) return;
+    entry.queued = false;
+    this.#queued--;
   }
 
   #scheduleDue(entry: Entry, at: number): void {
@@ -205,26 +237,26 @@ export class ProbeScheduler {
       entry.skipped++; // never overlap runs of one target (the kubelet worker is one goroutine per probe)
       return;
     }
-    if (this.#inFlight < this.#concurrency) {
-      this.#start(entry, ev.at);
-    } else {
-      entry.queued = true;
-      this.#queue.push({ key: ev.key, gen: entry.gen, plannedAt: ev.at });
-    }
+    // Through the fair queue even when slots are free: which run may start is its decision.
+    entry.queued = true;
+    this.#queued++;
+    this.#fair.push(entry.tenant, { key: ev.key, gen: entry.gen, plannedAt: ev.at });
+    this.#pump();
   }
 
-  #start(entry: Entry, plannedAt: number): void {
+  #start(entry: Entry, plannedAt: number, tenant: TenantHandle): void {
     const now = this.#clock.now();
     const run: Run = {
       key: entry.target.key,
       gen: entry.gen,
+      tenant,
       plannedAt,
       startedAt: now,
       abort: new AbortController(),
       settled: false,
     };
     entry.run = run;
-    entry.queued = false;
+    this.#unqueue(entry);
     this.#inFlight++;
     this.#heap.push({
       at: now + entry.target.timeoutMs + this.#graceMs,
@@ -268,6 +300,7 @@ export class ProbeScheduler {
     if (run.settled || this.#stopped) return;
     run.settled = true;
     this.#inFlight--;
+    this.#fair.release(run.tenant);
     const entry = this.#entries.get(run.key);
     if (entry?.run === run) {
       entry.run = undefined;
@@ -288,17 +321,24 @@ export class ProbeScheduler {
     this.#arm();
   }
 
+  // Starts queued runs while the fair queue lets one start; each pass starts one or drops a stale one.
   #pump(): void {
-    while (this.#inFlight < this.#concurrency && this.#queueHead < this.#queue.length && !this.#stopped) {
-      const q = this.#queue[this.#queueHead++]!;
-      const entry = this.#entries.get(q.key);
-      if (entry?.queued && entry.gen === q.gen && !entry.run) this.#start(entry, q.plannedAt);
-    }
-    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#queueHead);
-      this.#queueHead = 0;
+    while (!this.#stopped) {
+      const next = this.#fair.take(this.#isLive);
+      if (!next) return;
+      this.#start(this.#entries.get(next.item.key)!, next.item.plannedAt, next.handle);
     }
   }
+
+  // A queued run is stale once its target was removed, replaced or started since it queued.
+  readonly #isLive = (q: QueuedRun): boolean => {
+    const entry = this.#entries.get(q.key);
+    return entry?.queued === true && entry.gen === q.gen && !entry.run;
+  };
+}
+
+function sameTenant(a: Tenant | undefined, b: Tenant | undefined): boolean {
+  return a === b || (a?.namespace === b?.namespace && a?.policy === b?.policy);
 }
 
 /** The key's offset within the period: FNV-1a of the key, so phases survive restarts. */

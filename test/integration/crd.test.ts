@@ -115,6 +115,8 @@ describe('ProbePolicy CRD', () => {
         selector: { matchExpressions: [{ key: 'tier', operator: 'Exists' }] },
       },
     ];
+    // The largest timeout the CRD allows.
+    specs.push(withProbe({ tcpSocket: { port: 5432 }, timeoutSeconds: 60, periodSeconds: 61 }));
     for (const [i, spec] of specs.entries()) {
       await expect(probePolicies(kc).create(ns, policy(`ok-${i}`, spec))).resolves.toBeDefined();
     }
@@ -151,6 +153,13 @@ describe('ProbePolicy CRD', () => {
       withProbe({ tcpSocket: { port: 80 }, periodSeconds: 0 }),
       'spec.probe.periodSeconds',
       'should be greater than or equal to 1',
+    ],
+    [
+      // A tarpit holds a shared probe slot for the whole timeout; the CRD caps it at 60 s.
+      'timeout above 60 s',
+      withProbe({ tcpSocket: { port: 80 }, timeoutSeconds: 61, periodSeconds: 120 }),
+      'spec.probe.timeoutSeconds',
+      'should be less than or equal to 60',
     ],
     [
       'timeout 0',

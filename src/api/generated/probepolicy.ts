@@ -80,7 +80,7 @@ export interface ProbeSpec {
    */
   periodSeconds?: number;
   /**
-   * Seconds after which a probe times out; less than periodSeconds.
+   * Seconds after which a probe times out; less than periodSeconds, and at most 60. The kubelet has no upper bound, but readygate runs the probes of every namespace in one process with a shared number of probe slots, and a target that accepts a connection and never answers holds its slot for the whole timeout; the bound limits how long one policy can hold slots that other tenants' probes wait for.
    */
   timeoutSeconds?: number;
   /**

@@ -235,3 +235,139 @@ describe('ProbeScheduler', () => {
     expect(c.calls).toHaveLength(1);
   });
 });
+
+describe('ProbeScheduler, fair sharing between tenants', () => {
+  const TARPIT = { namespace: 'tarpit', policy: 'slow' };
+  const VICTIM = { namespace: 'shop', policy: 'db' };
+  /** A probe that never settles and ignores its abort signal: a target that accepts and never answers. */
+  const hang = (): Promise<ProbeResult> => new Promise(() => {});
+
+  function tarpit(scheduler: ProbeScheduler, n: number, tenant?: { namespace: string; policy: string }): void {
+    for (let i = 0; i < n; i++)
+      scheduler.upsert({
+        key: `tarpit/slow#pod-${i}`,
+        periodMs: 62_000,
+        timeoutMs: 60_000,
+        run: hang,
+        immediate: true,
+        tenant,
+      });
+  }
+
+  /** Victim runs started in each of `periods` consecutive fake periods of `periodMs`. */
+  async function runsPerPeriod(
+    clock: ManualClock,
+    calls: unknown[],
+    periods: number,
+    periodMs = 1000,
+  ): Promise<number[]> {
+    const counts: number[] = [];
+    for (let p = 0; p < periods; p++) {
+      const before = calls.length;
+      await clock.advance(periodMs);
+      counts.push(calls.length - before);
+    }
+    return counts;
+  }
+
+  // 128 slots: the 256 tarpit targets alone would keep every slot busy (and a queue behind them).
+  it('256 never-settling targets in one namespace: a victim in another runs every period, on time', async () => {
+    const { clock, delivered, scheduler } = setup(128);
+    current = scheduler;
+    tarpit(scheduler, 256, TARPIT);
+    const victim = controlled(clock, 10);
+    scheduler.upsert({ key: 'shop/db#pod-0', periodMs: 1000, timeoutMs: 500, run: victim.run, tenant: VICTIM });
+    const tarpitInFlight: number[] = [];
+    const counts: number[] = [];
+    // 300 s: each tarpit run is abandoned at timeout + grace (61 s) and its target is due again.
+    for (let p = 0; p < 300; p++) {
+      counts.push(...(await runsPerPeriod(clock, victim.calls, 1)));
+      tarpitInFlight.push(scheduler.inFlightOf('tarpit'));
+    }
+    expect(counts).toEqual(new Array(300).fill(1));
+    const victimTimings = delivered.filter((d) => d.key.startsWith('shop/')).map((d) => d.timing);
+    expect(victimTimings).toHaveLength(300);
+    expect(victimTimings.every((t) => t.lateMs === 0 && t.skipped === 0)).toBe(true);
+    // The tarpit held three quarters of the slots nearly all the time, and kept coming back.
+    expect(Math.max(...tarpitInFlight)).toBe(96);
+    expect(tarpitInFlight.filter((n) => n === 96).length).toBeGreaterThan(270);
+    // Four rounds of 96 runs abandoned at timeout + grace (61 s) in 300 s.
+    expect(delivered.filter((d) => d.key.startsWith('tarpit/') && d.result.outcome === 'timeout')).toHaveLength(4 * 96);
+  });
+
+  it('two namespaces of never-settling targets: a victim in a third still runs every period', async () => {
+    const { clock, scheduler } = setup(256);
+    current = scheduler;
+    tarpit(scheduler, 256, TARPIT);
+    for (let i = 0; i < 256; i++)
+      scheduler.upsert({
+        key: `tarpit2/slow#pod-${i}`,
+        periodMs: 90_000,
+        timeoutMs: 60_000,
+        run: hang,
+        immediate: true,
+        tenant: { namespace: 'tarpit2', policy: 'slow' },
+      });
+    const victim = controlled(clock, 10);
+    scheduler.upsert({ key: 'shop/db#pod-0', periodMs: 1000, timeoutMs: 500, run: victim.run, tenant: VICTIM });
+    expect(await runsPerPeriod(clock, victim.calls, 200)).toEqual(new Array(200).fill(1));
+    expect(scheduler.inFlightOf('tarpit') + scheduler.inFlightOf('tarpit2')).toBe(255);
+  });
+
+  it('a victim that arrives after the tarpit took every slot waits at most one timeout + grace, then keeps its period', async () => {
+    const { clock, scheduler } = setup(256);
+    current = scheduler;
+    tarpit(scheduler, 256, TARPIT);
+    await clock.advance(0);
+    expect(scheduler.stats().inFlight).toBe(256); // alone, the tarpit may use every slot
+    const victim = controlled(clock, 10);
+    scheduler.upsert({ key: 'shop/db#pod-0', periodMs: 1000, timeoutMs: 500, run: victim.run, tenant: VICTIM });
+    const counts = await runsPerPeriod(clock, victim.calls, 200);
+    const first = counts.findIndex((n) => n > 0);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(first).toBeLessThanOrEqual(61);
+    expect(counts.slice(first + 1)).toEqual(new Array(200 - first - 1).fill(1));
+  });
+
+  it('without tenants (one shared queue) the same tarpit starves the victim', async () => {
+    const { clock, scheduler } = setup(128);
+    current = scheduler;
+    tarpit(scheduler, 256);
+    const victim = controlled(clock, 10);
+    scheduler.upsert({ key: 'shop/db#pod-0', periodMs: 1000, timeoutMs: 500, run: victim.run });
+    const counts = await runsPerPeriod(clock, victim.calls, 300);
+    // It waits behind the tarpit's queued runs, each for a slot held 61 s: a handful of runs in 300 periods.
+    expect(counts.filter((n) => n > 0).length).toBeLessThanOrEqual(5);
+  });
+
+  it('within a namespace, a policy with fewer runs in flight goes first', async () => {
+    const { clock, scheduler } = setup(8);
+    current = scheduler;
+    for (let i = 0; i < 16; i++)
+      scheduler.upsert({
+        key: `shop/slow#pod-${i}`,
+        periodMs: 90_000,
+        timeoutMs: 60_000,
+        run: hang,
+        immediate: true,
+        tenant: { namespace: 'shop', policy: 'slow' },
+      });
+    const fast = controlled(clock, 10);
+    scheduler.upsert({
+      key: 'shop/fast#pod-0',
+      periodMs: 1000,
+      timeoutMs: 500,
+      run: fast.run,
+      tenant: { namespace: 'shop', policy: 'fast' },
+    });
+    const t0 = clock.now();
+    await clock.advance(0);
+    expect(scheduler.inFlightOf('shop', 'slow')).toBe(8);
+    // The slow policy's 8 queued runs were due first; the fast one still starts on the first
+    // slot freed (when the slow runs are abandoned, at timeout + grace), the slow ones get the rest.
+    await clock.advance(61_000);
+    expect(fast.calls.map((c) => c.at - t0)).toEqual([61_000]);
+    expect(scheduler.inFlightOf('shop', 'slow')).toBe(7);
+    expect(scheduler.stats()).toMatchObject({ inFlight: 8 });
+  });
+});
