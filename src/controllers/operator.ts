@@ -12,10 +12,10 @@ import { startHealthServer } from '../observability/health.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { type Clock, realClock } from '../runtime/clock.ts';
 import { Controller } from '../runtime/controller.ts';
+import { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import { clientNodeInformerFactory, ResilientInformer } from '../runtime/informer.ts';
 import { Manager, type Runnable } from '../runtime/manager.ts';
 import { normalizerFor } from '../runtime/normalize.ts';
-import { TokenBucket } from '../runtime/ratelimit.ts';
 import { Fence } from '../safety/fencing.ts';
 import { podReconciler } from './pod.ts';
 import { type Caches, policyReconciler } from './policy.ts';
@@ -90,7 +90,7 @@ export async function createOperator(
   manager.addCache(policies, 'probepolicies');
   const caches: Caches = { pods, policies };
 
-  const writeLimiter = new TokenBucket({ qps: opts.apiQps, burst: opts.apiBurst, clock });
+  const writeLimiter = new FairTokenBucket({ qps: opts.apiQps, burst: opts.apiBurst, clock });
   const events = new EventRecorder({
     core,
     allowed: () => fence.holds(),

@@ -8,7 +8,7 @@ import type { EventSink } from '../kube/events.ts';
 import { conditionPatch, patchPodConditions } from '../kube/pod-status.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
-import type { TokenBucket } from '../runtime/ratelimit.ts';
+import type { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import type { Fence } from '../safety/fencing.ts';
 import type { Caches } from './policy.ts';
 import type { ProbeManager } from './probe-manager.ts';
@@ -19,7 +19,8 @@ export interface PodReconcilerDeps {
   probes: ProbeManager;
   kc: KubeConfig;
   events: EventSink;
-  writeLimiter: TokenBucket;
+  /** The API write budget, shared round robin between namespaces (src/runtime/fair-limiter.ts). */
+  writeLimiter: FairTokenBucket;
   metrics: Metrics;
   /** Every write goes through it: none leaves the process unless this replica leads. */
   fence: Fence;
@@ -82,7 +83,7 @@ export function podReconciler(deps: PodReconcilerDeps) {
     const view = unseen.has(uid) ? withConditions(pod, pending?.conditions ?? []) : pod;
     const changes = conditionChanges(view, deps.probes.desiredFor(uid));
     if (changes.length === 0) return {};
-    await deps.writeLimiter.wait(ctx.signal);
+    await deps.writeLimiter.wait(ctx.signal, req.namespace);
     const body = conditionPatch(uid, changes, deps.now());
     const outcome = await deps.fence
       .run(ctx.signal, (signal) =>

@@ -9,7 +9,7 @@ import { patchPolicyStatus } from '../kube/policy-status.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { compileBodyRegex } from '../probes/body-regex.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
-import type { TokenBucket } from '../runtime/ratelimit.ts';
+import type { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import type { Fence } from '../safety/fencing.ts';
 import { conditionTypeProblem } from '../safety/ownership.ts';
 import type { PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
@@ -28,7 +28,8 @@ export interface PolicyReconcilerDeps {
   probes: ProbeManager;
   core: CoreV1Api;
   events: EventSink;
-  writeLimiter: TokenBucket;
+  /** The API write budget, shared round robin between namespaces (src/runtime/fair-limiter.ts). */
+  writeLimiter: FairTokenBucket;
   now: () => number;
   enableExec: boolean;
   allowSecretCa: boolean;
@@ -256,7 +257,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
       now: deps.now(),
     });
     if (statusDiffers(policy.status, status)) {
-      await deps.writeLimiter.wait(ctx.signal);
+      await deps.writeLimiter.wait(ctx.signal, req.namespace);
       await deps.fence
         .run(ctx.signal, (signal) => patchPolicyStatus(deps.kc, req, status, signal))
         .catch((err: unknown) => {

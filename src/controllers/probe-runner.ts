@@ -202,6 +202,8 @@ class ProbeRunner implements ProbeManager {
       // A pod that just got its IP is probed at once (time to gate); a restart or a re-sync
       // spreads probes over the period by key instead (no thundering herd).
       immediate: !existing && !seed,
+      // Probe slots are shared fairly between namespaces, then policies (src/probes/fair-queue.ts).
+      tenant: { namespace: state.namespace, policy: state.name },
       run: (signal) => this.#runTarget(target, spec, signal),
     });
   }
