@@ -1,0 +1,63 @@
+// Event handlers: map informer events to the keys to reconcile, as controller-runtime's
+// handlers and predicates do. Reconcile keys, not events: an event only says which keys to look at
+// again; the reconcilers read the whole state from the caches.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ProbePolicy } from '../api/types.ts';
+import type { Request } from '../runtime/controller.ts';
+import { podChange } from './targets.ts';
+
+/** How long a policy's ready counts may lag behind its pods' conditions. */
+export const POLICY_STATUS_BATCH_MS = 1_000;
+
+interface Queue {
+  enqueue(req: Request): void;
+  enqueueAfter(req: Request, delayMs: number): void;
+}
+
+interface Source<T> {
+  on(handlers: { add(obj: T): void; update(obj: T, old: T): void; delete(obj: T): void }): void;
+}
+
+/**
+ * Like controller-runtime's GenerationChangedPredicate: an update that leaves the spec's generation
+ * (and deletion) alone is a status write, most often our own; reconciling on it would turn every
+ * status write into another full pass, and another write.
+ */
+export function generationChanged(p: ProbePolicy, old: ProbePolicy): boolean {
+  return (
+    p.metadata?.generation !== old.metadata?.generation ||
+    Boolean(p.metadata?.deletionTimestamp) !== Boolean(old.metadata?.deletionTimestamp)
+  );
+}
+
+/** Wires pod and policy events to the pod and policy queues. */
+export function watchForKeys(
+  pods: Source<V1Pod>,
+  policies: Source<ProbePolicy> & { list(ns: string): ProbePolicy[] },
+  podQueue: Pick<Queue, 'enqueue'>,
+  policyQueue: Queue,
+): void {
+  const policiesOf = (ns: string, delayMs = 0) => {
+    for (const p of policies.list(ns))
+      policyQueue.enqueueAfter({ namespace: ns, name: p.metadata?.name ?? '' }, delayMs);
+  };
+  const onPod = (pod: V1Pod, old?: V1Pod) => {
+    const ns = pod.metadata?.namespace ?? '';
+    podQueue.enqueue({ namespace: ns, name: pod.metadata?.name ?? '' });
+    // A policy reconcile reads every pod of the namespace: run it at once only when targets may
+    // change; a condition change only moves the ready counts, which wait up to a batch period
+    // (as the EndpointSlice controller batches pod updates), or 10,000 pods flipping one by one
+    // would mean 10,000 full passes.
+    const change = old === undefined ? 'targets' : podChange(old, pod);
+    if (change === 'targets') policiesOf(ns);
+    else if (change === 'status') policiesOf(ns, POLICY_STATUS_BATCH_MS);
+  };
+  pods.on({ add: (pod) => onPod(pod), update: (pod, old) => onPod(pod, old), delete: (pod) => onPod(pod) });
+  const onPolicy = (p: ProbePolicy) => {
+    const ns = p.metadata?.namespace ?? '';
+    // Conflicts depend on every policy of the namespace, so look at all of them again.
+    policyQueue.enqueue({ namespace: ns, name: p.metadata?.name ?? '' });
+    policiesOf(ns);
+  };
+  policies.on({ add: onPolicy, update: (p, old) => generationChanged(p, old) && onPolicy(p), delete: onPolicy });
+}

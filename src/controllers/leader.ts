@@ -1,0 +1,59 @@
+// Leader election as the operator uses it: the fence every write goes through and the Lease-based
+// election the Manager runs its leader-only Runnables under (src/runtime/manager.ts).
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { OperatorOptions } from '../cli/options.ts';
+import { LeaderElector, restLeaseClient } from '../kube/lease.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Clock } from '../runtime/clock.ts';
+import type { LeaderElection } from '../runtime/manager.ts';
+import { Fence } from '../safety/fencing.ts';
+
+/** The fence every write goes through when leader election is on (src/safety/fencing.ts). */
+export function leaseFence(opts: OperatorOptions, clock: Clock): Fence {
+  // A write must be able to finish before the deadline: a quarter of the renew deadline, at most 1 s.
+  return new Fence({
+    clock,
+    renewDeadlineMs: opts.renewDeadlineMs,
+    marginMs: Math.min(1_000, opts.renewDeadlineMs / 4),
+  });
+}
+
+/** The Lease-based election the Manager runs leader-only Runnables under. */
+export function leaderElection(
+  kc: KubeConfig,
+  opts: OperatorOptions,
+  clock: Clock,
+  log: Logger,
+  metrics: Metrics,
+  fence: Fence,
+): LeaderElection {
+  const elector = new LeaderElector({
+    client: restLeaseClient(kc, opts.leaderElectionNamespace, opts.leaderElectionId),
+    namespace: opts.leaderElectionNamespace,
+    name: opts.leaderElectionId,
+    identity: opts.identity,
+    leaseDurationMs: opts.leaseDurationMs,
+    renewDeadlineMs: opts.renewDeadlineMs,
+    retryPeriodMs: opts.retryPeriodMs,
+    clock,
+    fence,
+    onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
+    log: (msg, err) => log.warn({ err: String(err) }, msg),
+  });
+  return {
+    run: (signal: AbortSignal, hooks: { onStartedLeading(): void; onStoppedLeading(): void }) =>
+      elector.run(signal, {
+        onStartedLeading: () => {
+          log.info({ identity: opts.identity }, 'became leader; starting controllers');
+          metrics.leader.set(1);
+          hooks.onStartedLeading();
+        },
+        onStoppedLeading: () => {
+          metrics.leader.set(0);
+          log.warn({ identity: opts.identity }, 'stopped leading');
+          hooks.onStoppedLeading();
+        },
+      }),
+  };
+}

@@ -1,0 +1,61 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import type { ProbePolicy } from '../../../src/api/types.ts';
+import { generationChanged, POLICY_STATUS_BATCH_MS, watchForKeys } from '../../../src/controllers/event-handlers.ts';
+import type { Request } from '../../../src/runtime/controller.ts';
+
+type Handlers<T> = { add(o: T): void; update(o: T, old: T): void; delete(o: T): void };
+
+const policy = (name: string, generation: number, extra: Record<string, unknown> = {}) =>
+  ({ metadata: { name, namespace: 'ns', generation, ...extra }, spec: {} }) as unknown as ProbePolicy;
+
+function wired() {
+  const podQueue: Request[] = [];
+  const policyQueue: [Request, number][] = [];
+  let podHandlers: Handlers<V1Pod> | undefined;
+  let policyHandlers: Handlers<ProbePolicy> | undefined;
+  const all = [policy('a', 1), policy('b', 1)];
+  watchForKeys(
+    { on: (h) => (podHandlers = h) },
+    { on: (h) => (policyHandlers = h), list: () => all },
+    { enqueue: (r) => podQueue.push(r) },
+    { enqueue: (r) => policyQueue.push([r, 0]), enqueueAfter: (r, ms) => policyQueue.push([r, ms]) },
+  );
+  return { podQueue, policyQueue, pods: podHandlers!, policies: policyHandlers! };
+}
+
+describe('generationChanged (GenerationChangedPredicate)', () => {
+  it('ignores status-only updates and sees spec changes and deletion', () => {
+    expect(generationChanged(policy('a', 1), policy('a', 1))).toBe(false);
+    expect(generationChanged(policy('a', 2), policy('a', 1))).toBe(true);
+    expect(generationChanged(policy('a', 1, { deletionTimestamp: 'now' }), policy('a', 1))).toBe(true);
+  });
+});
+
+describe('watchForKeys', () => {
+  it('a new pod enqueues it and every policy of its namespace at once', () => {
+    const w = wired();
+    w.pods.add({ metadata: { name: 'p', namespace: 'ns' } });
+    expect(w.podQueue).toEqual([{ namespace: 'ns', name: 'p' }]);
+    expect(w.policyQueue.map(([r, ms]) => `${r.name}@${ms}`)).toEqual(['a@0', 'b@0']);
+  });
+
+  it("a pod's condition change moves the policies' counts after a batch period", () => {
+    const w = wired();
+    const old: V1Pod = { metadata: { name: 'p', namespace: 'ns' }, status: { conditions: [] } };
+    const pod: V1Pod = {
+      metadata: { name: 'p', namespace: 'ns' },
+      status: { conditions: [{ type: 'readygate.dev/x', status: 'True' }] },
+    };
+    w.pods.update(pod, old);
+    expect(w.policyQueue.every(([, ms]) => ms === POLICY_STATUS_BATCH_MS || ms === 0)).toBe(true);
+  });
+
+  it("a policy's own status write reconciles nothing", () => {
+    const w = wired();
+    w.policies.update(policy('a', 1), policy('a', 1));
+    expect(w.policyQueue).toEqual([]);
+    w.policies.update(policy('a', 2), policy('a', 1));
+    expect(w.policyQueue.map(([r]) => r.name)).toEqual(['a', 'a', 'b']);
+  });
+});
