@@ -39,6 +39,14 @@ describe('FairTokenBucket', () => {
     expect(bucket.tenantsTracked()).toBe(0);
   });
 
+  it('refills up to burst after a quiet period', () => {
+    const clock = new FakeClock(0);
+    const bucket = new FairTokenBucket({ qps: 1, burst: 2, clock });
+    expect([bucket.tryAccept(), bucket.tryAccept()]).toEqual([true, true]);
+    clock.advance(60_000);
+    expect([bucket.tryAccept(), bucket.tryAccept(), bucket.tryAccept()]).toEqual([true, true, false]);
+  });
+
   it('10,000 pending writes of one namespace delay another namespace by one token', async () => {
     const clock = new FakeClock(0);
     const bucket = new FairTokenBucket({ qps: 100, burst: 1, clock });

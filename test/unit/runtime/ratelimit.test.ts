@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../../src/runtime/clock.ts';
-import { ItemExponentialFailureRateLimiter, TokenBucket, TooManyWaitersError } from '../../../src/runtime/ratelimit.ts';
+import { ItemExponentialFailureRateLimiter } from '../../../src/runtime/ratelimit.ts';
 
 describe('ItemExponentialFailureRateLimiter', () => {
   it('doubles per failure from 100 ms up to a 30 s cap by default', () => {
@@ -37,87 +36,5 @@ describe('ItemExponentialFailureRateLimiter', () => {
     expect(rl.numRequeues('a')).toBe(0);
     expect(rl.numRequeues('b')).toBe(1);
     expect(rl.numRequeues('c')).toBe(1);
-  });
-});
-
-describe('TokenBucket', () => {
-  it('allows a burst, then one token per 1/qps seconds', async () => {
-    const clock = new FakeClock(0);
-    const bucket = new TokenBucket({ qps: 10, burst: 3, clock });
-    expect([bucket.tryAccept(), bucket.tryAccept(), bucket.tryAccept(), bucket.tryAccept()]).toEqual([
-      true,
-      true,
-      true,
-      false,
-    ]);
-    const granted: number[] = [];
-    const waits = [1, 2, 3].map((i) => bucket.wait().then(() => granted.push(i)));
-    await clock.tick(99);
-    expect(granted).toEqual([]);
-    await clock.tick(1);
-    expect(granted).toEqual([1]);
-    await clock.tick(200);
-    expect(granted).toEqual([1, 2, 3]);
-    await Promise.all(waits);
-    expect(clock.pendingTimers()).toBe(0);
-  });
-
-  it('refills up to burst after a quiet period', async () => {
-    const clock = new FakeClock(0);
-    const bucket = new TokenBucket({ qps: 1, burst: 2, clock });
-    expect(bucket.tryAccept()).toBe(true);
-    expect(bucket.tryAccept()).toBe(true);
-    clock.advance(60_000);
-    expect(bucket.tryAccept()).toBe(true);
-    expect(bucket.tryAccept()).toBe(true);
-    expect(bucket.tryAccept()).toBe(false);
-  });
-
-  it('serves waiters in FIFO order and never lets tryAccept jump the queue', async () => {
-    const clock = new FakeClock(0);
-    const bucket = new TokenBucket({ qps: 1, burst: 1, clock });
-    await bucket.wait();
-    const order: string[] = [];
-    const a = bucket.wait().then(() => order.push('a'));
-    clock.advance(1_000);
-    expect(bucket.tryAccept()).toBe(false);
-    await clock.runDue();
-    await a;
-    expect(order).toEqual(['a']);
-  });
-
-  it('rejects an aborted waiter and passes its token to the next one', async () => {
-    const clock = new FakeClock(0);
-    const bucket = new TokenBucket({ qps: 1, burst: 1, clock });
-    await bucket.wait();
-    const ac = new AbortController();
-    const first = bucket.wait(ac.signal);
-    let secondDone = false;
-    const second = bucket.wait().then(() => {
-      secondDone = true;
-    });
-    ac.abort(new Error('cancelled'));
-    await expect(first).rejects.toThrow('cancelled');
-    await clock.tick(1_000);
-    await second;
-    expect(secondDone).toBe(true);
-    expect(bucket.waiting()).toBe(0);
-    expect(clock.pendingTimers()).toBe(0);
-  });
-
-  it('bounds the number of waiters', async () => {
-    const clock = new FakeClock(0);
-    const bucket = new TokenBucket({ qps: 1, burst: 1, clock, maxWaiters: 1 });
-    await bucket.wait();
-    const ac = new AbortController();
-    const queued = bucket.wait(ac.signal);
-    await expect(bucket.wait()).rejects.toBeInstanceOf(TooManyWaitersError);
-    ac.abort(new Error('done'));
-    await expect(queued).rejects.toThrow('done');
-  });
-
-  it('validates its parameters', () => {
-    expect(() => new TokenBucket({ qps: 0, burst: 1 })).toThrow(RangeError);
-    expect(() => new TokenBucket({ qps: 1, burst: 0 })).toThrow(RangeError);
   });
 });
