@@ -10,6 +10,7 @@ import {
   OPERATOR_USER,
   type OperatorProcess,
   operatorKubeconfig,
+  probeRounds,
   probesMade as probesMadeBy,
   startOperator,
 } from '../support/operator.ts';
@@ -59,6 +60,17 @@ const holder = async () =>
   )?.spec?.holderIdentity;
 
 const probesMade = (op: OperatorProcess) => probesMadeBy(op.healthUrl);
+
+/** Whether op's log says its elector has read the lease and seen `identity` hold it. */
+const observedLeader = (op: OperatorProcess, identity: string) =>
+  op
+    .log()
+    .split('\n')
+    .some((line) => {
+      if (!line.startsWith('{')) return false;
+      const entry = JSON.parse(line) as { msg?: string; leader?: string };
+      return entry.msg === 'leader observed' && entry.leader === identity;
+    });
 
 const gate = async (name: string) =>
   (await core.readNamespacedPodStatus({ name, namespace: ns })).status?.conditions?.find((c) => c.type === GATE);
@@ -110,7 +122,10 @@ describe('leader election', () => {
 
     // The standby syncs its caches (so it is Ready for the Deployment's rollout) but does not probe.
     const b = await start('operator-b');
-    await new Promise((r) => setTimeout(r, 4000));
+    // b's elector has read the lease and seen a hold it; then three rounds of a's probes of the five
+    // pods go by, periods in which b would have probed them had it started its probes anyway.
+    await eventually(() => expect(observedLeader(b, 'operator-a')).toBe(true));
+    await probeRounds(a.healthUrl, { le: 5 }, 3);
     expect(await holder()).toBe('operator-a');
     expect(await probesMade(b)).toBe(0);
     expect(await probesMade(a)).toBeGreaterThan(0);
@@ -123,8 +138,8 @@ describe('leader election', () => {
     console.log(`leader killed → standby holds the lease after ${takeoverMs} ms (lease 6 s, retry 1 s)`);
     await eventually(async () => expect(await probesMade(b)).toBeGreaterThan(10));
 
-    // Zero flips: no write to any pod's status during the takeover and three periods after it.
-    await new Promise((r) => setTimeout(r, 6000));
+    // Zero flips: no write to any pod's status during the takeover and three rounds of b's probes after it.
+    await probeRounds(b.healthUrl, { le: 5 }, 3);
     const patches = podStatusPatches(cp().dir, OPERATOR_USER, ns, before);
     console.log(`pod status writes across the takeover: ${patches.length}`);
     expect(patches.map((p) => p.objectRef?.name)).toEqual([]);

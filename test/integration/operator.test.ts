@@ -20,7 +20,8 @@ import {
   OPERATOR_USER,
   type OperatorProcess,
   operatorKubeconfig,
-  probesMade as probesMadeBy,
+  probeRounds as probeRoundsBy,
+  probesOf as probesOfBy,
   startOperator,
 } from '../support/operator.ts';
 import { eventually } from '../support/wait.ts';
@@ -65,7 +66,37 @@ const waitCondition = (name: string, type: string, status: string, timeoutMs = 3
     return c as V1PodCondition;
   }, timeoutMs);
 
-const probesMade = () => probesMadeBy(operator.healthUrl);
+const probesOf = (policy: string, result?: string) => probesOfBy(operator.healthUrl, policy, result);
+/** Waits for `rounds` more probes per target of each policy (policy → targets): the operator had its chance. */
+const probeRounds = (targets: Record<string, number>, rounds: number) =>
+  probeRoundsBy(operator.healthUrl, targets, rounds);
+
+const matchedPods = async (policy: string) =>
+  ((await probePolicies(kc).get(ns, policy)) as { status?: { matchedPods?: number } }).status?.matchedPods;
+
+/** The API server's clock in ms, to the second (a dry-run create stamps creationTimestamp, stores nothing). */
+const serverTime = async (): Promise<number> => {
+  const cm = await core.createNamespacedConfigMap({
+    namespace: ns,
+    body: { metadata: { generateName: 'clock-' } },
+    dryRun: 'All',
+  });
+  const stamp = cm.metadata?.creationTimestamp;
+  if (!stamp) throw new Error('the dry-run create returned no creationTimestamp');
+  return new Date(stamp).getTime();
+};
+
+/** The readiness gates of live pods in the namespace whose condition is not True, as pod/type=status. */
+const gatesNotTrue = async (): Promise<string[]> =>
+  (await core.listNamespacedPod({ namespace: ns })).items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .flatMap((p) =>
+      (p.spec?.readinessGates ?? []).map((g) => {
+        const c = p.status?.conditions?.find((x) => x.type === g.conditionType);
+        return `${p.metadata?.name}/${g.conditionType}=${c?.status}`;
+      }),
+    )
+    .filter((s) => !s.endsWith('=True'));
 
 const eventsFor = async (kind: string, name: string): Promise<CoreV1Event[]> =>
   (await core.listNamespacedEvent({ namespace: ns })).items.filter(
@@ -140,9 +171,16 @@ describe('a pod with the gate', () => {
   it('never touches a pod without the gate', async () => {
     const before = auditPosition(cp().dir);
     await core.createNamespacedPod({ namespace: ns, body: pod('web-nogate', 'web', { gates: [] }) });
-    await eventually(async () => expect(fixture.ipOf(ns, 'web-nogate')).toBeDefined());
-    // Two probe periods pass; the operator must not have written to that pod.
-    await new Promise((r) => setTimeout(r, 5000));
+    await eventually(async () =>
+      expect((await core.readNamespacedPodStatus({ name: 'web-nogate', namespace: ns })).status?.podIP).toBeTruthy(),
+    );
+    // A gated pod of the same policy created after it gets its condition: the watch delivers events
+    // in order, so web's targets were computed from a cache that held web-nogate with its address.
+    await core.createNamespacedPod({ namespace: ns, body: pod('web-2', 'web') });
+    await waitCondition('web-2', GATE, 'True');
+    // Then two rounds of every pod web selects by label (web-1, web-2, web-nogate): two periods and
+    // more in which the operator would have probed and patched web-nogate had it made it a target.
+    await probeRounds({ web: 3 }, 2);
     const writes = podStatusPatches(cp().dir, OPERATOR_USER, ns, before).filter(
       (e) => e.objectRef?.name === 'web-nogate',
     );
@@ -182,15 +220,23 @@ describe('several policies', () => {
   });
 
   it('lets the older of two conflicting policies own the condition; the newer is Degraded/Conflict', async () => {
-    await probePolicies(kc).create(ns, policy('owner', { selector: { matchLabels: { app: 'contested' } } }));
-    await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has second precision
-    await probePolicies(kc).create(
+    const owner = (await probePolicies(kc).create(
+      ns,
+      policy('owner', { selector: { matchLabels: { app: 'contested' } } }),
+    )) as { metadata: { creationTimestamp: string } };
+    // creationTimestamp has second precision: wait until the API server's clock is past owner's
+    // second, so that rival is younger by age and not merely later by name.
+    await eventually(async () =>
+      expect(await serverTime()).toBeGreaterThan(Date.parse(owner.metadata.creationTimestamp)),
+    );
+    const rival = (await probePolicies(kc).create(
       ns,
       policy('rival', {
         selector: { matchLabels: { app: 'contested' } },
         probe: { httpGet: { port: 'http', path: '/other' }, periodSeconds: 2, timeoutSeconds: 1 },
       }),
-    );
+    )) as { metadata: { creationTimestamp: string } };
+    expect(Date.parse(rival.metadata.creationTimestamp)).toBeGreaterThan(Date.parse(owner.metadata.creationTimestamp));
     await core.createNamespacedPod({ namespace: ns, body: pod('contested-1', 'contested') });
     await waitCondition('contested-1', GATE, 'True');
     await eventually(async () => {
@@ -218,7 +264,13 @@ describe('pods being deleted', () => {
       expect(p.metadata?.deletionTimestamp).toBeDefined();
     });
     const before = auditPosition(cp().dir);
-    await new Promise((r) => setTimeout(r, 5000));
+    // The operator has seen the deletion once the policy no longer counts the pod: the same
+    // reconcile removed its target, after which no probe result of it is counted.
+    await eventually(async () => expect(await matchedPods('term')).toBe(0));
+    const probed = await probesOf('term');
+    // Three rounds of web's targets: periods in which the operator would have probed and patched term-1.
+    await probeRounds({ web: 2 }, 3);
+    expect(await probesOf('term')).toBe(probed);
     expect(podStatusPatches(cp().dir, OPERATOR_USER, ns, before).filter((e) => e.objectRef?.name === 'term-1')).toEqual(
       [],
     );
@@ -272,8 +324,14 @@ describe('rollouts', () => {
       const gate = v2[0]?.status?.conditions?.find((c) => c.type === GATE);
       expect(gate?.status).toBe('False');
     }, 60_000);
-    // Several probe periods later the rollout still has not progressed past the broken pod.
-    await new Promise((r) => setTimeout(r, 6000));
+    // Three more failed probes of the broken pod (the only one failing) later, its gate is still
+    // False and the rollout still has not progressed past it.
+    const failed = await probesOf('shop', 'failure');
+    await eventually(async () => expect(await probesOf('shop', 'failure')).toBeGreaterThanOrEqual(failed + 3), 60_000);
+    const v2 = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=shop' })).items.filter(
+      (p) => p.spec?.containers[0]?.image === 'shop:v2',
+    );
+    expect(v2.map((p) => p.status?.conditions?.find((c) => c.type === GATE)?.status)).toEqual(['False']);
     const d = await apps.readNamespacedDeployment({ name: 'shop', namespace: ns });
     expect(d.status?.updatedReplicas).toBe(1);
     expect(d.status?.availableReplicas).toBe(3);
@@ -291,16 +349,18 @@ describe('rollouts', () => {
 });
 
 describe('writes', () => {
+  // What probes once the tests above have run: policy → targets (rival owns no pod, so probes none).
+  const STEADY_TARGETS = { web: 2, 'multi-http': 1, 'multi-tcp': 1, owner: 1, shop: 3 };
+
   it('makes no writes in steady state', async () => {
-    // Everything created so far is settled; count the operator's pod writes over several periods.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Everything created so far has settled: every gate of every live pod is True, nothing to write.
+    await eventually(async () => expect(await gatesNotTrue()).toEqual([]));
     const before = auditPosition(cp().dir);
-    const probesBefore = await probesMade();
-    await new Promise((r) => setTimeout(r, 8000));
+    // Four rounds of every target of every policy that probes (rival owns no pod): several periods
+    // of probing, so silence is not a dead operator.
+    await probeRounds(STEADY_TARGETS, 4);
     const writes = podStatusPatches(cp().dir, OPERATOR_USER, ns, before);
     expect(writes.map((w) => w.objectRef?.name)).toEqual([]);
-    // ...while it kept probing every target: silence is not a dead operator.
-    expect(await probesMade()).toBeGreaterThan(probesBefore + 20);
   });
 
   it('flips no condition across an operator restart with a healthy fleet', async () => {
@@ -314,8 +374,8 @@ describe('writes', () => {
     await operator.kill(); // SIGKILL: no graceful anything
     operator = await startOperator(operatorConfig, cp().dir, ['--namespaces', ns]);
     await eventually(async () => expect((await fetch(`${operator.healthUrl}/readyz`)).status).toBe(200));
-    await new Promise((r) => setTimeout(r, 8000)); // four probe periods after the restart
-    expect(await probesMade()).toBeGreaterThanOrEqual(10 * 3); // the new process probed the fleet
+    // The new process probes the fleet, and every other target, three times over.
+    await probeRounds({ ...STEADY_TARGETS, fleet: 10 }, 3);
     const patches = podStatusPatches(cp().dir, OPERATOR_USER, ns, before);
     expect(patches.map((p) => p.objectRef?.name)).toEqual([]);
     for (let i = 0; i < 10; i++) expect((await conditionOf(`fleet-${i}`, GATE))?.status).toBe('True');
@@ -343,7 +403,7 @@ describe('failsafe', () => {
         reason: 'Failsafe',
       });
     });
-    await new Promise((r) => setTimeout(r, 6000)); // more rounds: the hold must last
+    await probeRounds({ dark: 8 }, 3); // three more rounds of every dark target: the hold must last
     let flipped = 0;
     for (let i = 0; i < 8; i++) if ((await conditionOf(`dark-${i}`, GATE))?.status === 'False') flipped++;
     expect(flipped).toBeLessThanOrEqual(2);
@@ -375,8 +435,12 @@ describe('events', () => {
       const events = await eventsFor('ProbePolicy', 'gone');
       expect(events.some((e) => e.reason === 'PolicyDeleted' && /left as they are/.test(e.message ?? ''))).toBe(true);
     });
+    const probed = await probesOf('gone');
     fixture.setApp(ns, 'gone-1', 'failing');
-    await new Promise((r) => setTimeout(r, 5000));
+    // Four rounds of web's targets: more than failureThreshold (2) periods, in which gone-1 would have
+    // been flipped had it still been probed.
+    await probeRounds({ web: 2 }, 4);
+    expect(await probesOf('gone')).toBe(probed);
     const after = await conditionOf('gone-1', GATE);
     expect(after?.status).toBe('True');
     expect(after?.lastTransitionTime).toEqual(before.lastTransitionTime);

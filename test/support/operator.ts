@@ -141,3 +141,40 @@ export async function probesMade(healthUrl: string): Promise<number> {
     .filter((l) => l.startsWith('readygate_probes_total{'))
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
+
+/** Probes an operator process has made for one policy, optionally of one result (success, failure, error). */
+export async function probesOf(healthUrl: string, policy: string, result?: string): Promise<number> {
+  const text = await (await fetch(`${healthUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter(
+      (l) =>
+        l.startsWith('readygate_probes_total{') &&
+        l.includes(`policy="${policy}"`) &&
+        (result === undefined || l.includes(`result="${result}"`)),
+    )
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+/**
+ * Waits until an operator process has made `rounds` more probes per target of each policy
+ * (`targets` maps a policy to its number of targets): the evidence, instead of a sleep, that it
+ * had the chance to act before a test asserts that it did not. A policy's count is not per target,
+ * but some target got at least `rounds` of them, so at least `rounds - 1` periods went by.
+ */
+export async function probeRounds(
+  healthUrl: string,
+  targets: Record<string, number>,
+  rounds: number,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const policies = Object.entries(targets);
+  const goals = await Promise.all(policies.map(async ([p, n]) => (await probesOf(healthUrl, p)) + n * rounds));
+  // Plain errors, not expect(): scripts and bench/ import this module outside vitest.
+  await eventually(async () => {
+    for (const [i, [policy]] of policies.entries()) {
+      const made = await probesOf(healthUrl, policy);
+      if (made < (goals[i] as number)) throw new Error(`${policy}: ${made} probes made, waiting for ${goals[i]}`);
+    }
+  }, timeoutMs);
+}

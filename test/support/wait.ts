@@ -12,3 +12,14 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 30_000
     }
   }
 }
+
+/**
+ * Gives the event loop turns (I/O included, no poll interval) until cond() holds or the deadline
+ * passes; returns whether it holds. For unit tests whose I/O is on loopback: the deadline is in
+ * time, not in turns, so a loaded machine that needs longer for that I/O only makes it slower.
+ */
+export async function turnsUntil(cond: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  return cond();
+}

@@ -115,6 +115,7 @@ describe('fault: the leader is partitioned from the API server', () => {
     await eventually(async () => expect((await gate('p-0'))?.status).toBe('True'));
     // The old leader stepped down on its own timer and exited (its Deployment would restart it).
     await eventually(() => expect(a.child.exitCode).not.toBeNull());
+    // Not a synchronisation but the fault itself: the partition lasts 13 s, as in issue 10's reproduction.
     await eventually(() => expect(Date.now() - frozenAt).toBeGreaterThan(13_000), 30_000, 250);
     proxy.thaw();
     const thawedAt = Date.now();

@@ -9,7 +9,13 @@ import { auditPosition, podStatusPatches } from '../../support/audit.ts';
 import { Blackhole } from '../../support/blackhole.ts';
 import { adminKubeConfig, createNamespace, deleteNamespace, probePolicies } from '../../support/kube.ts';
 import { KubeletFixture } from '../../support/kubelet-fixture.ts';
-import { OPERATOR_USER, type OperatorProcess, operatorKubeconfig, startOperator } from '../../support/operator.ts';
+import {
+  OPERATOR_USER,
+  type OperatorProcess,
+  operatorKubeconfig,
+  probeRounds,
+  startOperator,
+} from '../../support/operator.ts';
 import { eventually } from '../../support/wait.ts';
 
 const PORT = 9090; // the tests' own servers on the pods' addresses, beside the fixture's apps on 8080
@@ -83,22 +89,6 @@ const close = (s: Server) => {
   return new Promise<void>((resolve) => s.close(() => resolve()));
 };
 
-/** Probes the operator made for one policy, from its /metrics. */
-async function probesOf(policy: string): Promise<number> {
-  const text = await (await fetch(`${operator.healthUrl}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('readygate_probes_total{') && l.includes(`policy="${policy}"`))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
-
-/** Waits until the operator made `rounds` more probes of each target of `policies` (`targets` in all). */
-async function probeRounds(policies: string[], targets: number, rounds: number) {
-  const count = async () => (await Promise.all(policies.map(probesOf))).reduce((a, b) => a + b, 0);
-  const goal = (await count()) + targets * rounds;
-  await eventually(async () => expect(await count()).toBeGreaterThanOrEqual(goal), 60_000);
-}
-
 beforeAll(async () => {
   kc = adminKubeConfig();
   core = kc.makeApiClient(CoreV1Api);
@@ -143,7 +133,7 @@ describe('fault: the operator cannot reach most pods', () => {
           60_000,
         );
       }
-      await probeRounds(['dark-a', 'dark-b'], names.length, 3); // the hold lasts
+      await probeRounds(operator.healthUrl, { 'dark-a': 6, 'dark-b': 6 }, 3); // the hold lasts
       const writes = podStatusPatches(cp().dir, OPERATOR_USER, ns, before);
       const metrics = await (await fetch(`${operator.healthUrl}/metrics`)).text();
       console.log(
@@ -220,7 +210,7 @@ describe('fault: a pod answers differently on every probe', () => {
     await eventually(async () => expect((await condition('varying-0', gate))?.status).toBe('True'));
     const before = auditPosition(cp().dir);
     const served = n;
-    await probeRounds(['varying'], 1, 10);
+    await probeRounds(operator.healthUrl, { varying: 1 }, 10);
     const writes = podStatusPatches(cp().dir, OPERATOR_USER, ns, before).map((e) => e.objectRef?.name);
     console.log(`varying answers: ${n - served} redirects to a new URL served, pod writes: ${JSON.stringify(writes)}`);
     expect(n - served).toBeGreaterThanOrEqual(10);

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type HealthServer, startHealthServer } from '../../../src/observability/health.ts';
 import { createMetrics } from '../../../src/observability/metrics.ts';
 import { FakeClock } from '../../../src/runtime/clock.ts';
+import { turnsUntil } from '../../support/wait.ts';
 
 const servers: HealthServer[] = [];
 afterEach(async () => {
@@ -143,8 +144,7 @@ describe('health server', () => {
   });
 });
 
-// Polls a condition across real I/O turns (no timing assumptions, just "eventually").
+// Polls a condition across real I/O turns, with a deadline in time (no timing assumptions).
 async function waitUntil(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
-  expect(cond()).toBe(true);
+  expect(await turnsUntil(cond)).toBe(true);
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/runtime/clock.ts';
 import { clientNodeInformerFactory, ResilientInformer, type RestartReason } from '../../../src/runtime/informer.ts';
 import { normalizerFor } from '../../../src/runtime/normalize.ts';
+import { turnsUntil } from '../../support/wait.ts';
 
 // Checks the wrapper's assumptions about client-node's real ListWatch (not an API server test):
 // the list is delivered as model objects with Dates, and a watch that cannot connect reports
@@ -58,7 +59,7 @@ describe('ResilientInformer over client-node makeInformer', () => {
     });
     const ac = new AbortController();
     const done = informer.start(ac.signal);
-    for (let i = 0; i < 1_000 && restarts.length === 0; i++) await new Promise((r) => setImmediate(r));
+    await turnsUntil(() => restarts.length > 0);
     expect(restarts).toEqual(['error']);
     expect(lists).toBe(1);
     expect(informer.get('ns', 'a')).toEqual({
@@ -67,7 +68,7 @@ describe('ResilientInformer over client-node makeInformer', () => {
       metadata: { namespace: 'ns', name: 'a', resourceVersion: '10', creationTimestamp: '2026-11-27T05:31:23Z' },
     });
     await clock.tick(1_000);
-    for (let i = 0; i < 1_000 && restarts.length === 1; i++) await new Promise((r) => setImmediate(r));
+    await turnsUntil(() => restarts.length !== 1);
     expect(lists).toBe(2);
     ac.abort();
     await done;

@@ -84,11 +84,13 @@ export async function closedPort(host: string): Promise<number> {
 /**
  * A listener whose accept queue is full and never drained: the kernel drops new SYNs, so a
  * connect hangs until the caller's timeout, like a packet-dropping path. Node always accepts,
- * so a small python3 process holds the socket; it exits when its stdin closes.
+ * so a small python3 process holds the socket; it exits when its stdin closes. It prints the
+ * port only once the queue is full, read from the listener's TCP_INFO (Linux reports a listener's
+ * accept queue length in tcpi_unacked and its limit in tcpi_sacked; full means length > limit).
  */
 export async function startBlackhole(host: string): Promise<Running> {
   const script = [
-    'import socket, sys',
+    'import socket, struct, sys, time',
     `s = socket.socket(); s.bind((${JSON.stringify(host)}, 0)); s.listen(0)`,
     'port = s.getsockname()[1]',
     'fill = []',
@@ -97,16 +99,21 @@ export async function startBlackhole(host: string): Promise<Running> {
     '    try: c.connect((s.getsockname()[0], port))',
     '    except BlockingIOError: pass',
     '    fill.append(c)',
+    'deadline = time.monotonic() + 10',
+    'while True:',
+    "    queued, limit = struct.unpack_from('=24x2I', s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104))",
+    '    if queued > limit: break',
+    "    if time.monotonic() > deadline: sys.exit(f'accept queue not full after 10 s: {queued} queued, limit {limit}')",
+    '    time.sleep(0.01)',
     'print(port, flush=True)',
     'sys.stdin.read()',
   ].join('\n');
   const child: ChildProcess = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the blackhole's python3 exited (${code}) before it was ready`)));
     child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
   });
-  // Give the filler connections a moment to occupy the queue.
-  await new Promise((r) => setTimeout(r, 100));
   return {
     host,
     port,
