@@ -53,6 +53,11 @@ export class TcpProxy {
     for (const pipe of this.#pipes) this.#flush(pipe);
   }
 
+  /** Resets every connection now (both sides see it closed), as a middlebox or an API server restart would. */
+  cut(): void {
+    for (const pipe of [...this.#pipes]) this.#close(pipe);
+  }
+
   /** Connections alive now. */
   connections(): number {
     return this.#pipes.size;

@@ -145,3 +145,59 @@ describe('fault: the leader is partitioned from the API server', () => {
     expect(a.log()).toContain('stopped leading');
   });
 });
+
+describe('fault: the connections to the API server are cut', () => {
+  it('resumes its watches; healthy gates are not written, a new pod is still gated', async () => {
+    const ns2 = await createNamespace(kc, 'cut');
+    const fixture2 = new KubeletFixture(kc, { namespaces: [ns2], firstIp: '127.62.1.1' });
+    await fixture2.start();
+    try {
+      await probePolicies(kc).create(ns2, {
+        apiVersion: 'readygate.dev/v1alpha1',
+        kind: 'ProbePolicy',
+        metadata: { name: 'cut' },
+        spec: {
+          conditionType: GATE,
+          selector: { matchLabels: { app: 'cut' } },
+          probe: { httpGet: { port: 'http' }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
+        },
+      });
+      const createPod = (name: string) =>
+        core.createNamespacedPod({
+          namespace: ns2,
+          body: {
+            metadata: { name, labels: { app: 'cut' }, annotations: { [APP_ANNOTATION]: 'healthy' } },
+            spec: {
+              readinessGates: [{ conditionType: GATE }],
+              containers: [{ name: 'app', image: 'example/app:1', ports: [{ name: 'http', containerPort: 8080 }] }],
+            },
+          },
+        });
+      const gate2 = async (name: string) =>
+        (await core.readNamespacedPodStatus({ name, namespace: ns2 })).status?.conditions?.find((c) => c.type === GATE);
+      for (let i = 0; i < 3; i++) await createPod(`cut-${i}`);
+      const direct = await operatorKubeconfig(kc, cp());
+      const proxied = direct.replace(/\.kubeconfig$/, '-cut.kubeconfig');
+      writeFileSync(proxied, readFileSync(direct, 'utf8').replace(cp().server, `https://127.0.0.1:${proxy.port}`));
+      const op = await startOperator(proxied, cp().dir, ['--namespaces', ns2]);
+      running.push(op);
+      for (let i = 0; i < 3; i++) await eventually(async () => expect((await gate2(`cut-${i}`))?.status).toBe('True'));
+
+      const before = auditPosition(cp().dir);
+      for (let round = 0; round < 3; round++) {
+        await eventually(() => expect(proxy.connections()).toBeGreaterThan(0)); // reconnected
+        proxy.cut();
+      }
+      await createPod('cut-3');
+      await eventually(async () => expect((await gate2('cut-3'))?.status).toBe('True'), 60_000);
+      const writes = podStatusPatches(cp().dir, OPERATOR_USER, ns2, before).map((e) => e.objectRef?.name);
+      console.log(`connections cut 3 times: pod writes ${JSON.stringify(writes)}`);
+      expect(writes).toEqual(['cut-3']);
+      for (let i = 0; i < 3; i++) expect((await gate2(`cut-${i}`))?.status).toBe('True');
+      await op.stop();
+    } finally {
+      await fixture2.stop();
+      await deleteNamespace(kc, ns2);
+    }
+  });
+});
