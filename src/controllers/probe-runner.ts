@@ -246,9 +246,13 @@ class ProbeRunner implements ProbeManager {
     });
     metrics.probeDuration.observe({ policy: state.name, handler: state.handler }, (result.durationMs ?? 0) / 1000);
     const now = clock.now();
-    this.#report(state, this.#failsafe.observe(key, result.couldNotLook));
+    this.#report(state, this.#failsafe.observe(key, result.couldNotLook, keyOf(state)));
     this.#report(state, this.#failsafe.tick(keyOf(state), now));
-    const next = target.debouncer.observe(result, now);
+    // While the operator is blind, a could-not-look result is no observation (src/safety/failsafe.ts).
+    const observed = this.#failsafe.isObservation(result.couldNotLook)
+      ? result
+      : { ...result, outcome: 'unknown' as const };
+    const next = target.debouncer.observe(observed, now);
     if (!next) return;
     const wasTrue = (target.desired?.status ?? this.#observedStatus(state, target)) === 'True';
     if (next.status === 'False' && wasTrue) {

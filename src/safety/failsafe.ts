@@ -17,6 +17,7 @@
 //    likely cause, so every flip to False is held everywhere until most targets can be looked at
 //    again. Right after start, while fewer than half the targets have been observed, a flip
 //    whose own latest result could not look is held too: the global view cannot judge yet.
+//    While blind, a result that could not look does not count toward failureThreshold either.
 //
 // Pure: time is passed in, no I/O. The caller (src/controllers/probe-runner.ts) turns the
 // transitions it returns into log lines, Events, metrics and policy status reconciles.
@@ -113,8 +114,12 @@ export class Failsafe {
     return this.release(policy, target, now);
   }
 
-  /** Records a target's latest result for the global view; returns the holds this began or ended. */
-  observe(target: string, couldNotLook: boolean): FailsafeTransition[] {
+  /**
+   * Records a target's latest result for the global view; returns the holds this began or ended.
+   * While blind, a target of `policy` that could not look is held too, so its policy says why
+   * its gates are not judged (its debouncer does not count such results, see isObservation).
+   */
+  observe(target: string, couldNotLook: boolean, policy?: string): FailsafeTransition[] {
     if (!this.#known.has(target)) return [];
     const before = this.#viewHolds();
     const prior = this.#looks.get(target);
@@ -122,16 +127,27 @@ export class Failsafe {
     this.#looks.set(target, couldNotLook);
     if (couldNotLook) this.#couldNotLook++;
     const after = this.#viewHolds();
-    if (before === after) return [];
     // The view can judge again: its holds end, and each held target's next result asks anew.
-    if (before === 'warm-up' || (before === 'blind' && after !== 'blind')) this.#dropViewHolds();
-    return this.#reportAll();
+    if (before !== after && (before === 'warm-up' || (before === 'blind' && after !== 'blind'))) this.#dropViewHolds();
+    const state = policy === undefined ? undefined : this.#policies.get(policy);
+    if (state && after === 'blind' && couldNotLook) state.held.set(target, 'CouldNotLook');
+    if (before !== after) return this.#reportAll();
+    return state && policy !== undefined ? this.#report(policy, state) : [];
   }
 
   /** True when most observed targets could not be looked at (and enough were observed to say so). */
   blind(): boolean {
     const observed = this.#looks.size;
     return observed >= GLOBAL_VIEW_MIN_TARGETS && this.#couldNotLook * 2 > observed;
+  }
+
+  /**
+   * Whether a result counts toward the debouncer's thresholds. While the operator is blind, a
+   * result that could not look is no observation of the pod: counted, it would leave every gate
+   * past failureThreshold when the outage ends, and the first real failure would flip it at once.
+   */
+  isObservation(couldNotLook: boolean): boolean {
+    return !(couldNotLook && this.blind());
   }
 
   /** Whether too few targets have been observed for the global view to judge (right after start). */

@@ -159,6 +159,11 @@ describe('fault: the operator cannot reach most pods', () => {
     for (const p of ['dark-a', 'dark-b']) {
       await eventually(async () => expect((await policyCondition(p, 'Degraded'))?.status).toBe('False'), 60_000);
     }
+    // The whole episode, recovery included, wrote nothing: while blind, the timeouts did not count
+    // toward failureThreshold, so the first refused connection after it flips no gate.
+    await probeRounds(operator.healthUrl, { 'dark-a': 6, 'dark-b': 6 }, 2);
+    expect(podStatusPatches(cp().dir, OPERATOR_USER, ns, before).map((e) => e.objectRef?.name)).toEqual([]);
+    for (const name of names) expect((await condition(name, gate))?.status).toBe('True');
   });
 });
 

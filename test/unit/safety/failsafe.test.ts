@@ -128,6 +128,28 @@ describe('Failsafe: the global view across policies', () => {
     expect(fs.couldNotLookRatio()).toBeCloseTo(7 / 12);
   });
 
+  it('while blind, holds the targets that could not look, so their policies say why', () => {
+    const fs = twoPolicies(6);
+    for (let i = 0; i < 6; i++) fs.observe(`a${i}`, true, 'ns/a');
+    const began = fs.observe('b0', true, 'ns/b');
+    expect(began.map((t) => [t.policy, t.reason])).toEqual([['ns/b', 'CouldNotLook']]);
+    expect(fs.observe('a0', true, 'ns/a').map((t) => [t.policy, t.reason])).toEqual([['ns/a', 'CouldNotLook']]);
+    expect(fs.observe('a1', true, 'ns/a')).toEqual([]); // reported once per policy
+    expect(fs.heldTargets().CouldNotLook).toBe(3);
+    for (let i = 0; i < 6; i++) fs.observe(`a${i}`, false, 'ns/a');
+    expect(fs.blind()).toBe(false);
+    expect(fs.status('ns/a')).toBeUndefined();
+    expect(fs.status('ns/b')).toBeUndefined();
+  });
+
+  it('while blind, a result that could not look is no observation; a real failure still is', () => {
+    const fs = twoPolicies(6);
+    expect(fs.isObservation(true)).toBe(true);
+    for (let i = 0; i < 7; i++) fs.observe(`${i < 6 ? 'a' : 'b'}${i % 6}`, true);
+    expect(fs.isObservation(true)).toBe(false);
+    expect(fs.isObservation(false)).toBe(true);
+  });
+
   it('ends the hold, reporting each affected policy once, when most can be looked at again', () => {
     const fs = twoPolicies(6);
     for (let i = 0; i < 6; i++) fs.observe(`a${i}`, true);
