@@ -122,6 +122,11 @@ export class LeaderElector {
       const ok = await this.#bounded(both, budget, (s) => this.#tryAcquireOrRenew(sentAt, s));
       if (ok && !both.aborted) {
         fence.renewed(sentAt);
+        // An acquire that landed late (say, through an API server that was paused) may leave
+        // less of its renew deadline than a write needs: leading now would mean stepping down
+        // at once. The lease is ours, so renew it right away instead (no busy loop: such a call
+        // took most of the renew deadline).
+        if (!leading && !fence.holds()) continue;
         if (!leading) {
           leading = true;
           this.#newLeader(this.#o.identity);

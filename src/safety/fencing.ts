@@ -104,7 +104,15 @@ export class Fence {
 
   #expire(): void {
     this.#timer = undefined;
-    if (this.#opts && this.#opts.clock.now() < this.#validUntil) return;
+    const opts = this.#opts;
+    if (!opts) return;
+    // Node's timers keep the event loop's monotonic time: by Date.now() one can fire a
+    // millisecond early. Wait out the rest, or the fence would never expire.
+    const left = this.#validUntil - opts.clock.now();
+    if (left > 0) {
+      this.#timer = opts.clock.setTimeout(() => this.#expire(), left);
+      return;
+    }
     this.revoke();
     for (const listener of [...this.#onExpire]) listener();
   }

@@ -25,6 +25,13 @@ export interface ControlPlane {
   /** gitVersion reported by the running kube-apiserver, e.g. v1.37.2. */
   version: string;
   pids: number[];
+  /** The running kube-apiserver's pid, for tests that pause (SIGSTOP) or kill it. */
+  apiServerPid(): number;
+  /**
+   * Waits until the current kube-apiserver has exited (the caller killed it), then starts it
+   * again with the same flags, port and etcd, and resolves once /readyz answers ok.
+   */
+  restartApiServer(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -36,6 +43,11 @@ export interface StartOptions {
   /** Where to put the state directory (default: a new temp dir). */
   dir?: string;
   log?: (line: string) => void;
+  /**
+   * Also audit Lease writes at Request level: their bodies carry holderIdentity and renewTime
+   * (the time the holder sent the renew), the basis of its renew deadline. Default false.
+   */
+  auditLeaseRequests?: boolean;
 }
 
 /** Builds the binaries if the cache lacks them and returns the directory that holds them. */
@@ -304,7 +316,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     log(`etcd ready on ${etcdUrl}`);
 
     const server = `https://127.0.0.1:${apiPort}`;
-    const apiserver = launch('kube-apiserver', [
+    const apiArgs = [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
@@ -324,21 +336,26 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
       `--audit-log-path=${join(dir, 'audit.log')}`,
-      `--audit-policy-file=${writeAuditPolicy(dir)}`,
+      `--audit-policy-file=${writeAuditPolicy(dir, opts.auditLeaseRequests ?? false)}`,
       '--audit-log-format=json',
       '--v=1',
-    ]);
+    ];
     const caPem = readFileSync(join(dir, 'ca.crt'), 'utf8');
-    await waitFor(
-      'kube-apiserver',
-      async () => {
-        const r = await apiGet(server, caPem, adminToken, '/readyz');
-        return r.status === 200 && r.body.trim() === 'ok';
-      },
-      apiserver.child,
-      apiserver.logPath,
-      90_000,
-    );
+    const startApiServer = async (timeoutMs: number): Promise<ChildProcess> => {
+      const apiserver = launch('kube-apiserver', apiArgs);
+      await waitFor(
+        'kube-apiserver',
+        async () => {
+          const r = await apiGet(server, caPem, adminToken, '/readyz');
+          return r.status === 200 && r.body.trim() === 'ok';
+        },
+        apiserver.child,
+        apiserver.logPath,
+        timeoutMs,
+      );
+      return apiserver.child;
+    };
+    let apiserver = await startApiServer(90_000);
     const version = (JSON.parse((await apiGet(server, caPem, adminToken, '/version')).body) as { gitVersion: string })
       .gitVersion;
     log(`kube-apiserver ${version} ready on ${server}`);
@@ -386,6 +403,19 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       binDir,
       version,
       pids: children.map((c) => c.pid).filter((p): p is number => p !== undefined),
+      apiServerPid: () => {
+        if (apiserver.pid === undefined) throw new Error('kube-apiserver has no pid');
+        return apiserver.pid;
+      },
+      restartApiServer: async (timeoutMs = 90_000) => {
+        const old = apiserver;
+        const exited = () => old.exitCode !== null || old.signalCode !== null;
+        const deadline = Date.now() + 10_000;
+        while (!exited() && Date.now() < deadline) await sleep(20);
+        if (!exited()) throw new Error(`kube-apiserver (pid ${old.pid}) is still running; kill it before a restart`);
+        apiserver = await startApiServer(timeoutMs);
+        log(`kube-apiserver restarted on ${server}`);
+      },
       stop,
     };
   } catch (err) {
@@ -394,8 +424,11 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   }
 }
 
-/** Audit every write to pods/status at the Metadata level, so tests and benchmarks can count PATCH calls. */
-function writeAuditPolicy(dir: string): string {
+/**
+ * Audit every write to pods/status at the Metadata level, so tests and benchmarks can count PATCH
+ * calls; with leaseBodies, Lease writes at Request level (the first matching rule wins).
+ */
+function writeAuditPolicy(dir: string, leaseBodies: boolean): string {
   const path = join(dir, 'audit-policy.yaml');
   writeFileSync(
     path,
@@ -404,6 +437,13 @@ function writeAuditPolicy(dir: string): string {
       'kind: Policy',
       'omitStages: [RequestReceived]',
       'rules:',
+      ...(leaseBodies
+        ? [
+            '- level: Request',
+            '  verbs: [update, create, patch]',
+            '  resources: [{group: coordination.k8s.io, resources: [leases]}]',
+          ]
+        : []),
       '- level: Metadata',
       '  verbs: [patch, update, create, delete]',
       '  resources: [{group: "", resources: [pods, pods/status, events]}, {group: readygate.dev}, {group: coordination.k8s.io}]',

@@ -3,12 +3,22 @@ import { LeaderElector, type Lease, type LeaseClient } from '../../../src/kube/l
 import { FakeClock, flushPromises } from '../../../src/runtime/clock.ts';
 import { Fence } from '../../../src/safety/fencing.ts';
 
-/** An in-memory Lease store whose calls can be frozen (they then settle only when aborted). */
+/**
+ * An in-memory Lease store whose calls can be frozen: they then settle when aborted, or go
+ * through when thawed, as requests to a paused (SIGSTOP) and resumed API server do.
+ */
 class FakeLeases implements LeaseClient {
   lease: Lease | undefined;
   frozen = false;
   calls = 0;
   #rv = 0;
+  readonly #waiting = new Set<() => void>();
+
+  thaw(): void {
+    this.frozen = false;
+    for (const go of this.#waiting) go();
+    this.#waiting.clear();
+  }
 
   async get(signal: AbortSignal) {
     await this.#maybeFreeze(signal);
@@ -32,9 +42,18 @@ class FakeLeases implements LeaseClient {
   #maybeFreeze(signal: AbortSignal): Promise<void> {
     this.calls++;
     if (!this.frozen) return Promise.resolve();
-    return new Promise((_, reject) =>
-      signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
-    );
+    return new Promise((resolve, reject) => {
+      const go = () => resolve();
+      this.#waiting.add(go);
+      signal.addEventListener(
+        'abort',
+        () => {
+          this.#waiting.delete(go);
+          reject(new Error('aborted'));
+        },
+        { once: true },
+      );
+    });
   }
 }
 
@@ -106,6 +125,33 @@ describe('LeaderElector', () => {
     await clock.tick(0);
     expect(b.events).toEqual([]); // b just observed the record: it waits a whole lease duration
     await clock.tick(6_000);
+    expect(b.events).toEqual(['b started']);
+    b.ac.abort();
+    await b.done;
+  });
+
+  it('an acquire that lands with too little of its renew deadline left is renewed before it leads', async () => {
+    // kube-apiserver paused (SIGSTOP) long enough for the leader to step down, then resumed
+    // while the standby's acquire was in flight: it lands 100 ms before the deadline that
+    // counts from when it was sent. Leading then would mean stepping down (and exiting) at once.
+    const clock = new FakeClock();
+    const store = new FakeLeases();
+    const a = elector(clock, store, 'a');
+    await clock.tick(0);
+    const b = elector(clock, store, 'b');
+    await clock.tick(0); // b saw a's record at 0
+    store.frozen = true;
+    await clock.tick(4_000);
+    expect(a.events).toEqual(['a started', 'a stopped']);
+    await a.done;
+    // b's attempts: at 1 000 (abandoned at 5 000), at 6 000 (in flight until 10 000).
+    await clock.tick(5_900);
+    store.thaw();
+    await flushPromises();
+    expect(b.fence.holds()).toBe(true);
+    expect(b.events).toEqual(['b started']);
+    expect(store.lease?.spec?.holderIdentity).toBe('b');
+    await clock.tick(10_000);
     expect(b.events).toEqual(['b started']);
     b.ac.abort();
     await b.done;

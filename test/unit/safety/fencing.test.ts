@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../../src/runtime/clock.ts';
+import { type Clock, FakeClock } from '../../../src/runtime/clock.ts';
 import { Fence, NotLeaderError } from '../../../src/safety/fencing.ts';
 
 const setup = () => {
@@ -56,6 +56,30 @@ describe('Fence', () => {
     expect(expired).toBe(1);
     expect(fence.holds()).toBe(false);
     expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('expires even when its timer fires a little before the deadline by the wall clock', async () => {
+    // Node's timers run on the event loop's monotonic millisecond clock; measured by Date.now()
+    // one can fire a millisecond early (about 3 in 100 did in a loop on Node 24). Such a timer
+    // must not be the end of it: the fence would then never expire, and a leader that can no
+    // longer renew would never step down (it kept saying leader after kube-apiserver restarted).
+    const fake = new FakeClock();
+    const early: Clock = {
+      now: () => fake.now(),
+      setTimeout: (fn, ms) => fake.setTimeout(fn, ms > 1 ? ms - 1 : ms),
+      clearTimeout: (h) => fake.clearTimeout(h),
+      sleep: (ms, signal) => fake.sleep(ms, signal),
+    };
+    const fence = new Fence({ clock: early, renewDeadlineMs: 4_000, marginMs: 1_000 });
+    let expired = 0;
+    fence.onExpire(() => expired++);
+    fence.renewed(fake.now());
+    await fake.tick(3_999); // the timer fired here, early
+    expect(expired).toBe(0);
+    await fake.tick(1);
+    expect(expired).toBe(1);
+    expect(fence.holds()).toBe(false);
+    expect(fake.pendingTimers()).toBe(0);
   });
 
   it('revoke aborts every write in flight at once', async () => {
