@@ -248,11 +248,11 @@ class ProbeRunner implements ProbeManager {
     const now = clock.now();
     this.#report(state, this.#failsafe.observe(key, result.couldNotLook, keyOf(state)));
     this.#report(state, this.#failsafe.tick(keyOf(state), now));
-    // While the operator is blind, a could-not-look result is no observation (src/safety/failsafe.ts).
-    const observed = this.#failsafe.isObservation(result.couldNotLook)
-      ? result
-      : { ...result, outcome: 'unknown' as const };
-    const next = target.debouncer.observe(observed, now);
+    // While the operator is blind, a could-not-look result is no observation and breaks the run of
+    // results it would have joined (src/safety/failsafe.ts).
+    const seen = this.#failsafe.isObservation(result.couldNotLook);
+    if (!seen) target.debouncer.interrupt();
+    const next = seen ? target.debouncer.observe(result, now) : target.debouncer.desired(now);
     if (!next) return;
     const wasTrue = (target.desired?.status ?? this.#observedStatus(state, target)) === 'True';
     if (next.status === 'False' && wasTrue) {

@@ -151,6 +151,16 @@ export class Debouncer {
     return out;
   }
 
+  /**
+   * A gap in what was observed (the operator could not look at most pods): the current run of
+   * failures or successes is no longer consecutive, so it starts again; the status stays. Results
+   * from the start and the end of an outage then cannot add up to a flip.
+   */
+  interrupt(): void {
+    this.#s.failures = 0;
+    this.#s.successes = 0;
+  }
+
   /** Counters and status, for metrics, policy status and tests. */
   snapshot(): { status: GateStatus; successes: number; failures: number; latched: boolean; failedOpen: boolean } {
     const s = this.#s;

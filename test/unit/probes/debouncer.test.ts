@@ -315,3 +315,20 @@ describe('Debouncer and results that observed nothing', () => {
     expect(d.desired(T0)?.status).toBe('False');
   });
 });
+
+describe('Debouncer.interrupt', () => {
+  it('restarts the run of failures: failures before and after a gap do not add up to a flip', () => {
+    const d = new Debouncer({ probe: { failureThreshold: 2 } }, { status: 'True' }, 0);
+    const fail = { outcome: 'failure' as const, couldNotLook: false, message: 'refused', durationMs: 1 };
+    expect(d.observe(fail, 1)?.status).toBe('True');
+    d.interrupt();
+    expect(d.observe(fail, 2)?.status).toBe('True');
+    expect(d.observe(fail, 3)?.status).toBe('False');
+  });
+
+  it('keeps the status it had', () => {
+    const d = new Debouncer({ probe: { failureThreshold: 1 } }, { status: 'False', reason: 'ProbeFailed' }, 0);
+    d.interrupt();
+    expect(d.desired(1)?.status).toBe('False');
+  });
+});
