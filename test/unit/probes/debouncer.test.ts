@@ -310,7 +310,7 @@ describe('Debouncer and results that observed nothing', () => {
 
   it('an operator-side network failure (couldNotLook) still counts: the failsafe, not the debouncer, holds those', () => {
     const d = new Debouncer(spec(), { status: 'True' }, T0);
-    const unreachable = { ...bad('TCP connect 10.0.0.1:5432: host unreachable'), couldNotLook: true };
+    const unreachable = { ...bad('TCP connect 127.0.0.1:5432: host unreachable'), couldNotLook: true };
     for (let i = 0; i < 3; i++) d.observe(unreachable, T0);
     expect(d.desired(T0)?.status).toBe('False');
   });
