@@ -409,10 +409,20 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       },
       restartApiServer: async (timeoutMs = 90_000) => {
         const old = apiserver;
-        const exited = () => old.exitCode !== null || old.signalCode !== null;
-        const deadline = Date.now() + 10_000;
-        while (!exited() && Date.now() < deadline) await sleep(20);
-        if (!exited()) throw new Error(`kube-apiserver (pid ${old.pid}) is still running; kill it before a restart`);
+        if (old.exitCode === null && old.signalCode === null) {
+          // Waits on its exit event, with a deadline: the caller has just killed it.
+          await new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => {
+              old.off('exit', onExit);
+              reject(new Error(`kube-apiserver (pid ${old.pid}) is still running; kill it before a restart`));
+            }, 10_000);
+            const onExit = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+            old.once('exit', onExit);
+          });
+        }
         apiserver = await startApiServer(timeoutMs);
         log(`kube-apiserver restarted on ${server}`);
       },
