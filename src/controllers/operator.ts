@@ -20,8 +20,6 @@ import { type Caches, policyReconciler } from './policy.ts';
 import type { ProbeManager } from './probe-manager.ts';
 import { createProbeManager } from './probe-runner.ts';
 
-export { POLICY_STATUS_BATCH_MS } from './event-handlers.ts';
-
 export interface Operator {
   manager: Manager;
   metrics: Metrics;

@@ -45,6 +45,41 @@ const gate = async (name: string) =>
 
 const at = (e: { requestReceivedTimestamp: string }) => new Date(e.requestReceivedTimestamp).getTime();
 
+/** A ProbePolicy `name` on pods labelled app=name: HTTP every 2 s, two failures flip. */
+const createPolicy = (namespace: string, name: string, extra: Record<string, unknown> = {}) =>
+  probePolicies(kc).create(namespace, {
+    apiVersion: 'readygate.dev/v1alpha1',
+    kind: 'ProbePolicy',
+    metadata: { name },
+    spec: {
+      conditionType: GATE,
+      selector: { matchLabels: { app: name } },
+      probe: { httpGet: { port: 'http' }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
+      ...extra,
+    },
+  });
+
+/** A healthy fixture pod gated on GATE, labelled app=app. */
+const createPod = (namespace: string, name: string, app: string) =>
+  core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name, labels: { app }, annotations: { [APP_ANNOTATION]: 'healthy' } },
+      spec: {
+        readinessGates: [{ conditionType: GATE }],
+        containers: [{ name: 'app', image: 'example/app:1', ports: [{ name: 'http', containerPort: 8080 }] }],
+      },
+    },
+  });
+
+/** The operator's kubeconfig and a copy of it that reaches the API server through the proxy. */
+async function kubeconfigs(suffix: string): Promise<{ direct: string; proxied: string }> {
+  const direct = await operatorKubeconfig(kc, cp());
+  const proxied = direct.replace(/\.kubeconfig$/, `-${suffix}.kubeconfig`);
+  writeFileSync(proxied, readFileSync(direct, 'utf8').replace(cp().server, `https://127.0.0.1:${proxy.port}`));
+  return { direct, proxied };
+}
+
 beforeAll(async () => {
   kc = adminKubeConfig();
   core = kc.makeApiClient(CoreV1Api);
@@ -67,32 +102,9 @@ afterAll(async () => {
 
 describe('fault: the leader is partitioned from the API server', () => {
   it('writes nothing after its renew deadline; the standby takes over with no wrong flip', async () => {
-    await probePolicies(kc).create(ns, {
-      apiVersion: 'readygate.dev/v1alpha1',
-      kind: 'ProbePolicy',
-      metadata: { name: 'partition' },
-      spec: {
-        conditionType: GATE,
-        selector: { matchLabels: { app: 'partition' } },
-        probe: { httpGet: { port: 'http' }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
-        failsafe: { maxUnavailable: '100%' },
-      },
-    });
-    for (let i = 0; i < 4; i++) {
-      await core.createNamespacedPod({
-        namespace: ns,
-        body: {
-          metadata: { name: `p-${i}`, labels: { app: 'partition' }, annotations: { [APP_ANNOTATION]: 'healthy' } },
-          spec: {
-            readinessGates: [{ conditionType: GATE }],
-            containers: [{ name: 'app', image: 'example/app:1', ports: [{ name: 'http', containerPort: 8080 }] }],
-          },
-        },
-      });
-    }
-    const direct = await operatorKubeconfig(kc, cp());
-    const proxied = direct.replace(/\.kubeconfig$/, '-proxied.kubeconfig');
-    writeFileSync(proxied, readFileSync(direct, 'utf8').replace(cp().server, `https://127.0.0.1:${proxy.port}`));
+    await createPolicy(ns, 'partition', { failsafe: { maxUnavailable: '100%' } });
+    for (let i = 0; i < 4; i++) await createPod(ns, `p-${i}`, 'partition');
+    const { direct, proxied } = await kubeconfigs('proxied');
 
     const a = await startOperator(proxied, cp().dir, electionArgs(), { POD_NAME: 'operator-a' });
     running.push(a);
@@ -152,33 +164,11 @@ describe('fault: the connections to the API server are cut', () => {
     const fixture2 = new KubeletFixture(kc, { namespaces: [ns2], firstIp: '127.62.1.1' });
     await fixture2.start();
     try {
-      await probePolicies(kc).create(ns2, {
-        apiVersion: 'readygate.dev/v1alpha1',
-        kind: 'ProbePolicy',
-        metadata: { name: 'cut' },
-        spec: {
-          conditionType: GATE,
-          selector: { matchLabels: { app: 'cut' } },
-          probe: { httpGet: { port: 'http' }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
-        },
-      });
-      const createPod = (name: string) =>
-        core.createNamespacedPod({
-          namespace: ns2,
-          body: {
-            metadata: { name, labels: { app: 'cut' }, annotations: { [APP_ANNOTATION]: 'healthy' } },
-            spec: {
-              readinessGates: [{ conditionType: GATE }],
-              containers: [{ name: 'app', image: 'example/app:1', ports: [{ name: 'http', containerPort: 8080 }] }],
-            },
-          },
-        });
+      await createPolicy(ns2, 'cut');
       const gate2 = async (name: string) =>
         (await core.readNamespacedPodStatus({ name, namespace: ns2 })).status?.conditions?.find((c) => c.type === GATE);
-      for (let i = 0; i < 3; i++) await createPod(`cut-${i}`);
-      const direct = await operatorKubeconfig(kc, cp());
-      const proxied = direct.replace(/\.kubeconfig$/, '-cut.kubeconfig');
-      writeFileSync(proxied, readFileSync(direct, 'utf8').replace(cp().server, `https://127.0.0.1:${proxy.port}`));
+      for (let i = 0; i < 3; i++) await createPod(ns2, `cut-${i}`, 'cut');
+      const { proxied } = await kubeconfigs('cut');
       const op = await startOperator(proxied, cp().dir, ['--namespaces', ns2]);
       running.push(op);
       for (let i = 0; i < 3; i++) await eventually(async () => expect((await gate2(`cut-${i}`))?.status).toBe('True'));
@@ -188,7 +178,7 @@ describe('fault: the connections to the API server are cut', () => {
         await eventually(() => expect(proxy.connections()).toBeGreaterThan(0)); // reconnected
         proxy.cut();
       }
-      await createPod('cut-3');
+      await createPod(ns2, 'cut-3', 'cut');
       await eventually(async () => expect((await gate2('cut-3'))?.status).toBe('True'), 60_000);
       const writes = podStatusPatches(cp().dir, OPERATOR_USER, ns2, before).map((e) => e.objectRef?.name);
       console.log(`connections cut 3 times: pod writes ${JSON.stringify(writes)}`);
