@@ -47,6 +47,20 @@ export interface LeaderElection {
   run(signal: AbortSignal, hooks: { onStartedLeading(): void; onStoppedLeading(): void }): Promise<void>;
 }
 
+/**
+ * start() rejects with this when runnables were still running once the grace period ran out
+ * (as controller-runtime's Start fails "waiting for all runnables to end within grace period").
+ */
+export class GracePeriodExpiredError extends Error {
+  override readonly name = 'GracePeriodExpiredError';
+  /** Names of the runnables that had not returned. */
+  readonly runnables: readonly string[];
+  constructor(gracePeriodMs: number, runnables: readonly string[]) {
+    super(`runnables still running after the ${gracePeriodMs} ms grace period: ${runnables.join(', ')}`);
+    this.runnables = runnables;
+  }
+}
+
 /** start() rejects with this when this process stopped leading before the manager was stopped. */
 export class LeadershipLostError extends Error {
   override readonly name = 'LeadershipLostError';
@@ -78,6 +92,8 @@ export class Manager {
   readonly #graceMs: number;
   readonly #syncTimeoutMs: number;
   readonly #ac = new AbortController();
+  /** Aborted as soon as stopping begins, whatever the cause (see `stopping`). */
+  readonly #stoppingAc = new AbortController();
   /** Aborted when this process stops leading (or the manager stops): leader-only Runnables stop. */
   readonly #leading = new AbortController();
   /** Aborted once leader-only Runnables drained: the elector then releases the lease. */
@@ -101,13 +117,30 @@ export class Manager {
     this.#syncTimeoutMs = opts.cacheSyncTimeoutMs ?? 120_000;
     this.#leaderElection = opts.leaderElection;
     this.#stopRequested = new Promise((resolve) => {
-      this.#requestStop = resolve;
+      this.#requestStop = () => {
+        if (!this.#stoppingAc.signal.aborted) this.#stoppingAc.abort(new Error('manager stopping'));
+        resolve();
+      };
     });
   }
 
   /** The signal every Runnable receives; aborted when the manager stops. */
   get signal(): AbortSignal {
     return this.#ac.signal;
+  }
+
+  /**
+   * Aborted as soon as the manager begins to stop (stop(), a signal, a failed runnable, lost
+   * leadership), before anything drained: the moment the grace period starts.
+   */
+  get stopping(): AbortSignal {
+    return this.#stoppingAc.signal;
+  }
+
+  /** Names of the runnables started and not yet returned (what a shutdown is still waiting for). */
+  unfinished(): string[] {
+    const all = [...this.#caches, ...this.#runnables, ...(this.#electionEntry ? [this.#electionEntry] : [])];
+    return all.filter((e) => e.done && !e.finished).map((e) => e.name);
   }
 
   /** Registers a cache; caches start first and must sync before other Runnables start. */
@@ -132,7 +165,8 @@ export class Manager {
 
   /**
    * Runs everything until stop() (or a Runnable fails, or caches do not sync in time); resolves
-   * after a graceful shutdown, or rejects with the error that caused the stop.
+   * after a graceful shutdown, or rejects with the error that caused the stop, or with
+   * GracePeriodExpiredError when runnables were still running once the grace period ran out.
    */
   start(): Promise<void> {
     if (this.#started) throw new Error('manager already started');
@@ -208,8 +242,9 @@ export class Manager {
     }
 
     await this.#stopRequested;
-    await this.#shutdown();
+    const drained = await this.#shutdown();
     if (this.#firstError !== undefined) throw this.#firstError;
+    if (!drained) throw new GracePeriodExpiredError(this.#graceMs, this.unfinished());
   }
 
   #campaign(election: LeaderElection): void {
@@ -257,7 +292,8 @@ export class Manager {
     this.#requestStop();
   }
 
-  async #shutdown(): Promise<void> {
+  /** Stops everything in order within the grace period; false if some runnable had not returned by then. */
+  async #shutdown(): Promise<boolean> {
     this.#stopping = true;
     const graceEnd = this.#clock.now() + this.#graceMs;
     // Leader-only work first, then the lease (released only once that work drained, or the grace
@@ -272,10 +308,13 @@ export class Manager {
     const all = [...this.#caches, ...this.#runnables, ...(this.#electionEntry ? [this.#electionEntry] : [])];
     if (await this.#drain(all, graceEnd)) {
       this.#log.info('all runnables stopped');
-    } else {
-      const stuck = all.filter((e) => e.done && !e.finished).map((e) => e.name);
-      this.#log.warn({ gracePeriodMs: this.#graceMs, stuck }, 'grace period expired; leaving runnables behind');
+      return true;
     }
+    this.#log.warn(
+      { gracePeriodMs: this.#graceMs, stuck: this.unfinished() },
+      'grace period expired; leaving runnables behind',
+    );
+    return false;
   }
 
   /** Waits for entries to finish until graceEnd; true if they all did. */

@@ -5,6 +5,7 @@ import { Controller } from '../../../src/runtime/controller.ts';
 import {
   type CacheRunnable,
   CacheSyncTimeoutError,
+  GracePeriodExpiredError,
   type LeaderElection,
   LeadershipLostError,
   Manager,
@@ -95,11 +96,16 @@ describe('Manager', () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
-  it('gives up on a runnable that ignores the signal after the grace period', async () => {
+  it('gives up on a runnable that ignores the signal after the grace period, and names it', async () => {
     const clock = new FakeClock(0);
     const mgr = new Manager({ clock, gracePeriodMs: 10_000 });
     mgr.add(new FakeRunnable('stuck'), 'stuck');
+    mgr.add(new FakeRunnable(), 'cooperative');
     const running = mgr.start();
+    const outcome = running.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     await clock.runDue();
     let stopped = false;
     const stopping = mgr.stop().then(() => {
@@ -107,10 +113,41 @@ describe('Manager', () => {
     });
     await clock.tick(9_999);
     expect(stopped).toBe(false);
+    expect(mgr.unfinished()).toEqual(['stuck']);
     await clock.tick(1);
     await stopping;
-    await running;
     expect(stopped).toBe(true);
+    const err = await outcome;
+    expect(err).toBeInstanceOf(GracePeriodExpiredError);
+    expect((err as GracePeriodExpiredError).runnables).toEqual(['stuck']);
+    expect((err as Error).message).toContain('10000 ms grace period: stuck');
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('signals that stopping began, whatever the cause', async () => {
+    for (const cause of ['stop', 'failure'] as const) {
+      const clock = new FakeClock(0);
+      const mgr = new Manager({ clock, gracePeriodMs: 10_000 });
+      const r = new FakeRunnable();
+      mgr.add(r, 'r');
+      mgr.add({ start: () => new Promise(() => {}) }, 'stuck');
+      let failNow: () => void = () => {};
+      mgr.add({ start: () => new Promise((_, reject) => (failNow = () => reject(new Error('boom')))) }, 'failing');
+      const running = mgr.start().catch(() => {});
+      await clock.runDue();
+      expect(mgr.stopping.aborted).toBe(false);
+      if (cause === 'stop') {
+        void mgr.stop();
+        // At once: the grace period starts now, not once runnables are told to stop.
+        expect(mgr.stopping.aborted).toBe(true);
+        expect(r.stopped).toBe(false);
+      } else failNow();
+      await clock.runDue();
+      expect(mgr.stopping.aborted).toBe(true);
+      expect(mgr.unfinished()).toEqual(['stuck', ...(cause === 'stop' ? ['failing'] : [])]);
+      await clock.tick(10_000);
+      await running;
+    }
   });
 
   it('stops everything and rejects start() when a runnable fails', async () => {
