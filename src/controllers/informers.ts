@@ -32,7 +32,7 @@ export function createInformers(
     name: 'pods',
     factory: clientNodeInformerFactory<V1Pod>(kc, {
       path: podsPath,
-      list: (ns) => listAll<V1Pod>(kc, podsPath(ns), { transform: projectPod }),
+      list: (ns, signal) => listAll<V1Pod>(kc, podsPath(ns), { transform: projectPod, signal }),
     }),
     normalize: (pod) => normalizePod(projectPod(pod)),
     namespaces,
@@ -45,7 +45,7 @@ export function createInformers(
     name: 'probepolicies',
     factory: clientNodeInformerFactory<PolicyObject>(kc, {
       path: policiesPath,
-      list: (ns) => listAll<PolicyObject>(kc, policiesPath(ns)),
+      list: (ns, signal) => listAll<PolicyObject>(kc, policiesPath(ns), { signal }),
     }),
     normalize: normalizerFor<PolicyObject>({
       apiVersion: `${GROUP}/${GROUP_VERSION}`,

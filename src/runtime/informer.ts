@@ -26,12 +26,21 @@ import type { CacheRunnable } from './manager.ts';
 // whatever watch the instance holds by then, i.e. the new one. A fresh instance relists, and we
 // diff that list against our cache so handlers only see real changes (and deletions missed
 // while we were away). The old instance's late callbacks are ignored by generation number.
+// client-node's stop() cannot abort a list in flight, and once that list returns the stopped
+// ListWatch opens a watch anyway: so each instance's list gets a signal aborted at teardown, and
+// an instance whose start() resolves after its teardown is stopped again (closing that watch).
 
 /** A client-node informer with its cache, as returned by `makeInformer`. */
 export type ClientInformer<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
-/** Creates a fresh, not yet started informer for one namespace (undefined = cluster-wide). */
-export type InformerFactory<T extends KubernetesObject> = (namespace: string | undefined) => ClientInformer<T>;
+/**
+ * Creates a fresh, not yet started informer for one namespace (undefined = cluster-wide); its
+ * list should stop when `signal` aborts (the informer was torn down).
+ */
+export type InformerFactory<T extends KubernetesObject> = (
+  namespace: string | undefined,
+  signal: AbortSignal,
+) => ClientInformer<T>;
 
 /** Builds an InformerFactory on client-node's `makeInformer` from a path and a list call per namespace. */
 export function clientNodeInformerFactory<T extends KubernetesObject>(
@@ -39,12 +48,13 @@ export function clientNodeInformerFactory<T extends KubernetesObject>(
   opts: {
     /** e.g. ns => ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods' */
     path: (namespace: string | undefined) => string;
-    /** The matching list call (with the same label selector). */
-    list: (namespace: string | undefined) => Promise<KubernetesListObject<T>>;
+    /** The matching list call (with the same label selector), aborted by `signal`. */
+    list: (namespace: string | undefined, signal: AbortSignal) => Promise<KubernetesListObject<T>>;
     labelSelector?: string;
   },
 ): InformerFactory<T> {
-  return (namespace) => makeInformer<T>(kc, opts.path(namespace), () => opts.list(namespace), opts.labelSelector);
+  return (namespace, signal) =>
+    makeInformer<T>(kc, opts.path(namespace), () => opts.list(namespace, signal), opts.labelSelector);
 }
 
 /** Event handlers; each receives normalised objects, and a throwing handler is logged and ignored. */
@@ -85,6 +95,8 @@ interface Scope<T extends KubernetesObject> {
   namespace: string | undefined;
   generation: number;
   informer: ClientInformer<T> | undefined;
+  /** Aborts the current informer's list at teardown. */
+  abort: AbortController | undefined;
   synced: boolean;
   failures: number;
   healthySince: number | undefined;
@@ -133,6 +145,7 @@ export class ResilientInformer<T extends KubernetesObject> implements CacheRunna
       namespace,
       generation: 0,
       informer: undefined,
+      abort: undefined,
       synced: false,
       failures: 0,
       healthySince: undefined,
@@ -216,8 +229,10 @@ export class ResilientInformer<T extends KubernetesObject> implements CacheRunna
     if (this.#stopped) return;
     const generation = ++scope.generation;
     const current = (): boolean => !this.#stopped && scope.generation === generation;
-    const informer = this.#factory(scope.namespace);
+    const abort = new AbortController();
+    const informer = this.#factory(scope.namespace, abort.signal);
     scope.informer = informer;
+    scope.abort = abort;
     const activity = (): void => {
       if (current()) scope.lastActivity = this.#clock.now();
     };
@@ -244,6 +259,7 @@ export class ResilientInformer<T extends KubernetesObject> implements CacheRunna
     informer.start().then(
       () => {
         if (current()) this.#onListed(scope, informer);
+        else void this.#stopQuietly(informer); // torn down meanwhile: close the watch it opened since
       },
       (err: unknown) => {
         if (current()) this.#onError(scope, err);
@@ -306,9 +322,14 @@ export class ResilientInformer<T extends KubernetesObject> implements CacheRunna
     scope.resyncTimer = undefined;
     const old = scope.informer;
     scope.informer = undefined;
-    if (old === undefined) return;
+    scope.abort?.abort(new Error(`informer ${this.name} torn down`));
+    scope.abort = undefined;
+    if (old !== undefined) await this.#stopQuietly(old);
+  }
+
+  async #stopQuietly(informer: ClientInformer<T>): Promise<void> {
     try {
-      await old.stop();
+      await informer.stop();
     } catch (err) {
       this.#log.debug({ err }, 'stopping old informer failed');
     }
