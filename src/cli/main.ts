@@ -1,9 +1,11 @@
 // The readygate command line: dispatches to a subcommand and maps failures to exit codes.
 
 import { setFlagsFromString } from 'node:v8';
-import { createOperator } from '../controllers/operator.ts';
+import { createOperator, type Operator } from '../controllers/operator.ts';
 import { loadKubeConfig } from '../kube/config.ts';
-import { createLogger } from '../observability/logger.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { type Clock, realClock } from '../runtime/clock.ts';
+import { EXIT_MARGIN_MS, ExitDeadline, openHandles } from '../runtime/shutdown.ts';
 import { VERSION } from '../version.ts';
 import { parseRunOptions, RUN_HELP, UsageError } from './options.ts';
 import { printable } from './terminal.ts';
@@ -22,8 +24,14 @@ Commands:
 Exit codes: 0 ok, 1 check failed or pod not Ready, 2 usage error, 3 cluster or API error.
 `;
 
-/** Runs the command line; resolves with the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the command line; resolves with the process exit code. `run` ends the process itself
+ * through `exit` once the operator stopped, or at its shutdown deadline (src/runtime/shutdown.ts).
+ */
+export async function main(
+  argv: string[],
+  exit: (code: number) => void = (code) => process.exit(code),
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -51,14 +59,7 @@ export async function main(argv: string[]): Promise<number> {
         );
         const kc = loadKubeConfig(opts.kubeconfig);
         const operator = await createOperator(kc, opts, log);
-        try {
-          await operator.run();
-        } catch (err) {
-          log.error({ err: String(err) }, 'operator stopped with an error');
-          return EXIT.failed;
-        }
-        log.info('stopped');
-        return EXIT.ok;
+        return await runUntilStopped(operator, { gracePeriodMs: opts.shutdownGraceMs, log, exit });
       }
       case 'check': {
         const { runCheck } = await import('./check.ts');
@@ -91,4 +92,34 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`readygate ${command}: ${printable(err instanceof Error ? err.message : String(err))}\n`);
     return EXIT.cluster;
   }
+}
+
+/**
+ * Runs the operator until it stops, then ends the process through `exit`. From the moment
+ * shutdown begins (signal, lost leadership, failure) the process has the grace period plus
+ * EXIT_MARGIN_MS to end; resolves with the exit code (when `exit` did not end the process).
+ */
+export async function runUntilStopped(
+  operator: Pick<Operator, 'manager' | 'run'>,
+  o: { gracePeriodMs: number; log: Logger; exit: (code: number) => void; clock?: Clock },
+): Promise<number> {
+  const { log, exit } = o;
+  const deadline = new ExitDeadline({
+    clock: o.clock ?? realClock,
+    limitMs: o.gracePeriodMs + EXIT_MARGIN_MS,
+    exit,
+    logger: log,
+    pending: () => ({ runnables: operator.manager.unfinished(), openHandles: openHandles() }),
+  });
+  operator.manager.stopping.addEventListener('abort', () => deadline.arm(), { once: true });
+  let code: number = EXIT.ok;
+  try {
+    await operator.run();
+    log.info('stopped');
+  } catch (err) {
+    log.error({ err: String(err) }, 'operator stopped with an error');
+    code = EXIT.failed;
+  }
+  deadline.finish(code);
+  return code;
 }

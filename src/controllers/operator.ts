@@ -53,6 +53,9 @@ export async function createOperator(
 
   const controllers: Runnable = {
     start: async (signal) => {
+      // Probing stops as soon as stopping begins: no result could be written any more, and a
+      // saturated scheduler would only take CPU from the drain.
+      signal.addEventListener('abort', () => probes.stop(), { once: true });
       await Promise.all([policyController.start(signal), podController.start(signal)]);
       probes.stop();
     },

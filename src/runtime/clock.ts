@@ -8,12 +8,19 @@ export type TimerHandle = { readonly __timer: unique symbol };
 export interface Clock {
   /** Milliseconds since the epoch, like `Date.now()`. */
   now(): number;
-  /** Calls `fn` once after `ms` milliseconds (negative or NaN means as soon as possible). */
-  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /**
+   * Calls `fn` once after `ms` milliseconds (negative or NaN means as soon as possible). With
+   * `unref`, the timer alone does not keep the process alive (a deadline that must never delay an exit).
+   */
+  setTimeout(fn: () => void, ms: number, opts?: TimerOptions): TimerHandle;
   /** Cancels a timer; a no-op for a timer that already fired or was cleared. */
   clearTimeout(handle: TimerHandle): void;
   /** Resolves after `ms` milliseconds, or rejects with `signal.reason` as soon as `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface TimerOptions {
+  unref?: boolean;
 }
 
 // Node clamps delays above 2^31-1 ms to 1 ms; callers that need longer delays re-arm.
@@ -45,8 +52,10 @@ export class RealClock implements Clock {
     return Date.now();
   }
 
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    return setTimeout(fn, clampDelay(ms)) as unknown as TimerHandle;
+  setTimeout(fn: () => void, ms: number, opts?: TimerOptions): TimerHandle {
+    const timer = setTimeout(fn, clampDelay(ms));
+    if (opts?.unref) timer.unref();
+    return timer as unknown as TimerHandle;
   }
 
   clearTimeout(handle: TimerHandle): void {
