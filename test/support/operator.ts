@@ -1,7 +1,7 @@
 // Runs the real operator (node src/main.ts run) as a child process against the test control
 // plane, under the ServiceAccount and RBAC that the Helm chart ships — never as cluster admin.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -72,8 +72,8 @@ export interface OperatorProcess {
   child: ChildProcess;
   healthUrl: string;
   logPath: string;
-  /** Graceful stop (SIGTERM) that waits for the process to exit. */
-  stop(): Promise<void>;
+  /** Graceful stop (SIGTERM) that waits for the process to exit; SIGKILL after killAfterMs, if given. */
+  stop(killAfterMs?: number): Promise<void>;
   /** SIGKILL, as a node failure would. */
   kill(): Promise<void>;
   log(): string;
@@ -108,6 +108,7 @@ export async function startOperator(
     { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } },
   );
   closeSync(fd);
+  killWithParent(child, dir);
   const healthUrl = `http://127.0.0.1:${port}`;
   const log = () => readFileSync(logPath, 'utf8');
   const exited = () => child.exitCode !== null || child.signalCode !== null;
@@ -122,15 +123,41 @@ export async function startOperator(
     healthUrl,
     logPath,
     log,
-    stop: async () => {
+    stop: async (killAfterMs) => {
       if (!exited()) child.kill('SIGTERM');
+      const timer =
+        killAfterMs === undefined ? undefined : setTimeout(() => exited() || child.kill('SIGKILL'), killAfterMs);
       await waitExit();
+      clearTimeout(timer);
     },
     kill: async () => {
       if (child.pid && !exited()) await killAll([child.pid], 0);
       await waitExit();
     },
   };
+}
+
+/**
+ * Kills `child` if this process ends first, however it ends: an 'exit' listener covers
+ * process.exit(), and a detached reaper (reaper.ts) covers signals, SIGKILL and crashes (an
+ * interrupted test run or benchmark left its operator running, probing with no API server).
+ * Both go once the child exited; the reaper stops when its directory is removed.
+ */
+export function killWithParent(child: ChildProcess, stateDir: string): void {
+  if (child.pid === undefined) return;
+  const dir = mkdtempSync(join(stateDir, 'reaper-'));
+  writeFileSync(join(dir, 'pids'), String(child.pid));
+  const reaper = spawn(process.execPath, [join(ROOT, 'test/support/reaper.ts'), String(process.pid), dir], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  reaper.unref();
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  child.once('exit', () => {
+    process.off('exit', kill);
+    rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 /** Total probes an operator process has made, from its /metrics (a liveness control for "no writes"). */

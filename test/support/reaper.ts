@@ -1,5 +1,6 @@
-// Watchdog started detached by control-plane.ts: when the process that started the control plane
-// is gone (even by SIGKILL) it kills the processes listed in <dir>/pids and removes <dir>.
+// Watchdog started detached by control-plane.ts (and operator.ts, for each operator child): when
+// the process that started them is gone (even by SIGKILL) it kills the processes listed in
+// <dir>/pids and removes <dir>.
 // It exits by itself once <dir> is removed by a normal teardown.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
