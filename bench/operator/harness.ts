@@ -21,6 +21,7 @@ import { installCrd } from '../../test/support/crd.ts';
 import { adminKubeConfigFrom } from '../../test/support/kube-admin.ts';
 import { OPERATOR_USER, type OperatorProcess, operatorKubeconfig, startOperator } from '../../test/support/operator.ts';
 import { Api } from './api.ts';
+import { stopOnInterrupt } from './interrupt.ts';
 import { addressBlock, type ListenerFarm, startListenerFarm } from './listeners.ts';
 import { APP_LABEL, type PodPlan, type StartedPod, startPods } from './pods.ts';
 import { percentile, procSample, sumMetric } from './proc.ts';
@@ -265,7 +266,9 @@ export async function runOperatorBench(
 ): Promise<OperatorBenchResult> {
   const benchStart = performance.now();
   const result: OperatorBenchResult = { options: o, startup: [], seconds: 0 };
+  const interrupts = stopOnInterrupt(log);
   const cp = await startControlPlane({ controllerManager: false, log: (l) => log(`control plane: ${l}`) });
+  interrupts.add('control plane', () => cp.stop());
   let farm: ListenerFarm | undefined;
   let api: Api | undefined;
   try {
@@ -279,6 +282,7 @@ export async function runOperatorBench(
       solo: addressBlock(52, o.singleFlips),
     };
     farm = await startListenerFarm([...addrs.shared, ...addrs.flip, ...addrs.solo]);
+    interrupts.add('listener farm', farm.stop);
     log(
       `listener farm up: ${addrs.shared.length + addrs.flip.length + addrs.solo.length} addresses, port ${farm.port}`,
     );
@@ -300,6 +304,7 @@ export async function runOperatorBench(
       log(`${ns}: ${n} pods Running in ${createSeconds} s`);
       const watch = await GateWatch.start(api, ns, CONDITION_TYPE);
       let op: OperatorProcess | undefined;
+      let forgetOp: () => void = () => {};
       try {
         const pos = auditPosition(cp.dir);
         const t0 = performance.now();
@@ -310,6 +315,9 @@ export async function runOperatorBench(
           o.operatorEnv,
           o.operatorNodeArgs,
         );
+        const started = op;
+        // Its shutdown is bounded (grace + margin, 15 s by default); SIGKILL if it is not.
+        forgetOp = interrupts.add('operator', () => started.stop(20_000));
         const opPid = op.child.pid!;
         const healthySeconds = s(performance.now() - t0);
         let probedAt: number | undefined;
@@ -387,6 +395,7 @@ export async function runOperatorBench(
         throw err;
       } finally {
         await op?.stop();
+        forgetOp();
         watch.stop();
         if (op && o.logDir) await copyFile(op.logPath, path.join(o.logDir, `operator-${ns}.log`));
       }
@@ -395,6 +404,7 @@ export async function runOperatorBench(
     await farm?.stop();
     api?.close();
     await cp.stop();
+    interrupts.dispose();
   }
   result.seconds = s(performance.now() - benchStart);
   return result;
