@@ -58,7 +58,8 @@ Flags (environment variable in brackets):
   --allowed-condition-prefixes a/,b/  condition types readygate may write: policies naming any
                                     other type are refused (default readygate.dev/)
   --resync D                        full re-list of every watch as a safety net (default 10m)
-  --shutdown-grace D                time to drain on SIGTERM (default 10s)
+  --shutdown-grace D                time to drain on SIGTERM (default 10s); the process exits
+                                    at most 5s after it, with code 1 if the drain did not finish
   --no-memory-saver                 let V8 grow its heap freely: 2-3x the memory for less GC
                                     CPU (default: V8's memory saver mode)
 `;
