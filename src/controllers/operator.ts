@@ -123,7 +123,9 @@ function createControllers(
     enableExec: opts.enableExec,
     caches,
     onDesiredChange: (pod) => podController?.enqueue(pod),
-    onFailsafeChange: (policy) => policyController.enqueue(policy),
+    onStatusChange: (policy) => policyController.enqueue(policy),
+    writesWaiting: () => podController?.queueDepth() ?? 0,
+    maxStretch: opts.maxPeriodStretch,
     events,
   });
   const policyController = new Controller({
@@ -149,13 +151,14 @@ function createControllers(
   });
   podController = new Controller({
     name: 'pod',
-    workers: opts.workers,
+    workers: opts.podWorkers,
     clock,
     logger: log,
     hooks,
     reconcile: podReconciler({ caches, probes, kc, events, writeLimiter, metrics, fence, now: () => clock.now() }),
   });
   metrics.registerFailsafe(() => probes.failsafeStats());
+  metrics.registerOverload(() => probes.overloadStats());
   metrics.registerWorkqueue('probepolicy', () => policyController.queueDepth());
   metrics.registerWorkqueue('pod', () => podController?.queueDepth() ?? 0);
   return { probes, policyController, podController };

@@ -136,6 +136,8 @@ export function desiredStatus(input: {
   conflictedWith: string[];
   problem?: { reason: string; message: string };
   failsafe?: { reason: string; message: string };
+  /** The operator stretches this policy's periods (src/safety/overload.ts). */
+  overload?: { reason: string; message: string; effectivePeriodSeconds: number };
   now: number;
 }): ProbePolicyStatus {
   const { policy, matched, now } = input;
@@ -167,6 +169,8 @@ export function desiredStatus(input: {
   }
   if (input.failsafe) {
     set({ type: 'Degraded', status: 'True', reason: input.failsafe.reason, message: input.failsafe.message });
+  } else if (input.overload) {
+    set({ type: 'Degraded', status: 'True', reason: input.overload.reason, message: input.overload.message });
   } else if (input.conflictedWith.length > 0) {
     set({
       type: 'Degraded',
@@ -184,13 +188,15 @@ export function desiredStatus(input: {
   } else {
     set({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
   }
-  return {
+  const status: ProbePolicyStatus = {
     observedGeneration: generation,
     matchedPods: matched.length,
     readyPods: matched.length - failingCount,
     failingPods: failing,
     conditions,
   };
+  if (input.overload) status.effectivePeriodSeconds = input.overload.effectivePeriodSeconds;
+  return status;
 }
 
 /** Reports whether writing next would change the stored status. */
@@ -200,6 +206,7 @@ export function statusDiffers(current: ProbePolicyStatus | undefined, next: Prob
     current.observedGeneration !== next.observedGeneration ||
     current.matchedPods !== next.matchedPods ||
     current.readyPods !== next.readyPods ||
+    current.effectivePeriodSeconds !== next.effectivePeriodSeconds ||
     JSON.stringify(current.failingPods ?? []) !== JSON.stringify(next.failingPods ?? []) ||
     !conditionsEqual(current.conditions, next.conditions)
   );
@@ -254,6 +261,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
       conflictedWith: [...owners].sort(),
       problem,
       failsafe: deps.probes.failsafe(key),
+      overload: deps.probes.overload(key),
       now: deps.now(),
     });
     if (statusDiffers(policy.status, status)) {
