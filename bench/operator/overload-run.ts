@@ -180,7 +180,7 @@ async function runSize(
       samples: sampler.samples,
     };
   } catch (err) {
-    if (op) log(`operator log tail:\n${op.log().slice(-3000)}`);
+    if (op && !signal?.aborted) log(`operator log tail:\n${op.log().slice(-3000)}`);
     throw err;
   } finally {
     await sampler?.stop();
