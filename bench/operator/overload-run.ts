@@ -160,25 +160,9 @@ async function runSize(
     };
     const seen = await abortable(phases(o, n, phase, lay, addrs, t0, log), signal);
     await sampler.stop();
-    const proc = procSample(pid);
-    const podWriteTimes = podStatusPatches(c.cp.dir, OPERATOR_USER, ns).map((e) =>
-      s(Date.parse(e.requestReceivedTimestamp) - wallT0),
-    );
-    return {
-      pods: n,
-      namespace: ns,
-      createSeconds,
-      ...seen.figures,
-      phases: seen.marks.map((m) => ({
-        ...m,
-        stats: windowStats(sampler!.samples, m.from, m.to),
-        podWrites: podWriteTimes.filter((t) => t >= m.from && t < m.to).length,
-      })),
-      podWritesPerInterval: countPerInterval(podWriteTimes, o.checkpointSeconds, sampler.samples.at(-1)?.t ?? 0),
-      peakRssMiB: Math.round((proc?.hwmKiB ?? 0) / 102.4) / 10,
-      cpuSeconds: (proc?.cpuMs ?? 0) / 1000,
-      samples: sampler.samples,
-    };
+    const audited = podStatusPatches(c.cp.dir, OPERATOR_USER, ns);
+    const podWriteTimes = audited.map((e) => s(Date.parse(e.requestReceivedTimestamp) - wallT0));
+    return { pods: n, namespace: ns, createSeconds, ...figures(o, seen, sampler.samples, podWriteTimes, pid) };
   } catch (err) {
     if (op && !signal?.aborted) log(`operator log tail:\n${op.log().slice(-3000)}`);
     throw err;
@@ -190,6 +174,30 @@ async function runSize(
 }
 
 type PhaseFigures = Pick<OverloadRun, 'allTrueSeconds' | 'gatesTrueAfterStartup' | 'timeToGate' | 'singleFlip'>;
+type PhaseMark = { name: PhaseName; from: number; to: number };
+
+/** What the phases saw, with the samples and pod writes of each phase, and the operator's cost. */
+function figures(
+  o: OverloadOptions,
+  seen: { figures: PhaseFigures; marks: PhaseMark[] },
+  samples: OverloadSample[],
+  podWriteTimes: number[],
+  pid: number,
+): Omit<OverloadRun, 'pods' | 'namespace' | 'createSeconds'> {
+  const proc = procSample(pid);
+  return {
+    ...seen.figures,
+    phases: seen.marks.map((m) => ({
+      ...m,
+      stats: windowStats(samples, m.from, m.to),
+      podWrites: podWriteTimes.filter((t) => t >= m.from && t < m.to).length,
+    })),
+    podWritesPerInterval: countPerInterval(podWriteTimes, o.checkpointSeconds, samples.at(-1)?.t ?? 0),
+    peakRssMiB: Math.round((proc?.hwmKiB ?? 0) / 102.4) / 10,
+    cpuSeconds: (proc?.cpuMs ?? 0) / 1000,
+    samples,
+  };
+}
 
 /** The three phases in turn, each with its deadline; returns what they saw and when each ran. */
 async function phases(
@@ -200,8 +208,8 @@ async function phases(
   addrs: Addresses,
   t0: number,
   log: (m: string) => void,
-): Promise<{ figures: PhaseFigures; marks: Array<{ name: PhaseName; from: number; to: number }> }> {
-  const marks: Array<{ name: PhaseName; from: number; to: number }> = [];
+): Promise<{ figures: PhaseFigures; marks: PhaseMark[] }> {
+  const marks: PhaseMark[] = [];
   const since = () => s(performance.now() - t0);
   const timed = async <T>(name: PhaseName, work: () => Promise<T>): Promise<T> => {
     const from = since();
