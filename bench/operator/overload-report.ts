@@ -240,8 +240,9 @@ operator starts (\`node src/main.ts run --namespaces <ns> --log-level info${o.op
 under the chart's RBAC). HTTP probes every ${o.periodSeconds} s (timeout ${o.timeoutSeconds} s, failureThreshold
 ${o.failureThreshold}) on ${o.sharedAddresses} shared loopback listeners plus one per flipped pod. Phases, one after the
 other: start-up until every gate is True (deadline ${o.startupDeadlineSeconds} s); ${o.gateBatch} new pods at ${o.gateRate}/s
-(deadline ${o.gateDeadlineSeconds} s); ${o.singleFlips} single flips ~${o.singleFlipSpacingSeconds} s apart (deadline
-${o.flipDeadlineSeconds} s). Every second the bench reads the operator's CPU and RSS (/proc), gates True (its own
+(deadline ${o.gateDeadlineSeconds} s); ${o.singleFlips} single flips ~${o.singleFlipSpacingSeconds} s apart of pods on
+listeners of their own, once they are True (deadline ${o.flipDeadlineSeconds} s for that, again for False, again for True
+after). Every second the bench reads the operator's CPU and RSS (/proc), gates True (its own
 watch) and /metrics: \`readygate_probes_total\`, \`${STRETCH_METRIC}\`, \`${EFFECTIVE_PERIOD_METRIC}\`,
 \`${ELU_METRIC}\`, \`nodejs_eventloop_lag_p99_seconds\` and the pod workqueue; "–" is a metric not
 reported, "late" counts seconds in which /metrics did not answer within the second. Pod writes are the

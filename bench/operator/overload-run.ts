@@ -42,7 +42,7 @@ export interface OverloadOptions extends ProbeTiming {
   gateDeadlineSeconds: number;
   singleFlips: number;
   singleFlipSpacingSeconds: number;
-  /** Deadline for the flipped pods to go False, and again to recover. */
+  /** Deadline for the flipped pods to be True first, again to go False, and again to recover. */
   flipDeadlineSeconds: number;
   /** Gates True and pod writes are reported per interval of this many seconds. */
   checkpointSeconds: number;

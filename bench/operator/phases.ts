@@ -46,7 +46,7 @@ export interface SingleFlipPlan {
   addresses: string[];
   /** Seconds between flips (each one is taken down at a random moment within ±50 %). */
   spacingSeconds: number;
-  /** Deadline for every flipped pod to go False, and again for the recovery. */
+  /** Deadline for the pods to be True before the first flip, again for every one to go False, and again to recover. */
   timeoutMs: number;
   /** Recovered, once the addresses are up again (default: every flipped pod True). */
   recovered?: () => boolean;
@@ -61,9 +61,11 @@ export interface SingleFlipRun {
   recoverySeconds: number | null;
 }
 
-/** One solo target down at a time, staggered; then all up again. */
+/** Once the pods are True (or the deadline passed), one solo target down at a time, staggered; then all up again. */
 export async function singleFlips(c: PhaseContext, plan: SingleFlipPlan): Promise<SingleFlipRun> {
   const { watch, farm } = c;
+  const allTrue = () => plan.pods.every((p) => watch.pods.get(p)?.gate === 'True');
+  await untilOrDeadline(watch, allTrue, plan.timeoutMs, 'single flips: True before');
   const downAt = new Map<string, number>();
   const falseAt = new Map<string, number>();
   const flipped = new Set(plan.pods);
@@ -85,8 +87,7 @@ export async function singleFlips(c: PhaseContext, plan: SingleFlipPlan): Promis
   );
   const r0 = performance.now();
   await farm.up(plan.addresses);
-  const recovered = plan.recovered ?? (() => plan.pods.every((p) => watch.pods.get(p)?.gate === 'True'));
-  const recoveredAt = await untilOrDeadline(watch, recovered, plan.timeoutMs, 'single recovery');
+  const recoveredAt = await untilOrDeadline(watch, plan.recovered ?? allTrue, plan.timeoutMs, 'single recovery');
   return { samples, notTrueBefore, recoverySeconds: recoveredAt === undefined ? null : s(recoveredAt - r0) };
 }
 
