@@ -27,7 +27,8 @@ export function areaOf(url: string, name: string): string {
   if (src && !url.includes('node_modules')) return `src/${src[1]}`;
   const mod = /node_modules\/(@[^/]+\/[^/]+|[^/]+)\//.exec(url);
   if (mod) return `npm:${mod[1]}`;
-  if (url.startsWith('node:')) return url.replace(/^node:internal\/([^/]+).*$/, 'node:$1').replace(/^node:([^/]+).*$/, 'node:$1');
+  if (url.startsWith('node:'))
+    return url.replace(/^node:internal\/([^/]+).*$/, 'node:$1').replace(/^node:([^/]+).*$/, 'node:$1');
   return url === '' ? 'native' : 'other';
 }
 
