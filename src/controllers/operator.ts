@@ -12,7 +12,7 @@ import { Controller } from '../runtime/controller.ts';
 import { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import { Manager, type Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
-import { watchForKeys } from './event-handlers.ts';
+import { StatusBatch, watchForKeys } from './event-handlers.ts';
 import { createInformers } from './informers.ts';
 import { leaderElection, leaseFence } from './leader.ts';
 import { podReconciler } from './pod.ts';
@@ -48,8 +48,18 @@ export async function createOperator(
   manager.addCache(policies, 'probepolicies');
   const caches: Caches = { pods, policies };
 
-  const { probes, policyController, podController } = createControllers(kc, opts, clock, log, metrics, fence, caches);
-  watchForKeys(pods, policies, podController, policyController);
+  const batch = new StatusBatch();
+  const { probes, policyController, podController } = createControllers(
+    kc,
+    opts,
+    clock,
+    log,
+    metrics,
+    fence,
+    caches,
+    batch,
+  );
+  watchForKeys(pods, policies, podController, policyController, batch);
 
   const controllers: Runnable = {
     start: async (signal) => {
@@ -96,6 +106,7 @@ function createControllers(
   metrics: Metrics,
   fence: Fence,
   caches: Caches,
+  batch: StatusBatch,
 ): { probes: ProbeManager; policyController: Controller; podController: Controller } {
   const core = kc.makeApiClient(CoreV1Api);
   const writeLimiter = new FairTokenBucket({ qps: opts.apiQps, burst: opts.apiBurst, clock });
@@ -147,6 +158,7 @@ function createControllers(
       kc,
       fence,
       allowedConditionPrefixes: opts.allowedConditionPrefixes,
+      onPass: (namespace, ms) => batch.record(namespace, ms),
     }),
   });
   podController = new Controller({

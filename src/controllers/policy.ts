@@ -39,6 +39,8 @@ export interface PolicyReconcilerDeps {
   allowedConditionPrefixes: readonly string[];
   /** Every status write goes through it: none leaves the process unless this replica leads. */
   fence: Fence;
+  /** Told the CPU time of each pass over a namespace's pods (src/controllers/event-handlers.ts). */
+  onPass?: (namespace: string, ms: number) => void;
 }
 
 /** How long a CA read from a Secret or ConfigMap is reused before it is read again. */
@@ -238,6 +240,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     }
     known.set(key, { uid: policy.metadata?.uid ?? '', name: req.name, namespace: req.namespace });
 
+    const started = performance.now();
     const policies = deps.caches.policies.list(req.namespace);
     const pods = deps.caches.pods.list(req.namespace);
     const { matched, targets, conflicted } = computeTargets(policy, pods, policies);
@@ -250,7 +253,9 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     }
 
     const owned = conditionTypeProblem(policy.spec.conditionType, deps.allowedConditionPrefixes);
+    let passMs = performance.now() - started;
     const check = owned ?? (await blockingProblem(policy, deps, secretCache));
+    const resumed = performance.now();
     const problem = 'reason' in check ? check : undefined;
     const config: PolicyProbeConfig | undefined = problem ? undefined : { caPem: (check as { caPem?: string }).caPem };
     deps.probes.syncPolicy(policy, config ? targets : [], config ?? {});
@@ -264,6 +269,8 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
       overload: deps.probes.overload(key),
       now: deps.now(),
     });
+    passMs += performance.now() - resumed;
+    deps.onPass?.(req.namespace, passMs);
     if (statusDiffers(policy.status, status)) {
       await deps.writeLimiter.wait(ctx.signal, req.namespace);
       await deps.fence
