@@ -10,8 +10,9 @@
 //    stretch = demand × elu / (completed × TARGET), demand being the runs per second the targets'
 //    own periods ask for. It is a ratio of rates measured at saturation, so it lands near the
 //    right factor at once instead of creeping up one step per sample (a step's effect shows
-//    only a period later, and an integrator would overshoot meanwhile). Below LOW it falls, at
-//    most one step per settle time; in between it holds. Factors are rounded to two significant
+//    only a period later, and an integrator would overshoot meanwhile). Below LOW it falls toward
+//    the factor that would put the loop at TARGET, at most halving per settle time; in between
+//    it holds. Factors are rounded to two significant
 //    digits and change only by more than HYSTERESIS, so the policy status written from them
 //    does not churn. The factor is bounded by maxStretch: past it, due runs wait in the fair
 //    queue (src/probes/fair-queue.ts) and the status says so.
@@ -126,9 +127,10 @@ export function nextStretch(current: number, s: LoadSample, max: number): number
     return Math.max(to, current);
   }
   if (elu < LOW_ELU && current > 1) {
-    // Where the loop would sit at TARGET, but at most one hysteresis step down at a time.
-    const wanted = Math.max(current * (elu / TARGET_ELU), current / (HYSTERESIS * HYSTERESIS));
-    const to = roundFactor(Math.min(wanted, current / HYSTERESIS));
+    // Where the loop would sit at TARGET, but at most halving at a time: from the bound back to 1
+    // in four settle times.
+    // (Below LOW that is always more than a hysteresis step: LOW / TARGET < 1 / HYSTERESIS.)
+    const to = roundFactor(Math.max(current * (elu / TARGET_ELU), current / 2));
     return to < 1.1 ? 1 : to;
   }
   return current;

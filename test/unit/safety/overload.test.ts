@@ -49,10 +49,10 @@ describe('nextStretch', () => {
     for (const elu of [LOW_ELU, TARGET_ELU, HIGH_ELU]) expect(nextStretch(3, sample({ elu }), 10)).toBe(3);
   });
 
-  it('falls below LOW by at most two hysteresis steps, back to exactly 1', () => {
-    const to = nextStretch(4, sample({ elu: 0.1 }), 10);
-    expect(to).toBeLessThan(4);
-    expect(to).toBeGreaterThanOrEqual(roundFactor(4 / 1.15 ** 2) - 0.05);
+  it('falls below LOW toward the factor that puts the loop at TARGET, at most halving, back to exactly 1', () => {
+    expect(nextStretch(4, sample({ elu: 0.1 }), 10)).toBe(2);
+    expect(nextStretch(4, sample({ elu: 0.5 }), 10)).toBe(roundFactor((4 * 0.5) / TARGET_ELU));
+    expect(LOW_ELU / TARGET_ELU).toBeLessThan(1 / 1.15); // so any fall is more than a hysteresis step
     expect(nextStretch(1.2, sample({ elu: 0.1 }), 10)).toBe(1);
     expect(nextStretch(1, sample({ elu: 0.1 }), 10)).toBe(1);
   });
