@@ -97,6 +97,26 @@ function stretchRow(r: OverloadRun): FigureRow {
   };
 }
 
+/** Whether the policy said so once the start-up ended: Degraded/Overloaded, its effective period, one Event. */
+function saidSoRow(r: OverloadRun): FigureRow {
+  const said = r.saidSo;
+  const stretched = (phaseOf(r, 'start-up')?.stats.stretchMax ?? 1) > 1;
+  return {
+    figure: 'Effective period on the policy status after start-up',
+    value: said.effectivePeriodSeconds,
+    unit: 's',
+    goal: 'Degraded=Overloaded with the effective period, one ProbesOverloaded Event, while stretched',
+    ...(stretched
+      ? {
+          met:
+            said.degradedReason === 'Overloaded' && said.effectivePeriodSeconds !== null && said.overloadedEvents === 1,
+        }
+      : {}),
+    source: SOURCE,
+    note: `Degraded reason ${said.degradedReason ?? '–'}, ${said.overloadedEvents} ProbesOverloaded Event(s); message: ${said.message ?? '–'}`,
+  };
+}
+
 function costRows(r: OverloadRun): FigureRow[] {
   const per = r.phases
     .map((p) => `${p.name} ${orDash(p.stats.cpuPercent)} % at ${orDash(p.stats.probesPerSecond)} probes/s`)
@@ -121,7 +141,7 @@ function costRows(r: OverloadRun): FigureRow[] {
 
 /** The rows of one run: the issue's goals first, then what they cost. */
 export function overloadRows(r: OverloadRun, o: OverloadOptions): FigureRow[] {
-  return [allTrueRow(r, o), timeToGateRow(r), singleFlipRow(r, o), stretchRow(r), ...costRows(r)];
+  return [allTrueRow(r, o), timeToGateRow(r), singleFlipRow(r, o), stretchRow(r), saidSoRow(r), ...costRows(r)];
 }
 
 /** The 10,000-pod start-up before and after: each figure's ratio, which must not exceed 1. */

@@ -76,12 +76,22 @@ export interface OverloadRun {
   timeToGate: { pods: number; ratePerSecond: number; missing: number; latenciesMs: number[] };
   singleFlip: { samples: (number | null)[]; notTrueBefore: string[]; recoverySeconds: number | null };
   phases: OverloadPhase[];
+  /** What the operator told users, read once the start-up phase ended (while still saturated). */
+  saidSo: SaidSo;
   /** The operator's PATCH pods/status (audit log) per checkpoint interval: [end, s since operator start; count]. */
   podWritesPerInterval: Array<[number, number]>;
   /** VmHWM and CPU seconds of the operator at the end. */
   peakRssMiB: number;
   cpuSeconds: number;
   samples: OverloadSample[];
+}
+
+/** The policy's Degraded condition, status.effectivePeriodSeconds and ProbesOverloaded Events. */
+export interface SaidSo {
+  degradedReason: string | null;
+  message: string | null;
+  effectivePeriodSeconds: number | null;
+  overloadedEvents: number;
 }
 
 export interface OverloadResult {
@@ -173,7 +183,32 @@ async function runSize(
   }
 }
 
-type PhaseFigures = Pick<OverloadRun, 'allTrueSeconds' | 'gatesTrueAfterStartup' | 'timeToGate' | 'singleFlip'>;
+type PhaseFigures = Pick<
+  OverloadRun,
+  'allTrueSeconds' | 'gatesTrueAfterStartup' | 'timeToGate' | 'singleFlip' | 'saidSo'
+>;
+
+/** Reads what the operator says about its overload on the policy and in Events. */
+async function saidSo(c: PhaseContext): Promise<SaidSo> {
+  type Policy = {
+    status?: { effectivePeriodSeconds?: number; conditions?: { type: string; reason: string; message: string }[] };
+  };
+  const p = await c.api.request<Policy>(
+    'GET',
+    `/apis/readygate.dev/v1alpha1/namespaces/${c.ns}/probepolicies/${POLICY}`,
+  );
+  const degraded = p.status?.conditions?.find((x) => x.type === 'Degraded');
+  const events = await c.api.request<{ items: unknown[] }>(
+    'GET',
+    `/api/v1/namespaces/${c.ns}/events?fieldSelector=reason%3DProbesOverloaded`,
+  );
+  return {
+    degradedReason: degraded?.reason ?? null,
+    message: degraded?.message ?? null,
+    effectivePeriodSeconds: p.status?.effectivePeriodSeconds ?? null,
+    overloadedEvents: events.items.length,
+  };
+}
 type PhaseMark = { name: PhaseName; from: number; to: number };
 
 /** What the phases saw, with the samples and pod writes of each phase, and the operator's cost. */
@@ -222,6 +257,8 @@ async function phases(
     untilOrDeadline(watch, () => watch.count('True') >= n, o.startupDeadlineSeconds * 1000, `${ns}: every gate True`),
   );
   const gatesTrueAfterStartup = watch.count('True');
+  const said = await saidSo(c);
+  log(`${ns}: the policy says ${JSON.stringify(said)}`);
   log(
     `${ns}: every gate True ${allTrueAt === undefined ? `not within ${o.startupDeadlineSeconds} s` : `after ${s(allTrueAt - t0)} s`}; ${gatesTrueAfterStartup} of ${n} True`,
   );
@@ -251,6 +288,7 @@ async function phases(
       gatesTrueAfterStartup,
       timeToGate: { pods: o.gateBatch, ratePerSecond: o.gateRate, ...gate },
       singleFlip: flips,
+      saidSo: said,
     },
     marks,
   };

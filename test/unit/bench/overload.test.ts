@@ -117,6 +117,7 @@ function run(over: Partial<OverloadRun> = {}): OverloadRun {
     gatesTrueAfterStartup: 30000,
     timeToGate: { pods: 100, ratePerSecond: 10, missing: 0, latenciesMs: [1000, 2000, 4900] },
     singleFlip: { samples: [40, 50], notTrueBefore: [], recoverySeconds: 12 },
+    saidSo: { degradedReason: 'Overloaded', message: 'm', effectivePeriodSeconds: 30, overloadedEvents: 1 },
     phases: [
       { name: 'start-up', from: 0, to: 280, stats: { ...stats, cpuPercent: 99, stretchMax: 2 }, podWrites: 30000 },
       { name: 'time to gate', from: 280, to: 300, stats: { ...stats, cpuPercent: 98 }, podWrites: 100 },
@@ -143,10 +144,16 @@ describe("the issue's goals", () => {
       ['Time to gate p99', true],
       ['Single flip latency p99 during the overload', true],
       ['Probe period stretch factor', true],
+      ['Effective period on the policy status after start-up', true],
       ['Operator CPU', undefined],
       ['Operator peak RSS', undefined],
     ]);
     expect(rows[0]!.goal).toContain('= 300 s');
+    const silent = overloadRows(
+      run({ saidSo: { degradedReason: 'AsExpected', message: '', effectivePeriodSeconds: null, overloadedEvents: 0 } }),
+      options,
+    );
+    expect(silent.find((r) => r.figure.startsWith('Effective period'))?.met).toBe(false);
   });
 
   it('fails a start-up past its deadline, a pod never gated, a flip never seen and a stretch never reported', () => {
