@@ -374,7 +374,7 @@ class ProbeRunner implements ProbeManager {
 /** The Degraded condition of a policy whose settled targets run at a stretched period. */
 function overloadStatus(periodSeconds: number, stretch: number, maxStretch: number): OverloadStatus {
   const effective = effectivePeriodMs(periodSeconds * 1000, stretch) / 1000;
-  const capped = stretch >= maxStretch ? ` (the most it stretches: probes past it wait their turn)` : '';
+  const capped = stretch >= maxStretch ? ', the most it stretches: further probes wait their turn' : '';
   return {
     reason: 'Overloaded',
     stretch,
