@@ -135,7 +135,7 @@ function createControllers(
     caches,
     onDesiredChange: (pod) => podController?.enqueue(pod),
     onStatusChange: (policy) => policyController.enqueue(policy),
-    writesWaiting: () => podController?.queueDepth() ?? 0,
+    writes: () => ({ queued: podController?.queueDepth() ?? 0, throttled: writeLimiter.waiting() > 0 }),
     maxStretch: opts.maxPeriodStretch,
     events,
   });

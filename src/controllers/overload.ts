@@ -3,7 +3,7 @@
 // should yield to queued pod writes. What to tell users is the probe runner's business.
 import { performance } from 'node:perf_hooks';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
-import { OverloadGovernor, type StretchChange, shouldYield } from '../safety/overload.ts';
+import { OverloadGovernor, type StretchChange, shouldYield, type WriteBacklog } from '../safety/overload.ts';
 
 /** Sample interval of the yield decision; the governor gets one sample per GOVERNOR_SAMPLES of them. */
 export const SAMPLE_MS = 250;
@@ -21,8 +21,8 @@ export type EluSource = () => number;
 export interface OverloadMonitorOptions {
   clock: Clock;
   scheduler: StretchTarget;
-  /** Pod keys waiting for a reconcile worker. */
-  writesWaiting: () => number;
+  /** Pod writes waiting, and whether for the API rate limit. */
+  writes: () => WriteBacklog;
   onChange: (change: StretchChange) => void;
   maxStretch?: number;
   elu?: EluSource;
@@ -60,7 +60,7 @@ export class OverloadMonitor {
 
   /** Writes before probes: true while pod writes wait and the loop was saturated just now. */
   yielding(): boolean {
-    return this.#timer !== undefined && shouldYield(this.#o.writesWaiting(), this.#recentElu);
+    return this.#timer !== undefined && shouldYield(this.#o.writes(), this.#recentElu);
   }
 
   /** Starts sampling (idempotent). */

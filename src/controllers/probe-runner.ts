@@ -14,7 +14,7 @@ import type { ProbeResult } from '../probes/types.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Request } from '../runtime/controller.ts';
 import { Failsafe, type FailsafeTransition, type PolicyLimits } from '../safety/failsafe.ts';
-import { effectivePeriodMs } from '../safety/overload.ts';
+import { effectivePeriodMs, type WriteBacklog } from '../safety/overload.ts';
 import { type EluSource, OverloadMonitor } from './overload.ts';
 import type { Caches } from './policy.ts';
 import type { FailsafeStatus, OverloadStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
@@ -32,8 +32,8 @@ export interface ProbeManagerDeps {
   onDesiredChange: (pod: Request) => void;
   /** A policy's failsafe hold or overload state changed: reconcile its status. */
   onStatusChange: (policy: Request) => void;
-  /** Pod keys waiting for a reconcile worker: probe starts yield to them under overload. */
-  writesWaiting: () => number;
+  /** Pod writes waiting: probe starts yield to them under overload (src/safety/overload.ts). */
+  writes: () => WriteBacklog;
   /** Largest factor steady probe periods may be stretched by (src/safety/overload.ts). */
   maxStretch?: number;
   /** Event loop utilisation source, for tests (default: the process's). */
@@ -100,7 +100,7 @@ class ProbeRunner implements ProbeManager {
     this.#overload = new OverloadMonitor({
       clock: deps.clock,
       scheduler: this.#scheduler,
-      writesWaiting: deps.writesWaiting,
+      writes: deps.writes,
       maxStretch: deps.maxStretch,
       elu: deps.elu,
       onChange: (change) => this.#onStretch(change.from, change.to),

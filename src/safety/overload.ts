@@ -108,9 +108,20 @@ export class OverloadGovernor {
   }
 }
 
-/** Writes before probes: whether probe starts wait now, given the writes waiting and the last utilisation. */
-export function shouldYield(writesWaiting: number, elu: number): boolean {
-  return writesWaiting > 0 && elu > HIGH_ELU;
+/** Pod writes waiting, as the write path sees them. */
+export interface WriteBacklog {
+  /** Pod keys waiting for a reconcile worker. */
+  queued: number;
+  /** Writes are waiting for the API rate limit (--api-qps): the CPU is not what holds them. */
+  throttled: boolean;
+}
+
+/**
+ * Writes before probes: whether probe starts wait now. Only while writes wait for the loop: when
+ * they wait for the API rate limit, holding probes back would only delay new pods' first probes.
+ */
+export function shouldYield(writes: WriteBacklog, elu: number): boolean {
+  return writes.queued > 0 && !writes.throttled && elu > HIGH_ELU;
 }
 
 /** Pure: the factor after a sample (unchanged inside the hysteresis band). */

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GOVERNOR_SAMPLES, OverloadMonitor, SAMPLE_MS } from '../../../src/controllers/overload.ts';
 import { FakeClock } from '../../../src/runtime/clock.ts';
 
-function setup(opts: { elu: number[]; writesWaiting?: number }) {
+function setup(opts: { elu: number[]; writesWaiting?: number; throttled?: boolean }) {
   const clock = new FakeClock();
   const eluValues = [...opts.elu];
   const t0 = clock.now();
@@ -16,7 +16,7 @@ function setup(opts: { elu: number[]; writesWaiting?: number }) {
       stats: () => ({ demandPerSecond: 3000, completed: clock.now() - t0 }),
       setStretch: (f) => stretches.push(f),
     },
-    writesWaiting: () => opts.writesWaiting ?? 0,
+    writes: () => ({ queued: opts.writesWaiting ?? 0, throttled: opts.throttled ?? false }),
     onChange: (c) => changes.push(c),
     maxStretch: 10,
     elu: () => eluValues.shift() ?? 0.1,
@@ -57,6 +57,14 @@ describe('OverloadMonitor', () => {
     idle.monitor.start();
     await idle.clock.advance(SAMPLE_MS);
     expect(idle.monitor.yielding()).toBe(false);
+    idle.monitor.stop();
+
+    // Writes that wait for --api-qps are not helped by holding probes back.
+    const throttled = setup({ elu: [0, 0.99], writesWaiting: 3, throttled: true });
+    monitor = throttled.monitor;
+    throttled.monitor.start();
+    await throttled.clock.advance(SAMPLE_MS);
+    expect(throttled.monitor.yielding()).toBe(false);
   });
 
   it('stop() leaves no timer behind', async () => {

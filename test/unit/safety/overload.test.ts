@@ -104,11 +104,13 @@ describe('OverloadGovernor', () => {
 });
 
 describe('shouldYield and effectivePeriodMs', () => {
-  it('yields to writes only while they wait and the loop is saturated', () => {
-    expect(shouldYield(5, 0.99)).toBe(true);
-    expect(shouldYield(0, 0.99)).toBe(false);
-    expect(shouldYield(5, HIGH_ELU)).toBe(false);
-    expect(shouldYield(5, 0.2)).toBe(false);
+  it('yields to writes only while they wait for the loop, not the API rate limit, and the loop is saturated', () => {
+    const waiting = { queued: 5, throttled: false };
+    expect(shouldYield(waiting, 0.99)).toBe(true);
+    expect(shouldYield({ queued: 0, throttled: false }, 0.99)).toBe(false);
+    expect(shouldYield({ queued: 5, throttled: true }, 0.99)).toBe(false);
+    expect(shouldYield(waiting, HIGH_ELU)).toBe(false);
+    expect(shouldYield(waiting, 0.2)).toBe(false);
   });
 
   it('multiplies the period, never shortening it', () => {
