@@ -23,7 +23,8 @@ import { OPERATOR_USER, type OperatorProcess, operatorKubeconfig, startOperator 
 import { Api } from './api.ts';
 import { stopOnInterrupt } from './interrupt.ts';
 import { addressBlock, type ListenerFarm, startListenerFarm } from './listeners.ts';
-import { APP_LABEL, type PodPlan, type StartedPod, startPods } from './pods.ts';
+import { latencySummary, type PhaseContext, reached, singleFlips, timeToGate } from './phases.ts';
+import { APP_LABEL, type PodPlan, startPods } from './pods.ts';
 import { percentile, procSample, sumMetric } from './proc.ts';
 import { GateWatch } from './watch.ts';
 
@@ -178,8 +179,14 @@ export interface OperatorBenchResult {
 const MiB = (kib: number) => Math.round((kib / 1024) * 10) / 10;
 const s = (ms: number) => Math.round(ms) / 1000;
 
+/** The probe settings of a bench ProbePolicy. */
+export type ProbeTiming = Pick<
+  OperatorBenchOptions,
+  'periodSeconds' | 'timeoutSeconds' | 'failureThreshold' | 'initialDelaySeconds'
+>;
+
 /** The ProbePolicy of a namespace: HTTP GET / on the pods' container port "http". */
-function policy(ns: string, o: OperatorBenchOptions): object {
+export function policy(ns: string, o: ProbeTiming): object {
   return {
     apiVersion: 'readygate.dev/v1alpha1',
     kind: 'ProbePolicy',
@@ -200,7 +207,7 @@ function policy(ns: string, o: OperatorBenchOptions): object {
   };
 }
 
-interface Layout {
+export interface Layout {
   plans: PodPlan[];
   /** Names of the pods behind the mass-flip addresses. */
   flipPods: string[];
@@ -212,7 +219,12 @@ interface Layout {
  * Pod i → address. In the fleet: pods [0, massFlip) on the flip addresses, the last singleFlips
  * pods on one solo address each, the rest on the shared addresses; elsewhere all shared.
  */
-function layout(n: number, fleet: boolean, a: Addresses, o: OperatorBenchOptions): Layout {
+export function layout(
+  n: number,
+  fleet: boolean,
+  a: Addresses,
+  o: Pick<OperatorBenchOptions, 'massFlip' | 'singleFlips'>,
+): Layout {
   const plans: PodPlan[] = [];
   const flipPods: string[] = [];
   const soloPods: string[] = [];
@@ -231,7 +243,7 @@ function layout(n: number, fleet: boolean, a: Addresses, o: OperatorBenchOptions
   return { plans, flipPods, soloPods };
 }
 
-interface Addresses {
+export interface Addresses {
   shared: string[];
   flip: string[];
   solo: string[];
@@ -254,8 +266,8 @@ async function heapSnapshot(pid: number, dir: string): Promise<string> {
   throw new Error(`no heap snapshot in ${dir} after 10 min`);
 }
 
-async function metricsText(op: OperatorProcess): Promise<string> {
-  const res = await fetch(`${op.healthUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
+export async function metricsText(op: OperatorProcess, timeoutMs = 5000): Promise<string> {
+  const res = await fetch(`${op.healthUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
   return res.text();
 }
 
@@ -493,66 +505,55 @@ async function fleetPhases(c: FleetContext): Promise<void> {
     log(`${ns}: mass flip ${JSON.stringify(result.massFlip)}`);
   }
 
+  const phase: PhaseContext = {
+    ns,
+    conditionType: CONDITION_TYPE,
+    api: c.api,
+    farm,
+    watch,
+    createConcurrency: o.createConcurrency,
+  };
+
   // Single flips: one solo target at a time, staggered, each down at a random moment.
   {
-    const downAt = new Map<string, number>();
-    const falseAt = new Map<string, number>();
-    const solo = new Set(lay.soloPods);
-    const off = watch.onTransition((pod, _from, at) => {
-      if (pod.gate === 'False' && solo.has(pod.name)) falseAt.set(pod.name, at);
-    });
     log(`${ns}: ${lay.soloPods.length} single flips`);
-    for (let k = 0; k < lay.soloPods.length; k++) {
-      await sleep(o.singleFlipSpacingSeconds * 1000 * (0.5 + Math.random()));
-      downAt.set(lay.soloPods[k]!, performance.now());
-      await farm.down([addrs.solo[k]!]);
-    }
-    await watch.until(() => falseAt.size >= solo.size, debounceMs + 120_000, 'single flips: all False');
-    off();
-    const samples = lay.soloPods.map((p) => s(falseAt.get(p)! - downAt.get(p)!));
-    const r0 = performance.now();
-    await farm.up(addrs.solo);
-    const recoveredAt = await watch.until(() => watch.count('True') >= n, debounceMs + 120_000, 'single recovery');
+    const timeoutMs = debounceMs + 120_000;
+    const run = await singleFlips(phase, {
+      pods: lay.soloPods,
+      addresses: addrs.solo,
+      spacingSeconds: o.singleFlipSpacingSeconds,
+      timeoutMs,
+      recovered: () => watch.count('True') >= n,
+    });
+    const samples = run.samples.map((x) => reached(x, 'single flips: all False', timeoutMs));
     result.singleFlip = {
       samples,
       p50Seconds: percentile(samples, 50),
       p99Seconds: percentile(samples, 99),
       boundSeconds: debounceMs / 1000 + 0.25,
-      recoverySeconds: s(recoveredAt - r0),
+      recoverySeconds: reached(run.recoverySeconds, 'single recovery', timeoutMs),
     };
     log(`${ns}: single flip ${JSON.stringify(result.singleFlip)}`);
   }
 
   // Time to gate: a paced batch of new pods; IP given (status patch returned) → gate True.
   {
-    const plans: PodPlan[] = Array.from({ length: o.gateBatch }, (_, i) => ({
-      name: `g-${String(i).padStart(5, '0')}`,
-      ip: addrs.shared[i % addrs.shared.length]!,
-    }));
-    const names = new Set(plans.map((p) => p.name));
-    const trueAt = new Map<string, number>();
-    const off = watch.onTransition((pod, _from, at) => {
-      if (pod.gate === 'True' && names.has(pod.name) && !trueAt.has(pod.name)) trueAt.set(pod.name, at);
-    });
-    log(`${ns}: time to gate, ${plans.length} new pods at ${o.gateRate}/s`);
-    const started: StartedPod[] = await startPods(c.api, plans, {
-      namespace: ns,
-      conditionType: CONDITION_TYPE,
+    log(`${ns}: time to gate, ${o.gateBatch} new pods at ${o.gateRate}/s`);
+    const run = await timeToGate(phase, {
+      prefix: 'g-',
+      count: o.gateBatch,
+      ratePerSecond: o.gateRate,
+      addresses: addrs.shared,
       port: farm.port,
-      concurrency: o.createConcurrency,
-      ratePerSecond: o.gateRate,
+      timeoutMs: 180_000,
     });
-    await watch.until(() => trueAt.size >= plans.length, 180_000, 'time to gate: all True');
-    off();
-    const lat = started.map((p) => trueAt.get(p.name)! - p.ipAt);
+    if (run.missing > 0) reached(undefined, 'time to gate: all True', 180_000);
     result.timeToGate = {
-      pods: plans.length,
+      pods: o.gateBatch,
       ratePerSecond: o.gateRate,
-      p50Seconds: s(percentile(lat, 50)),
-      p99Seconds: s(percentile(lat, 99)),
-      maxSeconds: s(Math.max(...lat)),
+      ...latencySummary(run.latenciesMs),
       goalSeconds: o.initialDelaySeconds + 1,
-      latenciesMs: lat.map((x) => Math.round(x)),
+      latenciesMs: run.latenciesMs,
     };
     const { latenciesMs: _, ...summary } = result.timeToGate;
     log(`${ns}: time to gate ${JSON.stringify(summary)}`);

@@ -27,15 +27,23 @@ export function procSample(pid: number): ProcSample | undefined {
   }
 }
 
-/** Sums the samples of a Prometheus counter over all label sets (optionally filtered). */
+/** Sums the samples of a Prometheus counter over all label sets (optionally filtered); 0 if none. */
 export function sumMetric(text: string, name: string, filter?: (labels: string) => boolean): number {
-  let sum = 0;
+  return metricValue(text, name, filter) ?? 0;
+}
+
+/**
+ * The sum of a metric's samples over all label sets (optionally filtered), or null when the text
+ * has no sample of it: a metric the operator does not export is "not reported", not zero.
+ */
+export function metricValue(text: string, name: string, filter?: (labels: string) => boolean): number | null {
+  let sum: number | null = null;
   for (const line of text.split('\n')) {
     if (!line.startsWith(name)) continue;
-    const m = /^([a-z_:]+)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN)/.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN)/.exec(line);
     if (!m || m[1] !== name) continue;
     if (filter && !filter(m[2] ?? '')) continue;
-    sum += Number(m[3]);
+    sum = (sum ?? 0) + Number(m[3]);
   }
   return sum;
 }

@@ -22,6 +22,8 @@ export interface GateExplanation {
   reason?: string;
   message?: string;
   since?: string;
+  /** How often the policy probes the pod now, in words (stretched under overload). */
+  probes?: string;
   blocking: boolean;
   why: string;
 }
@@ -43,6 +45,14 @@ function age(since: string | Date | undefined, now: number): string {
   return `${Math.round(s / 3600)}h`;
 }
 
+/** How often a policy's pods are probed now: its period, or the stretched one its status reports. */
+export function probeCadence(policy: ProbePolicy): string {
+  const period = policy.spec.probe.periodSeconds ?? 10;
+  const effective = policy.status?.effectivePeriodSeconds;
+  if (effective === undefined || effective <= period) return `every ${period}s`;
+  return `every ${effective}s while the gate is settled (periodSeconds ${period}s, stretched because the operator is overloaded: see the policy's Degraded condition); every ${period}s while it is new or changing`;
+}
+
 /** Pure: explains a pod's readiness from the pod and every ProbePolicy of its namespace. */
 export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number): PodExplanation {
   const cond = (t: string): V1PodCondition | undefined => pod.status?.conditions?.find((c) => c.type === t);
@@ -60,6 +70,7 @@ export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number): Po
       reason: c?.reason,
       message: c?.message,
       since: c?.lastTransitionTime ? `${age(c.lastTransitionTime, now)} ago` : undefined,
+      probes: owner ? probeCadence(owner) : undefined,
       blocking: c?.status !== 'True',
     };
     let why: string;
@@ -109,6 +120,7 @@ export function formatExplanation(e: PodExplanation): string {
   for (const g of e.gates) {
     lines.push(`  gate ${g.conditionType}: ${g.status}${g.since ? ` for ${g.since.replace(' ago', '')}` : ''}`);
     lines.push(`    policy:  ${g.policy ?? '(none)'}`);
+    if (g.probes) lines.push(`    probes:  ${g.probes}`);
     if (g.reason || g.message) lines.push(`    reason:  ${g.reason ?? ''}${g.message ? ` — ${g.message}` : ''}`);
     lines.push(`    ${g.blocking ? 'blocking' : 'ok'}:   ${g.why}`);
   }

@@ -10,8 +10,12 @@ export interface OperatorOptions {
   namespaces: string[];
   /** Probes in flight at once, across all targets. */
   probeConcurrency: number;
-  /** Reconcile workers per controller. */
+  /** Reconcile workers of the ProbePolicy controller. */
   workers: number;
+  /** Reconcile workers of the pod controller: each waits on one PATCH, so many stay cheap. */
+  podWorkers: number;
+  /** Largest factor steady probe periods are stretched by under overload (src/safety/overload.ts). */
+  maxPeriodStretch: number;
   apiQps: number;
   apiBurst: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -45,7 +49,10 @@ Flags (environment variable in brackets):
   --kubeconfig PATH                 kubeconfig to use; default in-cluster, then $KUBECONFIG
   --namespaces a,b                  watch only these namespaces [READYGATE_NAMESPACES]; default all
   --probe-concurrency N             probes in flight at once (default 256)
-  --workers N                       reconcile workers per controller (default 4)
+  --workers N                       ProbePolicy reconcile workers (default 4)
+  --pod-workers N                   pod reconcile workers, i.e. pod writes in flight (default 32)
+  --max-period-stretch N            when probing outgrows the CPU, periods of settled pods
+                                    stretch evenly up to N times (default 10; 1: never)
   --api-qps N, --api-burst N        rate limit for writes to the API server (default 200, 400)
   --log-level LEVEL                 fatal|error|warn|info|debug|trace [LOG_LEVEL] (default info)
   --health-addr HOST:PORT           /healthz, /readyz, /metrics (default 127.0.0.1:8081)
@@ -81,6 +88,32 @@ function positiveInt(flag: string, value: string, max: number): number {
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
+/** The flags of `readygate run` (RUN_HELP documents them). */
+const RUN_FLAGS = {
+  kubeconfig: { type: 'string' },
+  namespaces: { type: 'string' },
+  'probe-concurrency': { type: 'string' },
+  workers: { type: 'string' },
+  'pod-workers': { type: 'string' },
+  'max-period-stretch': { type: 'string' },
+  'api-qps': { type: 'string' },
+  'api-burst': { type: 'string' },
+  'log-level': { type: 'string' },
+  'health-addr': { type: 'string' },
+  'leader-elect': { type: 'boolean' },
+  'leader-election-namespace': { type: 'string' },
+  'leader-election-id': { type: 'string' },
+  'lease-duration': { type: 'string' },
+  'renew-deadline': { type: 'string' },
+  'retry-period': { type: 'string' },
+  'enable-exec': { type: 'boolean' },
+  'allow-secret-ca': { type: 'boolean' },
+  'allowed-condition-prefixes': { type: 'string' },
+  resync: { type: 'string' },
+  'shutdown-grace': { type: 'string' },
+  'no-memory-saver': { type: 'boolean' },
+} as const;
+
 /** Parses run's argv and environment; throws UsageError with a message naming the flag. */
 export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorOptions {
   let values: Record<string, string | boolean | undefined>;
@@ -88,28 +121,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     values = parseArgs({
       args: argv,
       strict: true,
-      options: {
-        kubeconfig: { type: 'string' },
-        namespaces: { type: 'string' },
-        'probe-concurrency': { type: 'string' },
-        workers: { type: 'string' },
-        'api-qps': { type: 'string' },
-        'api-burst': { type: 'string' },
-        'log-level': { type: 'string' },
-        'health-addr': { type: 'string' },
-        'leader-elect': { type: 'boolean' },
-        'leader-election-namespace': { type: 'string' },
-        'leader-election-id': { type: 'string' },
-        'lease-duration': { type: 'string' },
-        'renew-deadline': { type: 'string' },
-        'retry-period': { type: 'string' },
-        'enable-exec': { type: 'boolean' },
-        'allow-secret-ca': { type: 'boolean' },
-        'allowed-condition-prefixes': { type: 'string' },
-        resync: { type: 'string' },
-        'shutdown-grace': { type: 'string' },
-        'no-memory-saver': { type: 'boolean' },
-      },
+      options: RUN_FLAGS,
     }).values;
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -132,6 +144,10 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     namespaces,
     probeConcurrency: positiveInt('probe-concurrency', str('probe-concurrency') ?? '256', 100_000),
     workers: positiveInt('workers', str('workers') ?? '4', 256),
+    // A pod reconcile is one PATCH: 32 in flight keep up with --api-qps 200 at 150 ms per write
+    // (4 workers behind a saturated event loop wrote 30 gates/s: issue 16 in bench/RESULTS.md).
+    podWorkers: positiveInt('pod-workers', str('pod-workers') ?? '32', 1024),
+    maxPeriodStretch: positiveInt('max-period-stretch', str('max-period-stretch') ?? '10', 100),
     // Writes are state changes users wait for: at 50/s a 1,000-pod flip took 20 s in bench/.
     // The API server's Priority and Fairness protects it from a busier client.
     apiQps: positiveInt('api-qps', str('api-qps') ?? '200', 100_000),

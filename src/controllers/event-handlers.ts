@@ -6,8 +6,32 @@ import type { ProbePolicy } from '../api/types.ts';
 import type { Request } from '../runtime/controller.ts';
 import { podChange } from './targets.ts';
 
-/** How long a policy's ready counts may lag behind its pods' conditions. */
+/** How long a policy's ready counts may lag behind its pods' conditions, at least. */
 export const POLICY_STATUS_BATCH_MS = 1_000;
+/** ... and at most, however costly a pass over the namespace's pods is. */
+export const MAX_POLICY_STATUS_BATCH_MS = 10_000;
+/** A batch lasts this many times the namespace's last pass: status-only passes take at most 1/20 of the loop. */
+export const STATUS_BATCH_COST_FACTOR = 20;
+
+/**
+ * The batch period of status-only policy reconciles per namespace, from what its last pass cost.
+ * A pass reads every pod of the namespace: 130 ms of CPU at 30,000 pods, which at one pass a
+ * second took 13 % of the operator's CPU, plus its garbage, in the 30,000-pod start-up profile.
+ */
+export class StatusBatch {
+  readonly #passMs = new Map<string, number>();
+
+  /** Records the CPU time of one policy pass in namespace. */
+  record(namespace: string, ms: number): void {
+    this.#passMs.set(namespace, ms);
+  }
+
+  /** Pure rule: how long the namespace's status-only reconciles wait. */
+  delayMs(namespace: string): number {
+    const ms = (this.#passMs.get(namespace) ?? 0) * STATUS_BATCH_COST_FACTOR;
+    return Math.min(MAX_POLICY_STATUS_BATCH_MS, Math.max(POLICY_STATUS_BATCH_MS, Math.round(ms)));
+  }
+}
 
 interface Queue {
   enqueue(req: Request): void;
@@ -36,6 +60,7 @@ export function watchForKeys(
   policies: Source<ProbePolicy> & { list(ns: string): ProbePolicy[] },
   podQueue: Pick<Queue, 'enqueue'>,
   policyQueue: Queue,
+  batch: Pick<StatusBatch, 'delayMs'> = new StatusBatch(),
 ): void {
   const policiesOf = (ns: string, delayMs = 0) => {
     for (const p of policies.list(ns))
@@ -47,10 +72,10 @@ export function watchForKeys(
     // A policy reconcile reads every pod of the namespace: run it at once only when targets may
     // change; a condition change only moves the ready counts, which wait up to a batch period
     // (as the EndpointSlice controller batches pod updates), or 10,000 pods flipping one by one
-    // would mean 10,000 full passes.
+    // would mean 10,000 full passes; a costly namespace waits longer (StatusBatch).
     const change = old === undefined ? 'targets' : podChange(old, pod);
     if (change === 'targets') policiesOf(ns);
-    else if (change === 'status') policiesOf(ns, POLICY_STATUS_BATCH_MS);
+    else if (change === 'status') policiesOf(ns, batch.delayMs(ns));
   };
   pods.on({ add: (pod) => onPod(pod), update: (pod, old) => onPod(pod, old), delete: (pod) => onPod(pod) });
   const onPolicy = (p: ProbePolicy) => {

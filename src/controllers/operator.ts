@@ -12,7 +12,7 @@ import { Controller } from '../runtime/controller.ts';
 import { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import { Manager, type Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
-import { watchForKeys } from './event-handlers.ts';
+import { StatusBatch, watchForKeys } from './event-handlers.ts';
 import { createInformers } from './informers.ts';
 import { leaderElection, leaseFence } from './leader.ts';
 import { podReconciler } from './pod.ts';
@@ -48,8 +48,18 @@ export async function createOperator(
   manager.addCache(policies, 'probepolicies');
   const caches: Caches = { pods, policies };
 
-  const { probes, policyController, podController } = createControllers(kc, opts, clock, log, metrics, fence, caches);
-  watchForKeys(pods, policies, podController, policyController);
+  const batch = new StatusBatch();
+  const { probes, policyController, podController } = createControllers(
+    kc,
+    opts,
+    clock,
+    log,
+    metrics,
+    fence,
+    caches,
+    batch,
+  );
+  watchForKeys(pods, policies, podController, policyController, batch);
 
   const controllers: Runnable = {
     start: async (signal) => {
@@ -99,6 +109,7 @@ function createControllers(
   metrics: Metrics,
   fence: Fence,
   caches: Caches,
+  batch: StatusBatch,
 ): { probes: ProbeManager; policyController: Controller; podController: Controller } {
   const core = kc.makeApiClient(CoreV1Api);
   const writeLimiter = new FairTokenBucket({ qps: opts.apiQps, burst: opts.apiBurst, clock });
@@ -126,7 +137,9 @@ function createControllers(
     enableExec: opts.enableExec,
     caches,
     onDesiredChange: (pod) => podController?.enqueue(pod),
-    onFailsafeChange: (policy) => policyController.enqueue(policy),
+    onStatusChange: (policy) => policyController.enqueue(policy),
+    writes: () => ({ queued: podController?.queueDepth() ?? 0, throttled: writeLimiter.waiting() > 0 }),
+    maxStretch: opts.maxPeriodStretch,
     events,
   });
   const policyController = new Controller({
@@ -148,17 +161,19 @@ function createControllers(
       kc,
       fence,
       allowedConditionPrefixes: opts.allowedConditionPrefixes,
+      onPass: (namespace, ms) => batch.record(namespace, ms),
     }),
   });
   podController = new Controller({
     name: 'pod',
-    workers: opts.workers,
+    workers: opts.podWorkers,
     clock,
     logger: log,
     hooks,
     reconcile: podReconciler({ caches, probes, kc, events, writeLimiter, metrics, fence, now: () => clock.now() }),
   });
   metrics.registerFailsafe(() => probes.failsafeStats());
+  metrics.registerOverload(() => probes.overloadStats());
   metrics.registerWorkqueue('probepolicy', () => policyController.queueDepth());
   metrics.registerWorkqueue('pod', () => podController?.queueDepth() ?? 0);
   return { probes, policyController, podController };

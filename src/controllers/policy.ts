@@ -39,6 +39,8 @@ export interface PolicyReconcilerDeps {
   allowedConditionPrefixes: readonly string[];
   /** Every status write goes through it: none leaves the process unless this replica leads. */
   fence: Fence;
+  /** Told the CPU time of each pass over a namespace's pods (src/controllers/event-handlers.ts). */
+  onPass?: (namespace: string, ms: number) => void;
 }
 
 /** How long a CA read from a Secret or ConfigMap is reused before it is read again. */
@@ -136,6 +138,8 @@ export function desiredStatus(input: {
   conflictedWith: string[];
   problem?: { reason: string; message: string };
   failsafe?: { reason: string; message: string };
+  /** The operator stretches this policy's periods (src/safety/overload.ts). */
+  overload?: { reason: string; message: string; effectivePeriodSeconds: number };
   now: number;
 }): ProbePolicyStatus {
   const { policy, matched, now } = input;
@@ -167,6 +171,8 @@ export function desiredStatus(input: {
   }
   if (input.failsafe) {
     set({ type: 'Degraded', status: 'True', reason: input.failsafe.reason, message: input.failsafe.message });
+  } else if (input.overload) {
+    set({ type: 'Degraded', status: 'True', reason: input.overload.reason, message: input.overload.message });
   } else if (input.conflictedWith.length > 0) {
     set({
       type: 'Degraded',
@@ -184,13 +190,15 @@ export function desiredStatus(input: {
   } else {
     set({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
   }
-  return {
+  const status: ProbePolicyStatus = {
     observedGeneration: generation,
     matchedPods: matched.length,
     readyPods: matched.length - failingCount,
     failingPods: failing,
     conditions,
   };
+  if (input.overload) status.effectivePeriodSeconds = input.overload.effectivePeriodSeconds;
+  return status;
 }
 
 /** Reports whether writing next would change the stored status. */
@@ -200,6 +208,7 @@ export function statusDiffers(current: ProbePolicyStatus | undefined, next: Prob
     current.observedGeneration !== next.observedGeneration ||
     current.matchedPods !== next.matchedPods ||
     current.readyPods !== next.readyPods ||
+    current.effectivePeriodSeconds !== next.effectivePeriodSeconds ||
     JSON.stringify(current.failingPods ?? []) !== JSON.stringify(next.failingPods ?? []) ||
     !conditionsEqual(current.conditions, next.conditions)
   );
@@ -231,6 +240,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     }
     known.set(key, { uid: policy.metadata?.uid ?? '', name: req.name, namespace: req.namespace });
 
+    const started = performance.now();
     const policies = deps.caches.policies.list(req.namespace);
     const pods = deps.caches.pods.list(req.namespace);
     const { matched, targets, conflicted } = computeTargets(policy, pods, policies);
@@ -243,7 +253,9 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     }
 
     const owned = conditionTypeProblem(policy.spec.conditionType, deps.allowedConditionPrefixes);
+    let passMs = performance.now() - started;
     const check = owned ?? (await blockingProblem(policy, deps, secretCache));
+    const resumed = performance.now();
     const problem = 'reason' in check ? check : undefined;
     const config: PolicyProbeConfig | undefined = problem ? undefined : { caPem: (check as { caPem?: string }).caPem };
     deps.probes.syncPolicy(policy, config ? targets : [], config ?? {});
@@ -254,8 +266,11 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
       conflictedWith: [...owners].sort(),
       problem,
       failsafe: deps.probes.failsafe(key),
+      overload: deps.probes.overload(key),
       now: deps.now(),
     });
+    passMs += performance.now() - resumed;
+    deps.onPass?.(req.namespace, passMs);
     if (statusDiffers(policy.status, status)) {
       await deps.writeLimiter.wait(ctx.signal, req.namespace);
       await deps.fence

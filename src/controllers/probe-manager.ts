@@ -3,6 +3,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { DesiredPodCondition } from '../api/conditions.ts';
 import type { ProbePolicy } from '../api/types.ts';
+import type { OverloadStats } from '../observability/metrics.ts';
 
 /** Per-policy inputs resolved by the policy reconciler (e.g. a CA read from a Secret). */
 export interface PolicyProbeConfig {
@@ -12,6 +13,14 @@ export interface PolicyProbeConfig {
 /** Why a policy's flips to False are held, and the text its Degraded condition shows. */
 export interface FailsafeStatus {
   reason: 'Failsafe' | 'CouldNotLook';
+  message: string;
+}
+
+/** A policy whose settled targets are probed at a stretched period (src/safety/overload.ts). */
+export interface OverloadStatus {
+  reason: 'Overloaded';
+  stretch: number;
+  effectivePeriodSeconds: number;
   message: string;
 }
 
@@ -26,6 +35,10 @@ export interface ProbeManager {
   failsafe(policyKey: string): FailsafeStatus | undefined;
   /** Held targets by reason and the share of targets that could not be looked at, for metrics. */
   failsafeStats(): { held: Record<string, number>; couldNotLookRatio: number };
+  /** The overload a policy's probes are under, if any. */
+  overload(policyKey: string): OverloadStatus | undefined;
+  /** Stretch, loop utilisation and effective periods, for metrics. */
+  overloadStats(): OverloadStats;
   /** Stops every probe and timer. */
   stop(): void;
 }

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DesiredPodCondition } from '../api/conditions.ts';
 import { API_VERSION, KIND, type ProbePolicy } from '../api/types.ts';
 import type { EventSink } from '../kube/events.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { Metrics, OverloadStats } from '../observability/metrics.ts';
 import { Debouncer } from '../probes/debouncer.ts';
 import { runProbe } from '../probes/probe.ts';
 import { ProbeScheduler } from '../probes/scheduler.ts';
@@ -14,8 +14,10 @@ import type { ProbeResult } from '../probes/types.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Request } from '../runtime/controller.ts';
 import { Failsafe, type FailsafeTransition, type PolicyLimits } from '../safety/failsafe.ts';
+import { effectivePeriodMs, type WriteBacklog } from '../safety/overload.ts';
+import { type EluSource, OverloadMonitor } from './overload.ts';
 import type { Caches } from './policy.ts';
-import type { FailsafeStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
+import type { FailsafeStatus, OverloadStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
 
 export interface ProbeManagerDeps {
   kc: KubeConfig;
@@ -28,8 +30,14 @@ export interface ProbeManagerDeps {
   events: EventSink;
   /** A pod's desired conditions changed: reconcile it. */
   onDesiredChange: (pod: Request) => void;
-  /** A policy's failsafe hold began or ended: reconcile its status. */
-  onFailsafeChange: (policy: Request) => void;
+  /** A policy's failsafe hold or overload state changed: reconcile its status. */
+  onStatusChange: (policy: Request) => void;
+  /** Pod writes waiting: probe starts yield to them under overload (src/safety/overload.ts). */
+  writes: () => WriteBacklog;
+  /** Largest factor steady probe periods may be stretched by (src/safety/overload.ts). */
+  maxStretch?: number;
+  /** Event loop utilisation source, for tests (default: the process's). */
+  elu?: EluSource;
 }
 
 interface Target {
@@ -79,6 +87,7 @@ class ProbeRunner implements ProbeManager {
   readonly #byPod = new Map<string, Map<string, Target>>(); // pod UID → target key → target
   readonly #failsafe = new Failsafe();
   readonly #scheduler: ProbeScheduler;
+  readonly #overload: OverloadMonitor;
 
   constructor(deps: ProbeManagerDeps) {
     this.#deps = deps;
@@ -86,6 +95,15 @@ class ProbeRunner implements ProbeManager {
       clock: deps.clock,
       concurrency: deps.concurrency,
       onResult: (key, result) => this.#onResult(key, result),
+      yieldTo: () => this.#overload.yielding(),
+    });
+    this.#overload = new OverloadMonitor({
+      clock: deps.clock,
+      scheduler: this.#scheduler,
+      writes: deps.writes,
+      maxStretch: deps.maxStretch,
+      elu: deps.elu,
+      onChange: (change) => this.#onStretch(change.from, change.to),
     });
   }
 
@@ -126,8 +144,54 @@ class ProbeRunner implements ProbeManager {
     return { held: this.#failsafe.heldTargets(), couldNotLookRatio: this.#failsafe.couldNotLookRatio() };
   }
 
+  overload(policyKey: string): OverloadStatus | undefined {
+    const state = this.#policies.get(policyKey);
+    const stretch = this.#overload.stretch;
+    if (!state || stretch === 1) return undefined;
+    const period = state.spec.probe.periodSeconds ?? 10;
+    return overloadStatus(period, stretch, this.#overload.maxStretch);
+  }
+
+  overloadStats(): OverloadStats {
+    const stretch = this.#overload.stretch;
+    const periods = [...this.#policies.values()].map((p) => ({
+      namespace: p.namespace,
+      policy: p.name,
+      seconds: effectivePeriodMs((p.spec.probe.periodSeconds ?? 10) * 1000, stretch) / 1000,
+    }));
+    return { stretch, eventLoopUtilization: this.#overload.elu, periods };
+  }
+
   stop(): void {
+    this.#overload.stop();
     this.#scheduler.stop();
+  }
+
+  /** The stretch factor changed: every policy's status says so, with one Event as overload begins. */
+  #onStretch(from: number, to: number): void {
+    const { log, events, onStatusChange } = this.#deps;
+    if (from === 1) log.warn({ stretch: to }, 'probing cannot keep up: periods of settled targets stretched');
+    else if (to === 1) log.info('probing caught up: periods back to the policies own');
+    else log.info({ stretch: to }, 'probe period stretch changed');
+    for (const state of this.#policies.values()) {
+      if (from === 1) {
+        const ref = {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          namespace: state.namespace,
+          name: state.name,
+          uid: state.uid,
+        };
+        const period = state.spec.probe.periodSeconds ?? 10;
+        events.record(
+          ref,
+          'Warning',
+          'ProbesOverloaded',
+          overloadStatus(period, to, this.#overload.maxStretch).message,
+        );
+      }
+      onStatusChange({ namespace: state.namespace, name: state.name });
+    }
   }
 
   /** The state of a policy, created (with the failsafe seeded from its pods) or updated. */
@@ -195,6 +259,7 @@ class ProbeRunner implements ProbeManager {
     this.#byPod.set(podUid, perPod);
     perPod.set(key, target);
     this.#failsafe.addTarget(key);
+    this.#overload.start();
     this.#scheduler.upsert({
       key,
       periodMs: (spec.probe.periodSeconds ?? 10) * 1000,
@@ -204,6 +269,8 @@ class ProbeRunner implements ProbeManager {
       immediate: !existing && !seed,
       // Probe slots are shared fairly between namespaces, then policies (src/probes/fair-queue.ts).
       tenant: { namespace: state.namespace, policy: state.name },
+      // Under overload only settled targets are stretched: new and changing ones keep their period.
+      steady: () => target.debouncer.settled(),
       run: (signal) => this.#runTarget(target, spec, signal),
     });
   }
@@ -287,7 +354,7 @@ class ProbeRunner implements ProbeManager {
 
   /** Turns failsafe transitions into a log line, one Event and a metric per hold, and a status reconcile. */
   #report(origin: PolicyState, transitions: readonly FailsafeTransition[]): void {
-    const { log, metrics, events, onFailsafeChange } = this.#deps;
+    const { log, metrics, events, onStatusChange } = this.#deps;
     for (const t of transitions) {
       const state = t.policy === keyOf(origin) ? origin : this.#policies.get(t.policy);
       if (!state) continue;
@@ -299,9 +366,21 @@ class ProbeRunner implements ProbeManager {
       } else {
         log.info({ policy: state.name, namespace: state.namespace }, 'failsafe cleared');
       }
-      onFailsafeChange({ namespace: state.namespace, name: state.name });
+      onStatusChange({ namespace: state.namespace, name: state.name });
     }
   }
+}
+
+/** The Degraded condition of a policy whose settled targets run at a stretched period. */
+function overloadStatus(periodSeconds: number, stretch: number, maxStretch: number): OverloadStatus {
+  const effective = effectivePeriodMs(periodSeconds * 1000, stretch) / 1000;
+  const capped = stretch >= maxStretch ? ', the most it stretches: further probes wait their turn' : '';
+  return {
+    reason: 'Overloaded',
+    stretch,
+    effectivePeriodSeconds: effective,
+    message: `the operator cannot keep every probe period: settled pods are probed every ${effective}s instead of ${periodSeconds}s (x${stretch}${capped}); new and changing pods keep ${periodSeconds}s`,
+  };
 }
 
 function keyOf(state: PolicyState): string {

@@ -20,7 +20,9 @@ export async function patchPolicyStatus(
     await rest(kc, {
       method: 'PATCH',
       path: `/apis/${GROUP}/${GROUP_VERSION}/namespaces/${ns}/${PLURAL}/${name}/status`,
-      body: { status },
+      // A merge patch removes a field only when it is null: optional fields absent from `status`
+      // (effectivePeriodSeconds once overload ends) are cleared explicitly.
+      body: { status: { effectivePeriodSeconds: null, ...status } },
       contentType: 'application/merge-patch+json',
       signal,
     });

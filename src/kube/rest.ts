@@ -5,7 +5,7 @@
 // of garbage in a 50 s start-up. Errors are client-node's ApiException, so callers classify
 // them as they do any API error.
 import { ApiException, HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import { type Dispatcher, getGlobalDispatcher } from 'undici';
 import { type Clock, realClock } from '../runtime/clock.ts';
 
 export interface RestRequest {
@@ -63,14 +63,24 @@ async function send(
   await kc.applySecurityAuthentication(ctx);
   const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: 'application/json' };
   if (req.body !== undefined) headers['Content-Type'] = req.contentType ?? 'application/json';
-  const res = await fetch(url, {
+  // undici's request() rather than fetch(): fetch wraps every call in WHATWG Request, Response
+  // and streams, 9 % of the operator's CPU (and its garbage) in a 30,000-pod start-up profile.
+  const dispatcher = (ctx.getDispatcher() as Dispatcher | undefined) ?? getGlobalDispatcher();
+  const res = await dispatcher.request({
+    origin: url.origin,
+    path: url.pathname + url.search,
     method: req.method,
     headers,
     body: req.body === undefined ? undefined : JSON.stringify(req.body),
-    dispatcher: ctx.getDispatcher(),
     signal: req.signal,
   });
-  return { status: res.status, text: await res.text(), headers: Object.fromEntries(res.headers) };
+  return { status: res.statusCode, text: await res.body.text(), headers: flatHeaders(res.headers) };
+}
+
+function flatHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
 }
 
 /**

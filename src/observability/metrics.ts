@@ -30,6 +30,8 @@ export interface Metrics {
   readonly leader: Gauge;
   /** Informer restarts by informer and reason (error | stall | resync). */
   readonly informerRestartsTotal: Counter<'informer' | 'reason'>;
+  /** Reports the overload state (src/safety/overload.ts) at each scrape. */
+  registerOverload(stats: () => OverloadStats): void;
   /** Reports the failsafe's held targets and could-not-look share at each scrape. */
   registerFailsafe(stats: () => { held: Record<string, number>; couldNotLookRatio: number }): void;
   /** Reports `depth()` as the workqueue depth of `controller` at each scrape; returns an unregister function. */
@@ -38,6 +40,15 @@ export interface Metrics {
   controllerHooks(): ControllerHooks;
   /** An `onRestart` callback for a ResilientInformer named `informer`. */
   informerRestartHook(informer: string): (reason: RestartReason) => void;
+}
+
+/** What the overload metrics show. */
+export interface OverloadStats {
+  stretch: number;
+  /** Smoothed event loop utilisation, 0..1. */
+  eventLoopUtilization: number;
+  /** Effective probe period of each policy's steady targets, in seconds. */
+  periods: { namespace: string; policy: string; seconds: number }[];
 }
 
 export interface MetricsOptions {
@@ -99,6 +110,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
   });
 
+  let overloadStats: (() => OverloadStats) | undefined;
+  overloadGauges(registers, () => overloadStats?.());
+
   return {
     registry,
     probesTotal: new Counter({
@@ -143,6 +157,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registerFailsafe(stats) {
       failsafeStats = stats;
     },
+    registerOverload(stats) {
+      overloadStats = stats;
+    },
     registerWorkqueue(controller, depth) {
       depthSources.set(controller, depth);
       return () => {
@@ -159,4 +176,34 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       return (reason) => informerRestartsTotal.inc({ informer, reason });
     },
   };
+}
+
+/** The gauges of graceful overload, read at scrape time. */
+function overloadGauges(registers: Registry[], stats: () => OverloadStats | undefined): void {
+  new Gauge({
+    name: 'readygate_probe_period_stretch',
+    help: 'Factor by which the probe periods of settled targets are stretched because the operator cannot keep them (1: none).',
+    registers,
+    collect() {
+      this.set(stats()?.stretch ?? 1);
+    },
+  });
+  new Gauge<'namespace' | 'policy'>({
+    name: 'readygate_probe_effective_period_seconds',
+    help: "Period at which each policy's settled targets are probed now: periodSeconds times the stretch.",
+    labelNames: ['namespace', 'policy'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of stats()?.periods ?? []) this.set({ namespace: p.namespace, policy: p.policy }, p.seconds);
+    },
+  });
+  new Gauge({
+    name: 'readygate_event_loop_utilization',
+    help: 'Share of the last second the event loop was busy, as the overload governor saw it (0..1).',
+    registers,
+    collect() {
+      this.set(stats()?.eventLoopUtilization ?? 0);
+    },
+  });
 }

@@ -161,6 +161,18 @@ export class Debouncer {
     this.#s.successes = 0;
   }
 
+  /**
+   * True when the gate has a status and no run toward the other one is under way: a target whose
+   * probes may be stretched under overload (src/safety/overload.ts). A new target (no verdict yet)
+   * and one mid-transition (a True gate with failures, a False one with successes) are not.
+   */
+  settled(): boolean {
+    const s = this.#s;
+    if (this.#latched()) return true;
+    if (s.status === 'True') return s.failures === 0;
+    return s.status === 'False' && s.successes === 0;
+  }
+
   /** Counters and status, for metrics, policy status and tests. */
   snapshot(): { status: GateStatus; successes: number; failures: number; latched: boolean; failedOpen: boolean } {
     const s = this.#s;

@@ -11,7 +11,9 @@
 // and keep it, until it held them all. Fewest-in-flight-first gives each freed slot to the
 // waiting tenant furthest below its share (max-min fairness); with equal counts it is round
 // robin. It is also the per-namespace cap while others wait: a namespace's runs wait as long as
-// a namespace with fewer runs in flight is waiting.
+// a namespace with fewer runs in flight is waiting. Inside a policy, urgent items (a new pod's
+// first probe, a target mid-transition: src/safety/overload.ts) go before the others; between
+// tenants fairness decides, so one tenant's burst of new pods cannot starve another's probes.
 //
 // That rule only acts when a slot frees, which for a tarpit takes a whole timeout. Two limits
 // keep slots free before anyone needs them, so that a victim's due run starts at once:
@@ -58,6 +60,9 @@ interface PolicyRec extends Ranked {
   targets: number;
   fifo: unknown[];
   head: number;
+  /** Urgent items, taken before fifo's. */
+  urgent: unknown[];
+  urgentHead: number;
 }
 
 /** A tenant's handle: from `attach`, given back to `push`, `take`'s result, `release` and `detach`. */
@@ -138,6 +143,8 @@ export class FairQueue<T> {
         heapIndex: -1,
         fifo: [],
         head: 0,
+        urgent: [],
+        urgentHead: 0,
       };
       ns.policies.set(policy.name, policy);
     }
@@ -162,10 +169,11 @@ export class FairQueue<T> {
     this.#forgetIfUnused(policy);
   }
 
-  /** Queues an item behind the tenant's earlier ones. */
-  push(handle: TenantHandle, item: T): void {
+  /** Queues an item behind the tenant's earlier ones (urgent: behind its earlier urgent ones only). */
+  push(handle: TenantHandle, item: T, urgent = false): void {
     const policy = rec(handle);
-    policy.fifo.push(item);
+    if (urgent) policy.urgent.push(item);
+    else policy.fifo.push(item);
     if (policy.heapIndex < 0) policy.ns.waiting.push(policy);
     if (policy.ns.heapIndex < 0) this.#waiting.push(policy.ns);
   }
@@ -181,8 +189,7 @@ export class FairQueue<T> {
       const ns = this.#waiting.peek();
       if (!ns || !this.#mayStart(ns)) return undefined;
       const policy = ns.waiting.peek()!;
-      const item = policy.fifo[policy.head] as T;
-      policy.fifo[policy.head++] = undefined;
+      const item = shift(policy) as T;
       this.#afterShift(policy);
       if (!isLive(item)) continue;
       this.#started(policy);
@@ -225,7 +232,14 @@ export class FairQueue<T> {
 
   // After the head of a policy's FIFO was taken: leave the heaps when empty, compact when half spent.
   #afterShift(policy: PolicyRec): void {
-    if (policy.head === policy.fifo.length) {
+    if (policy.urgentHead === policy.urgent.length && policy.urgentHead > 0) {
+      policy.urgent = [];
+      policy.urgentHead = 0;
+    } else if (policy.urgentHead > 1024 && policy.urgentHead * 2 > policy.urgent.length) {
+      policy.urgent = policy.urgent.slice(policy.urgentHead);
+      policy.urgentHead = 0;
+    }
+    if (policy.head === policy.fifo.length && policy.urgent.length === 0) {
       policy.fifo = [];
       policy.head = 0;
       policy.ns.waiting.remove(policy);
@@ -243,6 +257,18 @@ export class FairQueue<T> {
     ns.policies.delete(policy.name);
     if (ns.policies.size === 0) this.#namespaces.delete(ns.name);
   }
+}
+
+/** Takes a policy's next item: its urgent ones first. */
+function shift(policy: PolicyRec): unknown {
+  if (policy.urgentHead < policy.urgent.length) {
+    const item = policy.urgent[policy.urgentHead];
+    policy.urgent[policy.urgentHead++] = undefined;
+    return item;
+  }
+  const item = policy.fifo[policy.head];
+  policy.fifo[policy.head++] = undefined;
+  return item;
 }
 
 function rec(handle: TenantHandle): PolicyRec {

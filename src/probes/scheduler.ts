@@ -4,6 +4,9 @@
 // timers re-armed every period. Due runs that find no free slot wait in a fair queue
 // (src/probes/fair-queue.ts): slots are shared between namespaces, then policies, so targets
 // that accept and never answer cannot take every slot; O(log n) per event as well.
+// Under overload (src/safety/overload.ts) the periods of steady targets are stretched by one
+// factor, urgent runs (a target that is not steady) go before steady ones of the same policy,
+// and starts wait while the caller's `yieldTo` says writes need the loop.
 import { FairQueue, type Tenant, type TenantHandle } from './fair-queue.ts';
 import { MinHeap } from './min-heap.ts';
 import type { ProbeResult } from './types.ts';
@@ -27,6 +30,12 @@ export interface ScheduledTarget {
   immediate?: boolean;
   /** Whose target this is, for fair sharing of slots; targets without one share one tenant. */
   tenant?: Tenant;
+  /**
+   * Whether the target is settled, asked when a run is due and when it ends: only a steady target
+   * runs at the stretched period, and a target that is not steady queues before steady ones.
+   * Absent: always steady.
+   */
+  steady?: () => boolean;
 }
 
 export interface RunTiming {
@@ -52,7 +61,12 @@ export interface SchedulerOptions {
   onResult: (key: string, result: ProbeResult, timing: RunTiming) => void;
   /** A run still pending this long after its timeout is abandoned and reported as a timeout. */
   backstopGraceMs?: number;
+  /** While it returns true no run starts (writes before probes); asked again every YIELD_RECHECK_MS. */
+  yieldTo?: () => boolean;
 }
+
+/** How often a yielding scheduler looks again whether it may start runs. */
+export const YIELD_RECHECK_MS = 10;
 
 interface Run {
   key: string;
@@ -74,6 +88,10 @@ interface Entry {
   skipped: number;
   /** phaseOf(key, period), kept so a run's rescheduling does not hash the key again. */
   phase: number;
+  /** The same for the stretched period it was last computed for. */
+  stretched: { periodMs: number; phase: number } | undefined;
+  /** When the entry's valid due event is. */
+  dueAt: number;
   tenant: TenantHandle;
 }
 
@@ -107,6 +125,12 @@ export class ProbeScheduler {
   #timer: unknown;
   #timerAt: number | undefined;
   #stopped = false;
+  readonly #yieldTo: (() => boolean) | undefined;
+  #yieldTimer: unknown;
+  #stretch = 1;
+  /** Σ 1000 / periodMs over the entries: runs per second their own periods ask for. */
+  #demand = 0;
+  #completed = 0;
 
   constructor(options: SchedulerOptions) {
     this.#clock = options.clock;
@@ -114,6 +138,7 @@ export class ProbeScheduler {
     this.#fair = new FairQueue(this.#concurrency);
     this.#onResult = options.onResult;
     this.#graceMs = options.backstopGraceMs ?? 1000;
+    this.#yieldTo = options.yieldTo;
   }
 
   /**
@@ -128,8 +153,20 @@ export class ProbeScheduler {
     if (!existing) {
       const phase = phaseOf(target.key, target.periodMs);
       const tenant = this.#fair.attach(target.tenant);
-      const entry: Entry = { target, gen: 0, dueSeq: -1, queued: false, run: undefined, skipped: 0, phase, tenant };
+      const entry: Entry = {
+        target,
+        gen: 0,
+        dueSeq: -1,
+        queued: false,
+        run: undefined,
+        skipped: 0,
+        phase,
+        stretched: undefined,
+        dueAt: now,
+        tenant,
+      };
       this.#entries.set(target.key, entry);
+      this.#demand += 1000 / target.periodMs;
       this.#scheduleDue(entry, target.immediate ? now : nextOnGrid(now, target.periodMs, phase));
     } else {
       const periodChanged = existing.target.periodMs !== target.periodMs;
@@ -137,6 +174,7 @@ export class ProbeScheduler {
         this.#fair.detach(existing.tenant);
         existing.tenant = this.#fair.attach(target.tenant);
       }
+      this.#demand += 1000 / target.periodMs - 1000 / existing.target.periodMs;
       existing.target = target;
       existing.gen++;
       this.#unqueue(existing);
@@ -155,6 +193,7 @@ export class ProbeScheduler {
     const entry = this.#entries.get(key);
     if (!entry) return;
     this.#entries.delete(key);
+    this.#demand -= 1000 / entry.target.periodMs;
     this.#unqueue(entry);
     this.#fair.detach(entry.tenant);
     entry.run?.abort.abort();
@@ -165,6 +204,8 @@ export class ProbeScheduler {
     this.#stopped = true;
     if (this.#timerAt !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timerAt = undefined;
+    if (this.#yieldTimer !== undefined) this.#clock.clearTimeout(this.#yieldTimer);
+    this.#yieldTimer = undefined;
     for (const entry of this.#entries.values()) entry.run?.abort.abort();
     this.#entries.clear();
     this.#heap.clear();
@@ -172,9 +213,41 @@ export class ProbeScheduler {
     this.#queued = 0;
   }
 
-  /** Current load, for metrics. */
-  stats(): { targets: number; inFlight: number; queued: number } {
-    return { targets: this.#entries.size, inFlight: this.#inFlight, queued: this.#queued };
+  /**
+   * Current load, for metrics and the overload governor: `demandPerSecond` is what the targets'
+   * own periods ask for, `completed` counts runs that ended since the scheduler was created.
+   */
+  stats(): { targets: number; inFlight: number; queued: number; demandPerSecond: number; completed: number } {
+    return {
+      targets: this.#entries.size,
+      inFlight: this.#inFlight,
+      queued: this.#queued,
+      demandPerSecond: this.#entries.size === 0 ? 0 : this.#demand,
+      completed: this.#completed,
+    };
+  }
+
+  /** The factor steady targets' periods are stretched by now. */
+  get stretch(): number {
+    return this.#stretch;
+  }
+
+  /**
+   * Stretches the periods of steady targets by `factor` (≥ 1) from their next run on. When the
+   * factor falls, runs already planned further out than the new period are brought forward, so a
+   * recovery does not wait out a whole stretched period.
+   */
+  setStretch(factor: number): void {
+    const next = Math.max(1, Number.isFinite(factor) ? factor : 1);
+    const fell = next < this.#stretch;
+    this.#stretch = next;
+    if (!fell || this.#stopped) return;
+    const now = this.#clock.now();
+    for (const entry of this.#entries.values()) {
+      const at = this.#nextDue(entry, now - this.#periodOf(entry) / 2, now);
+      if (at < entry.dueAt) this.#scheduleDue(entry, at);
+    }
+    this.#arm();
   }
 
   /** Probes in flight for one namespace, or one policy of it (targets without a tenant: ''). */
@@ -192,6 +265,7 @@ export class ProbeScheduler {
   #scheduleDue(entry: Entry, at: number): void {
     const seq = this.#seq++;
     entry.dueSeq = seq;
+    entry.dueAt = at;
     this.#heap.push({ at, seq, key: entry.target.key, kind: 'due' });
   }
 
@@ -224,15 +298,7 @@ export class ProbeScheduler {
   #onDue(ev: Event, now: number): void {
     const entry = this.#entries.get(ev.key);
     if (!entry || entry.dueSeq !== ev.seq) return; // removed, or rescheduled since
-    const period = entry.target.periodMs;
-    // Next slot on the key's grid, at least half a period on: after an immediate first run (a
-    // new pod) the target goes back to its phase. Staying on ev.at + period kept every pod that
-    // started together in one burst forever: 5,000 probes at once every period after a mass
-    // start, during which nothing else ran (bench/: time to gate p99 1.5 s). Slots already in
-    // the past (a stalled event loop) are skipped.
-    let next = nextOnGrid(ev.at + period / 2, period, entry.phase);
-    if (next <= now) next = nextOnGrid(now + 1, period, entry.phase);
-    this.#scheduleDue(entry, next);
+    this.#scheduleDue(entry, this.#nextDue(entry, ev.at, now));
     if (entry.run || entry.queued) {
       entry.skipped++; // never overlap runs of one target (the kubelet worker is one goroutine per probe)
       return;
@@ -240,8 +306,35 @@ export class ProbeScheduler {
     // Through the fair queue even when slots are free: which run may start is its decision.
     entry.queued = true;
     this.#queued++;
-    this.#fair.push(entry.tenant, { key: ev.key, gen: entry.gen, plannedAt: ev.at });
+    const urgent = entry.target.steady?.() === false;
+    this.#fair.push(entry.tenant, { key: ev.key, gen: entry.gen, plannedAt: ev.at }, urgent);
     this.#pump();
+  }
+
+  /** The entry's period now: its own, times the stretch factor while it is steady. */
+  #periodOf(entry: Entry): number {
+    const own = entry.target.periodMs;
+    if (this.#stretch === 1 || entry.target.steady?.() === false) return own;
+    return own * this.#stretch;
+  }
+
+  // Next slot on the key's grid, at least half a period after `from` (the due time just run):
+  // after an immediate first run (a new pod) the target goes back to its phase. Staying on
+  // from + period kept every pod that started together in one burst forever: 5,000 probes at
+  // once every period after a mass start, during which nothing else ran (bench/: time to gate
+  // p99 1.5 s). Slots already in the past (a stalled event loop) are skipped. A stretched period
+  // has a grid of its own, with the key's phase within it.
+  #nextDue(entry: Entry, from: number, now: number): number {
+    const period = this.#periodOf(entry);
+    let phase = entry.phase;
+    if (period !== entry.target.periodMs) {
+      if (entry.stretched?.periodMs !== period) {
+        entry.stretched = { periodMs: period, phase: phaseOf(entry.target.key, period) };
+      }
+      phase = entry.stretched.phase;
+    }
+    const next = nextOnGrid(from + period / 2, period, phase);
+    return next > now ? next : nextOnGrid(now + 1, period, phase);
   }
 
   #start(entry: Entry, plannedAt: number, tenant: TenantHandle): void {
@@ -300,6 +393,7 @@ export class ProbeScheduler {
     if (run.settled || this.#stopped) return;
     run.settled = true;
     this.#inFlight--;
+    this.#completed++;
     this.#fair.release(run.tenant);
     const entry = this.#entries.get(run.key);
     if (entry?.run === run) {
@@ -315,14 +409,31 @@ export class ProbeScheduler {
           lateMs: run.startedAt - run.plannedAt,
           skipped,
         });
+        this.#unstretch(entry, run.plannedAt, finishedAt);
       }
     }
     this.#pump();
     this.#arm();
   }
 
-  // Starts queued runs while the fair queue lets one start; each pass starts one or drops a stale one.
+  // A run that left its target unsettled (its first failure, say) brings the next run back from
+  // the stretched period to the target's own: thresholds count probes at the policy's period.
+  #unstretch(entry: Entry, plannedAt: number, now: number): void {
+    if (this.#stretch === 1 || this.#entries.get(entry.target.key) !== entry) return;
+    const at = this.#nextDue(entry, plannedAt, now);
+    if (at < entry.dueAt) this.#scheduleDue(entry, at);
+  }
+
+  // Starts queued runs while the fair queue lets one start; each pass starts one or drops a stale
+  // one. While the caller yields to writes, nothing starts; a timer looks again shortly.
   #pump(): void {
+    if (this.#yieldTo?.() && !this.#stopped) {
+      this.#yieldTimer ??= this.#clock.setTimeout(() => {
+        this.#yieldTimer = undefined;
+        this.#pump();
+      }, YIELD_RECHECK_MS);
+      return;
+    }
     while (!this.#stopped) {
       const next = this.#fair.take(this.#isLive);
       if (!next) return;

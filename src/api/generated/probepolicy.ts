@@ -217,6 +217,10 @@ export interface ProbePolicyStatus {
   matchedPods?: number;
   readyPods?: number;
   /**
+   * Set while the operator cannot keep every probe period: the period at which the policy's settled pods are probed now (periodSeconds times the stretch factor). New and changing pods keep periodSeconds.
+   */
+  effectivePeriodSeconds?: number;
+  /**
    * Names of pods whose gate is False (at most 20).
    *
    * @maxItems 20

@@ -19,6 +19,9 @@ describe('run options', () => {
       enableExec: false,
       allowSecretCa: false,
       memorySaver: true,
+      workers: 4,
+      podWorkers: 32,
+      maxPeriodStretch: 10,
     });
     expect(parseRunOptions(['--no-memory-saver'], {}).memorySaver).toBe(false);
   });
@@ -39,6 +42,9 @@ describe('run options', () => {
   });
   it.each([
     [['--workers', '0'], '--workers'],
+    [['--pod-workers', '0'], '--pod-workers'],
+    [['--max-period-stretch', '0'], '--max-period-stretch'],
+    [['--max-period-stretch', '1000'], '--max-period-stretch'],
     [['--log-level', 'loud'], '--log-level'],
     [['--namespaces', 'Bad_NS'], 'invalid namespace'],
     [['--health-addr', 'nowhere'], '--health-addr'],
@@ -87,6 +93,16 @@ describe('explainPod', () => {
     expect(e.summary).toBe(`Not Ready: blocked by ${GATE}.`);
     expect(e.gates[0]).toMatchObject({ policy: 'db', status: 'False', blocking: true, since: '90s ago' });
     expect(formatExplanation(e)).toContain('policy db reports ProbeFailed: TCP refused');
+  });
+  it("states the probes' period, stretched when the operator is overloaded", () => {
+    const conditions = [{ type: 'ContainersReady', status: 'True' }];
+    const calm = explainPod(pod(conditions), [policy('db', 'db')], now);
+    expect(calm.gates[0]?.probes).toBe('every 10s');
+    const busy = { ...policy('db', 'db'), status: { effectivePeriodSeconds: 24 } };
+    const e = explainPod(pod(conditions), [busy], now);
+    expect(e.gates[0]?.probes).toContain('every 24s while the gate is settled (periodSeconds 10s');
+    expect(e.gates[0]?.probes).toContain('every 10s while it is new or changing');
+    expect(formatExplanation(e)).toContain('probes:  every 24s');
   });
   it('explains a gate nobody provides, and a selector that misses', () => {
     const none = explainPod(pod([{ type: 'ContainersReady', status: 'True' }]), [], now);

@@ -1,7 +1,13 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
-import { generationChanged, POLICY_STATUS_BATCH_MS, watchForKeys } from '../../../src/controllers/event-handlers.ts';
+import {
+  generationChanged,
+  MAX_POLICY_STATUS_BATCH_MS,
+  POLICY_STATUS_BATCH_MS,
+  StatusBatch,
+  watchForKeys,
+} from '../../../src/controllers/event-handlers.ts';
 import type { Request } from '../../../src/runtime/controller.ts';
 
 type Handlers<T> = { add(o: T): void; update(o: T, old: T): void; delete(o: T): void };
@@ -29,6 +35,40 @@ describe('generationChanged (GenerationChangedPredicate)', () => {
     expect(generationChanged(policy('a', 1), policy('a', 1))).toBe(false);
     expect(generationChanged(policy('a', 2), policy('a', 1))).toBe(true);
     expect(generationChanged(policy('a', 1, { deletionTimestamp: 'now' }), policy('a', 1))).toBe(true);
+  });
+});
+
+describe('StatusBatch', () => {
+  it('batches status-only passes for 20 times what the last pass cost, within 1 s and 10 s', () => {
+    const b = new StatusBatch();
+    expect(b.delayMs('new')).toBe(POLICY_STATUS_BATCH_MS);
+    b.record('small', 3);
+    expect(b.delayMs('small')).toBe(POLICY_STATUS_BATCH_MS);
+    b.record('big', 130); // 30,000 pods
+    expect(b.delayMs('big')).toBe(2600);
+    b.record('huge', 5000);
+    expect(b.delayMs('huge')).toBe(MAX_POLICY_STATUS_BATCH_MS);
+    b.record('big', 10);
+    expect(b.delayMs('big')).toBe(POLICY_STATUS_BATCH_MS);
+  });
+
+  it('is what watchForKeys waits before a status-only policy reconcile', () => {
+    const podQueue: Request[] = [];
+    const policyQueue: [Request, number][] = [];
+    let pods: Handlers<V1Pod> | undefined;
+    const batch = new StatusBatch();
+    batch.record('ns', 200);
+    watchForKeys(
+      { on: (h) => (pods = h) },
+      { on: () => {}, list: () => [policy('a', 1)] },
+      { enqueue: (r) => podQueue.push(r) },
+      { enqueue: (r) => policyQueue.push([r, 0]), enqueueAfter: (r, ms) => policyQueue.push([r, ms]) },
+      batch,
+    );
+    const old: V1Pod = { metadata: { name: 'p', namespace: 'ns' }, status: { conditions: [] } };
+    const pod: V1Pod = { ...old, status: { conditions: [{ type: 'readygate.dev/x', status: 'True' }] } };
+    pods!.update(pod, old);
+    expect(policyQueue).toEqual([[{ namespace: 'ns', name: 'a' }, 4000]]);
   });
 });
 

@@ -59,7 +59,23 @@ describe('desiredStatus', () => {
     expect(s.failingPods).toEqual(failing.slice(0, FAILING_PODS_CAP));
     expect(s).toMatchObject({ matchedPods: 50, readyPods: 5 });
   });
-  it('prefers Failsafe over Conflict over NoPodsMatched', () => {
+  it('reports overload as Degraded/Overloaded with the effective period, and clears both after it', () => {
+    const overload = { reason: 'Overloaded', message: 'every 24s instead of 10s', effectivePeriodSeconds: 24 };
+    const p = policy();
+    const s = desiredStatus({ policy: p, matched: [pod('a', 'True')], conflictedWith: [], overload, now: T0 });
+    expect(s.effectivePeriodSeconds).toBe(24);
+    expect(s.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'Overloaded' });
+    const after = desiredStatus({
+      policy: { ...p, status: s },
+      matched: [pod('a', 'True')],
+      conflictedWith: [],
+      now: T0,
+    });
+    expect(after.effectivePeriodSeconds).toBeUndefined();
+    expect(statusDiffers(s, after)).toBe(true);
+    expect(after.conditions?.find((c) => c.type === 'Degraded')?.reason).toBe('AsExpected');
+  });
+  it('prefers Failsafe over Overloaded over Conflict over NoPodsMatched', () => {
     const reason = (input: Partial<Parameters<typeof desiredStatus>[0]>) =>
       desiredStatus({ policy: policy(), matched: [], conflictedWith: [], now: T0, ...input }).conditions?.find(
         (c) => c.type === 'Degraded',
@@ -67,6 +83,9 @@ describe('desiredStatus', () => {
     expect(reason({})).toBe('NoPodsMatched');
     expect(reason({ matched: [pod('a', 'True')], conflictedWith: ['older'] })).toBe('Conflict');
     expect(reason({ conflictedWith: ['older'], failsafe: { reason: 'Failsafe', message: 'held' } })).toBe('Failsafe');
+    const overload = { reason: 'Overloaded', message: 'm', effectivePeriodSeconds: 20 };
+    expect(reason({ conflictedWith: ['older'], overload })).toBe('Overloaded');
+    expect(reason({ overload, failsafe: { reason: 'Failsafe', message: 'held' } })).toBe('Failsafe');
   });
   it('reports a blocking problem as Ready=False', () => {
     const s = desiredStatus({

@@ -27,6 +27,34 @@ const spec = (over: Partial<DebounceSpec> = {}, probe: DebounceSpec['probe'] = {
 });
 const T0 = 1_000_000;
 
+describe('Debouncer.settled (who may be stretched under overload)', () => {
+  it('is false with no verdict yet, true once the gate has a status and no run toward the other', () => {
+    const d = new Debouncer(spec(), undefined, T0);
+    expect(d.settled()).toBe(false);
+    d.observe(ok(), T0);
+    expect(d.settled()).toBe(true);
+    d.observe(bad(), T0 + 1);
+    expect(d.settled()).toBe(false); // mid-transition: 1 of 3 failures
+    d.observe(bad(), T0 + 2);
+    d.observe(bad(), T0 + 3);
+    expect(d.desired(T0 + 3)?.status).toBe('False');
+    expect(d.settled()).toBe(true);
+    d.observe(ok(), T0 + 4);
+    expect(d.settled()).toBe(true); // successThreshold 1: True again at once
+  });
+
+  it('a False gate with a success toward its threshold is not settled', () => {
+    const d = new Debouncer(
+      spec({}, { successThreshold: 2 }),
+      { status: 'False', reason: 'ProbeFailed', message: 'down' },
+      T0,
+    );
+    expect(d.settled()).toBe(true);
+    d.observe(ok(), T0);
+    expect(d.settled()).toBe(false);
+  });
+});
+
 describe('Debouncer thresholds', () => {
   it('failureThreshold consecutive failures flip True → False, with the count in the message', () => {
     const d = new Debouncer(spec(), { status: 'True', reason: 'ProbeSucceeded', message: 'm' }, T0);

@@ -22,6 +22,26 @@ describe('FairQueue', () => {
     expect(q.inFlight).toBe(3);
   });
 
+  it("takes a tenant's urgent items before its others, first in first out within each", () => {
+    const q = new FairQueue<string>(10);
+    const h = q.attach({ namespace: 'a', policy: 'p' });
+    q.push(h, 'steady-1');
+    q.push(h, 'new-1', true);
+    q.push(h, 'steady-2');
+    q.push(h, 'new-2', true);
+    expect(drain(q).map((t) => t.item)).toEqual(['new-1', 'new-2', 'steady-1', 'steady-2']);
+  });
+
+  it("urgent items do not jump another tenant's turn", () => {
+    const q = new FairQueue<string>(2);
+    const a = q.attach({ namespace: 'a', policy: 'p' });
+    const b = q.attach({ namespace: 'b', policy: 'p' });
+    q.push(a, 'a-steady');
+    q.push(b, 'b-new-1', true);
+    q.push(b, 'b-new-2', true);
+    expect(drain(q).map((t) => t.item)).toEqual(['a-steady', 'b-new-1']);
+  });
+
   it('takes turns between namespaces with equal runs in flight (round robin)', () => {
     const q = new FairQueue<string>(100);
     const a = q.attach({ namespace: 'a', policy: 'p' });

@@ -1,6 +1,12 @@
 // The probe scheduler on a manual clock: no real time passes in these tests.
 import { afterEach, describe, expect, it } from 'vitest';
-import { nextOnGrid, ProbeScheduler, phaseOf, type RunTiming } from '../../../src/probes/scheduler.ts';
+import {
+  nextOnGrid,
+  ProbeScheduler,
+  phaseOf,
+  type RunTiming,
+  YIELD_RECHECK_MS,
+} from '../../../src/probes/scheduler.ts';
 import type { ProbeResult } from '../../../src/probes/types.ts';
 import { ManualClock } from './support/fake-clock.ts';
 
@@ -369,5 +375,147 @@ describe('ProbeScheduler, fair sharing between tenants', () => {
     expect(fast.calls.map((c) => c.at - t0)).toEqual([61_000]);
     expect(scheduler.inFlightOf('shop', 'slow')).toBe(7);
     expect(scheduler.stats()).toMatchObject({ inFlight: 8 });
+  });
+});
+
+describe('ProbeScheduler under overload (src/safety/overload.ts)', () => {
+  /** Run start times of each key, from a run function that answers after 1 ms. */
+  function starts(clock: ManualClock) {
+    const at = new Map<string, number[]>();
+    const runFor = (key: string) => (): Promise<ProbeResult> => {
+      at.set(key, [...(at.get(key) ?? []), clock.now()]);
+      return new Promise((resolve) => clock.setTimeout(() => resolve(OK), 1));
+    };
+    return { at, runFor };
+  }
+
+  it('stretches steady targets evenly, and leaves targets that are not steady at their own period', async () => {
+    const { clock, scheduler } = setup();
+    current = scheduler;
+    const s = starts(clock);
+    for (let i = 0; i < 20; i++) {
+      const key = `shop/db#steady-${i}`;
+      scheduler.upsert({ key, periodMs: 10_000, timeoutMs: 1000, run: s.runFor(key), steady: () => true });
+    }
+    const busy = 'shop/db#changing';
+    scheduler.upsert({ key: busy, periodMs: 10_000, timeoutMs: 1000, run: s.runFor(busy), steady: () => false });
+    scheduler.setStretch(3);
+    expect(scheduler.stretch).toBe(3);
+    await clock.advance(10_000); // due runs already planned keep their time
+    await clock.advance(200_000);
+    const gaps = (key: string) => {
+      const t = s.at.get(key) ?? [];
+      return t.slice(1).map((x, i) => x - t[i]!);
+    };
+    for (let i = 0; i < 20; i++) {
+      const g = gaps(`shop/db#steady-${i}`).slice(1);
+      expect(g.length).toBeGreaterThanOrEqual(3);
+      for (const gap of g) expect(gap).toBe(30_000);
+    }
+    for (const gap of gaps(busy)) expect(gap).toBe(10_000);
+  });
+
+  it('a run that leaves its target unsettled brings the next run back from the stretched period', async () => {
+    const { clock, scheduler } = setup();
+    current = scheduler;
+    let steady = true;
+    const at: number[] = [];
+    scheduler.upsert({
+      key: 'shop/db#pod',
+      periodMs: 10_000,
+      timeoutMs: 1000,
+      steady: () => steady,
+      run: () => {
+        at.push(clock.now());
+        steady = at.length < 3; // the third run fails: mid-transition from then on
+        return Promise.resolve(OK);
+      },
+    });
+    scheduler.setStretch(4);
+    await clock.advance(200_000);
+    const gaps = at.slice(1).map((x, i) => x - at[i]!);
+    expect(gaps[1]).toBe(40_000); // settled: stretched
+    for (const gap of gaps.slice(2)) expect(gap).toBe(10_000); // after the failing run: its own period
+  });
+
+  it('a falling factor brings runs planned far out back to the new period', async () => {
+    const { clock, scheduler } = setup();
+    current = scheduler;
+    const s = starts(clock);
+    const key = 'shop/db#pod';
+    scheduler.upsert({ key, periodMs: 10_000, timeoutMs: 1000, run: s.runFor(key), immediate: true });
+    scheduler.setStretch(10);
+    await clock.advance(1000); // first run; the next one is planned ~100 s out
+    const t0 = clock.now();
+    scheduler.setStretch(1);
+    await clock.advance(20_000);
+    const later = (s.at.get(key) ?? []).filter((t) => t > t0);
+    expect(later.length).toBeGreaterThanOrEqual(1);
+    expect(later[0]! - t0).toBeLessThanOrEqual(10_000);
+  });
+
+  it('queues runs of targets that are not steady before steady ones of the same policy', async () => {
+    const { clock, scheduler } = setup(1);
+    current = scheduler;
+    const order: string[] = [];
+    const blocker = controlled(clock);
+    scheduler.upsert({ key: 'shop/db#blocker', periodMs: 60_000, timeoutMs: 5000, run: blocker.run, immediate: true });
+    await clock.advance(0);
+    for (const [key, steady] of [
+      ['shop/db#steady-1', true],
+      ['shop/db#steady-2', true],
+      ['shop/db#new', false],
+    ] as const) {
+      scheduler.upsert({
+        key,
+        periodMs: 60_000,
+        timeoutMs: 5000,
+        immediate: true,
+        steady: () => steady,
+        run: () => {
+          order.push(key);
+          return Promise.resolve(OK);
+        },
+      });
+    }
+    await clock.advance(0);
+    expect(order).toEqual([]);
+    blocker.calls[0]!.finish();
+    await clock.advance(0);
+    expect(order).toEqual(['shop/db#new', 'shop/db#steady-1', 'shop/db#steady-2']);
+  });
+
+  it('starts nothing while yieldTo says writes need the loop, and resumes by itself', async () => {
+    const clock = new ManualClock();
+    let yielding = true;
+    const scheduler = new ProbeScheduler({ clock, concurrency: 10, onResult: () => {}, yieldTo: () => yielding });
+    current = scheduler;
+    const c = controlled(clock, 1);
+    scheduler.upsert({ key: 'shop/db#pod', periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: true });
+    await clock.advance(100);
+    expect(c.calls).toHaveLength(0);
+    expect(scheduler.stats()).toMatchObject({ queued: 1, inFlight: 0 });
+    yielding = false;
+    await clock.advance(YIELD_RECHECK_MS);
+    expect(c.calls).toHaveLength(1);
+    await clock.advance(1);
+    scheduler.stop();
+    expect(clock.timers.size).toBe(0);
+  });
+
+  it('reports what the periods ask for and counts finished runs', async () => {
+    const { clock, scheduler } = setup();
+    current = scheduler;
+    const c = controlled(clock, 1);
+    scheduler.upsert({ key: 'a', periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: true });
+    scheduler.upsert({ key: 'b', periodMs: 2000, timeoutMs: 1000, run: c.run, immediate: true });
+    expect(scheduler.stats().demandPerSecond).toBeCloseTo(0.6);
+    scheduler.upsert({ key: 'b', periodMs: 1000, timeoutMs: 1000, run: c.run });
+    expect(scheduler.stats().demandPerSecond).toBeCloseTo(1.1);
+    await clock.advance(10);
+    expect(scheduler.stats().completed).toBeGreaterThanOrEqual(1);
+    scheduler.remove('a');
+    scheduler.remove('b');
+    expect(scheduler.stats().demandPerSecond).toBe(0);
   });
 });
