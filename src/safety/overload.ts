@@ -10,9 +10,10 @@
 //    stretch = demand × elu / (completed × TARGET), demand being the runs per second the targets'
 //    own periods ask for. It is a ratio of rates measured at saturation, so it lands near the
 //    right factor at once instead of creeping up one step per sample (a step's effect shows
-//    only a period later, and an integrator would overshoot meanwhile). Below LOW it falls toward
-//    the factor that would put the loop at TARGET, at most halving per settle time; in between
-//    it holds. Factors are rounded to two significant
+//    only a period later, and an integrator would overshoot meanwhile); when the rates ask for no
+//    more it steps up once per settle time. Below LOW it falls toward the factor that would put
+//    the loop at TARGET, at most by a quarter per settle time (other work does not shrink with
+//    the probes: halving made a 50,000-pod fleet swing between 3 and 10); in between it holds. Factors are rounded to two significant
 //    digits and change only by more than HYSTERESIS, so the policy status written from them
 //    does not churn. The factor is bounded by maxStretch: past it, due runs wait in the fair
 //    queue (src/probes/fair-queue.ts) and the status says so.
@@ -98,9 +99,9 @@ export class OverloadGovernor {
   /** Feeds one sample; returns the change of factor it caused, if any. */
   sample(s: LoadSample): StretchChange | undefined {
     this.#elu = Math.min(1, Math.max(0, s.elu));
-    const next = nextStretch(this.#stretch, s, this.#max);
+    const settled = s.now - this.#changedAt >= this.#settleMs;
+    const next = nextStretch(this.#stretch, s, this.#max, settled);
     if (next === this.#stretch) return undefined;
-    if (next < this.#stretch && s.now - this.#changedAt < this.#settleMs) return undefined;
     const change = { from: this.#stretch, to: next };
     this.#stretch = next;
     this.#changedAt = s.now;
@@ -124,24 +125,31 @@ export function shouldYield(writes: WriteBacklog, elu: number): boolean {
   return writes.queued > 0 && !writes.throttled && elu > HIGH_ELU;
 }
 
-/** Pure: the factor after a sample (unchanged inside the hysteresis band). */
-export function nextStretch(current: number, s: LoadSample, max: number): number {
+/** The most the factor falls per settle time: load is not all probes, so a linear estimate undershoots. */
+export const MAX_FALL = 0.75;
+
+/**
+ * Pure: the factor after a sample (unchanged inside the hysteresis band). `settled`: the last
+ * change is older than the settle time, so the load shows its effect.
+ */
+export function nextStretch(current: number, s: LoadSample, max: number, settled = true): number {
   const elu = Math.min(1, Math.max(0, s.elu));
   if (elu > HIGH_ELU) {
     // Measured at saturation, completed/elu is the rate the loop can afford per unit of
-    // utilisation. Without completions there is nothing to scale by: one step up.
-    const needed =
-      s.completedPerSecond > 0 && s.demandPerSecond > 0
-        ? (s.demandPerSecond * elu) / (s.completedPerSecond * TARGET_ELU)
-        : current * HYSTERESIS * HYSTERESIS;
-    const to = roundFactor(Math.min(max, Math.max(needed, current * HYSTERESIS)));
-    return Math.max(to, current);
+    // utilisation: the factor that affords the demand at TARGET is adopted at once.
+    if (s.completedPerSecond > 0 && s.demandPerSecond > 0) {
+      const needed = (s.demandPerSecond * elu) / (s.completedPerSecond * TARGET_ELU);
+      if (needed > current * HYSTERESIS) return roundFactor(Math.min(max, needed));
+    }
+    // The rates ask for no more (or cannot say) but the loop is saturated: one step, once the
+    // last change has had time to show (a change reaches the load only as targets come due, so
+    // stepping every sample would wind up to the bound).
+    return settled ? Math.max(current, roundFactor(Math.min(max, current * HYSTERESIS))) : current;
   }
-  if (elu < LOW_ELU && current > 1) {
-    // Where the loop would sit at TARGET, but at most halving at a time: from the bound back to 1
-    // in four settle times.
-    // (Below LOW that is always more than a hysteresis step: LOW / TARGET < 1 / HYSTERESIS.)
-    const to = roundFactor(Math.max(current * (elu / TARGET_ELU), current / 2));
+  if (elu < LOW_ELU && current > 1 && settled) {
+    // Toward where the loop would sit at TARGET, at most MAX_FALL per settle time. (Below LOW that
+    // is always more than a hysteresis step: LOW / TARGET < 1 / HYSTERESIS.)
+    const to = roundFactor(Math.max(current * (elu / TARGET_ELU), current * MAX_FALL));
     return to < 1.1 ? 1 : to;
   }
   return current;

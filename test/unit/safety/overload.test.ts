@@ -34,11 +34,14 @@ describe('nextStretch', () => {
     expect(nextStretch(1, sample({ elu: 1 }), 1)).toBe(1);
   });
 
-  it('rises at least one hysteresis step while saturated, even when the rates say less', () => {
-    // The estimate lags a period behind a change; saturation still means "more".
-    const to = nextStretch(2, sample({ elu: 0.95, demandPerSecond: 1000, completedPerSecond: 1000 }), 10);
-    expect(to).toBeGreaterThan(2);
-    expect(to).toBe(roundFactor(2 * 1.15));
+  it('steps up once per settle time while saturated when the rates ask for no more, never winding up', () => {
+    // The estimate lags a period behind a change; saturation still means "more", but only once
+    // the last change had time to show.
+    const busy = sample({ elu: 0.95, demandPerSecond: 1000, completedPerSecond: 1000 });
+    expect(nextStretch(2, busy, 10, true)).toBe(roundFactor(2 * 1.15));
+    expect(nextStretch(2, busy, 10, false)).toBe(2);
+    // The rates asking for more are followed at once, settled or not.
+    expect(nextStretch(2, sample({ elu: 1, demandPerSecond: 3000, completedPerSecond: 1000 }), 10, false)).toBe(4);
   });
 
   it('rises one step with no completions to scale by', () => {
@@ -49,9 +52,11 @@ describe('nextStretch', () => {
     for (const elu of [LOW_ELU, TARGET_ELU, HIGH_ELU]) expect(nextStretch(3, sample({ elu }), 10)).toBe(3);
   });
 
-  it('falls below LOW toward the factor that puts the loop at TARGET, at most halving, back to exactly 1', () => {
-    expect(nextStretch(4, sample({ elu: 0.1 }), 10)).toBe(2);
-    expect(nextStretch(4, sample({ elu: 0.5 }), 10)).toBe(roundFactor((4 * 0.5) / TARGET_ELU));
+  it('falls below LOW toward the factor that puts the loop at TARGET, at most a quarter per settle time, back to exactly 1', () => {
+    expect(nextStretch(4, sample({ elu: 0.1 }), 10)).toBe(3);
+    expect(nextStretch(4, sample({ elu: 0.5 }), 10)).toBe(3);
+    expect(nextStretch(10, sample({ elu: 0.58 }), 10)).toBe(roundFactor((10 * 0.58) / TARGET_ELU));
+    expect(nextStretch(4, sample({ elu: 0.1 }), 10, false)).toBe(4);
     expect(LOW_ELU / TARGET_ELU).toBeLessThan(1 / 1.15); // so any fall is more than a hysteresis step
     expect(nextStretch(1.2, sample({ elu: 0.1 }), 10)).toBe(1);
     expect(nextStretch(1, sample({ elu: 0.1 }), 10)).toBe(1);
@@ -90,12 +95,14 @@ describe('OverloadGovernor', () => {
     expect(g.overloaded).toBe(false);
   });
 
-  it('rises again without waiting for the settle time', () => {
+  it('rises again within the settle time only when the rates ask for more', () => {
     const g = new OverloadGovernor({ settleMs: 60_000 });
     g.sample(sample({ now: 0, elu: 1, demandPerSecond: 1500, completedPerSecond: 1000 }));
-    const first = g.stretch;
+    expect(g.stretch).toBe(2);
     g.sample(sample({ now: 1000, elu: 1, demandPerSecond: 1500, completedPerSecond: 1000 }));
-    expect(g.stretch).toBeGreaterThan(first);
+    expect(g.stretch).toBe(2); // no wind-up while the last change has not shown yet
+    g.sample(sample({ now: 2000, elu: 1, demandPerSecond: 1500, completedPerSecond: 500 }));
+    expect(g.stretch).toBe(4);
   });
 
   it('refuses a bound below 1', () => {
