@@ -1,7 +1,7 @@
 // Counts API writes from the kube-apiserver's audit log (the control plane audits writes to pods,
 // pods/status, events, ProbePolicies and Leases at Metadata level). An absolute count that no
 // machine noise can move: how the tests prove "no writes in steady state" and "zero flips".
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface AuditEvent {
@@ -15,13 +15,27 @@ export interface AuditEvent {
   requestReceivedTimestamp: string;
 }
 
-/** Reads the completed audit events of the control plane in dir. */
+/**
+ * Reads the completed audit events of the control plane in dir, oldest first: the files
+ * kube-apiserver rotated away at 100 MB (audit-<time>.log, a 50,000-pod start-up fills several)
+ * and then audit.log, so positions stay valid across a rotation.
+ */
 export function readAudit(dir: string): AuditEvent[] {
-  let text = '';
+  let rotated: string[] = [];
   try {
-    text = readFileSync(join(dir, 'audit.log'), 'utf8');
+    rotated = readdirSync(dir)
+      .filter((f) => /^audit-.+\.log$/.test(f))
+      .sort();
   } catch {
     return [];
+  }
+  let text = '';
+  for (const file of [...rotated, 'audit.log']) {
+    try {
+      text += readFileSync(join(dir, file), 'utf8');
+    } catch {
+      // audit.log does not exist before the first request.
+    }
   }
   return text
     .split('\n')
