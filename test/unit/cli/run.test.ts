@@ -1,9 +1,9 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { EXIT, runUntilStopped } from '../../../src/cli/main.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { FakeClock } from '../../../src/runtime/clock.ts';
 import { Manager, type Runnable } from '../../../src/runtime/manager.ts';
+import { captureLog } from '../../support/log-capture.ts';
 
 // `readygate run` as the process sees it: the operator's run() under the exit deadline, with a
 // fake clock. The operator is a Manager plus whatever run() does after it (health server, probes).
@@ -18,14 +18,7 @@ function setup(runnables: Record<string, Runnable>, afterManager: () => Promise<
   const clock = new FakeClock(0);
   const manager = new Manager({ clock, gracePeriodMs: 10_000 });
   for (const [name, r] of Object.entries(runnables)) manager.add(r, name);
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n').filter(Boolean))
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
+  const { lines, destination } = captureLog();
   const exits: Array<[number, number]> = [];
   const run = async () => {
     try {

@@ -1,18 +1,8 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { componentLogger, createLogger, isLogLevel } from '../../../src/observability/logger.ts';
+import { captureLog } from '../../support/log-capture.ts';
 
-function capture() {
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n').filter(Boolean))
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { lines, destination };
-}
+const capture = captureLog;
 
 describe('logger', () => {
   it('writes one JSON object per line with name, level name, ISO time and message', () => {

@@ -1,19 +1,12 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { FakeClock, RealClock } from '../../../src/runtime/clock.ts';
 import { DEADLINE_EXIT_CODE, ExitDeadline, openHandles } from '../../../src/runtime/shutdown.ts';
+import { captureLog } from '../../support/log-capture.ts';
 
 function setup(pending: () => Record<string, unknown> = () => ({ runnables: ['controllers'] })) {
   const clock = new FakeClock(0);
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n').filter(Boolean))
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
+  const { lines, destination } = captureLog();
   const exits: number[] = [];
   const deadline = new ExitDeadline({
     clock,
