@@ -38,6 +38,7 @@ export class OverloadMonitor {
   #lastCompleted = 0;
   #lastAt = 0;
   #recentElu = 0;
+  #stopped = false;
 
   constructor(options: OverloadMonitorOptions) {
     this.#o = options;
@@ -63,16 +64,18 @@ export class OverloadMonitor {
     return this.#timer !== undefined && shouldYield(this.#o.writes(), this.#recentElu);
   }
 
-  /** Starts sampling (idempotent). */
+  /** Starts sampling (idempotent; never again after stop()). */
   start(): void {
-    if (this.#timer !== undefined) return;
+    if (this.#timer !== undefined || this.#stopped) return;
     this.#elu(); // starts the first interval
     this.#lastAt = this.#o.clock.now();
     this.#lastCompleted = this.#o.scheduler.stats().completed;
     this.#arm();
   }
 
+  /** Stops sampling for good: a reconcile still in flight at shutdown must not start it again. */
   stop(): void {
+    this.#stopped = true;
     if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }

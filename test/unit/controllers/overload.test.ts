@@ -75,5 +75,7 @@ describe('OverloadMonitor', () => {
     t.monitor.stop();
     expect(t.clock.pendingTimers()).toBe(0);
     expect(t.monitor.yielding()).toBe(false);
+    t.monitor.start(); // a reconcile still in flight at shutdown
+    expect(t.clock.pendingTimers()).toBe(0);
   });
 });
