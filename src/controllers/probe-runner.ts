@@ -171,20 +171,13 @@ class ProbeRunner implements ProbeManager {
   #onStretch(from: number, to: number): void {
     const { log, events, onStatusChange } = this.#deps;
     if (from === 1) log.warn({ stretch: to }, 'probing cannot keep up: periods of settled targets stretched');
-    else if (to === 1) log.info('probing caught up: periods back to the policies own');
+    else if (to === 1) log.info("probing caught up: periods back to the policies' own");
     else log.info({ stretch: to }, 'probe period stretch changed');
     for (const state of this.#policies.values()) {
       if (from === 1) {
-        const ref = {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          namespace: state.namespace,
-          name: state.name,
-          uid: state.uid,
-        };
         const period = state.spec.probe.periodSeconds ?? 10;
         events.record(
-          ref,
+          refOf(state),
           'Warning',
           'ProbesOverloaded',
           overloadStatus(period, to, this.#overload.maxStretch).message,
@@ -358,7 +351,7 @@ class ProbeRunner implements ProbeManager {
     for (const t of transitions) {
       const state = t.policy === keyOf(origin) ? origin : this.#policies.get(t.policy);
       if (!state) continue;
-      const ref = { apiVersion: API_VERSION, kind: KIND, namespace: state.namespace, name: state.name, uid: state.uid };
+      const ref = refOf(state);
       if (t.reason) {
         log.warn({ policy: state.name, namespace: state.namespace, reason: t.reason }, 'failsafe holding flips');
         metrics.failsafeTripsTotal.inc({ policy: state.name, namespace: state.namespace, reason: t.reason });
@@ -381,6 +374,10 @@ function overloadStatus(periodSeconds: number, stretch: number, maxStretch: numb
     effectivePeriodSeconds: effective,
     message: `the operator cannot keep every probe period: settled pods are probed every ${effective}s instead of ${periodSeconds}s (x${stretch}${capped}); new and changing pods keep ${periodSeconds}s`,
   };
+}
+
+function refOf(state: PolicyState) {
+  return { apiVersion: API_VERSION, kind: KIND, namespace: state.namespace, name: state.name, uid: state.uid };
 }
 
 function keyOf(state: PolicyState): string {
