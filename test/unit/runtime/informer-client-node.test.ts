@@ -109,14 +109,7 @@ describe('ResilientInformer over client-node makeInformer', () => {
   });
 
   it('normalises listed models and restarts after the watch fails to connect', async () => {
-    const port = await refusedPort();
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
+    const kc = kubeConfigFor(await refusedPort());
     let lists = 0;
     const list = async (): Promise<KubernetesListObject<V1Pod>> => {
       lists++;
