@@ -18,7 +18,7 @@ const MAX_LINE_BYTES = 4 * 1024;
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // RFC 9110 §5.5 field values: no CTL other than HTAB (a NUL, bare CR or bare LF is an error).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is its job
-const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
+const BAD_LINE = /[\0-\x08\x0a-\x1f\x7f]/;
 // Optional whitespace is SP and HTAB only (String.trim would also strip \v, \f and U+00A0).
 const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
 
@@ -154,7 +154,7 @@ export class ResponseParser {
   private parseHead(head: string): void {
     const lines = head.split('\r\n');
     const statusLine = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? '');
-    if (!statusLine || BAD_VALUE.test(lines[0]!)) throw new Error('malformed HTTP status line');
+    if (!statusLine || BAD_LINE.test(lines[0]!)) throw new Error('malformed HTTP status line');
     if (lines.length - 1 > MAX_HEADER_COUNT) throw new Error(`more than ${MAX_HEADER_COUNT} response headers`);
     const status = Number(statusLine[1]);
     const fields = parseFields(lines);
@@ -248,10 +248,10 @@ function parseFields(lines: readonly string[]): Fields {
     const name = colon > 0 ? line.slice(0, colon) : '';
     // An obs-fold line (leading space) has no token before its colon and is refused here too.
     if (!TOKEN.test(name)) throw new Error('malformed HTTP header line');
-    const raw = line.slice(colon + 1);
-    if (BAD_VALUE.test(raw)) throw new Error('malformed HTTP header value');
+    if (BAD_LINE.test(line)) throw new Error('malformed HTTP header value');
     const lower = name.toLowerCase();
-    const value = raw.replace(OWS_EDGES, '');
+    if (lower !== 'content-length' && lower !== 'transfer-encoding' && lower !== 'location') continue;
+    const value = line.slice(colon + 1).replace(OWS_EDGES, '');
     if (lower === 'content-length') {
       if (!/^\d+$/.test(value)) throw new Error('invalid Content-Length');
       const n = Number(value);
