@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${values.runs}`);
   const only = values.only ? new Set(values.only.split(',')) : undefined;
   const seed = values.seed === undefined ? Date.now() ^ (Math.random() * 2 ** 31) : Number(values.seed);
+  const commit = describeCommit(root, ['src/probes', 'test/fuzz']); // what runs, read before it runs
   const { list, close } = await targets();
   const rows: Row[] = [];
   try {
@@ -98,10 +99,7 @@ async function main(): Promise<void> {
   }
   const out = path.join(here, 'results', `${new Date().toISOString().slice(0, 10)}-fuzz.json`);
   await mkdir(path.dirname(out), { recursive: true });
-  await writeFile(
-    out,
-    `${JSON.stringify({ commit: describeCommit(root, ['src/probes', 'test/fuzz']), node: process.version, runs, rows }, null, 2)}\n`,
-  );
+  await writeFile(out, `${JSON.stringify({ commit, node: process.version, runs, rows }, null, 2)}\n`);
   console.log(`wrote ${path.relative(process.cwd(), out)}`);
 }
 
