@@ -9,7 +9,10 @@
 // (Content-Length, chunked, close-delimited) only as far as the 10 KiB bodyRegex needs.
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { ResponseParser } from './http-parser.ts';
 import { classifyNetError, formatTimeout } from './net-errors.ts';
+
+export { MAX_FRAMING_BYTES, MAX_HEAD_BYTES, MAX_HEADER_COUNT, MAX_INTERIM_RESPONSES } from './http-parser.ts';
 
 export interface ExchangeTls {
   verify: boolean;
@@ -61,12 +64,12 @@ export class ExchangeError extends Error {
 /** Performs one HTTP exchange; resolves with the response or rejects with an ExchangeError. */
 export type HttpExchange = (req: ExchangeRequest) => Promise<ExchangeResponse>;
 
-const MAX_HEAD_BYTES = 64 * 1024;
-const MAX_LINE_BYTES = 4 * 1024;
+/** One read off a plain socket; a capped exchange reads at most this far past the cap. */
+export const READ_BUFFER_BYTES = 4 * 1024;
 // Plain sockets read into this one buffer (net.Socket `onread`): no allocation per read, and
 // each read(2) takes at most 4 KiB, so we stop pulling bytes off the socket right after the
 // 10 KiB we need. Safe to share: the callback runs synchronously and copies what it keeps.
-const READ_BUFFER = Buffer.allocUnsafe(4 * 1024);
+const READ_BUFFER = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
 /** Sends a GET over a new TCP (or TLS) connection and reads the response head and capped body. */
 export function leanExchange(req: ExchangeRequest): Promise<ExchangeResponse> {
@@ -85,7 +88,7 @@ export function leanExchange(req: ExchangeRequest): Promise<ExchangeResponse> {
       else tcp.destroy();
       if (stream !== tcp) stream.destroy();
       if (err) reject(err);
-      else resolve(parser.response(bytesRead));
+      else resolve({ ...parser.response(), bytesRead });
     };
     const onChunk = (chunk: Buffer): boolean => {
       if (settled) return false;
@@ -154,189 +157,4 @@ function serializeRequest(req: ExchangeRequest): string {
   let head = `GET ${req.path} HTTP/1.1\r\n`;
   for (const [name, value] of req.headers) head += `${name}: ${value}\r\n`;
   return `${head}\r\n`;
-}
-
-const S = {
-  head: 0,
-  fixed: 1,
-  chunkSize: 2,
-  chunkData: 3,
-  chunkDataEnd: 4,
-  trailers: 5,
-  untilClose: 6,
-  done: 7,
-} as const;
-type ParserState = (typeof S)[keyof typeof S];
-
-/** Incremental HTTP/1.x response parser: status, Location, and the first `limit` body bytes. */
-export class ResponseParser {
-  private state: ParserState = S.head;
-  private partialHead: Buffer | undefined;
-  private line = '';
-  private remaining = 0;
-  private readonly parts: Buffer[] = [];
-  private bodyLength = 0;
-  private truncated = false;
-  private status = 0;
-  private location: string | undefined;
-  private readonly limit: number;
-
-  constructor(limit: number) {
-    this.limit = limit;
-  }
-
-  /** Consumes bytes (copying what it keeps); returns true once the response is complete or capped. */
-  feed(chunk: Buffer): boolean {
-    let buf = chunk;
-    while (buf.length > 0 && this.state !== S.done) {
-      buf = this.step(buf);
-    }
-    return this.state === S.done;
-  }
-
-  /** Signals EOF: completes a close-delimited body, and throws if the response was cut short. */
-  end(): void {
-    if (this.state === S.untilClose || this.state === S.done) {
-      this.state = S.done;
-      return;
-    }
-    throw new Error(this.state === S.head ? 'connection closed before response headers' : 'connection closed mid-body');
-  }
-
-  response(bytesRead: number): ExchangeResponse {
-    const body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.bodyLength);
-    return { status: this.status, location: this.location, body, truncated: this.truncated, bytesRead };
-  }
-
-  private step(buf: Buffer): Buffer {
-    switch (this.state) {
-      case S.head:
-        return this.stepHead(buf);
-      case S.fixed: {
-        const n = Math.min(this.remaining, buf.length);
-        this.remaining -= n;
-        this.take(buf.subarray(0, n), this.remaining === 0);
-        return buf.subarray(n);
-      }
-      case S.chunkData: {
-        const n = Math.min(this.remaining, buf.length);
-        this.remaining -= n;
-        if (this.remaining === 0) this.state = S.chunkDataEnd;
-        this.take(buf.subarray(0, n), false);
-        return buf.subarray(n);
-      }
-      case S.untilClose:
-        this.take(buf, false);
-        return buf.subarray(buf.length);
-      default:
-        return this.stepLine(buf);
-    }
-  }
-
-  private stepHead(buf: Buffer): Buffer {
-    let data = buf;
-    let searchFrom = 0;
-    if (this.partialHead) {
-      searchFrom = Math.max(0, this.partialHead.length - 3);
-      data = Buffer.concat([this.partialHead, buf]);
-    }
-    const end = data.indexOf('\r\n\r\n', searchFrom, 'latin1');
-    if (end < 0) {
-      if (data.length > MAX_HEAD_BYTES) throw new Error('response headers larger than 64 KiB');
-      this.partialHead = Buffer.from(data); // copy: `buf` may be the shared read buffer
-      return buf.subarray(buf.length);
-    }
-    this.partialHead = undefined;
-    this.parseHead(data.toString('latin1', 0, end));
-    // May alias the shared read buffer; the body states copy what they keep.
-    return data.subarray(end + 4);
-  }
-
-  private parseHead(head: string): void {
-    const lines = head.split('\r\n');
-    const statusLine = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? '');
-    if (!statusLine) throw new Error('malformed HTTP status line');
-    const status = Number(statusLine[1]);
-    let contentLength: number | undefined;
-    let transferEncoding: string | undefined;
-    let location: string | undefined;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new Error('malformed HTTP header line');
-      const name = line.slice(0, colon).toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      if (name === 'content-length') {
-        if (!/^\d+$/.test(value)) throw new Error('invalid Content-Length');
-        const n = Number(value);
-        if (contentLength !== undefined && contentLength !== n) throw new Error('conflicting Content-Length');
-        contentLength = n;
-      } else if (name === 'transfer-encoding') {
-        transferEncoding = transferEncoding ? `${transferEncoding},${value}` : value;
-      } else if (name === 'location') {
-        location = value;
-      }
-    }
-    // 1xx (except 101) are interim: skip them and read the real response, as Go's transport does.
-    if (status >= 100 && status < 200 && status !== 101) return;
-    this.status = status;
-    this.location = location;
-    if (status < 200 || status === 204 || status === 304) {
-      this.state = S.done;
-    } else if (transferEncoding !== undefined) {
-      // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; chunked must be last,
-      // otherwise the body runs until close.
-      const codings = transferEncoding.toLowerCase().split(',');
-      this.state = codings[codings.length - 1]?.trim() === 'chunked' ? S.chunkSize : S.untilClose;
-    } else if (contentLength !== undefined) {
-      this.remaining = contentLength;
-      this.state = contentLength === 0 ? S.done : S.fixed;
-    } else {
-      this.state = S.untilClose;
-    }
-  }
-
-  // Chunk-size lines, the CRLF after chunk data, and trailers: line-oriented states.
-  private stepLine(buf: Buffer): Buffer {
-    const nl = buf.indexOf(10);
-    const piece = buf.toString('latin1', 0, nl < 0 ? buf.length : nl);
-    this.line += piece;
-    if (this.line.length > MAX_LINE_BYTES) throw new Error('chunked framing line too long');
-    if (nl < 0) return buf.subarray(buf.length);
-    const line = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
-    this.line = '';
-    if (this.state === S.chunkSize) {
-      const sizeText = (line.split(';', 1)[0] ?? '').trim();
-      if (!/^[0-9a-fA-F]{1,8}$/.test(sizeText)) throw new Error('invalid chunk size');
-      const size = Number.parseInt(sizeText, 16);
-      if (size === 0) this.state = S.trailers;
-      else {
-        this.remaining = size;
-        this.state = S.chunkData;
-      }
-    } else if (this.state === S.chunkDataEnd) {
-      if (line !== '') throw new Error('missing CRLF after chunk data');
-      this.state = S.chunkSize;
-    } else if (line === '') {
-      this.state = S.done; // end of trailers
-    }
-    return buf.subarray(nl + 1);
-  }
-
-  // Keeps at most `limit` body bytes; reaching the cap ends the exchange (the kubelet reads
-  // at most 10 KiB too, pkg/probe/http maxRespBodyLength).
-  private take(bytes: Buffer, bodyComplete: boolean): void {
-    const room = this.limit - this.bodyLength;
-    if (room > 0 && bytes.length > 0) {
-      const kept = bytes.length <= room ? bytes : bytes.subarray(0, room);
-      this.parts.push(Buffer.from(kept)); // copy: `bytes` may alias the shared read buffer
-      this.bodyLength += kept.length;
-    }
-    if (bodyComplete) {
-      this.state = S.done;
-    } else if (this.bodyLength >= this.limit) {
-      this.truncated = true;
-      this.state = S.done;
-    }
-  }
 }

@@ -8,6 +8,7 @@ import {
   type HttpExchange,
   leanExchange,
 } from './http-exchange.ts';
+import { TOKEN } from './http-parser.ts';
 import { formatTimeout, joinHostPort } from './net-errors.ts';
 import { parseSuccessCodes, type StatusRanges, statusMatches } from './status-codes.ts';
 import { type HTTPGetAction, type HTTPHeader, ProbeConfigError, type ProbeResult } from './types.ts';
@@ -19,7 +20,6 @@ export const MAX_REDIRECTS = 10;
 
 // The codes Go's http.Client follows; any other 3xx (and a 3xx without Location) is final.
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export interface HttpTarget {
   /** The pod IP. */

@@ -3,7 +3,14 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpProber } from '../../../src/probes/http.ts';
-import { type ExchangeRequest, leanExchange, ResponseParser } from '../../../src/probes/http-exchange.ts';
+import { type ExchangeRequest, leanExchange } from '../../../src/probes/http-exchange.ts';
+import {
+  MAX_FRAMING_BYTES,
+  MAX_HEAD_BYTES,
+  MAX_HEADER_COUNT,
+  MAX_INTERIM_RESPONSES,
+  ResponseParser,
+} from '../../../src/probes/http-parser.ts';
 import { type Running, startRaw } from './support/servers.ts';
 
 const open: Running[] = [];
@@ -143,7 +150,7 @@ describe('ResponseParser', () => {
     let done = false;
     for (let i = 0; i < raw.length; i++) done = p.feed(raw.subarray(i, i + 1));
     expect(done).toBe(true);
-    expect(p.response(0).body.toString()).toBe('abcde');
+    expect(p.response().body.toString()).toBe('abcde');
   });
 
   it('treats 204 and 304 as bodiless even with a Content-Length', () => {
@@ -156,6 +163,72 @@ describe('ResponseParser', () => {
     p.feed(
       Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n'),
     );
-    expect(p.response(0).body.toString()).toBe('abcd');
+    expect(p.response().body.toString()).toBe('abcd');
+  });
+
+  // Defects found by test/fuzz/http-response.ts, each kept as a plain case.
+  const parse = (raw: string, limit = 1024): ResponseParser => {
+    const p = new ResponseParser(limit);
+    p.feed(Buffer.from(raw, 'latin1'));
+    return p;
+  };
+
+  it('skips at most five 1xx interim responses, as Go does, then refuses', () => {
+    const ok = `${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(MAX_INTERIM_RESPONSES)}HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n`;
+    expect(parse(ok).response().status).toBe(200);
+    const endless = 'HTTP/1.1 103 Early Hints\r\n\r\n'.repeat(MAX_INTERIM_RESPONSES + 1);
+    expect(() => parse(endless)).toThrow('too many 1xx informational responses');
+  });
+
+  it('counts every head, interim ones and trailers included, against one 64 KiB cap', () => {
+    const big = `HTTP/1.1 103 Early Hints\r\nLink: ${'x'.repeat(MAX_HEAD_BYTES / 2)}\r\n\r\n`;
+    expect(() => parse(big.repeat(2))).toThrow('response headers larger than 64 KiB');
+    const trailers = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n${'T: t\r\n'.repeat(MAX_HEAD_BYTES / 6)}\r\n`;
+    expect(() => parse(trailers)).toThrow('response headers larger than 64 KiB');
+  });
+
+  it('refuses chunked framing past 16 KiB while the body stays under its cap', () => {
+    const flood = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${'1;e=ffffffff\r\nx\r\n'.repeat(MAX_FRAMING_BYTES / 10)}`;
+    expect(() => parse(flood, 10 * 1024)).toThrow('chunked framing larger than 16 KiB');
+  });
+
+  it('refuses more than MAX_HEADER_COUNT header fields', () => {
+    const head = (n: number): string => `HTTP/1.1 200 OK\r\n${'A: b\r\n'.repeat(n)}Content-Length: 0\r\n\r\n`;
+    expect(parse(head(MAX_HEADER_COUNT - 1)).response().status).toBe(200);
+    expect(() => parse(head(MAX_HEADER_COUNT))).toThrow(`more than ${MAX_HEADER_COUNT} response headers`);
+  });
+
+  it('takes the first Location, as Go and llhttp do', () => {
+    const p = parse('HTTP/1.1 302 Found\r\nLocation: /first\r\nLocation: /second\r\nContent-Length: 0\r\n\r\n');
+    expect(p.response().location).toBe('/first');
+  });
+
+  it('trims only SP and HTAB around a value', () => {
+    const p = parse('HTTP/1.1 302 Found\r\nLocation: \t/a\xa0 \r\nContent-Length: 0\r\n\r\n');
+    expect(p.response().location).toBe('/a\xa0');
+  });
+
+  it('reads the body of a status under 100 (only 1xx, 204 and 304 have none)', () => {
+    const p = parse('HTTP/1.1 000\r\n\r\nx');
+    p.end();
+    expect(p.response()).toMatchObject({ status: 0 });
+    expect(p.response().body.toString()).toBe('x');
+  });
+
+  it('refuses obs-fold lines, a space before the colon, and control characters in values', () => {
+    for (const line of [' folded', 'Content-Length : 1', 'X: a\0b', 'X: a\rb', 'X: a\nb']) {
+      expect(() => parse(`HTTP/1.1 200 OK\r\n${line}\r\nContent-Length: 0\r\n\r\n`), line).toThrow(
+        /malformed HTTP header/,
+      );
+    }
+  });
+
+  it('parses a head trickled one byte per read without copying it per read', () => {
+    const raw = Buffer.from(`HTTP/1.1 200 OK\r\nX: ${'v'.repeat(60 * 1024)}\r\nContent-Length: 2\r\n\r\nok`, 'latin1');
+    const p = new ResponseParser(1024);
+    let done = false;
+    for (let i = 0; i < raw.length && !done; i++) done = p.feed(raw.subarray(i, i + 1));
+    expect(done).toBe(true);
+    expect(p.response().body.toString()).toBe('ok');
   });
 });
