@@ -34,6 +34,8 @@ export interface ExchangeRequest {
   bodyLimit: number;
   timeoutMs: number;
   tls?: ExchangeTls;
+  /** The TLS handshake's own cap; default TLS_HANDSHAKE_TIMEOUT_MS (tests shorten it). */
+  tlsHandshakeTimeoutMs?: number;
 }
 
 export interface ExchangeResponse {
@@ -64,6 +66,13 @@ export class ExchangeError extends Error {
 /** Performs one HTTP exchange; resolves with the response or rejects with an ExchangeError. */
 export type HttpExchange = (req: ExchangeRequest) => Promise<ExchangeResponse>;
 
+/**
+ * Go's transport, and so the kubelet's prober (utilnet.SetTransportDefaults), gives the TLS
+ * handshake 10 s of its own; a pod that accepts TCP and then stalls costs no more than that
+ * under a longer timeoutSeconds.
+ */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** One read off a plain socket; a capped exchange reads at most this far past the cap. */
 export const READ_BUFFER_BYTES = 4 * 1024;
 // Plain sockets read into this one buffer (net.Socket `onread`): no allocation per read, and
@@ -82,6 +91,7 @@ export function leanExchange(req: ExchangeRequest): Promise<ExchangeResponse> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(handshakeTimer);
       const bytesRead = tcp.bytesRead;
       // RST instead of FIN once connected: no TIME_WAIT pile-up (cf. kubelet SO_LINGER, pkg/probe/tcp).
       if (connected && !tcp.destroyed) tcp.resetAndDestroy();
@@ -104,29 +114,19 @@ export function leanExchange(req: ExchangeRequest): Promise<ExchangeResponse> {
       settle(new ExchangeError('network', c.text, connected, c.couldNotLook));
     };
 
-    let tcp: Socket;
-    let stream: Socket;
-    if (req.https) {
-      tcp = netConnect({ host: req.host, port: req.port });
-      const tls = req.tls ?? { verify: false };
-      const serverName = tls.serverName || undefined;
-      stream = tlsConnect({
-        socket: tcp,
-        host: serverName ?? req.host,
-        // SNI may not carry an IP literal (RFC 6066); Node warns if asked to.
-        ...(serverName && isIP(serverName) === 0 ? { servername: serverName } : {}),
-        rejectUnauthorized: tls.verify,
-        ...(tls.ca ? { ca: tls.ca } : {}),
+    const { tcp, stream } = openStream(req, onChunk, onError);
+    let handshakeTimer: NodeJS.Timeout | undefined;
+    const handshakeMs = req.tlsHandshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS;
+    if (req.https && req.timeoutMs > handshakeMs) {
+      // Under a shorter timeout the one deadline below is the cap: no second timer per probe.
+      // A failure, not a timeout of the probe: the pod answered TCP and then stalled (Go says
+      // "net/http: TLS handshake timeout" and the kubelet fails the probe).
+      const stalled = (): void =>
+        settle(new ExchangeError('network', `TLS handshake timeout after ${formatTimeout(handshakeMs)}`, true, false));
+      tcp.once('connect', () => {
+        handshakeTimer = setTimeout(stalled, handshakeMs);
       });
-      stream.on('data', onChunk);
-      stream.on('error', onError);
-    } else {
-      tcp = netConnect({
-        host: req.host,
-        port: req.port,
-        onread: { buffer: READ_BUFFER, callback: (n) => onChunk(READ_BUFFER.subarray(0, n)) },
-      });
-      stream = tcp;
+      stream.once('secureConnect', () => clearTimeout(handshakeTimer));
     }
     tcp.on('error', onError);
     tcp.once('connect', () => {
@@ -151,6 +151,36 @@ export function leanExchange(req: ExchangeRequest): Promise<ExchangeResponse> {
     }, req.timeoutMs);
     stream.write(serializeRequest(req), 'latin1');
   });
+}
+
+// A plain socket reads into the shared buffer; a TLS one emits its decrypted records.
+function openStream(
+  req: ExchangeRequest,
+  onChunk: (chunk: Buffer) => boolean,
+  onError: (err: Error) => void,
+): { tcp: Socket; stream: Socket } {
+  if (!req.https) {
+    const tcp = netConnect({
+      host: req.host,
+      port: req.port,
+      onread: { buffer: READ_BUFFER, callback: (n) => onChunk(READ_BUFFER.subarray(0, n)) },
+    });
+    return { tcp, stream: tcp };
+  }
+  const tcp = netConnect({ host: req.host, port: req.port });
+  const tls = req.tls ?? { verify: false };
+  const serverName = tls.serverName || undefined;
+  const stream = tlsConnect({
+    socket: tcp,
+    host: serverName ?? req.host,
+    // SNI may not carry an IP literal (RFC 6066); Node warns if asked to.
+    ...(serverName && isIP(serverName) === 0 ? { servername: serverName } : {}),
+    rejectUnauthorized: tls.verify,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+  });
+  stream.on('data', onChunk);
+  stream.on('error', onError);
+  return { tcp, stream };
 }
 
 function serializeRequest(req: ExchangeRequest): string {
