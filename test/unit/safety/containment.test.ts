@@ -8,6 +8,7 @@ import {
   isProbeResult,
   type ProbeCrash,
 } from '../../../src/safety/containment.ts';
+import { Failsafe } from '../../../src/safety/failsafe.ts';
 
 const OK: ProbeResult = {
   outcome: 'success',
@@ -146,5 +147,32 @@ describe('CrashLogLimiter', () => {
   it('refuses bad limits with a clear error', () => {
     expect(() => new CrashLogLimiter(0)).toThrow(/burst must be an integer >= 1/);
     expect(() => new CrashLogLimiter(1, 0)).toThrow(/windowMs must be > 0/);
+  });
+});
+
+describe('crash results and the failsafe (why couldNotLook is true)', () => {
+  const limits = { windowMs: 30_000, maxUnavailable: '50%', targets: 20 };
+  const crash = crashResult({ kind: 'threw', error: new TypeError('bug') }, 1);
+  const setup = () => {
+    const f = new Failsafe();
+    f.addPolicy('shop/web', [], 0, limits);
+    for (let i = 0; i < 20; i++) f.addTarget(`t${i}`);
+    return f;
+  };
+
+  it('one crashing target among healthy ones is an observation and its flip is admitted', () => {
+    const f = setup();
+    for (let i = 1; i < 20; i++) f.observe(`t${i}`, false, 'shop/web');
+    f.observe('t0', crash.couldNotLook, 'shop/web');
+    expect(f.isObservation(crash.couldNotLook)).toBe(true);
+    expect(f.requestFlip('shop/web', 't0', 1000).verdict).toEqual({ admit: true });
+  });
+
+  it('every target crashing (a readygate bug) makes the operator blind: flips are held, not counted', () => {
+    const f = setup();
+    for (let i = 0; i < 20; i++) f.observe(`t${i}`, crash.couldNotLook, 'shop/web');
+    expect(f.blind()).toBe(true);
+    expect(f.isObservation(crash.couldNotLook)).toBe(false);
+    expect(f.requestFlip('shop/web', 't0', 1000).verdict).toEqual({ admit: false, reason: 'CouldNotLook' });
   });
 });
