@@ -11,6 +11,7 @@ import { type Clock, realClock } from '../runtime/clock.ts';
 import { Controller } from '../runtime/controller.ts';
 import { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import { Manager, type Runnable } from '../runtime/manager.ts';
+import { handleUnexpectedErrors } from '../runtime/unexpected.ts';
 import { Fence } from '../safety/fencing.ts';
 import { StatusBatch, watchForKeys } from './event-handlers.ts';
 import { createInformers } from './informers.ts';
@@ -88,9 +89,16 @@ export async function createOperator(
     metrics,
     run: async () => {
       const uninstall = manager.handleSignals();
+      // An error no code caught is logged, counted and survived (src/runtime/unexpected.ts).
+      const uninstallNet = handleUnexpectedErrors({
+        log,
+        count: (kind) => metrics.unexpectedErrorsTotal.inc({ kind }),
+        now: () => clock.now(),
+      });
       try {
         await manager.start();
       } finally {
+        uninstallNet();
         uninstall();
         probes.stop();
         await health.close();

@@ -13,6 +13,7 @@ import { ProbeScheduler } from '../probes/scheduler.ts';
 import type { ProbeResult } from '../probes/types.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Request } from '../runtime/controller.ts';
+import { CrashLogLimiter, type ProbeCrash } from '../safety/containment.ts';
 import { Failsafe, type FailsafeTransition, type PolicyLimits } from '../safety/failsafe.ts';
 import { effectivePeriodMs, type WriteBacklog } from '../safety/overload.ts';
 import { type EluSource, OverloadMonitor } from './overload.ts';
@@ -88,6 +89,7 @@ class ProbeRunner implements ProbeManager {
   readonly #failsafe = new Failsafe();
   readonly #scheduler: ProbeScheduler;
   readonly #overload: OverloadMonitor;
+  readonly #crashLog = new CrashLogLimiter();
 
   constructor(deps: ProbeManagerDeps) {
     this.#deps = deps;
@@ -95,6 +97,7 @@ class ProbeRunner implements ProbeManager {
       clock: deps.clock,
       concurrency: deps.concurrency,
       onResult: (key, result) => this.#onResult(key, result),
+      onCrash: (key, crash) => this.#onCrash(key, crash),
       yieldTo: () => this.#overload.yielding(),
     });
     this.#overload = new OverloadMonitor({
@@ -329,6 +332,30 @@ class ProbeRunner implements ProbeManager {
     if (same(target.desired, next)) return;
     target.desired = { type: state.spec.conditionType, ...next };
     if (!target.dryRun) this.#deps.onDesiredChange(target.pod);
+  }
+
+  /**
+   * A probe crashed inside readygate (src/safety/containment.ts): the run already became a failure
+   * result; here it is counted and logged with its stack, at most a burst of lines per minute.
+   */
+  #onCrash(key: string, crash: ProbeCrash): void {
+    const found = this.#lookup(key);
+    const handler = found?.state.handler ?? 'unknown';
+    this.#deps.metrics.probeCrashesTotal.inc({ handler, kind: crash.kind });
+    const admitted = this.#crashLog.admit(this.#deps.clock.now());
+    if (!admitted.log) return;
+    this.#deps.log.error(
+      {
+        policy: found?.state.name,
+        namespace: found?.state.namespace,
+        pod: found?.target.pod.name,
+        handler,
+        kind: crash.kind,
+        err: crash.error,
+        ...(admitted.suppressed > 0 ? { suppressedCrashLogs: admitted.suppressed } : {}),
+      },
+      'probe crashed inside readygate; reported as a failure that could not look',
+    );
   }
 
   #hold(state: PolicyState, target: Target, reason: string): void {

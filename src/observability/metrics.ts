@@ -30,6 +30,13 @@ export interface Metrics {
   readonly leader: Gauge;
   /** Informer restarts by informer and reason (error | stall | resync). */
   readonly informerRestartsTotal: Counter<'informer' | 'reason'>;
+  /**
+   * Probe runs that crashed inside readygate and were turned into failures (src/safety/containment.ts),
+   * by handler and kind (threw | rejected | invalid-result | result-handler).
+   */
+  readonly probeCrashesTotal: Counter<'handler' | 'kind'>;
+  /** Errors no code caught, that the process survived (src/runtime/unexpected.ts): uncaughtException | unhandledRejection. */
+  readonly unexpectedErrorsTotal: Counter<'kind'>;
   /** Reports the overload state (src/safety/overload.ts) at each scrape. */
   registerOverload(stats: () => OverloadStats): void;
   /** Reports the failsafe's held targets and could-not-look share at each scrape. */
@@ -154,6 +161,18 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       registers,
     }),
     informerRestartsTotal,
+    probeCrashesTotal: new Counter({
+      name: 'readygate_probe_crashes_total',
+      help: 'Probe runs that crashed inside readygate and were reported as failures, by handler and kind.',
+      labelNames: ['handler', 'kind'],
+      registers,
+    }),
+    unexpectedErrorsTotal: new Counter({
+      name: 'readygate_unexpected_errors_total',
+      help: 'Errors no code caught (uncaughtException, unhandledRejection), logged and survived; any is a readygate bug.',
+      labelNames: ['kind'],
+      registers,
+    }),
     registerFailsafe(stats) {
       failsafeStats = stats;
     },

@@ -59,8 +59,8 @@ export async function runProbe(input: RunProbeInput): Promise<ProbeResult> {
       if (!container) return fail('exec probe: the pod has no containers');
       let prober = execProbers.get(input.kc);
       if (!prober) {
-        // Loaded on first use: exec.ts pulls in all of client-node (~70 MiB resident), which a
-        // process that only runs network probes (the engine benchmark) never needs.
+        // Loaded on first use: exec.ts pulls in ws, which a process that only runs network probes
+        // (the engine benchmark) never needs.
         const { createExecProber } = await import('./exec.ts');
         // Another probe may have created it while this one awaited the import.
         prober = execProbers.get(input.kc) ?? createExecProber(input.kc);

@@ -7,6 +7,8 @@
 // Under overload (src/safety/overload.ts) the periods of steady targets are stretched by one
 // factor, urgent runs (a target that is not steady) go before steady ones of the same policy,
 // and starts wait while the caller's `yieldTo` says writes need the loop.
+
+import { contain, type ProbeCrash } from '../safety/containment.ts';
 import { FairQueue, type Tenant, type TenantHandle } from './fair-queue.ts';
 import { MinHeap } from './min-heap.ts';
 import type { ProbeResult } from './types.ts';
@@ -63,6 +65,11 @@ export interface SchedulerOptions {
   backstopGraceMs?: number;
   /** While it returns true no run starts (writes before probes); asked again every YIELD_RECHECK_MS. */
   yieldTo?: () => boolean;
+  /**
+   * A run crashed (threw, rejected, resolved with a non-result) and was reported as a failure, or
+   * onResult threw for it (kind 'result-handler'); for a metric and a log line.
+   */
+  onCrash?: (key: string, crash: ProbeCrash) => void;
 }
 
 /** How often a yielding scheduler looks again whether it may start runs. */
@@ -126,6 +133,7 @@ export class ProbeScheduler {
   #timerAt: number | undefined;
   #stopped = false;
   readonly #yieldTo: (() => boolean) | undefined;
+  readonly #onCrash: SchedulerOptions['onCrash'];
   #yieldTimer: unknown;
   #stretch = 1;
   /** Σ 1000 / periodMs over the entries: runs per second their own periods ask for. */
@@ -139,6 +147,7 @@ export class ProbeScheduler {
     this.#onResult = options.onResult;
     this.#graceMs = options.backstopGraceMs ?? 1000;
     this.#yieldTo = options.yieldTo;
+    this.#onCrash = options.onCrash;
   }
 
   /**
@@ -358,22 +367,13 @@ export class ProbeScheduler {
       kind: 'deadline',
       run,
     });
-    let promise: Promise<ProbeResult>;
-    try {
-      promise = entry.target.run(run.abort.signal);
-    } catch (err) {
-      promise = Promise.reject(err);
-    }
-    promise.then(
-      (result) => this.#complete(run, result),
-      (err: unknown) =>
-        this.#complete(run, {
-          outcome: 'failure',
-          couldNotLook: true,
-          message: `probe crashed: ${err instanceof Error ? err.message : String(err)}`,
-          durationMs: this.#clock.now() - run.startedAt,
-        }),
-    );
+    // A run that throws, rejects or resolves with a non-result becomes a failure result
+    // (src/safety/containment.ts): one target's crash neither loses its slot nor reaches the process.
+    void contain(
+      () => entry.target.run(run.abort.signal),
+      (crash) => this.#onCrash?.(run.key, crash),
+      () => this.#clock.now() - run.startedAt,
+    ).then((result) => this.#complete(run, result));
   }
 
   // The probe's own deadline should always win; this catches a probe that never settles, so
@@ -402,7 +402,7 @@ export class ProbeScheduler {
         const finishedAt = this.#clock.now();
         const skipped = entry.skipped;
         entry.skipped = 0;
-        this.#onResult(run.key, result, {
+        this.#deliver(run.key, result, {
           plannedAt: run.plannedAt,
           startedAt: run.startedAt,
           finishedAt,
@@ -414,6 +414,20 @@ export class ProbeScheduler {
     }
     this.#pump();
     this.#arm();
+  }
+
+  // A throwing onResult must not skip the pump and re-arm that follow it (the queue would stall
+  // until the next timer), nor surface as an unhandled rejection of the run's promise.
+  #deliver(key: string, result: ProbeResult, timing: RunTiming): void {
+    try {
+      this.#onResult(key, result, timing);
+    } catch (error) {
+      try {
+        this.#onCrash?.(key, { kind: 'result-handler', error });
+      } catch {
+        // best effort, as in src/safety/containment.ts
+      }
+    }
   }
 
   // A run that left its target unsettled (its first failure, say) brings the next run back from

@@ -6,13 +6,15 @@
 // (v5.channel.k8s.io) straight here (pkg/registry/core/pod/rest/subresources.go, ExecREST.Connect)
 // instead of translating it to SPDY. Each session answers at once with an exit status the test
 // chooses per pod, on the status channel (3), as the kubelet does; no command ever runs.
-// Only loopback is used; the serving certificate is any one for 127.0.0.1 (the API server does
+// A pod can also be made hostile (setHostile): its sessions then send what a broken or hostile
+// kubelet, runtime or container could put on the stream, which the API server passes through
+// untouched. Only loopback is used; the serving certificate is any one for 127.0.0.1 (the API server does
 // not verify the kubelet's without --kubelet-certificate-authority).
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { NODE_NAME } from './kubelet-fixture.ts';
 
 const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
@@ -24,12 +26,26 @@ export interface ExecSession {
   container: string;
   command: string[];
   exitCode: number;
+  hostile?: HostileSession;
 }
+
+/**
+ * What a hostile pod's sessions send. Both start with a frame on channel 9 (a channel the protocol
+ * does not define) and output quoting HOSTILE_TEXT, then:
+ * - `invalid-status`: invalid JSON on the status channel;
+ * - `odd-status`: a NonZeroExitCode status whose message quotes HOSTILE_TEXT and whose
+ *   details.causes is a number, then more output after the status.
+ */
+export type HostileSession = 'invalid-status' | 'odd-status';
+
+/** Text a hostile session sends; it must never reach a condition. */
+export const HOSTILE_TEXT = 'pwned \u001b]0;hostile\u0007 <script>';
 
 export class KubeletExecServer {
   /** Every session served, in order. */
   readonly sessions: ExecSession[] = [];
   readonly #exitCodes = new Map<string, number>();
+  readonly #hostile = new Map<string, HostileSession>();
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   #port = 0;
@@ -47,6 +63,7 @@ export class KubeletExecServer {
         return;
       }
       this.sessions.push(session);
+      if (session.hostile) return hostile(ws, session.hostile);
       const status =
         session.exitCode === 0
           ? { metadata: {}, status: 'Success' }
@@ -57,9 +74,7 @@ export class KubeletExecServer {
               message: `command terminated with non-zero exit code: ${session.exitCode}`,
               details: { causes: [{ reason: 'ExitCode', message: String(session.exitCode) }] },
             };
-      ws.send(Buffer.concat([Buffer.from([STATUS_CHANNEL]), Buffer.from(JSON.stringify(status))]), () =>
-        ws.close(1000),
-      );
+      ws.send(frame(STATUS_CHANNEL, JSON.stringify(status)), () => ws.close(1000));
     });
   }
 
@@ -90,6 +105,22 @@ export class KubeletExecServer {
     );
   }
 
+  /** Points the fixture's Node nowhere again (exec then fails as before attach()), for a shared control plane. */
+  async detach(core: CoreV1Api, nodeName = NODE_NAME): Promise<void> {
+    await core.patchNodeStatus(
+      {
+        name: nodeName,
+        body: { status: { addresses: [], daemonEndpoints: { kubeletEndpoint: { Port: 0 } }, declaredFeatures: [] } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  /** Every later session in that pod is hostile (see HostileSession). */
+  setHostile(namespace: string, pod: string, kind: HostileSession): void {
+    this.#hostile.set(`${namespace}/${pod}`, kind);
+  }
+
   /** The exit status every later command in that pod reports (0 unless set). */
   setExitCode(namespace: string, pod: string, code: number): void {
     this.#exitCodes.set(`${namespace}/${pod}`, code);
@@ -108,6 +139,23 @@ export class KubeletExecServer {
     const [verb, namespace, pod, container] = url.pathname.split('/').slice(1).map(decodeURIComponent);
     if (verb !== 'exec' || !namespace || !pod || !container) return undefined;
     const exitCode = this.#exitCodes.get(`${namespace}/${pod}`) ?? 0;
-    return { namespace, pod, container, command: url.searchParams.getAll('command'), exitCode };
+    const hostile = this.#hostile.get(`${namespace}/${pod}`);
+    return { namespace, pod, container, command: url.searchParams.getAll('command'), exitCode, hostile };
   }
+}
+
+function frame(channel: number, data: string): Buffer {
+  return Buffer.concat([Buffer.from([channel]), Buffer.from(data)]);
+}
+
+function hostile(ws: WebSocket, kind: HostileSession): void {
+  ws.send(frame(9, HOSTILE_TEXT));
+  ws.send(frame(1, HOSTILE_TEXT));
+  if (kind === 'invalid-status') {
+    ws.send(frame(STATUS_CHANNEL, `{"status": "Success", "message": "${HOSTILE_TEXT}`), () => ws.close(1000));
+    return;
+  }
+  const status = { status: 'Failure', reason: 'NonZeroExitCode', message: HOSTILE_TEXT, details: { causes: 5 } };
+  ws.send(frame(STATUS_CHANNEL, JSON.stringify(status)));
+  ws.send(frame(1, HOSTILE_TEXT), () => ws.close(1000));
 }

@@ -15,6 +15,8 @@ describe('metrics', () => {
       'readygate_failsafe_trips_total',
       'readygate_leader',
       'readygate_informer_restarts_total',
+      'readygate_probe_crashes_total',
+      'readygate_unexpected_errors_total',
       'process_cpu_user_seconds_total',
       'nodejs_eventloop_lag_seconds',
     ]) {
@@ -41,7 +43,11 @@ describe('metrics', () => {
     m.apiErrorsTotal.inc({ verb: 'patch', resource: 'pods/status', code: '409' });
     m.failsafeTripsTotal.inc({ policy: 'db', namespace: 'shop' });
     m.leader.set(1);
+    m.probeCrashesTotal.inc({ handler: 'exec', kind: 'rejected' });
+    m.unexpectedErrorsTotal.inc({ kind: 'uncaughtException' });
     const text = await m.registry.metrics();
+    expect(text).toContain('readygate_probe_crashes_total{handler="exec",kind="rejected"} 1');
+    expect(text).toContain('readygate_unexpected_errors_total{kind="uncaughtException"} 1');
     expect(text).toContain('readygate_probes_total{policy="db",namespace="shop",result="failure"} 1');
     expect(text).toContain('readygate_probe_duration_seconds_bucket{le="0.025",policy="db",handler="http"} 1');
     expect(text).toContain('readygate_api_errors_total{verb="patch",resource="pods/status",code="409"} 1');

@@ -211,7 +211,7 @@ describe('ProbeScheduler', () => {
     expect(other.calls).toHaveLength(1);
   });
 
-  it('reports a rejected run as a failure instead of losing the slot', async () => {
+  it('reports a rejected run as a failure instead of losing the slot, with a message of its own', async () => {
     const { clock, delivered, scheduler } = setup(1);
     current = scheduler;
     scheduler.upsert({
@@ -222,8 +222,74 @@ describe('ProbeScheduler', () => {
       immediate: true,
     });
     await clock.advance(0);
-    expect(delivered[0]!.result).toMatchObject({ outcome: 'failure', message: 'probe crashed: bug' });
+    expect(delivered[0]!.result).toMatchObject({
+      outcome: 'failure',
+      couldNotLook: true,
+      message: 'probe crashed inside readygate (Error); see the operator log',
+    });
     expect(scheduler.stats().inFlight).toBe(0);
+  });
+
+  it('a run that throws, rejects or resolves with a non-result is contained and reported through onCrash', async () => {
+    const clock = new ManualClock();
+    const delivered: Delivered[] = [];
+    const crashes: Array<{ key: string; kind: string; error: unknown }> = [];
+    const scheduler = new ProbeScheduler({
+      clock,
+      concurrency: 1,
+      onResult: (key, result, timing) => delivered.push({ key, result, timing }),
+      onCrash: (key, crash) => crashes.push({ key, ...crash }),
+    });
+    current = scheduler;
+    const thrown = new SyntaxError('Unexpected token \u001b in JSON from the pod');
+    const runs: Record<string, () => Promise<ProbeResult>> = {
+      threw: () => {
+        throw thrown;
+      },
+      rejected: () => Promise.reject('a string'),
+      invalid: () => Promise.resolve({ outcome: 'fine' } as unknown as ProbeResult),
+      ok: () => Promise.resolve(OK),
+    };
+    for (const [key, run] of Object.entries(runs))
+      scheduler.upsert({ key, periodMs: 10_000, timeoutMs: 1000, run, immediate: true });
+    await clock.advance(0);
+    // One slot: every crash released it, so the healthy target still ran.
+    expect(delivered.map((d) => [d.key, d.result.outcome, d.result.message])).toEqual([
+      ['threw', 'failure', 'probe crashed inside readygate (SyntaxError); see the operator log'],
+      ['rejected', 'failure', 'probe crashed inside readygate; see the operator log'],
+      ['invalid', 'failure', 'probe crashed inside readygate; see the operator log'],
+      ['ok', 'success', 'ok'],
+    ]);
+    expect(crashes.map((c) => [c.key, c.kind])).toEqual([
+      ['threw', 'threw'],
+      ['rejected', 'rejected'],
+      ['invalid', 'invalid-result'],
+    ]);
+    expect(crashes[0]!.error).toBe(thrown);
+    expect(scheduler.stats()).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+
+  it('an onResult that throws is reported as a crash and the queue keeps moving', async () => {
+    const clock = new ManualClock();
+    const crashes: Array<{ key: string; kind: string }> = [];
+    const results: string[] = [];
+    const scheduler = new ProbeScheduler({
+      clock,
+      concurrency: 1,
+      onResult: (key) => {
+        results.push(key);
+        if (key === 'a') throw new Error('handler bug');
+      },
+      onCrash: (key, crash) => crashes.push({ key, kind: crash.kind }),
+    });
+    current = scheduler;
+    const c = controlled(clock, 5);
+    scheduler.upsert({ key: 'a', periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: true });
+    scheduler.upsert({ key: 'b', periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: true });
+    await clock.advance(20);
+    expect(results).toEqual(['a', 'b']);
+    expect(crashes).toEqual([{ key: 'a', kind: 'result-handler' }]);
+    expect(scheduler.stats()).toMatchObject({ inFlight: 0, queued: 0 });
   });
 
   it('stop() clears every timer and delivers nothing more', async () => {

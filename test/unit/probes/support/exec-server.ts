@@ -5,15 +5,21 @@
 //   ["sleep"] → never answers; ["missing"] → Failure without exit code (container not found);
 //   ["hostile"] → a non-zero exit whose message and exit code carry escape sequences;
 //   ["drop"] → the session closes without a status.
+// Hostile status channels (what a broken or hostile kubelet or runtime could send):
+//   ["bad-json"] → invalid JSON on the status channel; ["unknown-channel"] → a frame on channel 9,
+//   then exit 0; ["after-status"] → stdout output after the status; ["odd-causes"] → a status
+//   whose details.causes is a number.
 import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 
 export interface ExecServer {
   port: number;
   /** URL path + query of each exec request, and the subprotocol chosen. */
   requests: Array<{ url: string; protocol: string }>;
+  /** Resolves once every session accepted so far has closed on the server's side. */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -28,6 +34,8 @@ export interface ExecServerOptions {
 export async function startExecServer(options: ExecServerOptions = {}): Promise<ExecServer> {
   const accepted = options.protocols ?? ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
   const requests: ExecServer['requests'] = [];
+  const open = new Set<WebSocket>();
+  const idleWaiters: Array<() => void> = [];
   const http = createServer((_req, res) => res.writeHead(404).end());
   const sockets = new Set<Socket>();
   http.on('connection', (s: Socket) => {
@@ -44,6 +52,11 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      open.add(ws);
+      ws.once('close', () => {
+        open.delete(ws);
+        if (open.size === 0) for (const w of idleWaiters.splice(0)) w();
+      });
       requests.push({ url: req.url ?? '', protocol: ws.protocol });
       const query = new URL(req.url ?? '/', 'http://x').searchParams;
       const command = query.getAll('command');
@@ -73,6 +86,18 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
             message: 'exit status 1: \u001b]0;pwned\u0007',
             details: { causes: [{ reason: 'ExitCode', message: '1\u001b[2Jpwned' }] },
           });
+        case 'bad-json':
+          send(3, '{"status": "Succ');
+          return ws.close(1000);
+        case 'unknown-channel':
+          send(9, 'surprise');
+          return status({ status: 'Success' });
+        case 'after-status':
+          send(3, JSON.stringify({ status: 'Success' }));
+          send(1, 'late output');
+          return ws.close(1000);
+        case 'odd-causes':
+          return status({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: 5 } });
         case 'exit':
           return status({
             status: 'Failure',
@@ -95,6 +120,7 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
   return {
     port,
     requests,
+    idle: () => new Promise<void>((resolve) => (open.size === 0 ? resolve() : idleWaiters.push(resolve))),
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();
