@@ -1,7 +1,7 @@
 // node bench/fuzz.ts [--runs N] [--seed S] [--only name,name]
 // The long run of the probe parsers' properties (test/fuzz/): the same properties CI runs a few
 // thousand times, here a million times each by default (the socket property, which opens two
-// loopback connections per case, a hundredth of that). Prints cases, seconds and cases/s per
+// loopback connections per case, and the exec one, a session each, a hundredth of that). Prints cases, seconds and cases/s per
 // property and writes bench/results/<date>-fuzz.json; exits 1 with the counterexample, its seed
 // and path (to replay: --seed S --path P --only name) on the first failure.
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
+import { execStatusProperty, startFuzzServer } from '../test/fuzz/exec-status.ts';
 import {
   agreesWithLlhttpProperty,
   parserProperty,
@@ -37,12 +38,15 @@ async function check<T>(property: fc.IRawProperty<T>, params: Params): Promise<O
 
 async function targets(): Promise<{ list: Target[]; close(): Promise<void> }> {
   const socketTarget = await startScenarioTarget();
+  const execServer = await startFuzzServer();
   const list: Target[] = [
     { name: 'http-parser', share: 1, run: (p) => check(parserProperty(), p) },
     { name: 'http-vs-llhttp', share: 1, run: (p) => check(agreesWithLlhttpProperty(), p) },
     { name: 'http-socket', share: 0.01, run: (p) => check(socketProperty(socketTarget), p) },
+    // A session that never ends costs the probe's 200 ms timeout.
+    { name: 'exec-status', share: 0.01, run: (p) => check(execStatusProperty(execServer, 200), p) },
   ];
-  return { list, close: () => socketTarget.close() };
+  return { list, close: async () => void (await Promise.all([socketTarget.close(), execServer.close()])) };
 }
 
 interface Row {

@@ -1,7 +1,7 @@
-// Property-based test of the exec prober's status channel (support/exec-fuzz.ts), a bounded number
-// of runs; scripts/fuzz-exec.ts runs the same property for as long as one likes.
+// Property-based test of the exec prober's status channel (test/fuzz/exec-status.ts), a bounded number
+// of runs; bench/fuzz.ts runs the same property for as long as one likes.
 import { describe, it } from 'vitest';
-import { checkExecStatusChannel } from './support/exec-fuzz.ts';
+import { checkExecStatusChannel } from '../../fuzz/exec-status.ts';
 
 describe('exec status channel fuzz', () => {
   it('any session → a ProbeResult in exec.ts own words, settled by its timer, nothing escaped', async () => {

@@ -7,14 +7,14 @@
 // - say nothing the session controls: no container output, no status message, in its message,
 //   which is one of exec.ts's own phrases;
 // - settle by its own timer: within timeoutMs plus a generous grace for a loaded machine.
-// Used by test/unit/probes/exec.fuzz.test.ts (bounded runs) and scripts/fuzz-exec.ts (long runs).
+// Used by test/unit/probes/exec.fuzz.test.ts (bounded runs) and bench/fuzz.ts (long runs).
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { createExecProber, MAX_FRAME_BYTES, MAX_STATUS_BYTES } from '../../../../src/probes/exec.ts';
-import { isProbeResult } from '../../../../src/safety/containment.ts';
+import { createExecProber, MAX_FRAME_BYTES, MAX_STATUS_BYTES } from '../../src/probes/exec.ts';
+import { isProbeResult } from '../../src/safety/containment.ts';
 
 /** Text only the session controls: it must never show in a result message. */
 export const MARKER = 'Zq9-tenant';
