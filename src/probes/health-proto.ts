@@ -52,6 +52,9 @@ function encodeVarint(n: number): Buffer {
   return Buffer.from(bytes);
 }
 
+/** Nesting of skipped groups the kubelet's decoder allows (protowire's recursion limit, 10,000, plus the outermost). */
+const MAX_GROUP_DEPTH = 10_001;
+
 function walkFields(buf: Buffer, visit: (field: number, wireType: number, value: number | Buffer) => void): void {
   let pos = 0;
   const varint = (): number => {
@@ -66,6 +69,31 @@ function walkFields(buf: Buffer, visit: (field: number, wireType: number, value:
     }
     throw new Error('varint too long');
   };
+  // Skips a field's value; a group's fields are skipped in turn up to its own end-group tag, with
+  // `open` holding the field numbers of the groups not yet ended (a loop, not recursion: the
+  // nesting a message can ask for is bounded by MAX_GROUP_DEPTH, not by the stack).
+  const skip = (field: number, wireType: number): void => {
+    const open: number[] = [];
+    for (let [f, wt] = [field, wireType]; ; ) {
+      if (wt === 0) varint();
+      else if (wt === 1) pos += 8;
+      else if (wt === 2) {
+        const len = varint();
+        pos += len;
+      } else if (wt === 5) pos += 4;
+      else if (wt === 3) {
+        if (open.length === MAX_GROUP_DEPTH) throw new Error(`groups nested over ${MAX_GROUP_DEPTH} deep`);
+        open.push(f);
+      } else if (wt === 4) {
+        if (open.pop() !== f) throw new Error(`end-group tag of field ${f} closes no group of that field`);
+      } else throw new Error(`unsupported wire type ${wt}`);
+      if (pos > buf.length) throw new Error('truncated field');
+      if (open.length === 0) return;
+      const key = varint();
+      f = Math.floor(key / 8);
+      wt = key & 7;
+    }
+  };
   while (pos < buf.length) {
     const key = varint();
     const field = Math.floor(key / 8);
@@ -76,9 +104,6 @@ function walkFields(buf: Buffer, visit: (field: number, wireType: number, value:
       if (pos + len > buf.length) throw new Error('truncated field');
       visit(field, wireType, buf.subarray(pos, pos + len));
       pos += len;
-    } else if (wireType === 1) pos += 8;
-    else if (wireType === 5) pos += 4;
-    else throw new Error(`unsupported wire type ${wireType}`);
-    if (pos > buf.length) throw new Error('truncated field');
+    } else skip(field, wireType);
   }
 }
