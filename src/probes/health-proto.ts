@@ -15,8 +15,10 @@ export function encodeHealthCheckRequest(req: { service?: string }): Buffer {
 /** Decodes HealthCheckRequest; unknown fields are skipped. */
 export function decodeHealthCheckRequest(buf: Buffer): { service: string } {
   let service = '';
-  walkFields(buf, (field, wireType, value) => {
-    if (field === 1 && wireType === 2 && Buffer.isBuffer(value)) service = value.toString('utf8');
+  walkFields(buf, (field, wireType, r) => {
+    if (field !== 1 || wireType !== LEN) return false;
+    service = r.bytes().toString('utf8');
+    return true;
   });
   return { service };
 }
@@ -27,11 +29,16 @@ export function encodeHealthCheckResponse(res: { status: number }): Buffer {
   return Buffer.concat([Buffer.from([0x08]), encodeVarint(res.status)]);
 }
 
-/** Decodes HealthCheckResponse into its numeric status (0 = UNKNOWN when absent). */
+/**
+ * Decodes HealthCheckResponse into its numeric status (0 = UNKNOWN when absent). The enum is an
+ * int32 sent as a varint: like Go, only its low 32 bits count, so 2^32 + 1 is 1 (SERVING).
+ */
 export function decodeHealthCheckResponse(buf: Buffer): { status: number } {
   let status = 0;
-  walkFields(buf, (field, wireType, value) => {
-    if (field === 1 && wireType === 0 && typeof value === 'number') status = value;
+  walkFields(buf, (field, wireType, r) => {
+    if (field !== 1 || wireType !== VARINT) return false;
+    status = r.varint() | 0;
+    return true;
   });
   return { status };
 }
@@ -43,67 +50,112 @@ export function servingStatusName(status: number): string {
 
 function encodeVarint(n: number): Buffer {
   const bytes: number[] = [];
-  let v = n;
-  while (v > 0x7f) {
-    bytes.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
+  // A negative int32 goes out sign-extended to 64 bits (10 bytes), as Go and protoc send it.
+  let v = BigInt.asUintN(64, BigInt(n));
+  while (v > 0x7fn) {
+    bytes.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
   }
-  bytes.push(v);
+  bytes.push(Number(v));
   return Buffer.from(bytes);
 }
+
+// Wire types, as named in the protobuf encoding spec.
+const VARINT = 0;
+const I64 = 1;
+const LEN = 2;
+const SGROUP = 3;
+const EGROUP = 4;
+const I32 = 5;
 
 /** Nesting of skipped groups the kubelet's decoder allows (protowire's recursion limit, 10,000, plus the outermost). */
 const MAX_GROUP_DEPTH = 10_001;
 
-function walkFields(buf: Buffer, visit: (field: number, wireType: number, value: number | Buffer) => void): void {
-  let pos = 0;
-  const varint = (): number => {
-    let result = 0;
-    let scale = 1;
+/** Reads protobuf wire format; every read checks that its bytes are there. */
+class WireReader {
+  pos = 0;
+  /** Bits 32-63 of the last varint read (varint() returns bits 0-31). */
+  high = 0;
+
+  readonly #buf: Buffer;
+
+  constructor(buf: Buffer) {
+    this.#buf = buf;
+  }
+
+  get done(): boolean {
+    return this.pos >= this.#buf.length;
+  }
+
+  /** Reads a varint of at most 10 bytes and returns its low 32 bits, unsigned (exact at any size). */
+  varint(): number {
+    let low = 0;
+    let high = 0;
     for (let i = 0; i < 10; i++) {
-      if (pos >= buf.length) throw new Error('truncated varint');
-      const b = buf[pos++]!;
-      result += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) return result;
-      scale *= 128;
+      if (this.pos >= this.#buf.length) throw new Error('truncated varint');
+      const b = this.#buf[this.pos++]!;
+      const bits = b & 0x7f;
+      if (i < 4) low |= bits << (7 * i);
+      else if (i === 4) {
+        low |= bits << 28; // << keeps the 4 bits that fit
+        high = bits >>> 4;
+      } else high |= bits << (7 * i - 32);
+      if (b < 0x80) {
+        this.high = high >>> 0;
+        return low >>> 0;
+      }
     }
-    throw new Error('varint too long');
-  };
-  // Skips a field's value; a group's fields are skipped in turn up to its own end-group tag, with
-  // `open` holding the field numbers of the groups not yet ended (a loop, not recursion: the
-  // nesting a message can ask for is bounded by MAX_GROUP_DEPTH, not by the stack).
-  const skip = (field: number, wireType: number): void => {
+    throw new Error('varint longer than 10 bytes');
+  }
+
+  tag(): { field: number; wireType: number } {
+    const key = this.varint();
+    return { field: this.high * 2 ** 29 + (key >>> 3), wireType: key & 7 };
+  }
+
+  /** Reads a length-delimited field's payload. */
+  bytes(): Buffer {
+    const len = this.varint();
+    if (this.high !== 0 || len > this.#buf.length - this.pos) throw new Error('truncated length-delimited field');
+    const start = this.pos;
+    this.pos += len;
+    return this.#buf.subarray(start, this.pos);
+  }
+
+  fixed(size: number): void {
+    if (size > this.#buf.length - this.pos) throw new Error('truncated fixed-width field');
+    this.pos += size;
+  }
+
+  /**
+   * Skips a field's value; a group's fields are skipped in turn up to its own end-group tag, with
+   * `open` holding the field numbers of the groups not yet ended (a loop, not recursion: the
+   * nesting a message can ask for is bounded by MAX_GROUP_DEPTH, not by the stack).
+   */
+  skip(field: number, wireType: number): void {
     const open: number[] = [];
     for (let [f, wt] = [field, wireType]; ; ) {
-      if (wt === 0) varint();
-      else if (wt === 1) pos += 8;
-      else if (wt === 2) {
-        const len = varint();
-        pos += len;
-      } else if (wt === 5) pos += 4;
-      else if (wt === 3) {
+      if (wt === VARINT) this.varint();
+      else if (wt === I64) this.fixed(8);
+      else if (wt === LEN) this.bytes();
+      else if (wt === I32) this.fixed(4);
+      else if (wt === SGROUP) {
         if (open.length === MAX_GROUP_DEPTH) throw new Error(`groups nested over ${MAX_GROUP_DEPTH} deep`);
         open.push(f);
-      } else if (wt === 4) {
+      } else if (wt === EGROUP) {
         if (open.pop() !== f) throw new Error(`end-group tag of field ${f} closes no group of that field`);
       } else throw new Error(`unsupported wire type ${wt}`);
-      if (pos > buf.length) throw new Error('truncated field');
       if (open.length === 0) return;
-      const key = varint();
-      f = Math.floor(key / 8);
-      wt = key & 7;
+      ({ field: f, wireType: wt } = this.tag());
     }
-  };
-  while (pos < buf.length) {
-    const key = varint();
-    const field = Math.floor(key / 8);
-    const wireType = key & 7;
-    if (wireType === 0) visit(field, wireType, varint());
-    else if (wireType === 2) {
-      const len = varint();
-      if (pos + len > buf.length) throw new Error('truncated field');
-      visit(field, wireType, buf.subarray(pos, pos + len));
-      pos += len;
-    } else skip(field, wireType);
+  }
+}
+
+/** Calls visit for each top-level field; fields it does not read (it returns false) are skipped. */
+function walkFields(buf: Buffer, visit: (field: number, wireType: number, r: WireReader) => boolean): void {
+  const r = new WireReader(buf);
+  while (!r.done) {
+    const { field, wireType } = r.tag();
+    if (!visit(field, wireType, r)) r.skip(field, wireType);
   }
 }

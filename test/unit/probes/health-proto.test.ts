@@ -2,11 +2,23 @@
 // google.golang.org/protobuf (the version in tools/kube/go.mod) proto.Unmarshal made of the same
 // bytes into grpc_health_v1.HealthCheckResponse: a status, or an error ('reject').
 import { describe, expect, it } from 'vitest';
-import { decodeHealthCheckResponse } from '../../../src/probes/health-proto.ts';
+import { decodeHealthCheckResponse, encodeHealthCheckResponse } from '../../../src/probes/health-proto.ts';
 
 const nested = (depth: number) => `${'0b'.repeat(depth)}${'0c'.repeat(depth)}0801`;
 
 const responses: [string, string, number | 'reject'][] = [
+  // the status is an int32: only the low 32 bits of the varint count, negative values are 10 bytes
+  ['2^32 + 1 is SERVING', '088180808010', 1],
+  ['2^32 is UNKNOWN', '088080808010', 0],
+  ['2^31 is the least int32', '088080808008', -2147483648],
+  ['2^32 - 1 is -1', '08ffffffff0f', -1],
+  ['2^64 - 1 is -1', '08ffffffffffffffffff01', -1],
+  ['2^64 - 2 is -2', '08feffffffffffffffff01', -2],
+  ['2^53 + 1 is 1', '088180808080808010', 1],
+  ['2^63 is 0', '0880808080808080808001', 0],
+  ['1 in 6 bytes (not minimal)', '08818080808000', 1],
+  ['1 in 10 bytes', '0881808080808080808000', 1],
+  ['the last status wins', '08818080801008020801', 1],
   // groups (wire types 3 and 4) are skipped up to their own end-group tag, 10,001 deep
   ['an empty group before the status', '0b0c0801', 1],
   ['a group inside a group, then the status', '130b0c140802', 2],
@@ -23,5 +35,13 @@ describe('decodeHealthCheckResponse, as Go decodes HealthCheckResponse', () => {
     const decode = () => decodeHealthCheckResponse(Buffer.from(hex, 'hex'));
     if (expected === 'reject') expect(decode).toThrow(Error);
     else expect(decode()).toEqual({ status: expected });
+  });
+});
+
+describe('encodeHealthCheckResponse', () => {
+  it('sends a negative status as Go does (sign-extended, 10 bytes) and reads it back', () => {
+    expect(encodeHealthCheckResponse({ status: -1 }).toString('hex')).toBe('08ffffffffffffffffff01');
+    for (const status of [-1, -2, -(2 ** 31), 2 ** 31 - 1])
+      expect(decodeHealthCheckResponse(encodeHealthCheckResponse({ status }))).toEqual({ status });
   });
 });
