@@ -87,13 +87,17 @@ class WireReader {
     return this.pos >= this.#buf.length;
   }
 
-  /** Reads a varint of at most 10 bytes and returns its low 32 bits, unsigned (exact at any size). */
+  /**
+   * Reads a varint of at most 64 bits and returns its low 32 bits, unsigned (exact at any size).
+   * Like Go's protowire, more than 10 bytes, or a 10th byte over 1, is an error.
+   */
   varint(): number {
     let low = 0;
     let high = 0;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.#buf.length) throw new Error('truncated varint');
       const b = this.#buf[this.pos++]!;
+      if (i === 9 && b > 1) throw new Error('varint overflows 64 bits');
       const bits = b & 0x7f;
       if (i < 4) low |= bits << (7 * i);
       else if (i === 4) {
@@ -105,7 +109,7 @@ class WireReader {
         return low >>> 0;
       }
     }
-    throw new Error('varint longer than 10 bytes');
+    throw new Error('varint overflows 64 bits'); // not reached: a 10th byte ≤ 1 ends the varint
   }
 
   tag(): { field: number; wireType: number } {

@@ -19,6 +19,12 @@ const responses: [string, string, number | 'reject'][] = [
   ['1 in 6 bytes (not minimal)', '08818080808000', 1],
   ['1 in 10 bytes', '0881808080808080808000', 1],
   ['the last status wins', '08818080801008020801', 1],
+  // a varint holds 64 bits at most: a 10th byte over 1 is an error, wherever the varint is
+  ['a status with a 10th byte of 2', '08ffffffffffffffffff02', 'reject'],
+  ['a status with a 10th byte of 0x7f', '08ffffffffffffffffff7f', 'reject'],
+  ['a status of 11 bytes', '08ffffffffffffffffff8100', 'reject'],
+  ['an unknown varint field with a 10th byte of 2', '10ffffffffffffffffff020801', 'reject'],
+  ['a varint with a 10th byte of 2 inside a group', '0b08ffffffffffffffffff020c', 'reject'],
   // groups (wire types 3 and 4) are skipped up to their own end-group tag, 10,001 deep
   ['an empty group before the status', '0b0c0801', 1],
   ['a group inside a group, then the status', '130b0c140802', 2],
