@@ -112,9 +112,12 @@ class WireReader {
     throw new Error('varint overflows 64 bits'); // not reached: a 10th byte ≤ 1 ends the varint
   }
 
+  /** Reads a tag; field number 0 is not a field (Go rejects it, as protoc does). */
   tag(): { field: number; wireType: number } {
     const key = this.varint();
-    return { field: this.high * 2 ** 29 + (key >>> 3), wireType: key & 7 };
+    const field = this.high * 2 ** 29 + (key >>> 3);
+    if (field === 0) throw new Error('field number 0');
+    return { field, wireType: key & 7 };
   }
 
   /** Reads a length-delimited field's payload. */

@@ -25,6 +25,11 @@ const responses: [string, string, number | 'reject'][] = [
   ['a status of 11 bytes', '08ffffffffffffffffff8100', 'reject'],
   ['an unknown varint field with a 10th byte of 2', '10ffffffffffffffffff020801', 'reject'],
   ['a varint with a 10th byte of 2 inside a group', '0b08ffffffffffffffffff020c', 'reject'],
+  // field numbers start at 1
+  ['field 0, a varint', '0000', 'reject'],
+  ['field 0, empty bytes', '0200', 'reject'],
+  ['field 0, a fixed32', '0500000000', 'reject'],
+  ['field 0 inside a group', '0b00000c0801', 'reject'],
   // groups (wire types 3 and 4) are skipped up to their own end-group tag, 10,001 deep
   ['an empty group before the status', '0b0c0801', 1],
   ['a group inside a group, then the status', '130b0c140802', 2],
