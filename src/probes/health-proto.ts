@@ -68,6 +68,9 @@ const SGROUP = 3;
 const EGROUP = 4;
 const I32 = 5;
 
+const MAX_FIELD = 2 ** 29 - 1;
+const MAX_GROUP_FIELD = 2 ** 31 - 1;
+
 /** Nesting of skipped groups the kubelet's decoder allows (protowire's recursion limit, 10,000, plus the outermost). */
 const MAX_GROUP_DEPTH = 10_001;
 
@@ -112,11 +115,14 @@ class WireReader {
     throw new Error('varint overflows 64 bits'); // not reached: a 10th byte ≤ 1 ends the varint
   }
 
-  /** Reads a tag; field number 0 is not a field (Go rejects it, as protoc does). */
-  tag(): { field: number; wireType: number } {
+  /**
+   * Reads a tag whose field number must be 1..maxField: Go checks 2^29 - 1 (the largest a .proto
+   * may declare) for a message's own fields, and only 2^31 - 1 inside a group it skips.
+   */
+  tag(maxField = MAX_FIELD): { field: number; wireType: number } {
     const key = this.varint();
     const field = this.high * 2 ** 29 + (key >>> 3);
-    if (field === 0) throw new Error('field number 0');
+    if (field === 0 || field > maxField) throw new Error(`field number ${field} out of range`);
     return { field, wireType: key & 7 };
   }
 
@@ -153,7 +159,7 @@ class WireReader {
         if (open.pop() !== f) throw new Error(`end-group tag of field ${f} closes no group of that field`);
       } else throw new Error(`unsupported wire type ${wt}`);
       if (open.length === 0) return;
-      ({ field: f, wireType: wt } = this.tag());
+      ({ field: f, wireType: wt } = this.tag(MAX_GROUP_FIELD));
     }
   }
 }

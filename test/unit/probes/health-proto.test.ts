@@ -25,7 +25,15 @@ const responses: [string, string, number | 'reject'][] = [
   ['a status of 11 bytes', '08ffffffffffffffffff8100', 'reject'],
   ['an unknown varint field with a 10th byte of 2', '10ffffffffffffffffff020801', 'reject'],
   ['a varint with a 10th byte of 2 inside a group', '0b08ffffffffffffffffff020c', 'reject'],
-  // field numbers start at 1
+  // field numbers are 1..2^29 - 1, and inside a skipped group 1..2^31 - 1
+  ['field 2^29 - 1', 'f8ffffff0f000801', 1],
+  ['field 2^29', '8080808010000801', 'reject'],
+  ['a group of field 2^29', '838080801084808080100801', 'reject'],
+  ['field 2^61 - 1', 'f8ffffffffffffffff0100', 'reject'],
+  ['field 2^29 inside a group', '0b8080808010000c0801', 1],
+  ['field 2^31 - 1 inside a group', '0bf8ffffff3f000c0801', 1],
+  ['a group of field 2^31 - 1 inside a group', '0bfbffffff3ffcffffff3f0c0801', 1],
+  ['field 2^31 inside a group', '0b8080808040000c0801', 'reject'],
   ['field 0, a varint', '0000', 'reject'],
   ['field 0, empty bytes', '0200', 'reject'],
   ['field 0, a fixed32', '0500000000', 'reject'],
