@@ -12,12 +12,15 @@ export function encodeHealthCheckRequest(req: { service?: string }): Buffer {
   return Buffer.concat([Buffer.from([0x0a]), len, service]);
 }
 
-/** Decodes HealthCheckRequest; unknown fields are skipped. */
+// Go refuses a proto3 string that is not UTF-8; a BOM is a character like any other.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Decodes HealthCheckRequest; unknown fields are skipped, a service name not in UTF-8 is an error. */
 export function decodeHealthCheckRequest(buf: Buffer): { service: string } {
   let service = '';
   walkFields(buf, (field, wireType, r) => {
     if (field !== 1 || wireType !== LEN) return false;
-    service = r.bytes().toString('utf8');
+    service = utf8.decode(r.bytes());
     return true;
   });
   return { service };

@@ -1,8 +1,13 @@
 // grpc.health.v1 messages decoded as the kubelet decodes them. Every expectation below is what
 // google.golang.org/protobuf (the version in tools/kube/go.mod) proto.Unmarshal made of the same
-// bytes into grpc_health_v1.HealthCheckResponse: a status, or an error ('reject').
+// bytes into grpc_health_v1.HealthCheckResponse or HealthCheckRequest: a value, or an error
+// ('reject').
 import { describe, expect, it } from 'vitest';
-import { decodeHealthCheckResponse, encodeHealthCheckResponse } from '../../../src/probes/health-proto.ts';
+import {
+  decodeHealthCheckRequest,
+  decodeHealthCheckResponse,
+  encodeHealthCheckResponse,
+} from '../../../src/probes/health-proto.ts';
 
 const nested = (depth: number) => `${'0b'.repeat(depth)}${'0c'.repeat(depth)}0801`;
 
@@ -54,6 +59,30 @@ describe('decodeHealthCheckResponse, as Go decodes HealthCheckResponse', () => {
     const decode = () => decodeHealthCheckResponse(Buffer.from(hex, 'hex'));
     if (expected === 'reject') expect(decode).toThrow(Error);
     else expect(decode()).toEqual({ status: expected });
+  });
+});
+
+const requests: [string, string, string | 'reject'][] = [
+  ['a service name', '0a0161', 'a'],
+  ['an emoji', '0a04f09f9880', '\u{1f600}'],
+  ['a BOM is kept', '0a03efbbbf', '\ufeff'],
+  ['field 1 as a varint is skipped', '0801', ''],
+  ['a fixed32 of field 1, then a name', '0d000000000a0162', 'b'],
+  ['other fields are not UTF-8 checked', '0a0161120180', 'a'],
+  // proto3 strings must be UTF-8, in every occurrence of the field
+  ['a lone continuation byte', '0a0180', 'reject'],
+  ['0xff, then a valid name', '0a01ff0a0161', 'reject'],
+  ['a surrogate', '0a03eda080', 'reject'],
+  ['an overlong "/"', '0a02c0af', 'reject'],
+  ['above U+10FFFF', '0a04f4908080', 'reject'],
+  ['a truncated name', '0a0280', 'reject'],
+];
+
+describe('decodeHealthCheckRequest, as Go decodes HealthCheckRequest', () => {
+  it.each(requests)('%s', (_, hex, expected) => {
+    const decode = () => decodeHealthCheckRequest(Buffer.from(hex, 'hex'));
+    if (expected === 'reject') expect(decode).toThrow(Error);
+    else expect(decode()).toEqual({ service: expected });
   });
 });
 
