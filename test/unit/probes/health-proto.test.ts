@@ -30,6 +30,12 @@ const responses: [string, string, number | 'reject'][] = [
   ['a status of 11 bytes', '08ffffffffffffffffff8100', 'reject'],
   ['an unknown varint field with a 10th byte of 2', '10ffffffffffffffffff020801', 'reject'],
   ['a varint with a 10th byte of 2 inside a group', '0b08ffffffffffffffffff020c', 'reject'],
+  // lengths and fixed-width fields must fit in what is left
+  ['a length of 2^32 (its low 32 bits 0)', '1280808080100801', 'reject'],
+  ['a length of 2^64 - 1', '12ffffffffffffffffff010801', 'reject'],
+  ['a fixed64 cut short', '1100000000000000', 'reject'],
+  ['a fixed32 cut short', '15000000', 'reject'],
+  ['bytes cut short', '120361', 'reject'],
   // field numbers are 1..2^29 - 1, and inside a skipped group 1..2^31 - 1
   ['field 2^29 - 1', 'f8ffffff0f000801', 1],
   ['field 2^29', '8080808010000801', 'reject'],
