@@ -45,6 +45,8 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
     'grpc.service_config_disable_resolution': 1,
     'grpc.max_receive_message_length': 64 * 1024,
   });
+  const deadline = Date.now() + req.timeoutMs;
+  const wasReady = watchReady(client.getChannel(), deadline);
   return new Promise((resolve) => {
     client.makeUnaryRequest(
       CHECK_METHOD,
@@ -52,12 +54,10 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
       decodeHealthCheckResponse,
       { service: req.service ?? '' },
       new Metadata(),
-      { deadline: Date.now() + req.timeoutMs },
+      { deadline },
       (err, res) => {
-        // Read before close(): was a connection ever up? (timeouts before that are ours to report)
-        const state = client.getChannel().getConnectivityState(false);
         client.close();
-        const result = err ? fromError(err, state === connectivityState.READY) : fromResponse(res?.status ?? 0);
+        const result = err ? fromError(err, wasReady()) : fromResponse(res?.status ?? 0);
         resolve({ ...result, durationMs: now() - started });
       },
     );
@@ -101,6 +101,25 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
       }
     }
   }
+}
+
+/**
+ * Whether the channel was READY (an HTTP/2 connection up) at any time before the deadline or
+ * close(). Its state when the call ends says less: a server can send GOAWAY and then its answer,
+ * and the channel is IDLE again by the time the answer arrives. The watch ends at READY, at the
+ * deadline (its timer) or at close(), which calls the watcher with SHUTDOWN and clears the timer.
+ */
+function watchReady(channel: ReturnType<Client['getChannel']>, deadline: number): () => boolean {
+  let ready = false;
+  const watch = (state: connectivityState): void => {
+    if (state === connectivityState.READY) ready = true;
+    if (ready || state === connectivityState.SHUTDOWN) return;
+    channel.watchConnectivityState(state, deadline, (err) => {
+      if (!err) watch(channel.getConnectivityState(false));
+    });
+  };
+  watch(channel.getConnectivityState(false));
+  return () => ready;
 }
 
 /** The errno code in grpc-js's description of a failed dial (e.g. "connect ECONNREFUSED …"). */

@@ -16,6 +16,7 @@ import {
   encodeHealthCheckRequest,
   encodeHealthCheckResponse,
 } from '../../../src/probes/health-proto.ts';
+import { type HostileServers, startHostileServers } from './support/hostile-grpc.ts';
 import { closedPort } from './support/servers.ts';
 
 const healthService: ServiceDefinition = {
@@ -130,6 +131,30 @@ describe('probeGrpc', () => {
     const r = await check('hang', healthPort, '127.0.0.1', 300);
     expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: false });
     expect(r.message).toContain('timeout after 300ms');
+  });
+});
+
+describe('probeGrpc against a server that says GOAWAY before it answers', () => {
+  // The channel is IDLE again by the time the answer comes: the connection was still up.
+  let servers: HostileServers;
+  beforeAll(async () => {
+    servers = await startHostileServers();
+  });
+  afterAll(() => servers.close());
+
+  it("an error after GOAWAY is the server's: no could-not-look, none of its text", async () => {
+    const details = 'connect EHOSTUNREACH 10.0.0.1:80';
+    const { port, service } = servers.stage({ kind: 'goaway-then-error', code: status.UNAVAILABLE, details });
+    const r = await probeGrpc({ host: '127.0.0.1', port, service, timeoutMs: 1000 });
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+    expect(r.message).toBe(`gRPC health check 127.0.0.1:${port} (service "${service}"): UNAVAILABLE`);
+  });
+
+  it('silence after GOAWAY is a timeout after the connection was up', async () => {
+    const { port, service } = servers.stage({ kind: 'goaway-then-hang' });
+    const r = await probeGrpc({ host: '127.0.0.1', port, service, timeoutMs: 300 });
+    expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: false });
+    expect(r.message).toBe(`gRPC health check 127.0.0.1:${port} (service "${service}"): timeout after 300ms`);
   });
 });
 
