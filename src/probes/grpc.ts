@@ -1,6 +1,8 @@
 // gRPC probe: grpc.health.v1.Health/Check over plaintext, as kubelet gRPC probes (pkg/probe/grpc).
 
-import { isIPv6 } from 'node:net';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe } from 'node:diagnostics_channel';
+import { isIPv6, type Socket } from 'node:net';
 import {
   Client,
   connectivityState,
@@ -16,6 +18,23 @@ import type { ProbeResult } from './types.ts';
 
 const CHECK_METHOD = '/grpc.health.v1.Health/Check';
 const SERVING = 1;
+
+const CHANNEL_OPTIONS = {
+  'grpc.primary_user_agent': `readygate/${VERSION}`,
+  'grpc.enable_channelz': 0,
+  'grpc.enable_retries': 0,
+  'grpc.service_config_disable_resolution': 1,
+  'grpc.max_receive_message_length': 64 * 1024,
+  // Each probe's channel gets a connection of its own, never one another probe is using: the
+  // probe destroys its sockets when it ends.
+  'grpc.use_local_subchannel_pool': 1,
+};
+
+// The sockets grpc-js opens for a probe, known by the async context they are opened in.
+const probeSockets = new AsyncLocalStorage<Set<Socket>>();
+subscribe('net.client.socket', (message) => {
+  probeSockets.getStore()?.add((message as { socket: Socket }).socket);
+});
 
 export interface GrpcProbeRequest {
   host: string;
@@ -38,29 +57,31 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
   // ipv4:/ipv6: targets skip the DNS resolver; a fresh channel per probe, as the kubelet dials
   // per probe, so a wedged connection never outlives one check.
   const target = `${isIPv6(req.host) ? 'ipv6' : 'ipv4'}:${address}`;
-  const client = new Client(target, credentials.createInsecure(), {
-    'grpc.primary_user_agent': `readygate/${VERSION}`,
-    'grpc.enable_channelz': 0,
-    'grpc.enable_retries': 0,
-    'grpc.service_config_disable_resolution': 1,
-    'grpc.max_receive_message_length': 64 * 1024,
-  });
   const deadline = Date.now() + req.timeoutMs;
-  const wasReady = watchReady(client.getChannel(), deadline);
-  return new Promise((resolve) => {
-    client.makeUnaryRequest(
-      CHECK_METHOD,
-      encodeHealthCheckRequest,
-      decodeHealthCheckResponse,
-      { service: req.service ?? '' },
-      new Metadata(),
-      { deadline },
-      (err, res) => {
-        client.close();
-        const result = err ? fromError(err, wasReady()) : fromResponse(res?.status ?? 0);
-        resolve({ ...result, durationMs: now() - started });
-      },
-    );
+  const sockets = new Set<Socket>();
+  return probeSockets.run(sockets, () => {
+    const client = new Client(target, credentials.createInsecure(), CHANNEL_OPTIONS);
+    const wasReady = watchReady(client.getChannel(), deadline);
+    return new Promise((resolve) => {
+      client.makeUnaryRequest(
+        CHECK_METHOD,
+        encodeHealthCheckRequest,
+        decodeHealthCheckResponse,
+        { service: req.service ?? '' },
+        new Metadata(),
+        { deadline },
+        (err, res) => {
+          client.close();
+          // close() ends the connection gracefully: it half-closes the socket and waits for the
+          // server to close its side, and a server that never does kept one socket per probe.
+          // The kubelet's probe closes its connection outright; so do we.
+          for (const socket of sockets) socket.destroy();
+          sockets.clear();
+          const result = err ? fromError(err, wasReady()) : fromResponse(res?.status ?? 0);
+          resolve({ ...result, durationMs: now() - started });
+        },
+      );
+    });
   });
 
   function fromResponse(status: number): Omit<ProbeResult, 'durationMs'> {

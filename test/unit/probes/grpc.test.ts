@@ -16,7 +16,12 @@ import {
   encodeHealthCheckRequest,
   encodeHealthCheckResponse,
 } from '../../../src/probes/health-proto.ts';
-import { type HostileServers, startHostileServers } from './support/hostile-grpc.ts';
+import {
+  type HostileServers,
+  startHalfOpenRelay,
+  startHostileServers,
+  watchClientSockets,
+} from './support/hostile-grpc.ts';
 import { closedPort } from './support/servers.ts';
 
 const healthService: ServiceDefinition = {
@@ -125,6 +130,21 @@ describe('probeGrpc', () => {
     const r = await check(undefined, port, '127.0.0.3');
     expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
     expect(r.message).toBe(`gRPC health check 127.0.0.3:${port}: UNAVAILABLE: connection refused`);
+  });
+
+  it('a server that never closes its side of the connection does not keep the probe’s socket', async () => {
+    const relay = await startHalfOpenRelay(healthPort);
+    const opened = watchClientSockets(relay.port);
+    try {
+      // At once: each probe has a connection of its own, and closing it spares the others'.
+      const results = await Promise.all(Array.from({ length: 10 }, () => check(undefined, relay.port)));
+      expect(results.map((r) => r.outcome)).toEqual(Array(10).fill('success'));
+      expect(opened.sockets).toHaveLength(10);
+      expect(opened.sockets.filter((s) => !s.destroyed)).toEqual([]);
+    } finally {
+      opened.stop();
+      await relay.close();
+    }
   });
 
   it('no answer within the deadline → timeout, after the connection was up', async () => {

@@ -4,8 +4,9 @@
 // answer, lying frames, compression bombs, resets). Each case is looked up by the service name
 // the probe asks about. Every text a server sends contains MARKER, which must never reach a
 // probe's message.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { deflateSync, gzipSync } from 'node:zlib';
 import {
   Server,
@@ -282,4 +283,40 @@ function act(stream: http2.ServerHttp2Stream, b: Behaviour): void {
     default:
       throw new Error(`${b.kind} is served by grpc-js`);
   }
+}
+
+/**
+ * A relay to 127.0.0.1:upstream that never closes its side towards the client: a server that
+ * keeps every connection, however the client ends it. Only close() ends them.
+ */
+export async function startHalfOpenRelay(upstream: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const relay = createServer({ allowHalfOpen: true }, (client) => {
+    const up = connect(upstream, '127.0.0.1');
+    for (const s of [client, up]) {
+      sockets.add(s);
+      s.on('error', () => {});
+    }
+    client.on('data', (d) => up.write(d));
+    up.on('data', (d) => client.writable && client.write(d));
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (relay.address() as AddressInfo).port,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    },
+  };
+}
+
+/** Records the client sockets this process opens to `port` (net.connect's diagnostics channel). */
+export function watchClientSockets(port: number): { sockets: Socket[]; stop(): void } {
+  const sockets: Socket[] = [];
+  const onSocket = (message: unknown) => {
+    const socket = (message as { socket: Socket }).socket;
+    socket.once('connect', () => socket.remotePort === port && sockets.push(socket));
+  };
+  subscribe('net.client.socket', onSocket);
+  return { sockets, stop: () => unsubscribe('net.client.socket', onSocket) };
 }
