@@ -28,6 +28,9 @@ const CHANNEL_OPTIONS = {
   // Each probe's channel gets a connection of its own, never one another probe is using: the
   // probe destroys its sockets when it ends.
   'grpc.use_local_subchannel_pool': 1,
+  // grpc-js would otherwise send probes through a proxy named by grpc_proxy, https_proxy or
+  // http_proxy; the kubelet dials the pod itself.
+  'grpc.enable_http_proxy': 0,
 };
 
 // The sockets grpc-js opens for a probe, known by the async context they are opened in.

@@ -1,5 +1,6 @@
 // gRPC health probes against an in-test grpc-js Server that implements grpc.health.v1.Health
 // with the same hand-written (de)serialisers.
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import {
   Server,
   ServerCredentials,
@@ -144,6 +145,26 @@ describe('probeGrpc', () => {
     } finally {
       opened.stop();
       await relay.close();
+    }
+  });
+
+  it('goes straight to the pod whatever proxy the environment names', async () => {
+    const proxy = createNetServer((socket) => socket.destroy());
+    let proxied = 0;
+    proxy.on('connection', () => proxied++);
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const names = ['grpc_proxy', 'https_proxy', 'http_proxy', 'no_grpc_proxy', 'no_proxy'];
+    const saved = Object.fromEntries(names.map((name) => [name, process.env[name]]));
+    for (const name of names) delete process.env[name];
+    process.env.grpc_proxy = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      expect((await check()).outcome).toBe('success');
+      expect(proxied).toBe(0);
+    } finally {
+      for (const [name, value] of Object.entries(saved))
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
     }
   });
 
