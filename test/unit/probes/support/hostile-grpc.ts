@@ -3,7 +3,8 @@
 // node:http2 server for what grpc-js would not send (garbage grpc-status, GOAWAY before the
 // answer, lying frames, compression bombs, resets). Each case is looked up by the service name
 // the probe asks about. Every text a server sends contains MARKER, which must never reach a
-// probe's message.
+// probe's message. Also: a relay that never closes its side of a connection, and a watch on the
+// sockets this process opens, to check that a probe leaves none open.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http2 from 'node:http2';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
@@ -51,7 +52,7 @@ export function frame(message: Uint8Array, compressed = 0, length = message.leng
 }
 
 const SERVING = Uint8Array.from([0x08, 0x01]);
-const BOMB = 16 * 1024 * 1024; // inflates to 16 MiB, 256 times the probe's 64 KiB limit
+const BOMB = 4 * 1024 * 1024; // inflates to 4 MiB, 64 times the probe's 64 KiB limit
 
 /** Server text: errno-looking words (which must not turn into "could not look"), escapes, bulk. */
 export const detailsArb: fc.Arbitrary<string> = fc
@@ -71,7 +72,15 @@ const codeArb = fc.oneof(fc.integer({ min: 0, max: 20 }), fc.constantFrom(2 ** 3
 export function behaviourArb(messageBytes: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Behaviour> {
   const answerBytes = fc.oneof(
     { weight: 4, arbitrary: messageBytes },
-    { weight: 1, arbitrary: fc.constantFrom(SERVING, Uint8Array.from([0x08, 0x81, 0x80, 0x80, 0x80, 0x10])) },
+    // SERVING, 2^32 + 1 (SERVING as an int32), NOT_SERVING, SERVICE_UNKNOWN, 5, -1, nothing (UNKNOWN)
+    {
+      weight: 2,
+      arbitrary: fc.constantFrom(
+        ...['0801', '088180808010', '0802', '0803', '0805', '08ffffffffffffffffff01', ''].map((h) =>
+          Buffer.from(h, 'hex'),
+        ),
+      ),
+    },
     // over the probe's 64 KiB max_receive_message_length, SERVING at the end
     {
       weight: 1,
@@ -155,8 +164,7 @@ export function behaviourArb(messageBytes: fc.Arbitrary<Uint8Array>): fc.Arbitra
 export interface HostileServers {
   /** Serves behaviour under a fresh service name, on the server that can act it out. */
   stage(behaviour: Behaviour): { port: number; service: string };
-  /** Sessions the HTTP/2 server has open (closed by the client once each probe is over). */
-  openSessions(): number;
+  readonly ports: number[];
   close(): Promise<void>;
 }
 
@@ -203,7 +211,7 @@ export async function startHostileServers(): Promise<HostileServers> {
       cases.set(service, behaviour);
       return { port: GRPC_JS_KINDS.has(behaviour.kind) ? grpcPort : h2Port, service };
     },
-    openSessions: () => sessions.size,
+    ports: [grpcPort, h2Port],
     async close() {
       for (const answer of held) answer();
       grpc.forceShutdown();
@@ -310,12 +318,12 @@ export async function startHalfOpenRelay(upstream: number): Promise<{ port: numb
   };
 }
 
-/** Records the client sockets this process opens to `port` (net.connect's diagnostics channel). */
-export function watchClientSockets(port: number): { sockets: Socket[]; stop(): void } {
+/** Records the client sockets this process opens to these ports (net.connect's diagnostics channel). */
+export function watchClientSockets(...ports: number[]): { sockets: Socket[]; stop(): void } {
   const sockets: Socket[] = [];
   const onSocket = (message: unknown) => {
     const socket = (message as { socket: Socket }).socket;
-    socket.once('connect', () => socket.remotePort === port && sockets.push(socket));
+    socket.once('connect', () => ports.includes(socket.remotePort ?? -1) && sockets.push(socket));
   };
   subscribe('net.client.socket', onSocket);
   return { sockets, stop: () => unsubscribe('net.client.socket', onSocket) };
