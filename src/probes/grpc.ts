@@ -33,10 +33,21 @@ const CHANNEL_OPTIONS = {
   'grpc.enable_http_proxy': 0,
 };
 
-// The sockets grpc-js opens for a probe, known by the async context they are opened in.
-const probeSockets = new AsyncLocalStorage<Set<Socket>>();
+/** The sockets grpc-js opens for a probe, known by the async context they are opened in. */
+interface ProbeSockets {
+  sockets: Set<Socket>;
+  /** A TCP connection was made: from then on a timeout is the pod's, as for HTTP probes. */
+  tcpConnected: boolean;
+}
+const probeSockets = new AsyncLocalStorage<ProbeSockets>();
 subscribe('net.client.socket', (message) => {
-  probeSockets.getStore()?.add((message as { socket: Socket }).socket);
+  const probe = probeSockets.getStore();
+  if (!probe) return;
+  const { socket } = message as { socket: Socket };
+  probe.sockets.add(socket);
+  socket.once('connect', () => {
+    probe.tcpConnected = true;
+  });
 });
 
 export interface GrpcProbeRequest {
@@ -61,8 +72,8 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
   // per probe, so a wedged connection never outlives one check.
   const target = `${isIPv6(req.host) ? 'ipv6' : 'ipv4'}:${address}`;
   const deadline = Date.now() + req.timeoutMs;
-  const sockets = new Set<Socket>();
-  return probeSockets.run(sockets, () => {
+  const probe: ProbeSockets = { sockets: new Set(), tcpConnected: false };
+  return probeSockets.run(probe, () => {
     const client = new Client(target, credentials.createInsecure(), CHANNEL_OPTIONS);
     const wasReady = watchReady(client.getChannel(), deadline);
     return new Promise((resolve) => {
@@ -78,9 +89,10 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
           // close() ends the connection gracefully: it half-closes the socket and waits for the
           // server to close its side, and a server that never does kept one socket per probe.
           // The kubelet's probe closes its connection outright; so do we.
-          for (const socket of sockets) socket.destroy();
-          sockets.clear();
-          const result = err ? fromError(err, wasReady()) : fromResponse(res?.status ?? 0);
+          for (const socket of probe.sockets) socket.destroy();
+          probe.sockets.clear();
+          const connected = { tcp: probe.tcpConnected, http2: wasReady() };
+          const result = err ? fromError(err, connected) : fromResponse(res?.status ?? 0);
           resolve({ ...result, durationMs: now() - started });
         },
       );
@@ -95,13 +107,13 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
 
   // Messages follow pkg/probe/grpc: unimplemented → "does not implement the health protocol",
   // deadline → timeout, anything else → the RPC error.
-  function fromError(err: ServiceError, connected: boolean): Omit<ProbeResult, 'durationMs'> {
+  function fromError(err: ServiceError, connected: { tcp: boolean; http2: boolean }): Omit<ProbeResult, 'durationMs'> {
     switch (err.code) {
       case grpcStatus.DEADLINE_EXCEEDED:
         return {
           outcome: 'timeout',
-          couldNotLook: !connected,
-          message: `${subject}: timeout after ${formatTimeout(req.timeoutMs)}${connected ? '' : ' (connect)'}`,
+          couldNotLook: !connected.tcp,
+          message: `${subject}: timeout after ${formatTimeout(req.timeoutMs)}${connected.tcp ? '' : ' (connect)'}`,
         };
       case grpcStatus.UNIMPLEMENTED:
         return {
@@ -114,9 +126,9 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
         return { outcome: 'failure', couldNotLook: false, message: `${subject}: SERVICE_UNKNOWN (NOT_FOUND)` };
       default: {
         const name = grpcStatus[err.code] ?? `code ${Number(err.code)}`;
-        // Once connected, details are the server's own text: never shown, never trusted to say
+        // Once HTTP/2 is up, details are the server's own text: never shown, never trusted to say
         // "could not look". Before that they are grpc-js's account of the dial, with an errno.
-        const dial = connected ? undefined : dialError(err.details);
+        const dial = connected.http2 ? undefined : dialError(err.details);
         return {
           outcome: 'failure',
           couldNotLook: dial?.couldNotLook ?? false,

@@ -23,7 +23,7 @@ import {
   startHostileServers,
   watchClientSockets,
 } from './support/hostile-grpc.ts';
-import { closedPort } from './support/servers.ts';
+import { closedPort, startBlackhole, startRaw } from './support/servers.ts';
 
 const healthService: ServiceDefinition = {
   Check: {
@@ -165,6 +165,28 @@ describe('probeGrpc', () => {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+
+  it('a port that accepts TCP and never speaks HTTP/2 → timeout, the pod is to blame', async () => {
+    const silent = await startRaw('127.0.0.4', () => {});
+    try {
+      const r = await check(undefined, silent.port, '127.0.0.4', 300);
+      expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: false });
+      expect(r.message).toBe(`gRPC health check 127.0.0.4:${silent.port}: timeout after 300ms`);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('connect never completes → timeout that could not look', async () => {
+    const hole = await startBlackhole('127.0.0.3');
+    try {
+      const r = await check(undefined, hole.port, '127.0.0.3', 300);
+      expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: true });
+      expect(r.message).toBe(`gRPC health check 127.0.0.3:${hole.port}: timeout after 300ms (connect)`);
+    } finally {
+      await hole.close();
     }
   });
 
