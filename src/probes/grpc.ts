@@ -63,7 +63,7 @@ export interface GrpcProbeDeps {
 }
 
 /** Calls Health/Check with a deadline of timeoutMs and resolves (never rejects) with the result. */
-export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Promise<ProbeResult> {
+export async function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Promise<ProbeResult> {
   const now = deps.now ?? performance.now.bind(performance);
   const started = now();
   const address = joinHostPort(req.host, req.port);
@@ -71,7 +71,20 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
   // ipv4:/ipv6: targets skip the DNS resolver; a fresh channel per probe, as the kubelet dials
   // per probe, so a wedged connection never outlives one check.
   const target = `${isIPv6(req.host) ? 'ipv6' : 'ipv4'}:${address}`;
-  const deadline = Date.now() + req.timeoutMs;
+  const call = await callCheck(target, req.service ?? '', Date.now() + req.timeoutMs);
+  return { ...judge(call, subject, req.timeoutMs), durationMs: now() - started };
+}
+
+/** How a Health/Check call ended, and how far its connection got. */
+interface CheckCall {
+  err: ServiceError | null;
+  status: number;
+  /** A TCP connection was made; HTTP/2 was up (the channel was READY) at some point. */
+  connected: { tcp: boolean; http2: boolean };
+}
+
+/** One Health/Check on a channel of its own, closed with all its sockets before this resolves. */
+function callCheck(target: string, service: string, deadline: number): Promise<CheckCall> {
   const probe: ProbeSockets = { sockets: new Set(), tcpConnected: false };
   return probeSockets.run(probe, () => {
     const client = new Client(target, credentials.createInsecure(), CHANNEL_OPTIONS);
@@ -81,7 +94,7 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
         CHECK_METHOD,
         encodeHealthCheckRequest,
         decodeHealthCheckResponse,
-        { service: req.service ?? '' },
+        { service },
         new Metadata(),
         { deadline },
         (err, res) => {
@@ -92,49 +105,52 @@ export function probeGrpc(req: GrpcProbeRequest, deps: GrpcProbeDeps = {}): Prom
           for (const socket of probe.sockets) socket.destroy();
           probe.sockets.clear();
           const connected = { tcp: probe.tcpConnected, http2: wasReady() };
-          const result = err ? fromError(err, connected) : fromResponse(res?.status ?? 0);
-          resolve({ ...result, durationMs: now() - started });
+          resolve({ err, status: res?.status ?? 0, connected });
         },
       );
     });
   });
+}
 
-  function fromResponse(status: number): Omit<ProbeResult, 'durationMs'> {
-    const name = servingStatusName(status);
-    if (status === SERVING) return { outcome: 'success', couldNotLook: false, message: `${subject}: ${name}` };
-    return { outcome: 'failure', couldNotLook: false, message: `${subject}: ${name}` };
+/**
+ * The probe's verdict. Messages follow pkg/probe/grpc: unimplemented → "does not implement the
+ * health protocol", deadline → timeout, anything else → the RPC error.
+ */
+function judge(
+  { err, status, connected }: CheckCall,
+  subject: string,
+  timeoutMs: number,
+): Omit<ProbeResult, 'durationMs'> {
+  if (!err) {
+    const outcome = status === SERVING ? 'success' : 'failure';
+    return { outcome, couldNotLook: false, message: `${subject}: ${servingStatusName(status)}` };
   }
-
-  // Messages follow pkg/probe/grpc: unimplemented → "does not implement the health protocol",
-  // deadline → timeout, anything else → the RPC error.
-  function fromError(err: ServiceError, connected: { tcp: boolean; http2: boolean }): Omit<ProbeResult, 'durationMs'> {
-    switch (err.code) {
-      case grpcStatus.DEADLINE_EXCEEDED:
-        return {
-          outcome: 'timeout',
-          couldNotLook: !connected.tcp,
-          message: `${subject}: timeout after ${formatTimeout(req.timeoutMs)}${connected.tcp ? '' : ' (connect)'}`,
-        };
-      case grpcStatus.UNIMPLEMENTED:
-        return {
-          outcome: 'failure',
-          couldNotLook: false,
-          message: `${subject}: server does not implement grpc.health.v1.Health`,
-        };
-      case grpcStatus.NOT_FOUND:
-        // grpc-go/grpc-java health servers answer an unknown service with NOT_FOUND.
-        return { outcome: 'failure', couldNotLook: false, message: `${subject}: SERVICE_UNKNOWN (NOT_FOUND)` };
-      default: {
-        const name = grpcStatus[err.code] ?? `code ${Number(err.code)}`;
-        // Once HTTP/2 is up, details are the server's own text: never shown, never trusted to say
-        // "could not look". Before that they are grpc-js's account of the dial, with an errno.
-        const dial = connected.http2 ? undefined : dialError(err.details);
-        return {
-          outcome: 'failure',
-          couldNotLook: dial?.couldNotLook ?? false,
-          message: `${subject}: ${name}${dial ? `: ${dial.text}` : ''}`,
-        };
-      }
+  switch (err.code) {
+    case grpcStatus.DEADLINE_EXCEEDED:
+      return {
+        outcome: 'timeout',
+        couldNotLook: !connected.tcp,
+        message: `${subject}: timeout after ${formatTimeout(timeoutMs)}${connected.tcp ? '' : ' (connect)'}`,
+      };
+    case grpcStatus.UNIMPLEMENTED:
+      return {
+        outcome: 'failure',
+        couldNotLook: false,
+        message: `${subject}: server does not implement grpc.health.v1.Health`,
+      };
+    case grpcStatus.NOT_FOUND:
+      // grpc-go/grpc-java health servers answer an unknown service with NOT_FOUND.
+      return { outcome: 'failure', couldNotLook: false, message: `${subject}: SERVICE_UNKNOWN (NOT_FOUND)` };
+    default: {
+      const name = grpcStatus[err.code] ?? `code ${Number(err.code)}`;
+      // Once HTTP/2 is up, details are the server's own text: never shown, never trusted to say
+      // "could not look". Before that they are grpc-js's account of the dial, with an errno.
+      const dial = connected.http2 ? undefined : dialError(err.details);
+      return {
+        outcome: 'failure',
+        couldNotLook: dial?.couldNotLook ?? false,
+        message: `${subject}: ${name}${dial ? `: ${dial.text}` : ''}`,
+      };
     }
   }
 }
