@@ -1,5 +1,6 @@
 // gRPC health probes against an in-test grpc-js Server that implements grpc.health.v1.Health
 // with the same hand-written (de)serialisers.
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import {
   Server,
   ServerCredentials,
@@ -16,7 +17,13 @@ import {
   encodeHealthCheckRequest,
   encodeHealthCheckResponse,
 } from '../../../src/probes/health-proto.ts';
-import { closedPort } from './support/servers.ts';
+import {
+  type HostileServers,
+  startHalfOpenRelay,
+  startHostileServers,
+  watchClientSockets,
+} from './support/hostile-grpc.ts';
+import { closedPort, startBlackhole, startRaw } from './support/servers.ts';
 
 const healthService: ServiceDefinition = {
   Check: {
@@ -126,10 +133,91 @@ describe('probeGrpc', () => {
     expect(r.message).toBe(`gRPC health check 127.0.0.3:${port}: UNAVAILABLE: connection refused`);
   });
 
+  it('a server that never closes its side of the connection does not keep the probe’s socket', async () => {
+    const relay = await startHalfOpenRelay(healthPort);
+    const opened = watchClientSockets(relay.port);
+    try {
+      // At once: each probe has a connection of its own, and closing it spares the others'.
+      const results = await Promise.all(Array.from({ length: 10 }, () => check(undefined, relay.port)));
+      expect(results.map((r) => r.outcome)).toEqual(Array(10).fill('success'));
+      expect(opened.sockets).toHaveLength(10);
+      expect(opened.sockets.filter((s) => !s.destroyed)).toEqual([]);
+    } finally {
+      opened.stop();
+      await relay.close();
+    }
+  });
+
+  it('goes straight to the pod whatever proxy the environment names', async () => {
+    const proxy = createNetServer((socket) => socket.destroy());
+    let proxied = 0;
+    proxy.on('connection', () => proxied++);
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const names = ['grpc_proxy', 'https_proxy', 'http_proxy', 'no_grpc_proxy', 'no_proxy'];
+    const saved = Object.fromEntries(names.map((name) => [name, process.env[name]]));
+    for (const name of names) delete process.env[name];
+    process.env.grpc_proxy = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      expect((await check()).outcome).toBe('success');
+      expect(proxied).toBe(0);
+    } finally {
+      for (const [name, value] of Object.entries(saved))
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+
+  it('a port that accepts TCP and never speaks HTTP/2 → timeout, the pod is to blame', async () => {
+    const silent = await startRaw('127.0.0.4', () => {});
+    try {
+      const r = await check(undefined, silent.port, '127.0.0.4', 300);
+      expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: false });
+      expect(r.message).toBe(`gRPC health check 127.0.0.4:${silent.port}: timeout after 300ms`);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('connect never completes → timeout that could not look', async () => {
+    const hole = await startBlackhole('127.0.0.3');
+    try {
+      const r = await check(undefined, hole.port, '127.0.0.3', 300);
+      expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: true });
+      expect(r.message).toBe(`gRPC health check 127.0.0.3:${hole.port}: timeout after 300ms (connect)`);
+    } finally {
+      await hole.close();
+    }
+  });
+
   it('no answer within the deadline → timeout, after the connection was up', async () => {
     const r = await check('hang', healthPort, '127.0.0.1', 300);
     expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: false });
     expect(r.message).toContain('timeout after 300ms');
+  });
+});
+
+describe('probeGrpc against a server that says GOAWAY before it answers', () => {
+  // The channel is IDLE again by the time the answer comes: the connection was still up.
+  let servers: HostileServers;
+  beforeAll(async () => {
+    servers = await startHostileServers();
+  });
+  afterAll(() => servers.close());
+
+  it("an error after GOAWAY is the server's: no could-not-look, none of its text", async () => {
+    const details = 'connect EHOSTUNREACH 10.0.0.1:80';
+    const { port, service } = servers.stage({ kind: 'goaway-then-error', code: status.UNAVAILABLE, details });
+    const r = await probeGrpc({ host: '127.0.0.1', port, service, timeoutMs: 1000 });
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+    expect(r.message).toBe(`gRPC health check 127.0.0.1:${port} (service "${service}"): UNAVAILABLE`);
+  });
+
+  it('silence after GOAWAY is a timeout after the connection was up', async () => {
+    const { port, service } = servers.stage({ kind: 'goaway-then-hang' });
+    const r = await probeGrpc({ host: '127.0.0.1', port, service, timeoutMs: 300 });
+    expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: false });
+    expect(r.message).toBe(`gRPC health check 127.0.0.1:${port} (service "${service}"): timeout after 300ms`);
   });
 });
 
