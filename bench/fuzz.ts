@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { execStatusProperty, startFuzzServer } from '../test/fuzz/exec-status.ts';
+import { grpcHealthDecoderProperty, grpcHealthRequestDecoderProperty } from '../test/fuzz/health-proto.ts';
 import {
   agreesWithLlhttpProperty,
   parserProperty,
@@ -43,6 +44,8 @@ async function targets(): Promise<{ list: Target[]; close(): Promise<void> }> {
     { name: 'http-parser', share: 1, run: (p) => check(parserProperty(), p) },
     { name: 'http-vs-llhttp', share: 1, run: (p) => check(agreesWithLlhttpProperty(), p) },
     { name: 'http-socket', share: 0.01, run: (p) => check(socketProperty(socketTarget), p) },
+    { name: 'grpc-health-response', share: 1, run: (p) => check(grpcHealthDecoderProperty(), p) },
+    { name: 'grpc-health-request', share: 1, run: (p) => check(grpcHealthRequestDecoderProperty(), p) },
     // A session that never ends costs the probe's 200 ms timeout.
     { name: 'exec-status', share: 0.01, run: (p) => check(execStatusProperty(execServer, 200), p) },
   ];

@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeGrpc } from '../../../src/probes/grpc.ts';
 import { decodeHealthCheckResponse } from '../../../src/probes/health-proto.ts';
+import { responseInputArb } from '../../fuzz/health-proto.ts';
 import { turnsUntil } from '../../support/wait.ts';
-import { responseInputArb } from './support/health-proto-fuzz.ts';
 import {
   type Behaviour,
   behaviourArb,

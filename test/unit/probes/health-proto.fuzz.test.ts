@@ -1,5 +1,5 @@
 // Property-based fuzzing of the grpc.health.v1 decoders: the properties and the input
-// generators are in ./support/health-proto-fuzz.ts (shared with long-run fuzzing); the runs
+// generators are in test/fuzz/health-proto.ts (shared with the long run, bench/fuzz.ts); the runs
 // here are bounded to keep the file fast. A failure prints the input's hex and fast-check's seed.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import {
   referenceDecode,
   requestInputArb,
   responseInputArb,
-} from './support/health-proto-fuzz.ts';
+} from '../../fuzz/health-proto.ts';
 
 describe('health.proto decoders, fuzzed', () => {
   it('decodeHealthCheckResponse: an int32 or an Error, each byte read once, as Go and protobufjs decode', () => {

@@ -16,7 +16,7 @@
 // - every input: the decoder returns or throws an Error, reading each byte at most once.
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
-import { decodeHealthCheckRequest, decodeHealthCheckResponse } from '../../../../src/probes/health-proto.ts';
+import { decodeHealthCheckRequest, decodeHealthCheckResponse } from '../../src/probes/health-proto.ts';
 
 /** What a decoder gives for an input: a value, or the message of the Error it threw. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
