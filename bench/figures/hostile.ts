@@ -24,7 +24,7 @@ export function hostileFigureRows(r: HostileBenchResult): FigureRow[] {
       ratios: { 'healthy alone': m.ratio },
       note:
         `median of ${r.rounds.length} round${r.rounds.length === 1 ? '' : 's'}; ${r.options.hostilePods} hostile pods over ${r.kinds.length - 1} targets; ` +
-        `healthy duration p99 ${m.durationP99With} ms (alone ${m.durationP99Alone} ms); API-server stand-in connections ${r.standInConnections}`,
+        `both loads' CPU ÷ the sum of each alone ${m.interaction}; healthy duration p99 ${m.durationP99With} ms (alone ${m.durationP99Alone} ms); API-server stand-in connections ${r.standInConnections}`,
       source: SOURCE,
     },
     {

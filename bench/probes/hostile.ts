@@ -81,6 +81,12 @@ export interface CostRound {
   alone: number;
   with: number;
   ratio: number;
+  /**
+   * CPU of both at once ÷ (healthy alone + hostile alone): 1 when the two loads do not interact,
+   * above 1 when the hostile one makes the healthy one dearer, below when a busier event loop
+   * does more per wake-up (which the subtraction credits to the healthy probes).
+   */
+  interaction: number;
   /** CPU-ms of the hostile phase alone, per 1,000 hostile probes. */
   hostilePer1000: number;
   durationAlone: { p50: number; p99: number };
@@ -118,7 +124,14 @@ export interface HostileBenchResult {
   options: HostileBenchOptions;
   node: string;
   rounds: CostRound[];
-  median: { alone: number; with: number; ratio: number; durationP99Alone: number; durationP99With: number };
+  median: {
+    alone: number;
+    with: number;
+    ratio: number;
+    interaction: number;
+    durationP99Alone: number;
+    durationP99With: number;
+  };
   kinds: KindRow[];
   heap: HeapFigures[];
   standInConnections: number;
@@ -254,6 +267,7 @@ async function costRounds(
       alone: round1(alone),
       with: round1(withHostile),
       ratio: Math.round((withHostile / alone) * 100) / 100,
+      interaction: Math.round((got.both!.cpuMs / (got.alone!.cpuMs + got.hostile!.cpuMs)) * 100) / 100,
       hostilePer1000: round1((got.hostile!.cpuMs / load.hostile.probes) * 1000),
       durationAlone: got.alone!.duration,
       durationWith: got.both!.duration,
@@ -399,6 +413,7 @@ export async function runHostileBench(o: HostileBenchOptions, log: (m: string) =
         alone: median(rounds.map((r) => r.alone)),
         with: median(rounds.map((r) => r.with)),
         ratio: median(rounds.map((r) => r.ratio)),
+        interaction: median(rounds.map((r) => r.interaction)),
         durationP99Alone: median(rounds.map((r) => r.durationAlone.p99)),
         durationP99With: median(rounds.map((r) => r.durationWith.p99)),
       },
@@ -421,18 +436,21 @@ export function hostileMarkdown(r: HostileBenchResult): string {
       `hostile: ${o.hostilePods} pods over ${r.kinds.length - 1} targets, each probed every ${HOSTILE_PERIOD_MS / 1000} s; ` +
       `timeout ${TIMEOUT_MS} ms; ${o.rounds} round${o.rounds === 1 ? '' : 's'}. API-server stand-in connections: ${r.standInConnections}.`,
     '',
-    '| round (phase order) | healthy CPU-ms / 1,000, alone | with hostile | ratio | hostile CPU-ms / 1,000 | healthy duration p50 / p99 ms, alone | with hostile | healthy failures | hostile outcomes not as expected |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| round (phase order) | healthy CPU-ms / 1,000, alone | with hostile | ratio | both ÷ (alone + hostile) | hostile CPU-ms / 1,000 | healthy duration p50 / p99 ms, alone | with hostile | healthy failures | hostile outcomes not as expected |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const x of r.rounds) {
     const unexpected = Object.entries(x.hostileUnexpected).map(([k, v]) => `${k} ${v}`);
     lines.push(
-      `| ${x.order} | ${x.alone} | ${x.with} | ${x.ratio.toFixed(2)} | ${x.hostilePer1000} | ${x.durationAlone.p50} / ${x.durationAlone.p99} | ` +
+      `| ${x.order} | ${x.alone} | ${x.with} | ${x.ratio.toFixed(2)} | ${x.interaction.toFixed(2)} | ${x.hostilePer1000} | ${x.durationAlone.p50} / ${x.durationAlone.p99} | ` +
         `${x.durationWith.p50} / ${x.durationWith.p99} | ${x.healthyFailures} | ${unexpected.join(', ') || 'none'} |`,
     );
   }
   const m = r.median;
-  lines.push(`| **median** | ${m.alone} | ${m.with} | **${m.ratio.toFixed(2)}** | | | | | |`, '');
+  lines.push(
+    `| **median** | ${m.alone} | ${m.with} | **${m.ratio.toFixed(2)}** | ${m.interaction.toFixed(2)} | | | | | |`,
+    '',
+  );
   lines.push(
     '| target | what it does | expected | CPU-ms / 1,000 probes | as expected |',
     '| --- | --- | --- | ---: | ---: |',
