@@ -8,7 +8,7 @@
 // choice. This module stays small on purpose: GET only, one response, and body framing
 // (Content-Length, chunked, close-delimited) only as far as the 10 KiB bodyRegex needs.
 import { isIP, connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { createSecureContext, type SecureContext, connect as tlsConnect } from 'node:tls';
 import { ResponseParser } from './http-parser.ts';
 import { classifyNetError, formatTimeout } from './net-errors.ts';
 
@@ -153,6 +153,19 @@ export function leanExchange(req: ExchangeRequest): Promise<ExchangeResponse> {
   });
 }
 
+const NO_TLS_OPTIONS: ExchangeTls = { verify: false };
+// Building a secure context (the CA store) is a third of a TLS probe's CPU when the pod never
+// answers; one per TLS options object (http.ts compiles one per policy) is built once.
+const secureContexts = new WeakMap<ExchangeTls, SecureContext>();
+function secureContextFor(tls: ExchangeTls): SecureContext {
+  let context = secureContexts.get(tls);
+  if (!context) {
+    context = createSecureContext(tls.ca ? { ca: tls.ca } : {});
+    secureContexts.set(tls, context);
+  }
+  return context;
+}
+
 // A plain socket reads into the shared buffer; a TLS one emits its decrypted records.
 function openStream(
   req: ExchangeRequest,
@@ -168,7 +181,7 @@ function openStream(
     return { tcp, stream: tcp };
   }
   const tcp = netConnect({ host: req.host, port: req.port });
-  const tls = req.tls ?? { verify: false };
+  const tls = req.tls ?? NO_TLS_OPTIONS;
   const serverName = tls.serverName || undefined;
   const stream = tlsConnect({
     socket: tcp,
@@ -176,7 +189,7 @@ function openStream(
     // SNI may not carry an IP literal (RFC 6066); Node warns if asked to.
     ...(serverName && isIP(serverName) === 0 ? { servername: serverName } : {}),
     rejectUnauthorized: tls.verify,
-    ...(tls.ca ? { ca: tls.ca } : {}),
+    secureContext: secureContextFor(tls),
   });
   stream.on('data', onChunk);
   stream.on('error', onError);

@@ -152,7 +152,8 @@ export class ResponseParser {
   }
 
   private parseHead(head: string): void {
-    const lines = head.split('\r\n');
+    // Split no further than the cap: a head of 13,000 tiny fields is refused without cutting them all.
+    const lines = head.split('\r\n', MAX_HEADER_COUNT + 2);
     const statusLine = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? '');
     if (!statusLine || BAD_LINE.test(lines[0]!)) throw new Error('malformed HTTP status line');
     if (lines.length - 1 > MAX_HEADER_COUNT) throw new Error(`more than ${MAX_HEADER_COUNT} response headers`);
