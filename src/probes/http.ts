@@ -114,35 +114,8 @@ async function runHttpProbe(c: Compiled, target: HttpTarget): Promise<ProbeResul
     const via = requests === 1 ? '' : ` (after ${requests - 1} redirect${requests === 2 ? '' : 's'})`;
 
     if (REDIRECT_CODES.has(res.status) && res.location) {
-      let next: URL;
-      try {
-        next = new URL(res.location, url);
-      } catch {
-        return done({
-          outcome: 'failure',
-          couldNotLook: false,
-          message: `${subject}: ${res.status} with invalid Location`,
-        });
-      }
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        const message = `${subject}: ${res.status} redirect to an unsupported scheme`;
-        return done({ outcome: 'failure', couldNotLook: false, message });
-      }
-      // pkg/probe/http redirectChecker(followNonLocalRedirects=false): a redirect to another
-      // host name is not followed and the probe reports Warning, which counts as success.
-      if (next.hostname !== origin.hostname) {
-        const warning = 'redirect to another host not followed';
-        return done({
-          outcome: 'success',
-          couldNotLook: false,
-          message: `${subject}: ${res.status}, ${warning}`,
-          warning,
-        });
-      }
-      if (requests >= MAX_REDIRECTS) {
-        const message = `${subject}: stopped after ${MAX_REDIRECTS} redirects`;
-        return done({ outcome: 'failure', couldNotLook: false, message });
-      }
+      const next = redirect(res.status, res.location, url, origin, requests);
+      if (!(next instanceof URL)) return done({ couldNotLook: false, ...next, message: `${subject}: ${next.message}` });
       url = next;
       continue;
     }
@@ -157,6 +130,33 @@ async function runHttpProbe(c: Compiled, target: HttpTarget): Promise<ProbeResul
     }
     return done({ outcome: 'success', couldNotLook: false, message: `${subject}: ${res.status}${via}` });
   }
+}
+
+/** Where a redirect leads, or the verdict when it is not followed (its message without the subject). */
+function redirect(
+  status: number,
+  location: string,
+  from: URL,
+  origin: URL,
+  requests: number,
+): URL | Pick<ProbeResult, 'outcome' | 'message' | 'warning'> {
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    return { outcome: 'failure', message: `${status} with invalid Location` };
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+    return { outcome: 'failure', message: `${status} redirect to an unsupported scheme` };
+  }
+  // pkg/probe/http redirectChecker(followNonLocalRedirects=false): a redirect to another
+  // host name is not followed and the probe reports Warning, which counts as success.
+  if (next.hostname !== origin.hostname) {
+    const warning = 'redirect to another host not followed';
+    return { outcome: 'success', message: `${status}, ${warning}`, warning };
+  }
+  if (requests >= MAX_REDIRECTS) return { outcome: 'failure', message: `stopped after ${MAX_REDIRECTS} redirects` };
+  return next;
 }
 
 // Header rules from pkg/probe/http request.go newProbeRequest: User-Agent and Accept are added
