@@ -1,0 +1,115 @@
+// Sharding: every replica probes and writes a share of the targets. A pod belongs to one of a
+// fixed number of buckets (a hash of its UID), and each bucket is owned through a Lease of its
+// own (src/kube/shard-leases.ts), as Knative and Tekton shard their controllers. Argo CD's way,
+// a membership list with consistent hashing, was set aside: while replicas come and go, two of
+// them can both believe they own a key until their views agree, which Argo CD accepts. Here at
+// most one replica may write a pod at any time, so each bucket has a Lease and a Fence
+// (src/safety/fencing.ts) of its own: a write to a pod is allowed only while its bucket's lease
+// is held, and a bucket changes hands only when released or expired, as the leader lease does.
+//
+// This module holds the rules, pure: which bucket a pod is in, how many buckets a replica may
+// hold (the fair share), and which buckets to acquire or release given who holds what. Every
+// replica holds at most its fair share, ceil(buckets / live members), and takes free or expired
+// buckets up to it; since members × ceil(buckets / members) ≥ buckets, every bucket is held
+// once the membership is stable. The shell lists the leases, plans, and does the I/O.
+
+/** FNV-1a, 32 bits, over the UTF-8 bytes of `text`. */
+export function fnv1a32(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    // UIDs and identities are ASCII; anything else is hashed over its UTF-8 bytes.
+    if (code > 0x7f) return fnv1a32Bytes(new TextEncoder().encode(text));
+    hash = Math.imul(hash ^ code, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+function fnv1a32Bytes(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193);
+  return hash >>> 0;
+}
+
+/** The most buckets allowed: every held bucket costs a lease renewal each retry period. */
+export const MAX_BUCKETS = 256;
+
+function checkBuckets(buckets: number): void {
+  if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_BUCKETS) {
+    throw new RangeError(`buckets must be an integer from 1 to ${MAX_BUCKETS}, got ${buckets}`);
+  }
+}
+
+/** The bucket a pod belongs to: FNV-1a of its UID, modulo the number of buckets. */
+export function bucketOf(podUid: string, buckets: number): number {
+  checkBuckets(buckets);
+  if (podUid === '') throw new RangeError('a pod UID is needed to pick its bucket');
+  return fnv1a32(podUid) % buckets;
+}
+
+/** The most buckets one replica may hold: ceil(buckets / live members), at least one member (itself). */
+export function fairShare(buckets: number, liveMembers: number): number {
+  checkBuckets(buckets);
+  if (!Number.isInteger(liveMembers) || liveMembers < 0) {
+    throw new RangeError(`live members must be a non-negative integer, got ${liveMembers}`);
+  }
+  return Math.ceil(buckets / Math.max(1, liveMembers));
+}
+
+/** Who holds a bucket's lease, as the planning replica sees it. */
+export interface BucketHolder {
+  /** holderIdentity; '' when the lease was released. */
+  holder: string;
+  /** No renewal observed for a lease duration: the holder is gone. */
+  expired: boolean;
+}
+
+export interface BucketPlanInput {
+  buckets: number;
+  /** The planning replica's identity. */
+  self: string;
+  /** Replicas whose membership lease is live, the planning replica included. */
+  liveMembers: number;
+  /** Bucket → its lease's holder; a bucket with no lease is absent. */
+  holders: ReadonlyMap<number, BucketHolder>;
+  /** The buckets the planning replica holds now. */
+  held: ReadonlySet<number>;
+}
+
+export interface BucketPlan {
+  /** Buckets to acquire, in the order to try them. */
+  acquire: number[];
+  /** Buckets to hand back (their writes stopped first). */
+  release: number[];
+}
+
+function acquirable(holder: BucketHolder | undefined, self: string): boolean {
+  // A lease on record as ours that we do not count as held (an acquire that landed too late to
+  // use, or a renewal that outlived its fence) is ours to renew: no one else can hold it.
+  return holder === undefined || holder.holder === '' || holder.expired || holder.holder === self;
+}
+
+/**
+ * What a replica should acquire and release this round: never more than its fair share (the
+ * highest-numbered held buckets go first when over it), and free or expired buckets up to it,
+ * tried from an offset derived from its identity so that replicas starting together do not all
+ * race for the same buckets.
+ */
+export function planBuckets(input: BucketPlanInput): BucketPlan {
+  const { buckets, self, held, holders } = input;
+  const share = fairShare(buckets, input.liveMembers);
+  if (self === '') throw new RangeError('a replica needs an identity to plan its buckets');
+  for (const b of held) {
+    if (!Number.isInteger(b) || b < 0 || b >= buckets)
+      throw new RangeError(`held bucket ${b} is not in 0..${buckets - 1}`);
+  }
+  const sorted = [...held].sort((a, b) => a - b);
+  if (sorted.length > share) return { acquire: [], release: sorted.slice(share) };
+  const acquire: number[] = [];
+  const start = fnv1a32(self) % buckets;
+  for (let i = 0; i < buckets && sorted.length + acquire.length < share; i++) {
+    const b = (start + i) % buckets;
+    if (!held.has(b) && acquirable(holders.get(b), self)) acquire.push(b);
+  }
+  return { acquire, release: [] };
+}
