@@ -34,7 +34,8 @@ function fnv1a32Bytes(bytes: Uint8Array): number {
 /** The most buckets allowed: every held bucket costs a lease renewal each retry period. */
 export const MAX_BUCKETS = 256;
 
-function checkBuckets(buckets: number): void {
+/** Throws unless `buckets` is a bucket count this module accepts. */
+export function checkBucketCount(buckets: number): void {
   if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_BUCKETS) {
     throw new RangeError(`buckets must be an integer from 1 to ${MAX_BUCKETS}, got ${buckets}`);
   }
@@ -42,14 +43,14 @@ function checkBuckets(buckets: number): void {
 
 /** The bucket a pod belongs to: FNV-1a of its UID, modulo the number of buckets. */
 export function bucketOf(podUid: string, buckets: number): number {
-  checkBuckets(buckets);
+  checkBucketCount(buckets);
   if (podUid === '') throw new RangeError('a pod UID is needed to pick its bucket');
   return fnv1a32(podUid) % buckets;
 }
 
 /** The most buckets one replica may hold: ceil(buckets / live members), at least one member (itself). */
 export function fairShare(buckets: number, liveMembers: number): number {
-  checkBuckets(buckets);
+  checkBucketCount(buckets);
   if (!Number.isInteger(liveMembers) || liveMembers < 0) {
     throw new RangeError(`live members must be a non-negative integer, got ${liveMembers}`);
   }
