@@ -9,12 +9,14 @@
 // - LIST the bucket and member Leases by label (two calls, however many buckets), and note when
 //   each record changed as this process saw it: expiry counts from the moment the LIST came
 //   back, never from the timestamps in a record, as the leader elector judges (src/kube/lease.ts).
-// - Plan (planBuckets), then release the excess (its fence revoked first, so no write of that
-//   bucket is in flight), renew every held bucket and acquire the planned ones at once (PUT
-//   with the listed resourceVersion, POST for a bucket with no Lease yet; a 409 loses the
-//   race), and renew the member Lease last: a replica that dies between the two leaves its
-//   member Lease to expire no later than its buckets, so the others' fair share has grown by
-//   the time they may take its buckets over.
+//   A member whose bucket lease expired counts as gone (countLiveMembers), so the others' share
+//   grows in the round they may take its buckets over, whatever its member Lease says.
+// - Plan (planBuckets), then release the excess and strays (a held bucket's fence revoked first,
+//   so no write of it is in flight), renew every held bucket and acquire the planned ones at
+//   once (PUT with the listed resourceVersion, POST for a bucket with no Lease yet; a 409 loses
+//   the race), then renew the member Lease. A round in which no bucket lease could be written
+//   hands the member Lease back instead, for a lease duration, doubling while it still cannot:
+//   a member that cannot write would be handed buckets that then sit unwritten.
 // Each bucket's Fence is renewed with the time its renew was sent and expires on its own timer,
 // so a replica whose calls hang stops writing a bucket renewDeadline after its last renew, before
 // another may take it over (a lease duration after it saw that renew). Every call is bounded by
@@ -26,11 +28,12 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../runtime/clock.ts';
 import { Fence } from '../safety/fencing.ts';
-import { type BucketHolder, checkBucketCount, fnv1a32, planBuckets } from '../safety/sharding.ts';
+import { checkBucketCount, countLiveMembers, fnv1a32, type LeaseHolder, planBuckets } from '../safety/sharding.ts';
 import {
   boundedLeaseCall,
   heldSpec,
   type Lease,
+  type LeaseCallOutcome,
   LeaseObservations,
   type LeaseSetClient,
   leaseRecord,
@@ -71,7 +74,7 @@ export const memberLeaseName = (leaseId: string, identity: string) =>
 interface RoundView {
   bucketLeases: Map<number, Lease>;
   member: Lease | undefined;
-  holders: Map<number, BucketHolder>;
+  holders: Map<number, LeaseHolder>;
   liveMembers: number;
 }
 
@@ -82,6 +85,9 @@ interface LeaseRef {
   name: string;
   label: string;
 }
+
+/** The longest a replica that cannot write bucket leases stays out of the membership, in lease durations. */
+const MAX_HOLD_OFF_LEASES = 8;
 
 const LEASE_ID = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -110,11 +116,15 @@ export class ShardCoordinator {
   readonly #acquired = new Set<Listener>();
   readonly #lost = new Set<Listener>();
   #running = false;
+  /** Until when this replica stays out of the membership, and how long it stays out next time. */
+  #heldOffUntil = 0;
+  #holdOffMs: number;
 
   constructor(opts: ShardCoordinatorOptions) {
     checkOptions(opts);
     checkBucketCount(opts.buckets);
     this.#o = opts;
+    this.#holdOffMs = opts.leaseDurationMs;
     this.#client = opts.client ?? restLeaseSetClient(opts.kubeConfig!, opts.namespace);
     const marginMs = opts.fenceMarginMs ?? Math.min(1_000, opts.renewDeadlineMs / 4);
     this.#fences = Array.from(
@@ -188,12 +198,31 @@ export class ShardCoordinator {
     // hand most back a round later.
     const joined = view.member?.spec?.holderIdentity === this.#o.identity;
     const lease = (b: number) => view.bucketLeases.get(b);
-    await Promise.all([
+    const results = await Promise.all([
       ...plan.release.map((b) => this.#release(b, lease(b)!, signal, deadline)),
       ...[...this.#owned].map((b) => this.#renew(b, lease(b)!, signal, deadline)),
       ...(joined ? plan.acquire : []).map((b) => this.#acquire(b, lease(b), signal, deadline)),
     ]);
-    await this.#renewMember(view.member, signal, deadline);
+    await this.#membership(results, view.member, signal, deadline);
+  }
+
+  /**
+   * Renews the member lease, unless no bucket lease could be written this round: then this
+   * replica leaves the membership (hands its member lease back) for a while, doubling while it
+   * still cannot. As a member it would have the others keep its share for it, and release
+   * buckets to it that it cannot take, so they would sit unwritten.
+   */
+  async #membership(results: CallResult[], member: Lease | undefined, signal: AbortSignal, deadline: number) {
+    const { clock, identity, leaseDurationMs, log } = this.#o;
+    if (results.includes('ok')) this.#holdOffMs = leaseDurationMs;
+    else if (results.includes('failed')) {
+      this.#heldOffUntil = clock.now() + this.#holdOffMs;
+      log?.(`no bucket lease could be written: leaving the membership for ${this.#holdOffMs} ms`);
+      this.#holdOffMs = Math.min(2 * this.#holdOffMs, MAX_HOLD_OFF_LEASES * leaseDurationMs);
+      if (member?.spec?.holderIdentity === identity) await this.#handBack(member, signal, deadline);
+      return;
+    }
+    if (clock.now() >= this.#heldOffUntil) await this.#renewMember(member, signal, deadline);
   }
 
   /** LISTs the bucket and member leases (two calls) and judges them as of when the answer came. */
@@ -210,21 +239,17 @@ export class ShardCoordinator {
       return { holder, expired: holder !== '' && this.#observed.expired(l.metadata.name, l, at, leaseDurationMs) };
     };
     const bucketLeases = new Map<number, Lease>();
-    const holders = new Map<number, BucketHolder>();
+    const holders = new Map<number, LeaseHolder>();
     for (const l of bucketList) {
       const b = this.#bucketNumber(l.metadata.name);
       if (b === undefined) continue; // a lease of another bucket count: not ours to judge
       bucketLeases.set(b, l);
       holders.set(b, judge(l));
     }
-    const live = new Set<string>();
-    for (const l of memberList) {
-      const { holder, expired } = judge(l);
-      if (holder !== '' && holder !== identity && !expired) live.add(holder);
-    }
+    const members = memberList.map(judge);
     const ownName = memberLeaseName(this.#o.leaseId, identity);
     const member = memberList.find((l) => l.metadata.name === ownName);
-    return { bucketLeases, member, holders, liveMembers: live.size + 1 };
+    return { bucketLeases, member, holders, liveMembers: countLiveMembers(identity, members, holders) };
   }
 
   async #listLeases(signal: AbortSignal, deadline: number): Promise<[Lease[], Lease[]] | undefined> {
@@ -246,7 +271,7 @@ export class ShardCoordinator {
     return b < this.#o.buckets ? b : undefined;
   }
 
-  async #renew(b: number, lease: Lease, signal: AbortSignal, deadline: number): Promise<void> {
+  async #renew(b: number, lease: Lease, signal: AbortSignal, deadline: number): Promise<CallResult> {
     const fence = this.#fences[b]!;
     const sentAt = this.#o.clock.now();
     const until = Math.min(deadline, fence.validUntil());
@@ -255,24 +280,26 @@ export class ShardCoordinator {
     // acquires the lease again (it is still ours on record), and says so.
     if (outcome.ok && this.#owned.has(b)) fence.renewed(sentAt);
     else if (!outcome.ok && outcome.conflict) this.#lose(b, 'another replica wrote its lease');
+    return result(outcome);
   }
 
-  async #acquire(b: number, lease: Lease | undefined, signal: AbortSignal, deadline: number): Promise<void> {
+  async #acquire(b: number, lease: Lease | undefined, signal: AbortSignal, deadline: number): Promise<CallResult> {
     const { clock, log } = this.#o;
     const sentAt = clock.now();
     const outcome = await this.#hold(lease, this.#bucketRef(b), sentAt, signal, deadline);
-    if (!outcome.ok || signal.aborted) return;
+    if (!outcome.ok || signal.aborted) return result(outcome);
     const fence = this.#fences[b]!;
     fence.renewed(sentAt);
     // An acquire that landed with less of its renew deadline left than a write needs is not
     // counted; the next round renews it (it is ours on record) and counts it then.
     if (fence.holds()) this.#gain(b);
     else log?.(`acquired bucket ${b} too late to write with it; renewing it next round`);
+    return 'ok';
   }
 
-  async #release(b: number, lease: Lease, signal: AbortSignal, deadline: number): Promise<void> {
+  async #release(b: number, lease: Lease, signal: AbortSignal, deadline: number): Promise<CallResult> {
     this.#lose(b, 'released to rebalance'); // revokes its fence first: no write of the bucket is in flight
-    await this.#handBack(lease, signal, deadline);
+    return result(await this.#handBack(lease, signal, deadline));
   }
 
   async #renewMember(member: Lease | undefined, signal: AbortSignal, deadline: number): Promise<void> {
@@ -340,3 +367,9 @@ export class ShardCoordinator {
     }
   }
 }
+
+/** How a bucket lease call ended; a conflict is no failure (a race lost), nor proof of being able to write. */
+type CallResult = 'ok' | 'conflict' | 'failed';
+
+const result = (outcome: LeaseCallOutcome<unknown>): CallResult =>
+  outcome.ok ? 'ok' : outcome.conflict ? 'conflict' : 'failed';

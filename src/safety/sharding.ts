@@ -57,12 +57,31 @@ export function fairShare(buckets: number, liveMembers: number): number {
   return Math.ceil(buckets / Math.max(1, liveMembers));
 }
 
-/** Who holds a bucket's lease, as the planning replica sees it. */
-export interface BucketHolder {
+/** Who holds a bucket's or a member's lease, as the planning replica sees it. */
+export interface LeaseHolder {
   /** holderIdentity; '' when the lease was released. */
   holder: string;
   /** No renewal observed for a lease duration: the holder is gone. */
   expired: boolean;
+}
+
+/**
+ * The replicas the fair share is counted over: this one, and each holder of a live member lease
+ * that holds no expired bucket lease. A replica whose bucket lease expired has stopped writing
+ * it (its fence expired first), so it is gone whatever its member lease says: the others' share
+ * grows in the same round its buckets may be taken over, not a round later when its member lease
+ * expires too.
+ */
+export function countLiveMembers(
+  self: string,
+  members: readonly LeaseHolder[],
+  holders: ReadonlyMap<number, LeaseHolder>,
+): number {
+  const gone = new Set<string>();
+  for (const h of holders.values()) if (h.expired && h.holder !== '') gone.add(h.holder);
+  const live = new Set([self]);
+  for (const m of members) if (m.holder !== '' && !m.expired && !gone.has(m.holder)) live.add(m.holder);
+  return live.size;
 }
 
 export interface BucketPlanInput {
@@ -72,7 +91,7 @@ export interface BucketPlanInput {
   /** Replicas whose membership lease is live, the planning replica included. */
   liveMembers: number;
   /** Bucket → its lease's holder; a bucket with no lease is absent. */
-  holders: ReadonlyMap<number, BucketHolder>;
+  holders: ReadonlyMap<number, LeaseHolder>;
   /** The buckets the planning replica holds now. */
   held: ReadonlySet<number>;
 }
@@ -80,11 +99,15 @@ export interface BucketPlanInput {
 export interface BucketPlan {
   /** Buckets to acquire, in the order to try them. */
   acquire: number[];
-  /** Buckets to hand back (their writes stopped first). */
+  /**
+   * Buckets to hand back: held ones above the fair share (their writes stopped first), and
+   * leases on record as this replica's that it neither holds nor acquires (a release or an
+   * acquire whose answer was lost), so that they do not sit there until they expire.
+   */
   release: number[];
 }
 
-function acquirable(holder: BucketHolder | undefined, self: string): boolean {
+function acquirable(holder: LeaseHolder | undefined, self: string): boolean {
   // A lease on record as ours that we do not count as held (an acquire that landed too late to
   // use, or a renewal that outlived its fence) is ours to renew: no one else can hold it.
   return holder === undefined || holder.holder === '' || holder.expired || holder.holder === self;
@@ -92,9 +115,9 @@ function acquirable(holder: BucketHolder | undefined, self: string): boolean {
 
 /**
  * What a replica should acquire and release this round: never more than its fair share (the
- * highest-numbered held buckets go first when over it), and free or expired buckets up to it,
- * tried from an offset derived from its identity so that replicas starting together do not all
- * race for the same buckets.
+ * highest-numbered held buckets go first when over it), and leases on record as its own, then
+ * free or expired buckets, up to it, tried from an offset derived from its identity so that
+ * replicas starting together do not all race for the same buckets.
  */
 export function planBuckets(input: BucketPlanInput): BucketPlan {
   const { buckets, self, held, holders } = input;
@@ -105,12 +128,15 @@ export function planBuckets(input: BucketPlanInput): BucketPlan {
       throw new RangeError(`held bucket ${b} is not in 0..${buckets - 1}`);
   }
   const sorted = [...held].sort((a, b) => a - b);
-  if (sorted.length > share) return { acquire: [], release: sorted.slice(share) };
-  const acquire: number[] = [];
+  // Leases on record as its own come first: taking them back moves nothing.
   const start = fnv1a32(self) % buckets;
-  for (let i = 0; i < buckets && sorted.length + acquire.length < share; i++) {
-    const b = (start + i) % buckets;
+  const order = Array.from({ length: buckets }, (_, i) => (start + i) % buckets);
+  const own = order.filter((b) => holders.get(b)?.holder === self);
+  const acquire: number[] = [];
+  for (const b of [...own, ...order.filter((b) => holders.get(b)?.holder !== self)]) {
+    if (sorted.length + acquire.length >= share) break;
     if (!held.has(b) && acquirable(holders.get(b), self)) acquire.push(b);
   }
-  return { acquire, release: [] };
+  const stray = own.filter((b) => !held.has(b) && !acquire.includes(b)).sort((a, b) => a - b);
+  return { acquire, release: [...sorted.slice(share), ...stray] };
 }

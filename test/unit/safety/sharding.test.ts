@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  type BucketHolder,
   bucketOf,
+  countLiveMembers,
   fairShare,
   fnv1a32,
+  type LeaseHolder,
   MAX_BUCKETS,
   planBuckets,
 } from '../../../src/safety/sharding.ts';
@@ -74,8 +75,26 @@ describe('fairShare', () => {
   });
 });
 
+describe('countLiveMembers', () => {
+  it('counts itself and each live member, not one whose member lease or any bucket lease expired', () => {
+    const members = [
+      { holder: 'a', expired: false },
+      { holder: 'b', expired: false },
+      { holder: 'c', expired: true },
+      { holder: 'd', expired: false },
+      { holder: '', expired: false },
+    ];
+    const buckets = new Map([
+      [0, { holder: 'b', expired: false }],
+      [1, { holder: 'd', expired: true }],
+    ]);
+    expect(countLiveMembers('a', members, buckets)).toBe(2); // a and b
+    expect(countLiveMembers('self', [], new Map())).toBe(1);
+  });
+});
+
 const holders = (entries: [number, string, boolean?][]) =>
-  new Map<number, BucketHolder>(entries.map(([b, holder, expired]) => [b, { holder, expired: expired ?? false }]));
+  new Map<number, LeaseHolder>(entries.map(([b, holder, expired]) => [b, { holder, expired: expired ?? false }]));
 
 describe('planBuckets', () => {
   it('acquires free buckets up to the fair share, starting at an offset of its own', () => {
@@ -107,6 +126,20 @@ describe('planBuckets', () => {
     expect(plan).toEqual({ acquire: [], release: [12, 15] });
   });
 
+  it('hands back leases on record as its own that it neither holds nor acquires', () => {
+    const table = holders([
+      [1, 'a'],
+      [2, 'a'],
+      [3, 'b'],
+    ]);
+    // Under its share, it takes its own records back before the free bucket 0.
+    const under = planBuckets({ buckets: 4, self: 'a', liveMembers: 2, holders: table, held: new Set() });
+    expect(under).toEqual({ acquire: [1, 2], release: [] });
+    // At its share, they are strays: handed back rather than left to expire.
+    const at = planBuckets({ buckets: 4, self: 'a', liveMembers: 2, holders: table, held: new Set([0, 3]) });
+    expect(at).toEqual({ acquire: [], release: [1, 2] });
+  });
+
   it('refuses bad input with a clear error', () => {
     const base = { buckets: 4, self: 'a', liveMembers: 1, holders: new Map(), held: new Set<number>() };
     expect(() => planBuckets({ ...base, self: '' })).toThrow(/identity/);
@@ -121,11 +154,15 @@ describe('planBuckets', () => {
 // stale plan loses its races as it does against the API server. A killed replica's member and
 // bucket leases count as expired at once; when that is safe (a lease duration after the last
 // renewal was observed, past the holder's fence) is the shell's and the Fence's business.
+// Faults: an acquire whose answer is lost (on record as the replica's, not counted by it), and a
+// release whose PUT fails (still on record as the replica's): both leave strays to hand back.
 interface Replica {
   id: string;
   held: Set<number>;
   alive: boolean;
-  snapshot?: { holders: Map<number, BucketHolder>; versions: Map<number, number>; liveMembers: number };
+  /** Left gracefully: its member lease was released. */
+  left: boolean;
+  snapshot?: { holders: Map<number, LeaseHolder>; versions: Map<number, number>; liveMembers: number };
 }
 
 class World {
@@ -146,23 +183,25 @@ class World {
   }
 
   join(): Replica {
-    const r: Replica = { id: `replica-${this.#joined++}`, held: new Set(), alive: true };
+    const r: Replica = { id: `replica-${this.#joined++}`, held: new Set(), alive: true, left: false };
     this.replicas.push(r);
     return r;
   }
 
   list(r: Replica): void {
     const alive = new Set(this.live().map((x) => x.id));
-    const holders = new Map<number, BucketHolder>();
+    const holders = new Map<number, LeaseHolder>();
     const versions = new Map<number, number>();
     for (const [b, { holder, version }] of this.table) {
       holders.set(b, { holder, expired: holder !== '' && !alive.has(holder) });
       versions.set(b, version);
     }
-    r.snapshot = { holders, versions, liveMembers: alive.size };
+    const members = this.replicas.filter((x) => !x.left).map((x) => ({ holder: x.id, expired: !x.alive }));
+    r.snapshot = { holders, versions, liveMembers: countLiveMembers(r.id, members, holders) };
   }
 
-  apply(r: Replica): void {
+  /** Applies r's plan; faults: 1 loses the answers of its acquires, 2 fails its releases. */
+  apply(r: Replica, faults = 0): void {
     const snap = r.snapshot;
     if (!snap || !r.alive) return;
     r.snapshot = undefined;
@@ -176,20 +215,26 @@ class World {
       holders: snap.holders,
       held: r.held,
     });
-    for (const b of plan.release) this.#release(r, b);
+    for (const b of plan.release) {
+      if (faults & 2)
+        r.held.delete(b); // its fence revoked, the PUT lost
+      else this.#release(r, b);
+    }
     for (const b of r.held) {
       if (this.#swap(b, snap, r.id)) continue; // renewed
       r.held.delete(b); // a 409 on renew: lost
       this.violations.push(`${r.id} lost bucket ${b} to a conflict while alive`);
     }
-    for (const b of plan.acquire) if (this.#swap(b, snap, r.id)) r.held.add(b);
+    for (const b of plan.acquire) if (this.#swap(b, snap, r.id) && !(faults & 1)) r.held.add(b);
     const share = fairShare(this.buckets, snap.liveMembers);
     if (r.held.size > share) this.violations.push(`${r.id} holds ${r.held.size} > fair share ${share}`);
   }
 
+  /** ReleaseOnCancel: everything on record as r's handed back, its member lease too. */
   leave(r: Replica): void {
-    for (const b of [...r.held]) this.#release(r, b);
+    for (const [b, { holder }] of this.table) if (holder === r.id) this.#release(r, b);
     r.alive = false;
+    r.left = true;
   }
 
   kill(r: Replica): void {
@@ -228,6 +273,8 @@ class World {
     const held = live.flatMap((r) => [...r.held]).sort((a, b) => a - b);
     expect(held).toEqual([...Array(this.buckets).keys()]);
     for (const r of live) expect(r.held.size).toBeLessThanOrEqual(share);
+    // No strays left: every lease on record as a replica's is counted by it.
+    for (const [b, { holder }] of this.table) expect(live.find((r) => r.id === holder)?.held.has(b)).toBe(true);
     expect(this.violations).toEqual([]);
   }
 
@@ -246,12 +293,14 @@ class World {
 }
 
 type Step =
-  | { kind: 'list' | 'apply' | 'leave' | 'kill'; pick: number }
+  | { kind: 'list' | 'leave' | 'kill'; pick: number }
+  | { kind: 'apply'; pick: number; faults?: number }
   | { kind: 'join' }
   | { kind: 'burst'; picks: number[] };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constantFrom('list' as const, 'apply' as const), pick: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('list' as const), pick: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('apply' as const), pick: fc.nat(), faults: fc.nat(3) }) },
   {
     weight: 2,
     arbitrary: fc.record({ kind: fc.constant('burst' as const), picks: fc.array(fc.nat(), { maxLength: 6 }) }),
@@ -274,7 +323,7 @@ function play(world: World, step: Step): void {
     const r = at(step.pick);
     if (!r) return;
     if (step.kind === 'list') world.list(r);
-    else if (step.kind === 'apply') world.apply(r);
+    else if (step.kind === 'apply') world.apply(r, step.faults);
     else if (live.length > 1) world[step.kind](r);
   }
   world.check();
