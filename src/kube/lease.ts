@@ -157,11 +157,15 @@ export class LeaseObservations {
     this.#seen.set(name, { record, at });
   }
 
-  /** Whether lease `name` was seen unchanged for its duration (the lease's own, else `fallbackMs`) by `now`. */
-  expired(name: string, lease: Lease | undefined, now: number, fallbackMs: number): boolean {
+  /** When lease `name` expires if it stays unchanged: its duration (the lease's own, else `fallbackMs`) after it was seen to change. */
+  expiresAt(name: string, lease: Lease | undefined, now: number, fallbackMs: number): number {
     const at = this.#seen.get(name)?.at ?? now;
-    const duration = (lease?.spec?.leaseDurationSeconds ?? 0) * 1000 || fallbackMs;
-    return at + duration <= now;
+    return at + ((lease?.spec?.leaseDurationSeconds ?? 0) * 1000 || fallbackMs);
+  }
+
+  /** Whether lease `name` was seen unchanged for its duration by `now`. */
+  expired(name: string, lease: Lease | undefined, now: number, fallbackMs: number): boolean {
+    return this.expiresAt(name, lease, now, fallbackMs) <= now;
   }
 
   /** Forgets the leases not in `names` (deleted ones), so the map does not grow. */

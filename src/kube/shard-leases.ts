@@ -76,6 +76,8 @@ interface RoundView {
   member: Lease | undefined;
   holders: Map<number, LeaseHolder>;
   liveMembers: number;
+  /** When the first bucket lease another replica holds expires, if it is not renewed (Infinity: none). */
+  nextExpiry: number;
 }
 
 type Listener = (bucket: number) => void;
@@ -167,9 +169,12 @@ export class ShardCoordinator {
     try {
       while (!signal.aborted) {
         const startedAt = clock.now();
-        await this.#round(signal, startedAt);
-        // Rounds start every retry period (at once after one that overran it).
-        await clock.sleep(startedAt + retryPeriodMs - clock.now(), signal).catch(() => {});
+        const nextExpiry = await this.#round(signal, startedAt);
+        // Rounds start every retry period (at once after one that overran it), and when a bucket
+        // lease another replica holds would expire: a dead replica's buckets are taken over then,
+        // not up to a retry period later.
+        const wake = Math.min(startedAt + retryPeriodMs, nextExpiry);
+        await clock.sleep(wake - clock.now(), signal).catch(() => {});
       }
     } finally {
       for (const off of unsubscribe) off();
@@ -178,10 +183,11 @@ export class ShardCoordinator {
     }
   }
 
-  async #round(signal: AbortSignal, startedAt: number): Promise<void> {
+  /** One round; resolves to when the next must start at the latest to catch an expiry (Infinity: none). */
+  async #round(signal: AbortSignal, startedAt: number): Promise<number> {
     const deadline = startedAt + this.#o.renewDeadlineMs;
     const view = await this.#list(signal, deadline);
-    if (!view || signal.aborted) return;
+    if (!view || signal.aborted) return Number.POSITIVE_INFINITY;
     for (const b of this.#owned) {
       const holder = view.holders.get(b)?.holder;
       if (holder !== this.#o.identity) this.#lose(b, `its lease is held by ${holder ? holder : 'no one'} now`);
@@ -204,6 +210,7 @@ export class ShardCoordinator {
       ...(joined ? plan.acquire : []).map((b) => this.#acquire(b, lease(b), signal, deadline)),
     ]);
     await this.#membership(results, view.member, signal, deadline);
+    return view.nextExpiry;
   }
 
   /**
@@ -233,23 +240,28 @@ export class ShardCoordinator {
     const { clock, identity, leaseDurationMs } = this.#o;
     const at = clock.now();
     this.#observed.retain(new Set([...bucketList, ...memberList].map((l) => l.metadata.name)));
+    let nextExpiry = Number.POSITIVE_INFINITY;
     const judge = (l: Lease) => {
       this.#observed.observe(l.metadata.name, leaseRecord(l), at);
       const holder = l.spec?.holderIdentity ?? '';
-      return { holder, expired: holder !== '' && this.#observed.expired(l.metadata.name, l, at, leaseDurationMs) };
+      const expiresAt = this.#observed.expiresAt(l.metadata.name, l, at, leaseDurationMs);
+      return { holder, expired: holder !== '' && expiresAt <= at, expiresAt };
     };
     const bucketLeases = new Map<number, Lease>();
     const holders = new Map<number, LeaseHolder>();
     for (const l of bucketList) {
       const b = this.#bucketNumber(l.metadata.name);
       if (b === undefined) continue; // a lease of another bucket count: not ours to judge
+      const { holder, expired, expiresAt } = judge(l);
       bucketLeases.set(b, l);
-      holders.set(b, judge(l));
+      holders.set(b, { holder, expired });
+      if (holder !== '' && holder !== identity && !expired) nextExpiry = Math.min(nextExpiry, expiresAt);
     }
     const members = memberList.map(judge);
     const ownName = memberLeaseName(this.#o.leaseId, identity);
     const member = memberList.find((l) => l.metadata.name === ownName);
-    return { bucketLeases, member, holders, liveMembers: countLiveMembers(identity, members, holders) };
+    const liveMembers = countLiveMembers(identity, members, holders);
+    return { bucketLeases, member, holders, liveMembers, nextExpiry };
   }
 
   async #listLeases(signal: AbortSignal, deadline: number): Promise<[Lease[], Lease[]] | undefined> {

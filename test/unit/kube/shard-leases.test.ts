@@ -274,7 +274,8 @@ describe('ShardCoordinator', () => {
     expect(violations).toEqual([]);
     expect(lostAt).toBe(lastRenew + SHORT.renewDeadlineMs);
     expect(takenAt! - killedAt).toBeGreaterThanOrEqual(SHORT.leaseDurationMs - SHORT.retryPeriodMs);
-    expect(takenAt! - killedAt).toBeLessThanOrEqual(SHORT.leaseDurationMs + 2 * SHORT.retryPeriodMs);
+    // It saw the last renew within a retry period of it, and wakes when that lease expires.
+    expect(takenAt! - killedAt).toBeLessThanOrEqual(SHORT.leaseDurationMs + SHORT.retryPeriodMs);
     for (const bucket of orphans) expect(store.holder(bucketLeaseName('rg', bucket))).toBe('a');
     await a.stop();
     const stopped = b.stop(); // its release hangs too, until its renew deadline
@@ -316,6 +317,31 @@ describe('ShardCoordinator', () => {
     await clock.tick(SHORT.renewDeadlineMs);
     await stopped;
     expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('takes a dead replica’s buckets the moment their leases expire, between its own rounds', async () => {
+    // A retry period of 0.8 s: a 6 s lease seen at a round expires half-way between two rounds.
+    const timings = { retryPeriodMs: 800 };
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const a = replica(clock, store, 'a', timings);
+    const b = replica(clock, store, 'b', timings);
+    await stepThrough(clock, [a, b], 8_000);
+    expect(sizes([a, b])).toEqual([8, 8]);
+    const killedAt = clock.now(); // right after both ran their round at 8 000 ms
+    b.gate.frozen = () => true;
+    let takenAt: number | undefined;
+    for (let t = 0; t < 10_000 && takenAt === undefined; t += 100) {
+      await clock.tick(100);
+      if (a.c.owned().size === 16) takenAt = clock.now();
+    }
+    // a saw b's last renew at its own round then (6 000 ms later) or at the next (6 800); waiting
+    // for its round after the expiry would make it 6 400 or 7 200.
+    expect([6_000, 6_800]).toContain(takenAt! - killedAt);
+    await a.stop();
+    const stopped = b.stop();
+    await clock.tick(SHORT.renewDeadlineMs);
+    await stopped;
   });
 
   it('loses a bucket whose renew conflicts, and takes it back next round while it is still its own', async () => {
