@@ -14,9 +14,9 @@
 // - Plan (planBuckets), then release the excess and strays (a held bucket's fence revoked first,
 //   so no write of it is in flight), renew every held bucket and acquire the planned ones at
 //   once (PUT with the listed resourceVersion, POST for a bucket with no Lease yet; a 409 loses
-//   the race), then renew the member Lease. A round in which no bucket lease could be written
-//   hands the member Lease back instead, for a lease duration, doubling while it still cannot:
-//   a member that cannot write would be handed buckets that then sit unwritten.
+//   the race), then renew the member Lease. A replica that holds no bucket and could write no
+//   bucket lease in a round hands its member Lease back instead, for a lease duration, doubling
+//   while it still cannot: as a member it would be handed buckets that then sit unwritten.
 // Each bucket's Fence is renewed with the time its renew was sent and expires on its own timer,
 // so a replica whose calls hang stops writing a bucket renewDeadline after its last renew, before
 // another may take it over (a lease duration after it saw that renew). Every call is bounded by
@@ -214,15 +214,16 @@ export class ShardCoordinator {
   }
 
   /**
-   * Renews the member lease, unless no bucket lease could be written this round: then this
-   * replica leaves the membership (hands its member lease back) for a while, doubling while it
-   * still cannot. As a member it would have the others keep its share for it, and release
-   * buckets to it that it cannot take, so they would sit unwritten.
+   * Renews the member lease, unless this replica holds no bucket and could write no bucket lease
+   * this round: then it leaves the membership (hands its member lease back) for a while,
+   * doubling while it still cannot. As a member it would have the others keep its share for it,
+   * and release buckets to it that it cannot take, so they would sit unwritten. (One holding
+   * buckets stays: a failed round or two costs it nothing, and its fences end a longer outage.)
    */
   async #membership(results: CallResult[], member: Lease | undefined, signal: AbortSignal, deadline: number) {
     const { clock, identity, leaseDurationMs, log } = this.#o;
     if (results.includes('ok')) this.#holdOffMs = leaseDurationMs;
-    else if (results.includes('failed')) {
+    else if (results.includes('failed') && this.#owned.size === 0) {
       this.#heldOffUntil = clock.now() + this.#holdOffMs;
       log?.(`no bucket lease could be written: leaving the membership for ${this.#holdOffMs} ms`);
       this.#holdOffMs = Math.min(2 * this.#holdOffMs, MAX_HOLD_OFF_LEASES * leaseDurationMs);

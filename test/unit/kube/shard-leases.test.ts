@@ -58,6 +58,8 @@ class Gate implements LeaseSetClient {
   readonly calls: Record<Verb, number> = { list: 0, create: 0, update: 0 };
   /** Whether a call hangs, by verb and lease name (the label selector for a LIST). */
   frozen: (verb: Verb, name: string) => boolean = () => false;
+  /** Whether a call fails at once, as on a reset connection. */
+  failing: (verb: Verb, name: string) => boolean = () => false;
   readonly #waiting = new Set<() => void>();
 
   readonly store: LeaseStore;
@@ -89,6 +91,7 @@ class Gate implements LeaseSetClient {
 
   #pass(verb: Verb, name: string, signal: AbortSignal): Promise<void> {
     this.calls[verb]++;
+    if (this.failing(verb, name)) return Promise.reject(new Error('connection reset'));
     if (!this.frozen(verb, name)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.#waiting.add(resolve);
@@ -317,6 +320,22 @@ describe('ShardCoordinator', () => {
     await clock.tick(SHORT.renewDeadlineMs);
     await stopped;
     expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a replica holding buckets stays a member through rounds whose renewals all fail', async () => {
+    const { clock, store, a, b } = await twoReplicas();
+    const before = [a.events.length, b.events.length];
+    b.gate.failing = (verb, name) => verb === 'update' && name.includes('-bucket-');
+    await clock.tick(2 * SHORT.retryPeriodMs); // two rounds, short of b's fences' deadline
+    expect(b.c.owned().size).toBe(8);
+    expect(store.holder(memberLeaseName('rg', 'b'))).toBe('b');
+    b.gate.failing = () => false;
+    expect(await stepThrough(clock, [a, b], 5_000)).toEqual([]);
+    expect(sizes([a, b])).toEqual([8, 8]);
+    expect([a.events.length, b.events.length]).toEqual(before); // nothing moved
+    expect(store.holder(memberLeaseName('rg', 'b'))).toBe('b');
+    await a.stop();
+    await b.stop();
   });
 
   it('takes a dead replica’s buckets the moment their leases expire, between its own rounds', async () => {
