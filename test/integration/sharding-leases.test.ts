@@ -287,4 +287,30 @@ describe('shard leases', () => {
       await shard.close();
     }
   });
+
+  it('a rolling update of two replicas (one surge pod at a time) moves buckets without overlap or long gaps', async () => {
+    const shard = new Shard();
+    shard.dumpOnFailure();
+    try {
+      let old = [shard.start('old-0'), shard.start('old-1')];
+      await eventually(() => shard.expectSplit(old, 8), 30_000, 20);
+      const fresh: Replica[] = [];
+      for (const [i, leaving] of [...old].entries()) {
+        fresh.push(shard.start(`new-${i}`)); // the surge pod
+        await eventually(() => shard.expectSplit(shard.replicas, 6), 30_000, 20);
+        await leaving.stop(); // the old pod, once the new one is ready
+        old = old.filter((r) => r !== leaving);
+        await eventually(() => shard.expectSplit([...old, ...fresh], 8), 30_000, 20);
+      }
+      await shard.rounds(2);
+      shard.expectSplit(fresh, 8);
+      const gap = shard.longestGap(Date.now());
+      console.log(`rolling update: longest a bucket was held by no replica: ${gap} ms`);
+      expect(gap).toBeLessThanOrEqual(TIMINGS.leaseDurationMs);
+      console.log(`invariant sampled ${shard.samples} times`);
+      expect(shard.violations).toEqual([]);
+    } finally {
+      await shard.close();
+    }
+  });
 });
