@@ -6,6 +6,8 @@
 // every lease call here is bounded by what is left of the renew deadline, and the fence steps
 // down on a timer, whatever state a call is in. client-node has no leader election, hence this
 // small module; its calls go through rest() because client-node's typed calls take no signal.
+// The shard leases (src/kube/shard-leases.ts) share its rules through the helpers below the
+// clients: how a held or released lease is written, when a lease has expired, how a call is bounded.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import type { Fence } from '../safety/fencing.ts';
@@ -16,7 +18,7 @@ import { rest } from './rest.ts';
 export interface Lease {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; namespace: string; resourceVersion?: string };
+  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> };
   spec?: {
     holderIdentity?: string;
     leaseDurationSeconds?: number;
@@ -34,10 +36,44 @@ export interface LeaseClient {
   update(lease: Lease, signal: AbortSignal): Promise<void>;
 }
 
+/** Lists, creates and replaces the Leases of one namespace; every call takes a signal that bounds it. */
+export interface LeaseSetClient {
+  /** The namespace's Leases that match a label selector. */
+  list(labelSelector: string, signal: AbortSignal): Promise<Lease[]>;
+  /** Creates the lease (a 409 Conflict when it exists) and returns it as stored. */
+  create(lease: Lease, signal: AbortSignal): Promise<Lease>;
+  /** Replaces the lease and returns it as stored; its resourceVersion makes a concurrent change a 409 Conflict. */
+  update(lease: Lease, signal: AbortSignal): Promise<Lease>;
+}
+
+// Listed items carry no apiVersion and kind; a body sent back says what it is.
+const LEASE_TYPE = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' };
+
+const leasesPath = (namespace: string) =>
+  `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+
+/** A LeaseSetClient over the API server. */
+export function restLeaseSetClient(kc: KubeConfig, namespace: string): LeaseSetClient {
+  const base = leasesPath(namespace);
+  const path = (lease: Lease) => `${base}/${encodeURIComponent(lease.metadata.name)}`;
+  return {
+    list: async (labelSelector, signal) => {
+      const text = await rest(kc, { method: 'GET', path: base, query: { labelSelector }, signal });
+      return (JSON.parse(text) as { items?: Lease[] }).items ?? [];
+    },
+    create: async (lease, signal) =>
+      JSON.parse(await rest(kc, { method: 'POST', path: base, body: { ...LEASE_TYPE, ...lease }, signal })) as Lease,
+    update: async (lease, signal) =>
+      JSON.parse(
+        await rest(kc, { method: 'PUT', path: path(lease), body: { ...LEASE_TYPE, ...lease }, signal }),
+      ) as Lease,
+  };
+}
+
 /** A LeaseClient over the API server. */
 export function restLeaseClient(kc: KubeConfig, namespace: string, name: string): LeaseClient {
-  const base = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
-  const path = `${base}/${encodeURIComponent(name)}`;
+  const path = `${leasesPath(namespace)}/${encodeURIComponent(name)}`;
+  const set = restLeaseSetClient(kc, namespace);
   return {
     get: async (signal) => {
       try {
@@ -48,10 +84,10 @@ export function restLeaseClient(kc: KubeConfig, namespace: string, name: string)
       }
     },
     create: async (lease, signal) => {
-      await rest(kc, { method: 'POST', path: base, body: lease, signal });
+      await set.create(lease, signal);
     },
     update: async (lease, signal) => {
-      await rest(kc, { method: 'PUT', path, body: lease, signal });
+      await set.update(lease, signal);
     },
   };
 }
@@ -86,11 +122,92 @@ export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
+/** The spec of a lease held by `identity`, renewed at `t`; `prev` is the spec it replaces, if any. */
+export function heldSpec(identity: string, leaseDurationMs: number, t: number, prev?: Lease['spec']): Lease['spec'] {
+  const mine = prev?.holderIdentity === identity;
+  return {
+    holderIdentity: identity,
+    leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+    renewTime: microTime(t),
+    acquireTime: mine && prev?.acquireTime ? prev.acquireTime : microTime(t),
+    leaseTransitions: prev ? (prev.leaseTransitions ?? 0) + (mine ? 0 : 1) : 0,
+  };
+}
+
+/** The lease handed back at `t` (ReleaseOnCancel): no holder, and a duration of 1 s, as client-go releases. */
+export function releasedLease(lease: Lease, t: number): Lease {
+  return { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(t) } };
+}
+
+/** The part of a lease whose change shows its holder is alive. */
+export function leaseRecord(lease: Lease): string {
+  return `${lease.spec?.holderIdentity ?? ''}@${lease.spec?.renewTime ?? ''}`;
+}
+
+/**
+ * When this process saw each lease's record change. A lease expires its duration after that,
+ * whatever the timestamps in it say: the clocks of other replicas may be skewed.
+ */
+export class LeaseObservations {
+  readonly #seen = new Map<string, { record: string; at: number }>();
+
+  /** Notes the record of lease `name` as seen at `at`; an unchanged record keeps its first sighting. */
+  observe(name: string, record: string, at: number): void {
+    if (this.#seen.get(name)?.record === record) return;
+    this.#seen.set(name, { record, at });
+  }
+
+  /** When lease `name` expires if it stays unchanged: its duration (the lease's own, else `fallbackMs`) after it was seen to change. */
+  expiresAt(name: string, lease: Lease | undefined, now: number, fallbackMs: number): number {
+    const at = this.#seen.get(name)?.at ?? now;
+    return at + ((lease?.spec?.leaseDurationSeconds ?? 0) * 1000 || fallbackMs);
+  }
+
+  /** Whether lease `name` was seen unchanged for its duration by `now`. */
+  expired(name: string, lease: Lease | undefined, now: number, fallbackMs: number): boolean {
+    return this.expiresAt(name, lease, now, fallbackMs) <= now;
+  }
+
+  /** Forgets the leases not in `names` (deleted ones), so the map does not grow. */
+  retain(names: ReadonlySet<string>): void {
+    for (const name of this.#seen.keys()) if (!names.has(name)) this.#seen.delete(name);
+  }
+}
+
+/** How a bounded lease call ended; a conflict means another process wrote the lease first. */
+export type LeaseCallOutcome<T> = { ok: true; value: T } | { ok: false; conflict: boolean };
+
+/**
+ * Runs call with a signal aborted after budgetMs or with parent: a lease call that outlives what
+ * is left of its renew deadline is worthless. Failures are returned, and logged unless a
+ * conflict or the parent aborted.
+ */
+export async function boundedLeaseCall<T>(
+  clock: Clock,
+  parent: AbortSignal,
+  budgetMs: number,
+  call: (signal: AbortSignal) => Promise<T>,
+  log?: (msg: string, err?: unknown) => void,
+): Promise<LeaseCallOutcome<T>> {
+  if (budgetMs <= 0 || parent.aborted) return { ok: false, conflict: false };
+  const timeout = new AbortController();
+  const timer: TimerHandle = clock.setTimeout(() => timeout.abort(), budgetMs);
+  try {
+    return { ok: true, value: await call(AbortSignal.any([parent, timeout.signal])) };
+  } catch (err) {
+    const conflict = isConflict(err);
+    if (!conflict && !parent.aborted)
+      log?.(timeout.signal.aborted ? 'lease call timed out' : 'lease update failed', err);
+    return { ok: false, conflict };
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}
+
 /** Runs leader election for one identity; see the module comment. */
 export class LeaderElector {
   readonly #o: LeaderElectorOptions;
-  #observedRecord = '';
-  #observedAt = 0;
+  readonly #observed = new LeaseObservations();
   #lastLeader = '';
 
   constructor(opts: LeaderElectorOptions) {
@@ -144,58 +261,33 @@ export class LeaderElector {
     }
   }
 
-  /** Runs call with a signal aborted after budgetMs or with parent; false on any failure. */
+  /** Runs call bounded by budgetMs and parent (boundedLeaseCall); false on any failure. */
   async #bounded(parent: AbortSignal, budgetMs: number, call: (s: AbortSignal) => Promise<boolean>): Promise<boolean> {
-    if (budgetMs <= 0 || parent.aborted) return false;
-    const { clock, log } = this.#o;
-    const timeout = new AbortController();
-    const timer: TimerHandle = clock.setTimeout(() => timeout.abort(), budgetMs);
-    try {
-      return await call(AbortSignal.any([parent, timeout.signal]));
-    } catch (err) {
-      if (!isConflict(err) && !parent.aborted)
-        log?.(timeout.signal.aborted ? 'lease call timed out' : 'lease update failed', err);
-      return false;
-    } finally {
-      clock.clearTimeout(timer);
-    }
+    const outcome = await boundedLeaseCall(this.#o.clock, parent, budgetMs, call, this.#o.log);
+    return outcome.ok && outcome.value;
   }
 
   async #tryAcquireOrRenew(t: number, signal: AbortSignal): Promise<boolean> {
     const o = this.#o;
     const lease = await o.client.get(signal);
-    const spec = {
-      holderIdentity: o.identity,
-      leaseDurationSeconds: Math.ceil(o.leaseDurationMs / 1000),
-      renewTime: microTime(t),
-    };
     if (!lease) {
       const body = {
         metadata: { name: o.name, namespace: o.namespace },
-        spec: { ...spec, acquireTime: microTime(t), leaseTransitions: 0 },
+        spec: heldSpec(o.identity, o.leaseDurationMs, t),
       };
       await o.client.create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...body }, signal);
-      this.#observe(`${o.identity}@${t}`, t);
+      this.#observed.observe(o.name, leaseRecord(body), t);
       return true;
     }
     const holder = lease.spec?.holderIdentity ?? '';
-    this.#observe(`${holder}@${lease.spec?.renewTime ?? ''}`, t);
+    this.#observed.observe(o.name, leaseRecord(lease), t);
     if (holder) this.#newLeader(holder);
-    const duration = (lease.spec?.leaseDurationSeconds ?? 0) * 1000 || o.leaseDurationMs;
-    if (holder !== '' && holder !== o.identity && this.#observedAt + duration > t) return false;
-    const mine = holder === o.identity;
-    await o.client.update(
-      {
-        ...lease,
-        spec: {
-          ...spec,
-          acquireTime: mine && lease.spec?.acquireTime ? lease.spec.acquireTime : microTime(t),
-          leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1),
-        },
-      },
-      signal,
-    );
-    this.#observe(`${o.identity}@${t}`, t);
+    if (holder !== '' && holder !== o.identity && !this.#observed.expired(o.name, lease, t, o.leaseDurationMs)) {
+      return false;
+    }
+    const renewed = { ...lease, spec: heldSpec(o.identity, o.leaseDurationMs, t, lease.spec) };
+    await o.client.update(renewed, signal);
+    this.#observed.observe(o.name, leaseRecord(renewed), t);
     return true;
   }
 
@@ -204,15 +296,8 @@ export class LeaderElector {
     const o = this.#o;
     const lease = await o.client.get(signal);
     if (lease?.spec?.holderIdentity !== o.identity) return false;
-    const spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(o.clock.now()) };
-    await o.client.update({ ...lease, spec }, signal);
+    await o.client.update(releasedLease(lease, o.clock.now()), signal);
     return true;
-  }
-
-  #observe(record: string, at: number): void {
-    if (record === this.#observedRecord) return;
-    this.#observedRecord = record;
-    this.#observedAt = at;
   }
 
   #newLeader(identity: string): void {

@@ -1,0 +1,388 @@
+// Shard coordination on coordination.k8s.io/v1 Leases: one Lease per bucket, as Knative and
+// Tekton shard their controllers, so that each bucket has a fence of its own (why not a
+// membership list with consistent hashing: src/safety/sharding.ts). The rules are there; this is
+// the shell that does the I/O.
+//
+// Each replica renews a member Lease of its own (<leaseId>-member-<hash of identity>) so the
+// others can count the live members and so their fair share; it acquires no bucket before it has
+// seen its member Lease in a LIST. Every retry period a round:
+// - LIST the bucket and member Leases by label (two calls, however many buckets), and note when
+//   each record changed as this process saw it: expiry counts from the moment the LIST came
+//   back, never from the timestamps in a record, as the leader elector judges (src/kube/lease.ts).
+//   A member whose bucket lease expired counts as gone (countLiveMembers), so the others' share
+//   grows in the round they may take its buckets over, whatever its member Lease says.
+// - Plan (planBuckets), then release the excess and strays (a held bucket's fence revoked first,
+//   so no write of it is in flight), renew every held bucket and acquire the planned ones at
+//   once (PUT with the listed resourceVersion, POST for a bucket with no Lease yet; a 409 loses
+//   the race), then renew the member Lease. A replica that holds no bucket and could write no
+//   bucket lease in a round hands its member Lease back instead, for a lease duration, doubling
+//   while it still cannot: as a member it would be handed buckets that then sit unwritten.
+// Each bucket's Fence is renewed with the time its renew was sent and expires on its own timer,
+// so a replica whose calls hang stops writing a bucket renewDeadline after its last renew, before
+// another may take it over (a lease duration after it saw that renew). Every call is bounded by
+// what is left of the round's renew deadline (for a renew, of that bucket's fence).
+//
+// Cost per replica, each retry period: 2 LISTs + one PUT per held bucket + one PUT for the
+// member Lease. 16 buckets at the default 15 s / 10 s / 2 s: 9.5 calls/s for one replica
+// holding all 16; with three replicas, at most (2 + 6 + 1) / 2 s = 4.5 calls/s each.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Clock } from '../runtime/clock.ts';
+import { Fence } from '../safety/fencing.ts';
+import { checkBucketCount, countLiveMembers, fnv1a32, type LeaseHolder, planBuckets } from '../safety/sharding.ts';
+import {
+  boundedLeaseCall,
+  heldSpec,
+  type Lease,
+  type LeaseCallOutcome,
+  LeaseObservations,
+  type LeaseSetClient,
+  leaseRecord,
+  releasedLease,
+  restLeaseSetClient,
+} from './lease.ts';
+
+/** Label on member Leases; its value is the leaseId. */
+export const SHARD_MEMBER_LABEL = 'readygate.dev/shard-member';
+/** Label on bucket Leases; its value is the leaseId. */
+export const SHARD_BUCKET_LABEL = 'readygate.dev/shard-bucket';
+
+export interface ShardCoordinatorOptions {
+  /** The lease client; without it, one over the API server of `kubeConfig`. */
+  client?: LeaseSetClient;
+  kubeConfig?: KubeConfig;
+  namespace: string;
+  /** Prefix of every Lease's name and the value of their labels. */
+  leaseId: string;
+  identity: string;
+  buckets: number;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  clock: Clock;
+  /** A write must be able to finish this long before a bucket's deadline; default min(1 s, renewDeadline / 4). */
+  fenceMarginMs?: number;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+export const bucketLeaseName = (leaseId: string, bucket: number) => `${leaseId}-bucket-${bucket}`;
+
+/** The member Lease of `identity`; a 32-bit hash keeps the name short and valid for any identity. */
+export const memberLeaseName = (leaseId: string, identity: string) =>
+  `${leaseId}-member-${fnv1a32(identity).toString(16).padStart(8, '0')}`;
+
+/** What one LIST of the leases showed, judged when it came back. */
+interface RoundView {
+  bucketLeases: Map<number, Lease>;
+  member: Lease | undefined;
+  holders: Map<number, LeaseHolder>;
+  liveMembers: number;
+  /** When the first bucket lease another replica holds expires, if it is not renewed (Infinity: none). */
+  nextExpiry: number;
+}
+
+type Listener = (bucket: number) => void;
+
+/** A lease's name and the label (its value the leaseId) it is created with. */
+interface LeaseRef {
+  name: string;
+  label: string;
+}
+
+/** The longest a replica that cannot write bucket leases stays out of the membership, in lease durations. */
+const MAX_HOLD_OFF_LEASES = 8;
+
+const LEASE_ID = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function checkOptions(o: ShardCoordinatorOptions): void {
+  if (!o.client && !o.kubeConfig) throw new Error('shard coordination needs a lease client or a kubeconfig');
+  // It is the value of the leases' labels too: a DNS label of at most 63 characters fits both.
+  if (!LEASE_ID.test(o.leaseId) || o.leaseId.length > 63) {
+    throw new Error(`leaseId ${JSON.stringify(o.leaseId)} must be a DNS label (a-z, 0-9, '-', at most 63 characters)`);
+  }
+  if (o.identity === '') throw new Error('shard coordination needs an identity');
+  if (!(o.retryPeriodMs > 0 && o.retryPeriodMs < o.renewDeadlineMs && o.renewDeadlineMs < o.leaseDurationMs)) {
+    throw new Error('shard coordination needs 0 < retry-period < renew-deadline < lease-duration');
+  }
+  const margin = o.fenceMarginMs ?? 0;
+  if (!(margin >= 0 && margin < o.renewDeadlineMs))
+    throw new Error('the fence margin must be below the renew deadline');
+}
+
+/** Acquires, renews and releases a fair share of the bucket Leases; see the module comment. */
+export class ShardCoordinator {
+  readonly #o: ShardCoordinatorOptions;
+  readonly #client: LeaseSetClient;
+  readonly #fences: Fence[];
+  readonly #owned = new Set<number>();
+  readonly #observed = new LeaseObservations();
+  readonly #acquired = new Set<Listener>();
+  readonly #lost = new Set<Listener>();
+  #running = false;
+  /** Until when this replica stays out of the membership, and how long it stays out next time. */
+  #heldOffUntil = 0;
+  #holdOffMs: number;
+
+  constructor(opts: ShardCoordinatorOptions) {
+    checkOptions(opts);
+    checkBucketCount(opts.buckets);
+    this.#o = opts;
+    this.#holdOffMs = opts.leaseDurationMs;
+    this.#client = opts.client ?? restLeaseSetClient(opts.kubeConfig!, opts.namespace);
+    const marginMs = opts.fenceMarginMs ?? Math.min(1_000, opts.renewDeadlineMs / 4);
+    this.#fences = Array.from(
+      { length: opts.buckets },
+      () => new Fence({ clock: opts.clock, renewDeadlineMs: opts.renewDeadlineMs, marginMs }),
+    );
+  }
+
+  /** The buckets held now (a live view): acquired, and neither released, conflicted nor expired since. */
+  owned(): ReadonlySet<number> {
+    return this.#owned;
+  }
+
+  /** The fence every write to a pod of `bucket` goes through. */
+  fence(bucket: number): Fence {
+    const fence = this.#fences[bucket];
+    if (!fence) throw new RangeError(`bucket ${bucket} is not in 0..${this.#fences.length - 1}`);
+    return fence;
+  }
+
+  /** Calls listener with each bucket acquired; returns an unsubscribe. */
+  onAcquired(listener: Listener): () => void {
+    this.#acquired.add(listener);
+    return () => this.#acquired.delete(listener);
+  }
+
+  /** Calls listener with each bucket lost: released, taken (409) or expired; returns an unsubscribe. */
+  onLost(listener: Listener): () => void {
+    this.#lost.add(listener);
+    return () => this.#lost.delete(listener);
+  }
+
+  /** Runs a round every retry period until `signal` aborts, then releases every lease it holds (ReleaseOnCancel). */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.#running) throw new Error('this shard coordinator is already running');
+    this.#running = true;
+    const { clock, retryPeriodMs } = this.#o;
+    // A bucket whose fence expires is lost at once, on the fence's timer: a call can hang for minutes.
+    const unsubscribe = this.#fences.map((fence, b) => fence.onExpire(() => this.#lose(b, 'its lease expired')));
+    try {
+      while (!signal.aborted) {
+        const startedAt = clock.now();
+        const nextExpiry = await this.#round(signal, startedAt);
+        // Rounds start every retry period (at once after one that overran it), and when a bucket
+        // lease another replica holds would expire: a dead replica's buckets are taken over then,
+        // not up to a retry period later.
+        const wake = Math.min(startedAt + retryPeriodMs, nextExpiry);
+        await clock.sleep(wake - clock.now(), signal).catch(() => {});
+      }
+    } finally {
+      for (const off of unsubscribe) off();
+      await this.#releaseAll();
+      this.#running = false;
+    }
+  }
+
+  /** One round; resolves to when the next must start at the latest to catch an expiry (Infinity: none). */
+  async #round(signal: AbortSignal, startedAt: number): Promise<number> {
+    const deadline = startedAt + this.#o.renewDeadlineMs;
+    const view = await this.#list(signal, deadline);
+    if (!view || signal.aborted) return Number.POSITIVE_INFINITY;
+    for (const b of this.#owned) {
+      const holder = view.holders.get(b)?.holder;
+      if (holder !== this.#o.identity) this.#lose(b, `its lease is held by ${holder ? holder : 'no one'} now`);
+    }
+    const plan = planBuckets({
+      buckets: this.#o.buckets,
+      self: this.#o.identity,
+      liveMembers: view.liveMembers,
+      holders: view.holders,
+      held: this.#owned,
+    });
+    // No bucket is acquired before this replica's member lease is seen in a LIST: by then the
+    // replicas that started with it are members too, and it does not take every bucket only to
+    // hand most back a round later.
+    const joined = view.member?.spec?.holderIdentity === this.#o.identity;
+    const lease = (b: number) => view.bucketLeases.get(b);
+    const results = await Promise.all([
+      ...plan.release.map((b) => this.#release(b, lease(b)!, signal, deadline)),
+      ...[...this.#owned].map((b) => this.#renew(b, lease(b)!, signal, deadline)),
+      ...(joined ? plan.acquire : []).map((b) => this.#acquire(b, lease(b), signal, deadline)),
+    ]);
+    await this.#membership(results, view.member, signal, deadline);
+    return view.nextExpiry;
+  }
+
+  /**
+   * Renews the member lease, unless this replica holds no bucket and could write no bucket lease
+   * this round: then it leaves the membership (hands its member lease back) for a while,
+   * doubling while it still cannot. As a member it would have the others keep its share for it,
+   * and release buckets to it that it cannot take, so they would sit unwritten. (One holding
+   * buckets stays: a failed round or two costs it nothing, and its fences end a longer outage.)
+   */
+  async #membership(results: CallResult[], member: Lease | undefined, signal: AbortSignal, deadline: number) {
+    const { clock, identity, leaseDurationMs, log } = this.#o;
+    if (results.includes('ok')) this.#holdOffMs = leaseDurationMs;
+    else if (results.includes('failed') && this.#owned.size === 0) {
+      this.#heldOffUntil = clock.now() + this.#holdOffMs;
+      log?.(`no bucket lease could be written: leaving the membership for ${this.#holdOffMs} ms`);
+      this.#holdOffMs = Math.min(2 * this.#holdOffMs, MAX_HOLD_OFF_LEASES * leaseDurationMs);
+      if (member?.spec?.holderIdentity === identity) await this.#handBack(member, signal, deadline);
+      return;
+    }
+    if (clock.now() >= this.#heldOffUntil) await this.#renewMember(member, signal, deadline);
+  }
+
+  /** LISTs the bucket and member leases (two calls) and judges them as of when the answer came. */
+  async #list(signal: AbortSignal, deadline: number): Promise<RoundView | undefined> {
+    const listed = await this.#listLeases(signal, deadline);
+    if (!listed) return undefined;
+    const [bucketList, memberList] = listed;
+    const { clock, identity, leaseDurationMs } = this.#o;
+    const at = clock.now();
+    this.#observed.retain(new Set([...bucketList, ...memberList].map((l) => l.metadata.name)));
+    let nextExpiry = Number.POSITIVE_INFINITY;
+    const judge = (l: Lease) => {
+      this.#observed.observe(l.metadata.name, leaseRecord(l), at);
+      const holder = l.spec?.holderIdentity ?? '';
+      const expiresAt = this.#observed.expiresAt(l.metadata.name, l, at, leaseDurationMs);
+      return { holder, expired: holder !== '' && expiresAt <= at, expiresAt };
+    };
+    const bucketLeases = new Map<number, Lease>();
+    const holders = new Map<number, LeaseHolder>();
+    for (const l of bucketList) {
+      const b = this.#bucketNumber(l.metadata.name);
+      if (b === undefined) continue; // a lease of another bucket count: not ours to judge
+      const { holder, expired, expiresAt } = judge(l);
+      bucketLeases.set(b, l);
+      holders.set(b, { holder, expired });
+      if (holder !== '' && holder !== identity && !expired) nextExpiry = Math.min(nextExpiry, expiresAt);
+    }
+    const members = memberList.map(judge);
+    const ownName = memberLeaseName(this.#o.leaseId, identity);
+    const member = memberList.find((l) => l.metadata.name === ownName);
+    const liveMembers = countLiveMembers(identity, members, holders);
+    return { bucketLeases, member, holders, liveMembers, nextExpiry };
+  }
+
+  async #listLeases(signal: AbortSignal, deadline: number): Promise<[Lease[], Lease[]] | undefined> {
+    const { leaseId } = this.#o;
+    const outcome = await this.#bounded(signal, deadline, (s) =>
+      Promise.all([
+        this.#client.list(`${SHARD_BUCKET_LABEL}=${leaseId}`, s),
+        this.#client.list(`${SHARD_MEMBER_LABEL}=${leaseId}`, s),
+      ]),
+    );
+    return outcome.ok ? outcome.value : undefined;
+  }
+
+  #bucketNumber(name: string): number | undefined {
+    const prefix = bucketLeaseName(this.#o.leaseId, 0).slice(0, -1);
+    if (!name.startsWith(prefix)) return undefined;
+    const digits = name.slice(prefix.length);
+    const b = /^(0|[1-9]\d*)$/.test(digits) ? Number(digits) : Number.NaN;
+    return b < this.#o.buckets ? b : undefined;
+  }
+
+  async #renew(b: number, lease: Lease, signal: AbortSignal, deadline: number): Promise<CallResult> {
+    const fence = this.#fences[b]!;
+    const sentAt = this.#o.clock.now();
+    const until = Math.min(deadline, fence.validUntil());
+    const outcome = await this.#hold(lease, this.#bucketRef(b), sentAt, signal, until);
+    // A renew that came back after the fence expired does not revive it: the next round
+    // acquires the lease again (it is still ours on record), and says so.
+    if (outcome.ok && this.#owned.has(b)) fence.renewed(sentAt);
+    else if (!outcome.ok && outcome.conflict) this.#lose(b, 'another replica wrote its lease');
+    return result(outcome);
+  }
+
+  async #acquire(b: number, lease: Lease | undefined, signal: AbortSignal, deadline: number): Promise<CallResult> {
+    const { clock, log } = this.#o;
+    const sentAt = clock.now();
+    const outcome = await this.#hold(lease, this.#bucketRef(b), sentAt, signal, deadline);
+    if (!outcome.ok || signal.aborted) return result(outcome);
+    const fence = this.#fences[b]!;
+    fence.renewed(sentAt);
+    // An acquire that landed with less of its renew deadline left than a write needs is not
+    // counted; the next round renews it (it is ours on record) and counts it then.
+    if (fence.holds()) this.#gain(b);
+    else log?.(`acquired bucket ${b} too late to write with it; renewing it next round`);
+    return 'ok';
+  }
+
+  async #release(b: number, lease: Lease, signal: AbortSignal, deadline: number): Promise<CallResult> {
+    this.#lose(b, 'released to rebalance'); // revokes its fence first: no write of the bucket is in flight
+    return result(await this.#handBack(lease, signal, deadline));
+  }
+
+  async #renewMember(member: Lease | undefined, signal: AbortSignal, deadline: number): Promise<void> {
+    const ref = { name: memberLeaseName(this.#o.leaseId, this.#o.identity), label: SHARD_MEMBER_LABEL };
+    await this.#hold(member, ref, this.#o.clock.now(), signal, deadline);
+  }
+
+  /** ReleaseOnCancel: every bucket and the member lease handed back, so the others need not wait them out. */
+  async #releaseAll(): Promise<void> {
+    for (const b of [...this.#owned]) this.#lose(b, 'stopping');
+    for (const fence of this.#fences) fence.revoke(); // also those of acquires that landed too late
+    const { clock, identity, renewDeadlineMs } = this.#o;
+    const signal = new AbortController().signal;
+    const deadline = clock.now() + renewDeadlineMs;
+    const listed = await this.#listLeases(signal, deadline);
+    const mine = (listed ?? []).flat().filter((l) => l.spec?.holderIdentity === identity);
+    await Promise.all(mine.map((l) => this.#handBack(l, signal, deadline)));
+  }
+
+  /** Writes `lease` as held by this replica since `sentAt`: a PUT, or a POST of `ref` when it has no lease yet. */
+  #hold(lease: Lease | undefined, ref: LeaseRef, sentAt: number, signal: AbortSignal, until: number) {
+    const { identity, leaseDurationMs, leaseId, namespace } = this.#o;
+    const spec = heldSpec(identity, leaseDurationMs, sentAt, lease?.spec);
+    const metadata = { name: ref.name, namespace, labels: { [ref.label]: leaseId } };
+    return this.#bounded(signal, until, (s) =>
+      lease ? this.#client.update({ ...lease, spec }, s) : this.#client.create({ metadata, spec }, s),
+    );
+  }
+
+  #bucketRef(b: number): LeaseRef {
+    return { name: bucketLeaseName(this.#o.leaseId, b), label: SHARD_BUCKET_LABEL };
+  }
+
+  #handBack(lease: Lease, signal: AbortSignal, until: number) {
+    const now = this.#o.clock.now();
+    return this.#bounded(signal, until, (s) => this.#client.update(releasedLease(lease, now), s));
+  }
+
+  /** A lease call bounded by `until` (and `signal`); see boundedLeaseCall. */
+  #bounded<T>(signal: AbortSignal, until: number, call: (s: AbortSignal) => Promise<T>) {
+    const { clock, log } = this.#o;
+    return boundedLeaseCall(clock, signal, until - clock.now(), call, log);
+  }
+
+  #gain(b: number): void {
+    if (this.#owned.has(b)) return;
+    this.#owned.add(b);
+    this.#notify(this.#acquired, b);
+  }
+
+  #lose(b: number, why: string): void {
+    if (!this.#owned.delete(b)) return;
+    this.#fences[b]!.revoke();
+    this.#o.log?.(`lost bucket ${b}: ${why}`);
+    this.#notify(this.#lost, b);
+  }
+
+  #notify(listeners: Set<Listener>, b: number): void {
+    for (const listener of [...listeners]) {
+      try {
+        listener(b);
+      } catch (err) {
+        this.#o.log?.(`a listener of bucket ${b} threw`, err);
+      }
+    }
+  }
+}
+
+/** How a bucket lease call ended; a conflict is no failure (a race lost), nor proof of being able to write. */
+type CallResult = 'ok' | 'conflict' | 'failed';
+
+const result = (outcome: LeaseCallOutcome<unknown>): CallResult =>
+  outcome.ok ? 'ok' : outcome.conflict ? 'conflict' : 'failed';

@@ -1,0 +1,142 @@
+// Sharding: every replica probes and writes a share of the targets. A pod belongs to one of a
+// fixed number of buckets (a hash of its UID), and each bucket is owned through a Lease of its
+// own (src/kube/shard-leases.ts), as Knative and Tekton shard their controllers. Argo CD's way,
+// a membership list with consistent hashing, was set aside: while replicas come and go, two of
+// them can both believe they own a key until their views agree, which Argo CD accepts. Here at
+// most one replica may write a pod at any time, so each bucket has a Lease and a Fence
+// (src/safety/fencing.ts) of its own: a write to a pod is allowed only while its bucket's lease
+// is held, and a bucket changes hands only when released or expired, as the leader lease does.
+//
+// This module holds the rules, pure: which bucket a pod is in, how many buckets a replica may
+// hold (the fair share), and which buckets to acquire or release given who holds what. Every
+// replica holds at most its fair share, ceil(buckets / live members), and takes free or expired
+// buckets up to it; since members × ceil(buckets / members) ≥ buckets, every bucket is held
+// once the membership is stable. The shell lists the leases, plans, and does the I/O.
+
+/** FNV-1a, 32 bits, over the UTF-8 bytes of `text`. */
+export function fnv1a32(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    // UIDs and identities are ASCII; anything else is hashed over its UTF-8 bytes.
+    if (code > 0x7f) return fnv1a32Bytes(new TextEncoder().encode(text));
+    hash = Math.imul(hash ^ code, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+function fnv1a32Bytes(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193);
+  return hash >>> 0;
+}
+
+/** The most buckets allowed: every held bucket costs a lease renewal each retry period. */
+export const MAX_BUCKETS = 256;
+
+/** Throws unless `buckets` is a bucket count this module accepts. */
+export function checkBucketCount(buckets: number): void {
+  if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_BUCKETS) {
+    throw new RangeError(`buckets must be an integer from 1 to ${MAX_BUCKETS}, got ${buckets}`);
+  }
+}
+
+/** The bucket a pod belongs to: FNV-1a of its UID, modulo the number of buckets. */
+export function bucketOf(podUid: string, buckets: number): number {
+  checkBucketCount(buckets);
+  if (podUid === '') throw new RangeError('a pod UID is needed to pick its bucket');
+  return fnv1a32(podUid) % buckets;
+}
+
+/** The most buckets one replica may hold: ceil(buckets / live members), at least one member (itself). */
+export function fairShare(buckets: number, liveMembers: number): number {
+  checkBucketCount(buckets);
+  if (!Number.isInteger(liveMembers) || liveMembers < 0) {
+    throw new RangeError(`live members must be a non-negative integer, got ${liveMembers}`);
+  }
+  return Math.ceil(buckets / Math.max(1, liveMembers));
+}
+
+/** Who holds a bucket's or a member's lease, as the planning replica sees it. */
+export interface LeaseHolder {
+  /** holderIdentity; '' when the lease was released. */
+  holder: string;
+  /** No renewal observed for a lease duration: the holder is gone. */
+  expired: boolean;
+}
+
+/**
+ * The replicas the fair share is counted over: this one, and each holder of a live member lease
+ * that holds no expired bucket lease. A replica whose bucket lease expired has stopped writing
+ * it (its fence expired first), so it is gone whatever its member lease says: the others' share
+ * grows in the same round its buckets may be taken over, not a round later when its member lease
+ * expires too.
+ */
+export function countLiveMembers(
+  self: string,
+  members: readonly LeaseHolder[],
+  holders: ReadonlyMap<number, LeaseHolder>,
+): number {
+  const gone = new Set<string>();
+  for (const h of holders.values()) if (h.expired && h.holder !== '') gone.add(h.holder);
+  const live = new Set([self]);
+  for (const m of members) if (m.holder !== '' && !m.expired && !gone.has(m.holder)) live.add(m.holder);
+  return live.size;
+}
+
+export interface BucketPlanInput {
+  buckets: number;
+  /** The planning replica's identity. */
+  self: string;
+  /** Replicas whose membership lease is live, the planning replica included. */
+  liveMembers: number;
+  /** Bucket → its lease's holder; a bucket with no lease is absent. */
+  holders: ReadonlyMap<number, LeaseHolder>;
+  /** The buckets the planning replica holds now. */
+  held: ReadonlySet<number>;
+}
+
+export interface BucketPlan {
+  /** Buckets to acquire, in the order to try them. */
+  acquire: number[];
+  /**
+   * Buckets to hand back: held ones above the fair share (their writes stopped first), and
+   * leases on record as this replica's that it neither holds nor acquires (a release or an
+   * acquire whose answer was lost), so that they do not sit there until they expire.
+   */
+  release: number[];
+}
+
+function acquirable(holder: LeaseHolder | undefined, self: string): boolean {
+  // A lease on record as ours that we do not count as held (an acquire that landed too late to
+  // use, or a renewal that outlived its fence) is ours to renew: no one else can hold it.
+  return holder === undefined || holder.holder === '' || holder.expired || holder.holder === self;
+}
+
+/**
+ * What a replica should acquire and release this round: never more than its fair share (the
+ * highest-numbered held buckets go first when over it), and leases on record as its own, then
+ * free or expired buckets, up to it, tried from an offset derived from its identity so that
+ * replicas starting together do not all race for the same buckets.
+ */
+export function planBuckets(input: BucketPlanInput): BucketPlan {
+  const { buckets, self, held, holders } = input;
+  const share = fairShare(buckets, input.liveMembers);
+  if (self === '') throw new RangeError('a replica needs an identity to plan its buckets');
+  for (const b of held) {
+    if (!Number.isInteger(b) || b < 0 || b >= buckets)
+      throw new RangeError(`held bucket ${b} is not in 0..${buckets - 1}`);
+  }
+  const sorted = [...held].sort((a, b) => a - b);
+  // Leases on record as its own come first: taking them back moves nothing.
+  const start = fnv1a32(self) % buckets;
+  const order = Array.from({ length: buckets }, (_, i) => (start + i) % buckets);
+  const own = order.filter((b) => holders.get(b)?.holder === self);
+  const acquire: number[] = [];
+  for (const b of [...own, ...order.filter((b) => holders.get(b)?.holder !== self)]) {
+    if (sorted.length + acquire.length >= share) break;
+    if (!held.has(b) && acquirable(holders.get(b), self)) acquire.push(b);
+  }
+  const stray = own.filter((b) => !held.has(b) && !acquire.includes(b)).sort((a, b) => a - b);
+  return { acquire, release: [...sorted.slice(share), ...stray] };
+}
