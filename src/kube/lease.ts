@@ -280,9 +280,12 @@ export class LeaderElector {
       return true;
     }
     const holder = lease.spec?.holderIdentity ?? '';
-    this.#observed.observe(o.name, leaseRecord(lease), t);
+    // Seen when the answer came back, not when the GET was sent: a slow GET can carry a renew
+    // sent after it, and stamping that renew with the earlier time would shorten its lease.
+    const seenAt = o.clock.now();
+    this.#observed.observe(o.name, leaseRecord(lease), seenAt);
     if (holder) this.#newLeader(holder);
-    if (holder !== '' && holder !== o.identity && !this.#observed.expired(o.name, lease, t, o.leaseDurationMs)) {
+    if (holder !== '' && holder !== o.identity && !this.#observed.expired(o.name, lease, seenAt, o.leaseDurationMs)) {
       return false;
     }
     const renewed = { ...lease, spec: heldSpec(o.identity, o.leaseDurationMs, t, lease.spec) };

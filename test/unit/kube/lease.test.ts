@@ -57,6 +57,50 @@ class FakeLeases implements LeaseClient {
   }
 }
 
+/** A view of the store whose own calls can hang, and whose next GET can be held and answered later. */
+class Freezable implements LeaseClient {
+  frozen = false;
+  holdNextGet = false;
+  #answer: (() => void) | undefined;
+  readonly #store: FakeLeases;
+  constructor(store: FakeLeases) {
+    this.#store = store;
+  }
+
+  answerHeldGet(): void {
+    this.#answer?.();
+  }
+
+  async get(signal: AbortSignal) {
+    if (this.holdNextGet) {
+      this.holdNextGet = false;
+      // Read when answered, not when sent: what a slow API server hands back.
+      await new Promise<void>((resolve) => {
+        this.#answer = resolve;
+      });
+    }
+    await this.#hang(signal);
+    return this.#store.get(signal);
+  }
+
+  async create(lease: Lease, signal: AbortSignal) {
+    await this.#hang(signal);
+    return this.#store.create(lease, signal);
+  }
+
+  async update(lease: Lease, signal: AbortSignal) {
+    await this.#hang(signal);
+    return this.#store.update(lease, signal);
+  }
+
+  #hang(signal: AbortSignal): Promise<void> {
+    if (!this.frozen) return Promise.resolve();
+    return new Promise((_resolve, reject) =>
+      signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+    );
+  }
+}
+
 const TIMINGS = { leaseDurationMs: 6_000, renewDeadlineMs: 4_000, retryPeriodMs: 1_000 };
 
 function elector(clock: FakeClock, client: FakeLeases, identity: string) {
@@ -128,6 +172,58 @@ describe('LeaderElector', () => {
     expect(b.events).toEqual(['b started']);
     b.ac.abort();
     await b.done;
+  });
+
+  it('judges a record from when its GET came back, not when it was sent (a slow read of a fresh renew)', async () => {
+    // b's read is sent before a's last renew and answered after it. Stamped with the time it
+    // was sent, that renew would look older than it is, and b would take over while a may
+    // still write: here a lease duration after 10 s, at 16 s, against a's fence until 19 s.
+    const clock = new FakeClock();
+    const store = new FakeLeases();
+    const timings = { leaseDurationMs: 6_000, renewDeadlineMs: 5_000, retryPeriodMs: 1_000 };
+    const aFence = new Fence({ clock, renewDeadlineMs: timings.renewDeadlineMs, marginMs: 1_000 });
+    const aClient = new Freezable(store);
+    const a = new LeaderElector({
+      client: aClient,
+      namespace: 'ns',
+      name: 'lease',
+      identity: 'a',
+      clock,
+      fence: aFence,
+      ...timings,
+    });
+    const aStop = new AbortController();
+    const aDone = a.run(aStop.signal, { onStartedLeading: () => {}, onStoppedLeading: () => {} });
+    await clock.tick(10_000);
+    const bClient = new Freezable(store);
+    bClient.holdNextGet = true;
+    const bFence = new Fence({ clock, renewDeadlineMs: timings.renewDeadlineMs, marginMs: 1_000 });
+    const b = new LeaderElector({
+      client: bClient,
+      namespace: 'ns',
+      name: 'lease',
+      identity: 'b',
+      clock,
+      fence: bFence,
+      ...timings,
+    });
+    const bStop = new AbortController();
+    let bStartedAt: number | undefined;
+    const bDone = b.run(bStop.signal, {
+      onStartedLeading: () => (bStartedAt = clock.now()),
+      onStoppedLeading: () => {},
+    });
+    await clock.tick(4_000); // a renews at 11, 12, 13 and 14 s; b's GET, sent at 10 s, waits
+    aClient.frozen = true; // a's next calls hang: its fence holds until 14 + 5 = 19 s
+    const aLeaseEnds = aFence.validUntil();
+    await clock.tick(500);
+    bClient.answerHeldGet(); // b's GET is answered at 14.5 s with the renew of 14 s
+    await clock.tick(12_000);
+    expect(bStartedAt).toBeDefined();
+    expect(bStartedAt!).toBeGreaterThanOrEqual(aLeaseEnds);
+    bStop.abort();
+    aStop.abort();
+    await Promise.all([aDone, bDone]);
   });
 
   it('an acquire that lands with too little of its renew deadline left is renewed before it leads', async () => {
