@@ -261,7 +261,7 @@ export async function runEngine(
   return { options: opts, readygateImplementation: implementation, runs, summary, ratios };
 }
 
-/** The engine's rows of the results table, with the design's goals. */
+/** The engine's rows of the results table, with their goals (docs/benchmarks.md). */
 export function engineFigures(result: EngineResult): FigureRow[] {
   const rows: FigureRow[] = [];
   const round = (x: number, digits: number) => Number(x.toFixed(digits));

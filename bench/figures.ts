@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 
 /** One line of the results table. */
 export interface FigureRow {
-  /** What is measured, as the design's table names it, e.g. "CPU per 1,000 HTTP probes". */
+  /** What is measured, as docs/benchmarks.md's table names it, e.g. "CPU per 1,000 HTTP probes". */
   figure: string;
   /** readygate's own figure. */
   value: number | null;
@@ -17,7 +17,7 @@ export interface FigureRow {
   peers?: Record<string, number>;
   /** readygate ÷ peer, by peer name. */
   ratios?: Record<string, number>;
-  /** The design's goal, in words, e.g. "≤ 1.0 × kubelet". */
+  /** The goal in docs/benchmarks.md, in words, e.g. "≤ 1.0 × kubelet". */
   goal?: string;
   /** Whether the goal is met; absent when there is no goal or it cannot be judged. */
   met?: boolean;

@@ -126,7 +126,7 @@ export function resultsMarkdown(o: {
 
 Written by \`npm run bench\` on ${o.date} at commit ${o.commit}; every full run rewrites this file.
 Raw data, every run: [results/${o.date}.json](results/${o.date}.json). What is measured and why:
-\`shared/design/benchmarks.md\`. The machine is shared and noisy, so the figures that matter are
+[docs/benchmarks.md](../docs/benchmarks.md). The machine is shared and noisy, so the figures that matter are
 ratios against peers measured in the same run, on the same targets.
 
 ## Machine

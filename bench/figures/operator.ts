@@ -1,4 +1,4 @@
-// Operator-level figures (shared/design/benchmarks.md): start-up at N pods with peak RSS,
+// Operator-level figures (docs/benchmarks.md): start-up at N pods with peak RSS,
 // steady-state API writes, mass flip, single flip latency, time to gate, and the growth chart
 // (bench/results/operator-growth.svg, full runs only). The work is in bench/operator/; this module
 // is what bench/run.ts loads, and bench/operator/run.ts runs it on its own.

@@ -1,4 +1,4 @@
-// Rollout overhead (shared/design/benchmarks.md): a Deployment's RollingUpdate with readygate's
+// Rollout overhead (docs/benchmarks.md): a Deployment's RollingUpdate with readygate's
 // readiness gate on against the same rollout with no gate, same control plane, same run. The work
 // is in bench/rollout/harness.ts; this module is what bench/run.ts loads, and bench/rollout/run.ts
 // runs it on its own.
@@ -12,7 +12,7 @@ import {
 } from '../rollout/harness.ts';
 
 const SOURCE = 'bench/figures/rollout.ts';
-/** The design's goal: gates on ÷ gates off. */
+/** The goal in docs/benchmarks.md: gates on ÷ gates off. */
 export const GOAL_RATIO = 1.2;
 
 /** The row of the results table. */

@@ -6,7 +6,7 @@ import type { OperatorBenchResult } from './harness.ts';
 const SOURCE = 'bench/figures/operator.ts';
 const n = (x: number) => x.toLocaleString('en');
 
-/** The rows, as the design's table names the figures. */
+/** The rows, named as in docs/benchmarks.md's table of figures. */
 export function operatorFigureRows(r: OperatorBenchResult): FigureRow[] {
   const o = r.options;
   const rows: FigureRow[] = [];

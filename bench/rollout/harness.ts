@@ -1,4 +1,4 @@
-// Rollout overhead (shared/design/benchmarks.md): the wall time of a RollingUpdate of an
+// Rollout overhead (docs/benchmarks.md): the wall time of a RollingUpdate of an
 // N-replica Deployment whose pods carry a readygate readiness gate, against the same rollout
 // without the gate, in the same run on the same control plane.
 //

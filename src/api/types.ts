@@ -1,5 +1,5 @@
 // The ProbePolicy API as the rest of the operator sees it: the generated types plus the
-// constants of the contract in ../shared/design/api.md.
+// constants of the contract in docs/api.md.
 export type * from './generated/probepolicy.ts';
 
 export const GROUP = 'readygate.dev';
@@ -8,7 +8,10 @@ export const API_VERSION = `${GROUP}/${GROUP_VERSION}`;
 export const KIND = 'ProbePolicy';
 export const PLURAL = 'probepolicies';
 
-/** Condition reasons the operator writes on pods (api.md, "What the operator writes on each pod"). */
+/**
+ * Reasons of the gate condition on pods (docs/api.md, "What the operator writes on each pod"). Failsafe and DryRun
+ * never reach a pod: a held flip leaves the pod's condition as it is, and a dry run patches nothing.
+ */
 export const PodConditionReason = {
   ProbeSucceeded: 'ProbeSucceeded',
   ProbeFailed: 'ProbeFailed',

@@ -44,7 +44,7 @@ interface State {
 
 /**
  * Debounces one (policy, pod) target. Seeded from the pod's existing condition so that a new
- * operator process never flips a gate the previous one set (api.md, "Restart").
+ * operator process never flips a gate the previous one set (docs/api.md, "Restart").
  */
 export class Debouncer {
   readonly #spec: DebounceSpec;

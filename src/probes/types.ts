@@ -1,4 +1,4 @@
-// Minimal input types for the probe engine, mirroring api.md's `spec.probe`. They are kept
+// Minimal input types for the probe engine, mirroring `spec.probe` (docs/api.md). They are kept
 // here (not imported from src/api) so the engine does not depend on the generated CRD types;
 // the generated ProbePolicy spec is structurally assignable to these.
 

@@ -79,7 +79,7 @@ describe('ProbePolicy CRD', () => {
     expect(read.spec).toEqual(created.spec);
   });
 
-  it('accepts every handler and the optional fields of api.md', async () => {
+  it('accepts every handler and the optional fields of docs/api.md', async () => {
     const specs: Spec[] = [
       withProbe({ tcpSocket: { port: 5432 } }),
       withProbe({ grpc: { port: 9090, service: 'payments.v1.Ledger' } }),

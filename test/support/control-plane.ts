@@ -365,7 +365,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
 
     if (opts.controllerManager ?? true) {
       // Only the controllers rollouts need: without a kubelet the node lifecycle controller would
-      // mark pods NotReady and evict them (testing.md, "Pitfalls known in advance"). Plus the one
+      // mark pods NotReady and evict them (docs/testing.md, "Pitfalls the harness handles"). Plus the one
       // that type-checks ValidatingAdmissionPolicies into their status (the chart ships one).
       const kcm = launch('kube-controller-manager', [
         `--kubeconfig=${kubeconfigPath}`,

@@ -1,4 +1,4 @@
-// The kubelet's part, played by a small test fixture (testing.md, "The kubelet's part").
+// The kubelet's part, played by a small test fixture (docs/testing.md, "The kubelet's part").
 // There is no kubelet in the test control plane. For the pods it watches, this fixture:
 //   1. binds unscheduled pods to a fake Node through the pods/binding subresource;
 //   2. "runs" them: gives each a podIP from 127.0.0.0/8 and, for every declared container port,

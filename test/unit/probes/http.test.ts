@@ -199,7 +199,7 @@ describe.each<[string, HttpExchange]>([
       expect(other.requests.length).toBe(before);
     });
 
-    it('counts a cross-host redirect as success even when successCodes leave out 3xx (api.md contract)', async () => {
+    it('counts a cross-host redirect as success even when successCodes leave out 3xx (docs/api.md, "Probe semantics")', async () => {
       const r = await probe({ path: `/redirect/302?to=http://127.0.0.2:${other.port}/`, successCodes: ['200'] });
       expect(r.outcome).toBe('success');
       expect(r.warning).toBeDefined();
