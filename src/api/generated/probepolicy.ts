@@ -201,7 +201,7 @@ export interface ExecAction {
  */
 export interface FailsafeSpec {
   /**
-   * The most matched pods (a count, or a percentage such as "50%") that one probe round may flip to False; beyond it the operator holds their status and reports Degraded/Failsafe.
+   * The most matched pods (a count, or a percentage such as "50%") that may flip to False within any window of failureThreshold × periodSeconds; beyond it the operator holds their status and reports Degraded/Failsafe.
    */
   maxUnavailable?: number | string;
   /**
