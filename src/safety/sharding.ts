@@ -12,6 +12,10 @@
 // replica holds at most its fair share, ceil(buckets / live members), and takes free or expired
 // buckets up to it; since members × ceil(buckets / members) ≥ buckets, every bucket is held
 // once the membership is stable. The shell lists the leases, plans, and does the I/O.
+//
+// A bucket is one contiguous range of the 64-bit FNV-1a hash of the UID, the hash the API
+// server's alpha sharded list/watch filters on (KEP-5866, feature gate ShardedListAndWatch), so
+// the buckets a replica holds can be asked for as a `shardSelector` (docs/sharding.md, §5.3).
 
 /** FNV-1a, 32 bits, over the UTF-8 bytes of `text`. */
 export function fnv1a32(text: string): number {
@@ -41,11 +45,95 @@ export function checkBucketCount(buckets: number): void {
   }
 }
 
-/** The bucket a pod belongs to: FNV-1a of its UID, modulo the number of buckets. */
+/**
+ * FNV-1a, 64 bits, over the UTF-8 bytes of `text`: Go's `hash/fnv` New64a, which the API server
+ * applies to the UID string's bytes for `shardRange`. Computed on four 16-bit limbs, since a
+ * BigInt step per byte would cost microseconds per UID; the prime is 2^40 + 0x1b3.
+ */
+export function fnv1a64(text: string): bigint {
+  // 0xcbf29ce484222325, lowest limb first.
+  let h0 = 0x2325;
+  let h1 = 0x8422;
+  let h2 = 0x9ce4;
+  let h3 = 0xcbf2;
+  // UIDs are ASCII, whose char codes are their bytes; anything else is hashed over its UTF-8.
+  const bytes = /[\u0080-\uffff]/.test(text) ? new TextEncoder().encode(text) : undefined;
+  const length = bytes ? bytes.length : text.length;
+  for (let i = 0; i < length; i++) {
+    h0 ^= bytes ? bytes[i]! : text.charCodeAt(i);
+    // (h × 0x1b3) + (h << 40), mod 2^64, limb by limb; each partial sum stays below 2^26.
+    const t0 = h0 * 0x1b3;
+    const t1 = h1 * 0x1b3 + (t0 >>> 16);
+    const t2 = h2 * 0x1b3 + (h0 << 8) + (t1 >>> 16);
+    const t3 = h3 * 0x1b3 + (h1 << 8) + (t2 >>> 16);
+    h0 = t0 & 0xffff;
+    h1 = t1 & 0xffff;
+    h2 = t2 & 0xffff;
+    h3 = t3 & 0xffff;
+  }
+  return (BigInt(((h3 << 16) | h2) >>> 0) << 32n) | BigInt(((h1 << 16) | h0) >>> 0);
+}
+
+const HASH_SPACE = 1n << 64n;
+
+/**
+ * The bucket a pod belongs to: floor(fnv1a64(uid) × buckets / 2^64), so that bucket b is the one
+ * contiguous hash range `shardRange(b, buckets)`.
+ */
 export function bucketOf(podUid: string, buckets: number): number {
   checkBucketCount(buckets);
   if (podUid === '') throw new RangeError('a pod UID is needed to pick its bucket');
-  return fnv1a32(podUid) % buckets;
+  return Number((fnv1a64(podUid) * BigInt(buckets)) / HASH_SPACE);
+}
+
+/** ceil(b × 2^64 / buckets): where bucket b's hash range starts. */
+function rangeStart(b: number, buckets: number): bigint {
+  const n = BigInt(b) * HASH_SPACE;
+  const d = BigInt(buckets);
+  return (n + d - 1n) / d;
+}
+
+/**
+ * The API server's spelling of a bound: `0x` and 16 lowercase hex digits, or `0x10000000000000000`
+ * for 2^64. It compares bounds by length and then as text, and refuses any other width
+ * (k8s.io/apiserver@v0.37.2 pkg/sharding/parser.go), so '0x0' is an error, not zero.
+ */
+function hexBound(value: bigint): string {
+  return `0x${value.toString(16).padStart(16, '0')}`;
+}
+
+/** Bucket b's hash range [start, end), as `shardRange` bounds: start inclusive, end exclusive. */
+export function shardRange(b: number, buckets: number): { start: string; end: string } {
+  checkBucketCount(buckets);
+  checkBucket(b, buckets);
+  return { start: hexBound(rangeStart(b, buckets)), end: hexBound(rangeStart(b + 1, buckets)) };
+}
+
+function checkBucket(b: number, buckets: number): void {
+  if (!Number.isInteger(b) || b < 0 || b >= buckets) throw new RangeError(`bucket ${b} is not in 0..${buckets - 1}`);
+}
+
+/**
+ * A `shardSelector` list/watch parameter for the pods in `owned` (ShardedListAndWatch): adjacent
+ * buckets merge into one `shardRange(object.metadata.uid, …)` term, terms are joined by ` || `,
+ * spelled as the API server echoes them back in `metadata.shardInfo.selector`. No buckets is an
+ * error: an empty selector would mean every pod.
+ */
+export function shardSelector(owned: Iterable<number>, buckets: number): string {
+  checkBucketCount(buckets);
+  const sorted = [...new Set(owned)].sort((a, b) => a - b);
+  for (const b of sorted) checkBucket(b, buckets);
+  if (sorted.length === 0) throw new RangeError('a shard selector needs at least one bucket; none selects every pod');
+  const terms: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    const { start } = shardRange(sorted[i]!, buckets);
+    const { end } = shardRange(sorted[j]!, buckets);
+    terms.push(`shardRange(object.metadata.uid, '${start}', '${end}')`);
+    i = j + 1;
+  }
+  return terms.join(' || ');
 }
 
 /** The most buckets one replica may hold: ceil(buckets / live members), at least one member (itself). */

@@ -48,6 +48,11 @@ export interface StartOptions {
    * (the time the holder sent the renew), the basis of its renew deadline. Default false.
    */
   auditLeaseRequests?: boolean;
+  /**
+   * kube-apiserver feature gates, passed as --feature-gates=Name=true,...; e.g.
+   * { ShardedListAndWatch: true } for test/integration/sharded-list.test.ts. Default none.
+   */
+  featureGates?: Record<string, boolean>;
 }
 
 /** Builds the binaries if the cache lacks them and returns the directory that holds them. */
@@ -244,6 +249,15 @@ export async function killAll(pids: number[], graceMs = 5000): Promise<void> {
   while (pids.some(alive)) await sleep(20);
 }
 
+/** `--feature-gates=A=true,B=false`, or nothing when no gate is set; names must look like Go identifiers. */
+function featureGateArgs(gates: Record<string, boolean> = {}): string[] {
+  const entries = Object.entries(gates);
+  for (const [name] of entries) {
+    if (!/^[A-Z][A-Za-z0-9]*$/.test(name)) throw new Error(`feature gate ${JSON.stringify(name)} is not a gate name`);
+  }
+  return entries.length === 0 ? [] : [`--feature-gates=${entries.map(([n, on]) => `${n}=${on}`).join(',')}`];
+}
+
 /**
  * Starts etcd, kube-apiserver and (optionally) kube-controller-manager on free loopback ports and
  * resolves once /readyz answers ok; on any failure everything started so far is torn down.
@@ -338,6 +352,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       `--audit-log-path=${join(dir, 'audit.log')}`,
       `--audit-policy-file=${writeAuditPolicy(dir, opts.auditLeaseRequests ?? false)}`,
       '--audit-log-format=json',
+      ...featureGateArgs(opts.featureGates),
       '--v=1',
     ];
     const caPem = readFileSync(join(dir, 'ca.crt'), 'utf8');

@@ -5,9 +5,12 @@ import {
   countLiveMembers,
   fairShare,
   fnv1a32,
+  fnv1a64,
   type LeaseHolder,
   MAX_BUCKETS,
   planBuckets,
+  shardRange,
+  shardSelector,
 } from '../../../src/safety/sharding.ts';
 
 /** Deterministic pseudo-random UUIDs (v4 layout) from a 32-bit xorshift generator. */
@@ -27,7 +30,7 @@ function uuids(count: number, seed: number): string[] {
   return out;
 }
 
-describe('bucketOf', () => {
+describe('fnv1a32', () => {
   it('is FNV-1a 32 over the UTF-8 bytes', () => {
     // Known answers of the FNV reference implementation.
     expect(fnv1a32('')).toBe(0x811c9dc5);
@@ -35,8 +38,47 @@ describe('bucketOf', () => {
     expect(fnv1a32('foobar')).toBe(0xbf9cf968);
     // Non-ASCII text is hashed over its UTF-8 encoding, not its UTF-16 code units.
     expect(fnv1a32('é')).toBe(0x1e9de8c1); // bytes c3 a9; over the code unit e9 it would be 0x6c0b6c44
-    expect(bucketOf('6f1c1a2e-0000-4000-a000-000000000000', 16)).toBe(
-      fnv1a32('6f1c1a2e-0000-4000-a000-000000000000') % 16,
+  });
+});
+
+// Printed by Go 1.x's hash/fnv New64a over []byte(s) with %016x, as HashField does in
+// k8s.io/apimachinery@v0.37.2 pkg/sharding/hash.go.
+const GO_FNV64A: [string, bigint][] = [
+  ['', 0xcbf29ce484222325n],
+  ['a', 0xaf63dc4c8601ec8cn],
+  ['foobar', 0x85944171f73967e8n],
+  ['é', 0x0ac21707b7181e01n],
+  ['6f1c1a2e-0000-4000-a000-000000000000', 0xbae3de97b9a4d039n],
+  ['aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', 0x93754b7248a00eb9n],
+  ['test-uid-123', 0xd0ba679834556c0bn],
+];
+
+describe('bucketOf', () => {
+  it.each(GO_FNV64A)('hashes %j as Go’s fnv.New64a does', (text, hash) => {
+    expect(fnv1a64(text)).toBe(hash);
+  });
+
+  it('is floor(fnv1a64(uid) × B / 2^64): contiguous hash ranges', () => {
+    // 0xbae3… is in the 12th sixteenth, 0x9375… in the 10th; 0xd0ba… is past 13/16 = 0xd000….
+    expect(bucketOf('6f1c1a2e-0000-4000-a000-000000000000', 16)).toBe(11);
+    expect(bucketOf('aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', 16)).toBe(9);
+    expect(bucketOf('test-uid-123', 16)).toBe(13);
+    expect(bucketOf('test-uid-123', 1)).toBe(0);
+    // With 3 buckets the cuts are at ceil(2^64/3) = 0x5555555555555556 and 0xaaaaaaaaaaaaaaab.
+    expect(bucketOf('aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', 3)).toBe(1);
+    expect(bucketOf('6f1c1a2e-0000-4000-a000-000000000000', 3)).toBe(2);
+  });
+
+  it('puts every hash in the range of its own bucket, for any bucket count', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }), fc.integer({ min: 1, max: MAX_BUCKETS }), (uid, buckets) => {
+        const b = bucketOf(uid, buckets);
+        const { start, end } = shardRange(b, buckets);
+        const hash = fnv1a64(uid);
+        expect(hash >= BigInt(start)).toBe(true);
+        expect(hash < BigInt(end)).toBe(true);
+      }),
+      { numRuns: 2000 },
     );
   });
 
@@ -61,6 +103,41 @@ describe('bucketOf', () => {
     expect(() => bucketOf('x', 0)).toThrow(/buckets must be an integer from 1/);
     expect(() => bucketOf('x', 2.5)).toThrow(/buckets must be an integer/);
     expect(() => bucketOf('x', MAX_BUCKETS + 1)).toThrow(/buckets must be an integer/);
+  });
+});
+
+describe('shardRange and shardSelector', () => {
+  it('tiles [0, 2^64) with [ceil(b·2^64/B), ceil((b+1)·2^64/B)), in the API server’s 16-digit spelling', () => {
+    expect(shardRange(0, 4)).toEqual({ start: '0x0000000000000000', end: '0x4000000000000000' });
+    expect(shardRange(3, 4)).toEqual({ start: '0xc000000000000000', end: '0x10000000000000000' });
+    expect(shardRange(1, 3)).toEqual({ start: '0x5555555555555556', end: '0xaaaaaaaaaaaaaaab' });
+    expect(shardRange(0, 1)).toEqual({ start: '0x0000000000000000', end: '0x10000000000000000' });
+    for (const buckets of [1, 3, 7, 16, 255, MAX_BUCKETS]) {
+      for (let b = 0; b < buckets; b++) {
+        const { start, end } = shardRange(b, buckets);
+        expect(start).toMatch(/^0x[0-9a-f]{16}$/);
+        expect(end).toMatch(b === buckets - 1 ? /^0x10000000000000000$/ : /^0x[0-9a-f]{16}$/);
+        if (b > 0) expect(start).toBe(shardRange(b - 1, buckets).end);
+        expect(BigInt(start) < BigInt(end)).toBe(true);
+      }
+    }
+  });
+
+  it('merges adjacent buckets into one term, joined by || as the API server echoes them', () => {
+    const r = (start: string, end: string) => `shardRange(object.metadata.uid, '${start}', '${end}')`;
+    expect(shardSelector([2], 4)).toBe(r('0x8000000000000000', '0xc000000000000000'));
+    expect(shardSelector([3, 0, 1, 1], 4)).toBe(
+      `${r('0x0000000000000000', '0x8000000000000000')} || ${r('0xc000000000000000', '0x10000000000000000')}`,
+    );
+    expect(shardSelector([0, 1, 2, 3], 4)).toBe(r('0x0000000000000000', '0x10000000000000000'));
+    expect(shardSelector([0, 2, 4], 8).split(' || ')).toHaveLength(3);
+  });
+
+  it('refuses bad input with a clear error', () => {
+    expect(() => shardSelector([], 4)).toThrow(/at least one bucket/);
+    expect(() => shardSelector([4], 4)).toThrow(/bucket 4 is not in 0..3/);
+    expect(() => shardRange(-1, 4)).toThrow(/bucket -1 is not in 0..3/);
+    expect(() => shardRange(0, 0)).toThrow(/buckets must be an integer/);
   });
 });
 
