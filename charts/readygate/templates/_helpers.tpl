@@ -29,15 +29,37 @@ Chart name and version for the helm.sh/chart label.
 {{- end }}
 
 {{/*
-Labels on every object.
+The labels the chart itself sets on every object; commonLabels and podLabels may not set these keys.
 */}}
-{{- define "readygate.labels" -}}
+{{- define "readygate.chartLabels" -}}
 helm.sh/chart: {{ include "readygate.chart" . }}
 {{ include "readygate.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: operator
 app.kubernetes.io/part-of: readygate
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Labels on every object: the chart's own and commonLabels.
+*/}}
+{{- define "readygate.labels" -}}
+{{ include "readygate.chartLabels" . }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels of an object with labels of its own (extra): the chart's, then commonLabels and extra merged,
+extra winning, so that no key appears twice. Takes (list $ extra).
+*/}}
+{{- define "readygate.labelsWith" -}}
+{{- $root := index . 0 }}
+{{- include "readygate.chartLabels" $root }}
+{{- with merge (dict) (index . 1 | default (dict)) ($root.Values.commonLabels | default (dict)) }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -112,9 +134,63 @@ or each watched namespace (Role). Least privilege: reads through informers, writ
 {{- end }}
 
 {{/*
+Milliseconds of a duration value, as `readygate run` computes them (parseDuration in
+src/cli/options.ts: the number times its unit, rounded half up). values.schema.json allows at most 3
+decimals, so mulf's decimal product is within rounding of the binary's floating-point one and both
+round to the same integer.
+*/}}
+{{- define "readygate.durationMs" -}}
+{{- $n := regexFind "^[0-9]+(\\.[0-9]+)?" . }}
+{{- $unit := trimPrefix $n . }}
+{{- $factor := get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit }}
+{{- round (mulf (float64 $n) $factor) 0 | int64 }}
+{{- end }}
+
+{{/*
 Cross-field checks that JSON Schema cannot phrase clearly (values.schema.json checks each field).
+Every template includes it first: Helm renders templates in an order of its own and stops at the
+first failure, so each refusal reads the same whichever template meets the bad value first.
 */}}
 {{- define "readygate.validate" -}}
+{{- if and (not (kindIs "invalid" .Values.watchNamespaces)) (not (kindIs "slice" .Values.watchNamespaces)) }}
+{{- fail (printf "watchNamespaces must be a list of namespace names, got %q (a %s): use --set 'watchNamespaces={%v}' (several: --set 'watchNamespaces={shop,billing}'), or watchNamespaces: [%v] in a values file" (toString .Values.watchNamespaces) (kindOf .Values.watchNamespaces) .Values.watchNamespaces .Values.watchNamespaces) }}
+{{- end }}
+{{- if .Values.leaderElection.enabled }}
+{{- $le := .Values.leaderElection }}
+{{- $retry := include "readygate.durationMs" $le.retryPeriod | int64 }}
+{{- $renew := include "readygate.durationMs" $le.renewDeadline | int64 }}
+{{- $lease := include "readygate.durationMs" $le.leaseDuration | int64 }}
+{{- if not (and (lt $retry $renew) (lt $renew $lease)) }}
+{{- fail (printf "leaderElection needs retryPeriod < renewDeadline < leaseDuration (readygate run refuses anything else, and the pod would crash-loop); got retryPeriod=%s (%d ms), renewDeadline=%s (%d ms), leaseDuration=%s (%d ms)" $le.retryPeriod $retry $le.renewDeadline $renew $le.leaseDuration $lease) }}
+{{- end }}
+{{- end }}
+{{- $graceMs := include "readygate.durationMs" .Values.shutdownGrace | int64 }}
+{{- $needSeconds := div (add $graceMs 5000 999) 1000 }}
+{{- if lt (int64 .Values.terminationGracePeriodSeconds) $needSeconds }}
+{{- fail (printf "shutdownGrace=%s needs terminationGracePeriodSeconds of at least %d, got %d: readygate exits at most shutdownGrace + 5 s after SIGTERM, and the kubelet kills it terminationGracePeriodSeconds after SIGTERM; raise terminationGracePeriodSeconds or lower shutdownGrace" .Values.shutdownGrace $needSeconds (int64 .Values.terminationGracePeriodSeconds)) }}
+{{- end }}
+{{- $owned := keys (include "readygate.chartLabels" . | fromYaml) | sortAlpha }}
+{{- range $value := list "commonLabels" "podLabels" }}
+{{- range $key := $owned }}
+{{- if hasKey (get $.Values $value | default (dict)) $key }}
+{{- fail (printf "%s may not set %s: the chart sets that label itself" $value $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- if and $pdb.enabled (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "invalid" $pdb.maxUnavailable)) }}
+{{- fail (printf "podDisruptionBudget.minAvailable=%v and podDisruptionBudget.maxUnavailable=%v are both set: a PodDisruptionBudget takes one of them; set the other to null (--set podDisruptionBudget.minAvailable=null)" $pdb.minAvailable $pdb.maxUnavailable) }}
+{{- end }}
+{{- range $i, $v := .Values.extraVolumes }}
+{{- if eq (toString $v.name) "tmp" }}
+{{- fail (printf "extraVolumes[%d] is named tmp: the chart mounts its own tmp volume at /tmp (the root filesystem is read-only); choose another name" $i) }}
+{{- end }}
+{{- end }}
+{{- range $i, $m := .Values.extraVolumeMounts }}
+{{- if eq (trimSuffix "/" (toString $m.mountPath)) "/tmp" }}
+{{- fail (printf "extraVolumeMounts[%d] mounts at /tmp, where the chart mounts its own tmp volume; choose another mountPath" $i) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.admissionPolicy.enabled (semverCompare "<1.30.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "admissionPolicy.enabled=true needs Kubernetes 1.30 or newer (ValidatingAdmissionPolicy v1), this is %s: set admissionPolicy.enabled=false, and then only let users who may exec into pods and read Secrets create ProbePolicies" .Capabilities.KubeVersion.Version) }}
 {{- end }}

@@ -10,6 +10,15 @@ const modes: Record<string, string[]> = {
   'admission policy off': ['admissionPolicy.enabled=false'],
   'single replica without leader election': ['replicaCount=1', 'leaderElection.enabled=false'],
   'network policy and service monitor': ['networkPolicy.enabled=true', 'metrics.serviceMonitor.enabled=true'],
+  'extension values': [
+    'commonLabels.team=payments',
+    'deploymentAnnotations.owner=platform',
+    'extraVolumes[0].name=ca,extraVolumes[0].configMap.name=corp-ca',
+    'extraVolumeMounts[0].name=ca,extraVolumeMounts[0].mountPath=/etc/ssl/corp',
+    'podDisruptionBudget.maxUnavailable=1',
+    'revisionHistoryLimit=2',
+    'extraObjects[0].apiVersion=v1,extraObjects[0].kind=ConfigMap,extraObjects[0].metadata.name=extra',
+  ],
 };
 
 describe('helm lint --strict', () => {

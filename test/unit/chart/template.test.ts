@@ -472,6 +472,122 @@ describe('other settings', () => {
   });
 });
 
+describe('extension values other charts accept', () => {
+  it('commonLabels land on every object, the pods and the namespace Roles; podLabels win on the pods', () => {
+    const objects = render([
+      'commonLabels.team=payments',
+      'commonLabels.tier=platform',
+      'podLabels.tier=operator',
+      'watchNamespaces={shop}',
+      'metrics.serviceMonitor.enabled=true',
+      'metrics.serviceMonitor.labels.release=prom',
+      'metrics.serviceMonitor.labels.team=observability',
+      'networkPolicy.enabled=true',
+    ]);
+    expect(objects.length).toBeGreaterThan(8);
+    for (const o of objects.filter((x) => x.kind !== 'ServiceMonitor')) {
+      expect(o.metadata.labels, `${o.kind}/${o.metadata.name}`).toMatchObject({
+        team: 'payments',
+        tier: 'platform',
+        'app.kubernetes.io/name': 'readygate',
+      });
+    }
+    expect(one(objects, 'ServiceMonitor').metadata.labels).toMatchObject({
+      team: 'observability',
+      tier: 'platform',
+      release: 'prom',
+      'app.kubernetes.io/instance': 'readygate',
+    });
+    const d = deployment(objects);
+    expect(d.spec.template.metadata.labels).toEqual({
+      'helm.sh/chart': 'readygate-0.1.0',
+      'app.kubernetes.io/name': 'readygate',
+      'app.kubernetes.io/instance': 'readygate',
+      'app.kubernetes.io/version': '0.1.0',
+      'app.kubernetes.io/component': 'operator',
+      'app.kubernetes.io/part-of': 'readygate',
+      'app.kubernetes.io/managed-by': 'Helm',
+      team: 'payments',
+      tier: 'operator',
+    });
+    // The selector stays the immutable pair.
+    expect(d.spec.selector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'readygate',
+      'app.kubernetes.io/instance': 'readygate',
+    });
+  });
+
+  it('deploymentAnnotations go on the Deployment, not the pods', () => {
+    const d = deployment(render([], ['--set-string', 'deploymentAnnotations.reloader\\.stakater\\.com/auto=true']));
+    expect(d.metadata.annotations).toEqual({ 'reloader.stakater.com/auto': 'true' });
+    expect(d.spec.template.metadata.annotations).toBeUndefined();
+    expect(deployment(render()).metadata.annotations).toBeUndefined();
+  });
+
+  it('revisionHistoryLimit defaults to 5 and can be set', () => {
+    expect(deployment(render()).spec.revisionHistoryLimit).toBe(5);
+    expect(deployment(render(['revisionHistoryLimit=0'])).spec.revisionHistoryLimit).toBe(0);
+  });
+
+  it('extraVolumes and extraVolumeMounts come after the tmp volume; the root filesystem stays read-only', () => {
+    const objects = render([
+      'extraVolumes[0].name=ca',
+      'extraVolumes[0].configMap.name=corp-ca',
+      'extraVolumeMounts[0].name=ca',
+      'extraVolumeMounts[0].mountPath=/etc/ssl/corp',
+      'extraVolumeMounts[0].readOnly=true',
+    ]);
+    const pod = deployment(objects).spec.template.spec;
+    expect(pod.volumes).toEqual([
+      { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+      { name: 'ca', configMap: { name: 'corp-ca' } },
+    ]);
+    expect(container(objects).volumeMounts).toEqual([
+      { name: 'tmp', mountPath: '/tmp' },
+      { name: 'ca', mountPath: '/etc/ssl/corp', readOnly: true },
+    ]);
+    expect(container(objects).securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true });
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true });
+  });
+
+  it('extraObjects render as maps or strings, through tpl', () => {
+    const objects = render(
+      [],
+      [
+        '--set-json',
+        `extraObjects=${JSON.stringify([
+          {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name: '{{ include "readygate.fullname" . }}-extra', namespace: '{{ .Release.Namespace }}' },
+            data: { replicas: '{{ .Values.replicaCount }}' },
+          },
+          'apiVersion: v1\nkind: Secret\nmetadata:\n  name: extra-secret\n  labels:\n    {{- include "readygate.labels" . | nindent 4 }}\nstringData:\n  ns: {{ .Release.Namespace }}\n',
+        ])}`,
+      ],
+    );
+    expect(one(objects, 'ConfigMap', 'readygate-extra')).toMatchObject({
+      metadata: { namespace: NAMESPACE },
+      data: { replicas: '2' },
+    });
+    const secret = one(objects, 'Secret', 'extra-secret');
+    expect(secret.stringData).toEqual({ ns: NAMESPACE });
+    expect(secret.metadata.labels).toMatchObject({ 'app.kubernetes.io/instance': 'readygate' });
+    expect(ofKind(render(), 'ConfigMap')).toEqual([]);
+  });
+
+  it('PodDisruptionBudget: minAvailable 1 when neither is set, else exactly the one given', () => {
+    const pdb = (set: string[]) => one(render(set), 'PodDisruptionBudget').spec;
+    expect(pdb([])).toMatchObject({ minAvailable: 1 });
+    expect(pdb(['podDisruptionBudget.maxUnavailable=1'])).not.toHaveProperty('minAvailable');
+    expect(pdb(['podDisruptionBudget.maxUnavailable=1'])).toMatchObject({ maxUnavailable: 1 });
+    expect(pdb(['podDisruptionBudget.maxUnavailable=50%'])).toMatchObject({ maxUnavailable: '50%' });
+    expect(pdb(['podDisruptionBudget.minAvailable=0'])).toMatchObject({ minAvailable: 0 });
+    expect(pdb(['podDisruptionBudget.minAvailable=0'])).not.toHaveProperty('maxUnavailable');
+    expect(pdb(['podDisruptionBudget.minAvailable=50%'])).toMatchObject({ minAvailable: '50%' });
+  });
+});
+
 describe('Kubernetes version', () => {
   it('renders for 1.29 and for managed pre-release versions, and refuses 1.28 with a clear error', () => {
     // 1.29 has no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (see the next test).
