@@ -1,20 +1,20 @@
 // CLI start-up benchmark (`npm run bench:cli`, `-- --quick` for a CI-sized run).
-// Spawns `node src/main.ts version`, `node src/main.ts --help` and `node -e 0` (the floor: what
-// any Node.js program pays before its first line), interleaved so that noise on this shared
-// machine falls on all three alike, and prints each command's median wall time and its ratio to
+// Spawns `readygate version` and `readygate --help` from the sources (`node src/main.ts`) and
+// from the build the package's bin runs (`node dist/main.js`, compiled into a temp dir), next to
+// `node -e 0` (the floor: what any Node.js program pays before its first line) and an empty .ts
+// file (what Node's type stripping adds to any .ts entry). Runs are interleaved so that noise on
+// this shared machine falls on all alike; prints each command's median wall time and its ratio to
 // the floor's. No assertions: figures only.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 5 : 21;
-const ENTRY = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-
-const COMMANDS: Array<{ name: string; args: string[] }> = [
-  { name: 'node -e 0 (floor)', args: ['-e', '0'] },
-  { name: 'readygate version', args: [ENTRY, 'version'] },
-  { name: 'readygate --help', args: [ENTRY, '--help'] },
-];
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SOURCE = join(ROOT, 'src/main.ts');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -31,15 +31,51 @@ function timeOnce(args: string[]): number {
   return ms;
 }
 
-const times = COMMANDS.map(() => [] as number[]);
-// One warm-up round fills the page cache; it is not counted.
-for (const c of COMMANDS) timeOnce(c.args);
-for (let i = 0; i < RUNS; i++) {
-  for (const [k, c] of COMMANDS.entries()) times[k]!.push(timeOnce(c.args));
+/**
+ * Compiles src/ as `npm run build` does, into dir/dist next to a copy of package.json and a link
+ * to node_modules: the layout of the installed bin, whatever the CLI imports at start-up.
+ */
+function build(dir: string): string {
+  execFileSync('npm', ['run', '--silent', 'build', '--', '--outDir', join(dir, 'dist')], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  writeFileSync(join(dir, 'empty.ts'), 'export {};\n');
+  return join(dir, 'dist/main.js');
+}
+
+/** Median wall ms of each command, over RUNS interleaved rounds after one warm-up round (page cache). */
+function measure(commands: Array<{ args: string[] }>): number[][] {
+  const times = commands.map(() => [] as number[]);
+  for (const c of commands) timeOnce(c.args);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [k, c] of commands.entries()) times[k]!.push(timeOnce(c.args));
+  }
+  return times;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'readygate-cli-bench-'));
+let COMMANDS: Array<{ name: string; args: string[] }>;
+let times: number[][];
+try {
+  const built = build(dir);
+  COMMANDS = [
+    { name: 'node -e 0 (floor)', args: ['-e', '0'] },
+    { name: 'node empty.ts (type-stripping floor)', args: [join(dir, 'empty.ts')] },
+    { name: 'node src/main.ts version', args: [SOURCE, 'version'] },
+    { name: 'node src/main.ts --help', args: [SOURCE, '--help'] },
+    { name: 'node dist/main.js version (the bin)', args: [built, 'version'] },
+    { name: 'node dist/main.js --help (the bin)', args: [built, '--help'] },
+  ];
+  times = measure(COMMANDS);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
 }
 
 const floor = median(times[0]!);
-console.log(`CLI start-up, node ${process.version}, median of ${RUNS} interleaved runs (wall ms)\n`);
+console.log(`\nCLI start-up, node ${process.version}, median of ${RUNS} interleaved runs (wall ms)\n`);
 console.log('| command | median ms | min ms | max ms | ÷ floor |');
 console.log('| --- | ---: | ---: | ---: | ---: |');
 for (const [k, c] of COMMANDS.entries()) {
