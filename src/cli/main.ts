@@ -1,17 +1,15 @@
 // The readygate command line: dispatches to a subcommand and maps failures to exit codes.
+// Only light modules are imported here: each command's modules (the operator, client-node,
+// undici) load when that command runs, so `version` and `--help` start as fast as node itself
+// (`npm run bench:cli`).
 
-import { setFlagsFromString } from 'node:v8';
-import { createOperator, type Operator } from '../controllers/operator.ts';
-import { loadKubeConfig } from '../kube/config.ts';
-import { createLogger, type Logger } from '../observability/logger.ts';
-import { type Clock, realClock } from '../runtime/clock.ts';
-import { EXIT_MARGIN_MS, ExitDeadline, openHandles } from '../runtime/shutdown.ts';
+import { parseArgs } from 'node:util';
 import { VERSION } from '../version.ts';
-import { parseRunOptions, RUN_HELP, UsageError } from './options.ts';
+import { EXIT } from './exit.ts';
+import { RUN_HELP, UsageError } from './options.ts';
 import { printable } from './terminal.ts';
 
-/** Exit codes, documented in the README. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, cluster: 3 } as const;
+export { EXIT } from './exit.ts';
 
 export const HELP = `Usage: readygate <command> [flags]
 
@@ -19,9 +17,15 @@ Commands:
   run       run the operator (see: readygate run --help)
   check     run one probe round of a ProbePolicy locally and print the result
   explain   explain why a pod is or is not Ready, gate by gate
-  version   print the version
+  version   print the version (also: -v, --version; --output json)
 
 Exit codes: 0 ok, 1 check failed or pod not Ready, 2 usage error, 3 cluster or API error.
+`;
+
+export const VERSION_HELP = `Usage: readygate version [--output text|json]
+
+Prints readygate's version and the Node.js version it runs on. -v and --version are the same
+command.
 `;
 
 /**
@@ -40,26 +44,8 @@ export async function main(
           process.stdout.write(RUN_HELP);
           return EXIT.ok;
         }
-        const opts = parseRunOptions(rest);
-        // V8 sizes its heap for throughput: with room to spare it lets garbage pile up to several
-        // times the live set before collecting (10,000 pods: ~100 MiB live, 690 MiB resident).
-        // Memory saver mode collects earlier; it costs GC CPU mostly during mass changes (see
-        // bench/RESULTS.md). Set here rather than on node's command line (NODE_OPTIONS refuses
-        // it), so the image, the npm bin and the tests run the operator alike.
-        if (opts.memorySaver) setFlagsFromString('--memory-saver-mode');
-        const log = createLogger({ level: opts.logLevel });
-        log.info(
-          {
-            version: VERSION,
-            namespaces: opts.namespaces,
-            leaderElect: opts.leaderElect,
-            memorySaver: opts.memorySaver,
-          },
-          'starting readygate',
-        );
-        const kc = loadKubeConfig(opts.kubeconfig);
-        const operator = await createOperator(kc, opts, log);
-        return await runUntilStopped(operator, { gracePeriodMs: opts.shutdownGraceMs, log, exit });
+        const { runOperator } = await import('./run.ts');
+        return await runOperator(rest, exit);
       }
       case 'check': {
         const { runCheck } = await import('./check.ts');
@@ -71,8 +57,8 @@ export async function main(
       }
       case 'version':
       case '--version':
-        process.stdout.write(`readygate ${VERSION} (node ${process.versions.node})\n`);
-        return EXIT.ok;
+      case '-v':
+        return runVersion(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -94,32 +80,30 @@ export async function main(
   }
 }
 
-/**
- * Runs the operator until it stops, then ends the process through `exit`. From the moment
- * shutdown begins (signal, lost leadership, failure) the process has the grace period plus
- * EXIT_MARGIN_MS to end; resolves with the exit code (when `exit` did not end the process).
- */
-export async function runUntilStopped(
-  operator: Pick<Operator, 'manager' | 'run'>,
-  o: { gracePeriodMs: number; log: Logger; exit: (code: number) => void; clock?: Clock },
-): Promise<number> {
-  const { log, exit } = o;
-  const deadline = new ExitDeadline({
-    clock: o.clock ?? realClock,
-    limitMs: o.gracePeriodMs + EXIT_MARGIN_MS,
-    exit,
-    logger: log,
-    pending: () => ({ runnables: operator.manager.unfinished(), openHandles: openHandles() }),
-  });
-  operator.manager.stopping.addEventListener('abort', () => deadline.arm(), { once: true });
-  let code: number = EXIT.ok;
+/** What `readygate version` prints: the same two facts as text or as a JSON object. */
+export function formatVersion(output: 'text' | 'json', node: string = process.versions.node): string {
+  if (output === 'json') return `${JSON.stringify({ version: VERSION, node }, null, 2)}\n`;
+  return `readygate ${VERSION} (node ${node})\n`;
+}
+
+/** `readygate version [--output text|json]`; throws UsageError on any other flag or argument. */
+function runVersion(argv: string[]): number {
+  let values: { output?: string | undefined; help?: boolean | undefined };
   try {
-    await operator.run();
-    log.info('stopped');
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      options: { output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    }).values;
   } catch (err) {
-    log.error({ err: String(err) }, 'operator stopped with an error');
-    code = EXIT.failed;
+    throw new UsageError((err as Error).message);
   }
-  deadline.finish(code);
-  return code;
+  if (values.help) {
+    process.stdout.write(VERSION_HELP);
+    return EXIT.ok;
+  }
+  const output = values.output ?? 'text';
+  if (output !== 'text' && output !== 'json') throw new UsageError('--output must be text or json');
+  process.stdout.write(formatVersion(output));
+  return EXIT.ok;
 }

@@ -1,12 +1,13 @@
 // scripts/stage-runtime.sh lays out what the image's runtime stage holds (/app): compiled dist/,
 // package.json, crds/ and production dependencies only. This runs it into a temp dir and checks that
 // no development dependency ships, that every runtime dependency loads, and (once the entry point
-// exists) that the staged operator starts.
+// exists) that the staged operator starts, and that an older Node.js gets a clear refusal.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unsupportedNode } from '../../../src/node-version.ts';
 import { ROOT } from './helm.ts';
 
 interface Lock {
@@ -20,6 +21,22 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
 
 let dir: string;
 let stage: string;
+
+/**
+ * A Node.js too old for readygate from PATH outside node_modules: the machine's own, which runs
+ * `npm ci` before the `node` package brings Node 24 (.ci/run prints its version first).
+ */
+function olderNode(): { path: string; version: string } | undefined {
+  for (const d of (process.env.PATH ?? '').split(delimiter)) {
+    if (!d || d.includes('node_modules')) continue;
+    const path = join(d, 'node');
+    if (!existsSync(path)) continue;
+    const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 30_000 });
+    const version = r.stdout?.trim() ?? '';
+    if (r.status === 0 && unsupportedNode(version)) return { path, version };
+  }
+  return undefined;
+}
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'readygate-stage-'));
@@ -73,6 +90,37 @@ describe('the staged runtime (the image /app)', () => {
     const r = spawnSync(process.execPath, [main, '--version'], { cwd: stage, encoding: 'utf8', timeout: 30_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain(pkg.version);
+    expect(r.status).toBe(0);
+  });
+
+  it('on an older Node.js: one line naming the version needed, exit code 2, before any dependency loads', () => {
+    const old = olderNode();
+    if (!old) {
+      // CI machines have one (see olderNode); elsewhere the machine's Node may be 24 already.
+      if (process.env.CI) throw new Error('CI: no Node.js older than 24 on PATH outside node_modules');
+      console.log('no Node.js older than 24 on PATH outside node_modules; the refusal was not run');
+      return;
+    }
+    for (const args of [['version'], ['run'], ['--help']]) {
+      const r = spawnSync(old.path, [join(stage, 'dist/main.js'), ...args], {
+        cwd: stage,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(r.stderr, args.join(' ')).toBe(`readygate needs Node.js 24 or later (found ${old.version})\n`);
+      expect(r.stdout).toBe('');
+      expect(r.status).toBe(2);
+    }
+  });
+
+  it('version --output json', () => {
+    const r = spawnSync(process.execPath, [join(stage, 'dist/main.js'), 'version', '-o', 'json'], {
+      cwd: stage,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ version: pkg.version, node: process.versions.node });
     expect(r.status).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EXIT, runUntilStopped } from '../../../src/cli/main.ts';
+import { EXIT } from '../../../src/cli/exit.ts';
+import { runUntilStopped } from '../../../src/cli/run.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { FakeClock } from '../../../src/runtime/clock.ts';
 import { Manager, type Runnable } from '../../../src/runtime/manager.ts';

@@ -1,0 +1,143 @@
+// The command line as a user runs it, `node src/main.ts <args>`, for the commands that need no
+// cluster: what it prints, its exit codes, and which modules it loads to do so.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HELP, VERSION_HELP } from '../../../src/cli/main.ts';
+import { RUN_HELP } from '../../../src/cli/options.ts';
+import { unsupportedNode } from '../../../src/node-version.ts';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+
+// Records every module the process resolves (module.registerHooks runs in the process itself).
+const RECORDER = `import { writeFileSync } from 'node:fs';
+import { registerHooks } from 'node:module';
+const urls = [];
+registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); urls.push(r.url); return r; } });
+process.on('exit', () => writeFileSync(process.env.READYGATE_TEST_LOADED, urls.join('\\n')));
+`;
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'readygate-cli-'));
+  writeFileSync(join(dir, 'recorder.mjs'), RECORDER);
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function cli(args: string[]): { code: number | null; stdout: string; stderr: string; loaded: string[] } {
+  const out = join(dir, 'loaded.txt');
+  rmSync(out, { force: true });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', pathToFileURL(join(dir, 'recorder.mjs')).href, join(ROOT, 'src/main.ts'), ...args],
+    { encoding: 'utf8', timeout: 60_000, env: { ...process.env, READYGATE_TEST_LOADED: out } },
+  );
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, loaded: readFileSync(out, 'utf8').split('\n') };
+}
+
+describe('readygate version', () => {
+  const text = `readygate ${version} (node ${process.versions.node})\n`;
+
+  it('prints the version as text; -v and --version are the same command', () => {
+    for (const command of ['version', '-v', '--version']) {
+      const r = cli([command]);
+      expect(r, command).toMatchObject({ code: 0, stdout: text, stderr: '' });
+    }
+  });
+
+  it('prints JSON with --output json or -o json', () => {
+    for (const args of [
+      ['version', '--output', 'json'],
+      ['version', '-o', 'json'],
+      ['-v', '-o', 'json'],
+      ['--version', '--output=json'],
+    ]) {
+      const r = cli(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toEqual({ version, node: process.versions.node });
+    }
+    expect(cli(['version', '--output', 'text']).stdout).toBe(text);
+  });
+
+  it.each([
+    [['version', '--output', 'yaml'], 'readygate version: --output must be text or json\n'],
+    [['-v', '--frobnicate'], "readygate -v: Unknown option '--frobnicate'"],
+    [['version', 'now'], "readygate version: Unexpected argument 'now'"],
+  ])('refuses %j with exit code 2 and the reason', (args, words) => {
+    const r = cli(args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(words);
+  });
+
+  it('has its own --help', () => {
+    expect(cli(['version', '--help'])).toMatchObject({ code: 0, stdout: VERSION_HELP });
+  });
+});
+
+describe('usage', () => {
+  it('--help and help print the usage with exit code 0; no command prints it with exit code 2', () => {
+    expect(cli(['--help'])).toMatchObject({ code: 0, stdout: HELP, stderr: '' });
+    expect(cli(['help'])).toMatchObject({ code: 0, stdout: HELP });
+    expect(cli([])).toMatchObject({ code: 2, stdout: HELP });
+    expect(cli(['run', '--help'])).toMatchObject({ code: 0, stdout: RUN_HELP });
+  });
+
+  it('an unknown command or flag gets exit code 2 and the usage on stderr', () => {
+    for (const command of ['frobnicate', '-x', '--verbose']) {
+      const r = cli([command]);
+      expect(r.code, command).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`readygate: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+    }
+  });
+
+  it('a bad flag of run is refused before anything starts', () => {
+    const r = cli(['run', '--frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("readygate run: Unknown option '--frobnicate'");
+  });
+});
+
+describe('start-up loads only what the command needs', () => {
+  const heavy = (urls: string[]) =>
+    urls.filter((u) => u.includes('/node_modules/') || /\/src\/(controllers|kube|probes|observability)\//.test(u));
+
+  it('version and --help load no dependency and none of the operator', () => {
+    for (const args of [['version'], ['--help'], ['-v', '-o', 'json'], ['run', '--help']]) {
+      const { code, loaded } = cli(args);
+      expect(code, args.join(' ')).toBe(0);
+      expect(loaded).toContain(pathToFileURL(join(ROOT, 'src/cli/main.ts')).href);
+      expect(heavy(loaded), args.join(' ')).toEqual([]);
+    }
+  });
+
+  it('check loads its modules when it runs', () => {
+    const r = cli(['check', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: readygate check');
+    expect(r.loaded).toContain(pathToFileURL(join(ROOT, 'src/cli/check.ts')).href);
+    expect(heavy(r.loaded).length).toBeGreaterThan(0);
+  });
+});
+
+describe('unsupportedNode', () => {
+  it('names the version needed and the one found', () => {
+    expect(unsupportedNode('v20.20.2')).toBe('readygate needs Node.js 24 or later (found v20.20.2)');
+    expect(unsupportedNode('v23.11.0')).toBe('readygate needs Node.js 24 or later (found v23.11.0)');
+    expect(unsupportedNode('v8.17.0')).toBe('readygate needs Node.js 24 or later (found v8.17.0)');
+  });
+  it('accepts 24 and later', () => {
+    for (const v of ['v24.0.0', 'v24.21.0', 'v25.2.1', 'v100.0.0']) expect(unsupportedNode(v), v).toBeUndefined();
+  });
+  it('refuses a version it cannot read rather than guessing', () => {
+    expect(unsupportedNode('nonsense')).toBe('readygate needs Node.js 24 or later (found nonsense)');
+  });
+});
