@@ -9,16 +9,8 @@ import type { ProbePolicy } from '../api/types.ts';
 import { loadKubeConfig } from '../kube/config.ts';
 import { Debouncer } from '../probes/debouncer.ts';
 import { runProbe } from '../probes/probe.ts';
+import { CHECK_HELP } from './help.ts';
 import { UsageError } from './options.ts';
-
-export const CHECK_HELP = `Usage: readygate check -f POLICY.yaml (--pod NAME [-n NAMESPACE] | --address IP) [--kubeconfig PATH] [--output text|json]
-
-Runs the policy's probe once against a pod (its IP and named ports read from the cluster) or a
-bare address (numeric ports only), and prints the result and the condition message readygate
-would write. The policy file is used as is, without the API server's defaults (core/v1 Probe
-defaults apply). Exit code 0 when the probe passes, 1 when it fails, 2 on usage errors, 3 when
-the cluster cannot be read or the API server would not run an exec probe.
-`;
 
 /** `readygate check`: resolves with the exit code. */
 export async function runCheck(argv: string[]): Promise<number> {

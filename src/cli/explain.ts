@@ -5,15 +5,9 @@ import { CoreV1Api, CustomObjectsApi, type V1Pod, type V1PodCondition } from '@k
 import { GROUP, GROUP_VERSION, PLURAL, type ProbePolicy } from '../api/types.ts';
 import { computeTargets, olderFirst, selects } from '../controllers/targets.ts';
 import { loadKubeConfig } from '../kube/config.ts';
+import { EXPLAIN_HELP } from './help.ts';
 import { UsageError } from './options.ts';
 import { printable, printableJson } from './terminal.ts';
-
-export const EXPLAIN_HELP = `Usage: readygate explain pod/NAME [-n NAMESPACE] [--kubeconfig PATH] [--output text|json]
-
-For each readiness gate of the pod: the ProbePolicy that provides it, the condition's status,
-reason, message and age, and what is blocking Ready. Exit code 0 when the pod is Ready, 1 when
-it is not, 2 on usage errors, 3 when the cluster cannot be read.
-`;
 
 export interface GateExplanation {
   conditionType: string;

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { VERSION } from '../version.ts';
 import { EXIT } from './exit.ts';
+import { CHECK_HELP, EXPLAIN_HELP } from './help.ts';
 import { RUN_HELP, UsageError } from './options.ts';
 import { printable } from './terminal.ts';
 
@@ -40,18 +41,17 @@ export async function main(
   try {
     switch (command) {
       case 'run': {
-        if (rest.includes('--help') || rest.includes('-h')) {
-          process.stdout.write(RUN_HELP);
-          return EXIT.ok;
-        }
+        if (wantsHelp(rest)) return printHelp(RUN_HELP);
         const { runOperator } = await import('./run.ts');
         return await runOperator(rest, exit);
       }
       case 'check': {
+        if (wantsHelp(rest)) return printHelp(CHECK_HELP);
         const { runCheck } = await import('./check.ts');
         return await runCheck(rest);
       }
       case 'explain': {
+        if (wantsHelp(rest)) return printHelp(EXPLAIN_HELP);
         const { runExplain } = await import('./explain.ts');
         return await runExplain(rest);
       }
@@ -105,5 +105,12 @@ function runVersion(argv: string[]): number {
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError('--output must be text or json');
   process.stdout.write(formatVersion(output));
+  return EXIT.ok;
+}
+
+const wantsHelp = (args: readonly string[]): boolean => args.includes('--help') || args.includes('-h');
+
+function printHelp(text: string): number {
+  process.stdout.write(text);
   return EXIT.ok;
 }

@@ -1,0 +1,18 @@
+// The help texts of check and explain, apart from the commands themselves: `check --help` and
+// `explain --help` print them without loading client-node (src/cli/main.ts).
+
+export const CHECK_HELP = `Usage: readygate check -f POLICY.yaml (--pod NAME [-n NAMESPACE] | --address IP) [--kubeconfig PATH] [--output text|json]
+
+Runs the policy's probe once against a pod (its IP and named ports read from the cluster) or a
+bare address (numeric ports only), and prints the result and the condition message readygate
+would write. The policy file is used as is, without the API server's defaults (core/v1 Probe
+defaults apply). Exit code 0 when the probe passes, 1 when it fails, 2 on usage errors, 3 when
+the cluster cannot be read or the API server would not run an exec probe.
+`;
+
+export const EXPLAIN_HELP = `Usage: readygate explain pod/NAME [-n NAMESPACE] [--kubeconfig PATH] [--output text|json]
+
+For each readiness gate of the pod: the ProbePolicy that provides it, the condition's status,
+reason, message and age, and what is blocking Ready. Exit code 0 when the pod is Ready, 1 when
+it is not, 2 on usage errors, 3 when the cluster cannot be read.
+`;
