@@ -206,7 +206,7 @@ describe('probeGrpc against a server that says GOAWAY before it answers', () => 
   afterAll(() => servers.close());
 
   it("an error after GOAWAY is the server's: no could-not-look, none of its text", async () => {
-    const details = 'connect EHOSTUNREACH 10.0.0.1:80';
+    const details = 'connect EHOSTUNREACH 10.0.0.1:80'; // text the server sends; no traffic goes there
     const { port, service } = servers.stage({ kind: 'goaway-then-error', code: status.UNAVAILABLE, details });
     const r = await probeGrpc({ host: '127.0.0.1', port, service, timeoutMs: 1000 });
     expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });

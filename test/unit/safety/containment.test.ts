@@ -13,7 +13,7 @@ import { Failsafe } from '../../../src/safety/failsafe.ts';
 const OK: ProbeResult = {
   outcome: 'success',
   couldNotLook: false,
-  message: 'TCP connect 10.0.0.1:80: ok',
+  message: 'TCP connect 10.0.0.1:80: ok', // a message only; nothing is probed
   durationMs: 3,
 };
 const HOSTILE = `Unexpected token \u001b]0;pwned\u0007 in JSON at position 0 ${'x'.repeat(5000)}`;
