@@ -57,8 +57,8 @@ const BOMB = 4 * 1024 * 1024; // inflates to 4 MiB, 64 times the probe's 64 KiB 
 /** Server text: errno-looking words (which must not turn into "could not look"), escapes, bulk. */
 export const detailsArb: fc.Arbitrary<string> = fc
   .tuple(
-    // Text the server sends (no traffic goes to 10.0.0.1).
-    fc.constantFrom('', 'connect EHOSTUNREACH 10.0.0.1:80', 'ETIMEDOUT', 'ENETUNREACH', 'ECONNREFUSED ', 'EMFILE'),
+    // biome-ignore format: the note on 10.0.0.1 stays on its line
+    fc.constantFrom('', 'connect EHOSTUNREACH 10.0.0.1:80', 'ETIMEDOUT', 'ENETUNREACH', 'ECONNREFUSED ', 'EMFILE'), // server text; no traffic goes there
     fc.constantFrom('', '\u001b]0;owned\u0007\u001b[2J', '\r\nX-Injected: 1', '%00%zz', '\u{1f600}'),
     fc.oneof(
       fc.string({ unit: 'grapheme', maxLength: 20 }),
