@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONDITION_PREFIXES, invalidPrefix } from '../safety/ownership.ts';
+import { MAX_BUCKETS } from '../safety/sharding.ts';
 
 export interface OperatorOptions {
   kubeconfig?: string;
@@ -22,6 +23,8 @@ export interface OperatorOptions {
   healthHost: string;
   healthPort: number;
   leaderElect: boolean;
+  /** Buckets pods are sharded into across replicas (docs/sharding.md); 0: no sharding. */
+  shardBuckets: number;
   leaderElectionNamespace: string;
   leaderElectionId: string;
   identity: string;
@@ -59,6 +62,9 @@ Flags (environment variable in brackets):
   --leader-elect                    elect a leader on a Lease; only the leader probes and writes
   --leader-election-namespace NS    [POD_NAMESPACE] (default readygate-system)
   --leader-election-id NAME         Lease name (default readygate)
+  --shard-buckets N                 share the pods between every replica in N buckets, each
+                                    held on a Lease (1-256; default 0: only the leader works);
+                                    needs --leader-elect and POD_NAME
   --lease-duration D, --renew-deadline D, --retry-period D   (default 15s, 10s, 2s)
   --enable-exec                     allow exec probes (needs pods/exec RBAC; off by default)
   --allow-secret-ca                 allow tls.caSecretRef (needs secrets get RBAC; off by default)
@@ -103,6 +109,7 @@ const RUN_FLAGS = {
   'leader-elect': { type: 'boolean' },
   'leader-election-namespace': { type: 'string' },
   'leader-election-id': { type: 'string' },
+  'shard-buckets': { type: 'string' },
   'lease-duration': { type: 'string' },
   'renew-deadline': { type: 'string' },
   'retry-period': { type: 'string' },
@@ -156,6 +163,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     healthHost: (am[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0',
     healthPort: Number(am[2]),
     leaderElect: Boolean(values['leader-elect']),
+    shardBuckets: shardBuckets(str('shard-buckets')),
     leaderElectionNamespace: str('leader-election-namespace') ?? env.POD_NAMESPACE ?? 'readygate-system',
     leaderElectionId: str('leader-election-id') ?? 'readygate',
     identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
@@ -172,8 +180,32 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   if (!(opts.retryPeriodMs < opts.renewDeadlineMs && opts.renewDeadlineMs < opts.leaseDurationMs)) {
     throw new UsageError('leader election needs retry-period < renew-deadline < lease-duration');
   }
+  if (opts.shardBuckets > 0) checkSharding(opts, env);
   return opts;
 }
+
+function shardBuckets(flag: string | undefined): number {
+  if (flag === undefined || flag === '0') return 0;
+  return positiveInt('shard-buckets', flag, MAX_BUCKETS);
+}
+
+/** Sharding reuses leader election's namespace and timings, and needs an identity that survives a restart's PID. */
+function checkSharding(opts: OperatorOptions, env: NodeJS.ProcessEnv): void {
+  if (!opts.leaderElect) throw new UsageError('--shard-buckets needs --leader-elect (its namespace, id and timings)');
+  if (!env.POD_NAME) {
+    throw new UsageError('--shard-buckets needs POD_NAME (a stable identity; the chart sets it from metadata.name)');
+  }
+  // The set's id names the leases: <id>-s<B>-bucket-<b> must stay a DNS label.
+  if (`${opts.leaderElectionId}-s${opts.shardBuckets}-bucket-${opts.shardBuckets - 1}`.length > 63) {
+    throw new UsageError(
+      '--leader-election-id: too long to name the shard leases (at most 63 characters with -sN-bucket-N)',
+    );
+  }
+}
+
+/** The id of the set of shard leases: a new bucket count is a new set (docs/sharding.md, decision 6). */
+export const shardLeaseId = (opts: Pick<OperatorOptions, 'leaderElectionId' | 'shardBuckets'>) =>
+  `${opts.leaderElectionId}-s${opts.shardBuckets}`;
 
 function conditionPrefixes(flag: string | undefined): string[] {
   if (flag === undefined) return [...DEFAULT_CONDITION_PREFIXES];

@@ -2,7 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
 import { explainPod, formatExplanation } from '../../../src/cli/explain.ts';
-import { parseDuration, parseRunOptions, UsageError } from '../../../src/cli/options.ts';
+import { parseDuration, parseRunOptions, shardLeaseId, UsageError } from '../../../src/cli/options.ts';
 import { printable, printableJson } from '../../../src/cli/terminal.ts';
 
 describe('run options', () => {
@@ -54,6 +54,26 @@ describe('run options', () => {
   ])('rejects %j naming the flag', (args, words) => {
     expect(() => parseRunOptions(args, {})).toThrow(UsageError);
     expect(() => parseRunOptions(args, {})).toThrow(words);
+  });
+  it('shards only with leader election and a stable identity', () => {
+    expect(parseRunOptions([], {}).shardBuckets).toBe(0);
+    const o = parseRunOptions(['--leader-elect', '--shard-buckets', '16'], { POD_NAME: 'rg-0' });
+    expect(o.shardBuckets).toBe(16);
+    expect(shardLeaseId(o)).toBe('readygate-s16');
+    expect(parseRunOptions(['--shard-buckets', '0'], {}).shardBuckets).toBe(0);
+    const rejects = (args: string[], env: NodeJS.ProcessEnv, words: string) => {
+      expect(() => parseRunOptions(args, env)).toThrow(UsageError);
+      expect(() => parseRunOptions(args, env)).toThrow(words);
+    };
+    rejects(['--shard-buckets', '16'], { POD_NAME: 'rg-0' }, 'needs --leader-elect');
+    rejects(['--leader-elect', '--shard-buckets', '16'], {}, 'needs POD_NAME');
+    rejects(['--leader-elect', '--shard-buckets', '257'], { POD_NAME: 'a' }, 'from 1 to 256');
+    rejects(['--leader-elect', '--shard-buckets', '-1'], { POD_NAME: 'a' }, '--shard-buckets');
+    rejects(
+      ['--leader-elect', '--shard-buckets', '16', '--leader-election-id', 'x'.repeat(50)],
+      { POD_NAME: 'a' },
+      'too long',
+    );
   });
   it('parses durations', () => {
     expect(parseDuration('x', '1500ms')).toBe(1500);
