@@ -51,8 +51,8 @@ export function checkBucketCount(buckets: number): void {
  * BigInt step per byte would cost microseconds per UID; the prime is 2^40 + 0x1b3.
  */
 export function fnv1a64(text: string): bigint {
-  const [h0, h1, h2, h3] = fnv1a64Limbs(text);
-  return (BigInt(((h3 << 16) | h2) >>> 0) << 32n) | BigInt(((h1 << 16) | h0) >>> 0);
+  const h = fnv1a64Limbs(text);
+  return (BigInt(((h[3]! << 16) | h[2]!) >>> 0) << 32n) | BigInt(((h[1]! << 16) | h[0]!) >>> 0);
 }
 
 /** Reused by fnv1a64Limbs: bucketOf runs per pod on every policy pass, so it allocates nothing. */
