@@ -12,6 +12,8 @@
 //    (a lease duration) and another to see the same outage reach failureThreshold.
 //    One flip refused trips the policy: every flip is held until a whole window passes in which
 //    no target of the policy wants to flip.
+//    Sharded (docs/sharding.md, decision 4), maxUnavailable is taken of the policy's targets in
+//    all buckets, and a replica admits at most its share of it, rounded up.
 // 2. A global view across policies. When most targets could not be looked at (connect timeouts,
 //    unreachable networks, operator-side errors: ProbeResult.couldNotLook), the operator is the
 //    likely cause, so every flip to False is held everywhere until most targets can be looked at
@@ -33,8 +35,14 @@ export interface PolicyLimits {
   windowMs: number;
   /** spec.failsafe.maxUnavailable (int or "N%"). */
   maxUnavailable: number | string;
-  /** The policy's targets now (what a percentage is taken of). */
+  /** The policy's targets on this replica now (what a percentage is taken of when unsharded). */
   targets: number;
+  /**
+   * Sharded: the policy's targets in all buckets, counted before this replica kept its own.
+   * A percentage is taken of these, and this replica admits at most its share of the result.
+   * Absent, or equal to `targets`: unsharded.
+   */
+  globalTargets?: number;
 }
 
 /** A policy whose hold began or ended; the caller reports it (Event on hold, status either way). */
@@ -56,8 +64,12 @@ interface PolicyState {
   /** The last time a flip was held: a trip clears one window after it. */
   lastHeldAt: number;
   windowMs: number;
+  /** maxUnavailable over every replica's targets of the policy. */
   max: number;
+  /** What this replica may admit itself: its share of `max`, rounded up. */
+  localMax: number;
   targets: number;
+  globalTargets: number;
   /** The reason last reported, to report each change exactly once. */
   reported: HoldReason | undefined;
 }
@@ -73,27 +85,27 @@ export class Failsafe {
   /** Starts tracking a policy; `recentFlips` are the times of flips to False already on its pods. */
   addPolicy(policy: string, recentFlips: readonly number[], now: number, limits: PolicyLimits): void {
     if (this.#policies.has(policy)) return;
+    const budget = budgetOf(limits); // throws on bad limits before anything is kept
     const state: PolicyState = {
       admitted: recentFlips.filter((t) => t <= now).map((t) => t + 2 * limits.windowMs),
       held: new Map(),
       tripped: false,
       lastHeldAt: 0,
       windowMs: limits.windowMs,
-      max: 0,
-      targets: 0,
+      ...budget,
+      targets: limits.targets,
       reported: undefined,
     };
     this.#policies.set(policy, state);
-    this.updateLimits(policy, limits);
   }
 
-  /** Takes a policy's new window, maxUnavailable or target count. */
+  /** Takes a policy's new window, maxUnavailable or target counts. */
   updateLimits(policy: string, limits: PolicyLimits): void {
     const state = this.#policies.get(policy);
     if (!state) return;
+    Object.assign(state, budgetOf(limits));
     state.windowMs = limits.windowMs;
     state.targets = limits.targets;
-    state.max = scaledMaxUnavailable(limits.maxUnavailable, limits.targets);
   }
 
   /** Stops tracking a policy (deleted or no longer probing). */
@@ -174,7 +186,8 @@ export class Failsafe {
     };
     if (this.blind() || (this.warmingUp() && this.#looks.get(target) === true)) return hold('CouldNotLook');
     prune(state, now);
-    if (!state.tripped && state.admitted.length < state.max) {
+    const own = state.admitted.length;
+    if (!state.tripped && own < state.localMax) {
       state.admitted.push(now + state.windowMs);
       state.held.delete(target);
       return { verdict: { admit: true }, transitions: this.#report(policy, state) };
@@ -253,6 +266,17 @@ function prune(state: PolicyState, now: number): void {
   if (state.admitted.some((until) => until <= now)) state.admitted = state.admitted.filter((until) => until > now);
 }
 
+/** maxUnavailable over all targets, and this replica's share of it (rounded up: see docs/sharding.md §5, risk 5). */
+function budgetOf(limits: PolicyLimits): { max: number; localMax: number; globalTargets: number } {
+  const { targets, globalTargets = targets } = limits;
+  if (!Number.isInteger(globalTargets) || globalTargets < targets) {
+    throw new RangeError(`globalTargets ${globalTargets} must be an integer, at least targets (${targets})`);
+  }
+  const max = scaledMaxUnavailable(limits.maxUnavailable, globalTargets);
+  const localMax = globalTargets === 0 ? max : Math.min(max, Math.ceil((max * targets) / globalTargets));
+  return { max, localMax, globalTargets };
+}
+
 function reasonOf(state: PolicyState, blind: boolean): HoldReason | undefined {
   if (state.held.size === 0) return state.tripped ? 'Failsafe' : undefined;
   if (blind) return 'CouldNotLook';
@@ -263,8 +287,12 @@ function reasonOf(state: PolicyState, blind: boolean): HoldReason | undefined {
 // Stable texts: a count in the message would rewrite the policy status on every change.
 function messageOf(reason: HoldReason, state: PolicyState): string {
   const windowS = Math.round(state.windowMs / 1000);
+  const of =
+    state.globalTargets === state.targets
+      ? `${state.max} of ${state.targets} pods`
+      : `${state.max} of ${state.globalTargets} pods, across replicas`;
   return reason === 'Failsafe'
-    ? `more than maxUnavailable (${state.max} of ${state.targets} pods) would flip to False within ${windowS}s; holding their current status until a whole window passes with no pod failing. Check connectivity from the operator to the pods.`
+    ? `more than maxUnavailable (${of}) would flip to False within ${windowS}s; holding their current status until a whole window passes with no pod failing. Check connectivity from the operator to the pods.`
     : 'most probe targets could not be looked at from the operator (connect timeouts, unreachable networks, operator errors), so no gate is flipped to False until they can; check the operator pod and its network.';
 }
 
