@@ -13,7 +13,8 @@
 //    One flip refused trips the policy: every flip is held until a whole window passes in which
 //    no target of the policy wants to flip.
 //    Sharded (docs/sharding.md, decision 4), maxUnavailable is taken of the policy's targets in
-//    all buckets, and a replica admits at most its share of it, rounded up.
+//    all buckets, and a replica admits at most its share of it, rounded up. The flips other
+//    replicas made (seen in the pod cache) count against the whole for two windows, like seeds.
 // 2. A global view across policies. When most targets could not be looked at (connect timeouts,
 //    unreachable networks, operator-side errors: ProbeResult.couldNotLook), the operator is the
 //    likely cause, so every flip to False is held everywhere until most targets can be looked at
@@ -70,6 +71,10 @@ interface PolicyState {
   localMax: number;
   targets: number;
   globalTargets: number;
+  /** Pod uid → when another replica's flip of it stops counting (its time + 2 windows). */
+  foreign: Map<string, number>;
+  /** No entry of `foreign` expires before this: pruning costs nothing until then. */
+  foreignNext: number;
   /** The reason last reported, to report each change exactly once. */
   reported: HoldReason | undefined;
 }
@@ -94,6 +99,8 @@ export class Failsafe {
       windowMs: limits.windowMs,
       ...budget,
       targets: limits.targets,
+      foreign: new Map(),
+      foreignNext: Number.POSITIVE_INFINITY,
       reported: undefined,
     };
     this.#policies.set(policy, state);
@@ -108,9 +115,26 @@ export class Failsafe {
     state.targets = limits.targets;
   }
 
-  /** Stops tracking a policy (deleted or no longer probing). */
+  /** Stops tracking a policy (deleted or no longer probing), with the foreign flips noted for it. */
   removePolicy(policy: string): void {
     this.#policies.delete(policy);
+  }
+
+  /**
+   * Records a flip to False of `podUid` that another replica made at `at` (seen in the pod
+   * cache). It counts against the policy's budget over all replicas until `at` + 2 windows, once
+   * per pod however often it flips. For pods this replica does not own only; a policy not
+   * tracked yet is ignored (note its foreign flips right after addPolicy).
+   */
+  noteForeignFlip(policy: string, podUid: string, at: number): void {
+    if (!Number.isFinite(at)) throw new RangeError(`foreign flip time ${at} must be a finite time in ms`);
+    const state = this.#policies.get(policy);
+    if (!state) return;
+    const until = at + 2 * state.windowMs;
+    if (until > (state.foreign.get(podUid) ?? Number.NEGATIVE_INFINITY)) state.foreign.set(podUid, until);
+    state.foreignNext = Math.min(state.foreignNext, until);
+    // The flip's own time as "now": memory stays bounded even if this replica never flips.
+    pruneForeign(state, at);
   }
 
   /** Registers a target for the global view. */
@@ -187,7 +211,7 @@ export class Failsafe {
     if (this.blind() || (this.warmingUp() && this.#looks.get(target) === true)) return hold('CouldNotLook');
     prune(state, now);
     const own = state.admitted.length;
-    if (!state.tripped && own < state.localMax) {
+    if (!state.tripped && own < state.localMax && own + state.foreign.size < state.max) {
       state.admitted.push(now + state.windowMs);
       state.held.delete(target);
       return { verdict: { admit: true }, transitions: this.#report(policy, state) };
@@ -207,7 +231,9 @@ export class Failsafe {
   /** Ends trips whose window passed with nothing held; call on every result and periodically. */
   tick(policy: string, now: number): FailsafeTransition[] {
     const state = this.#policies.get(policy);
-    if (!state?.tripped) return [];
+    if (!state) return [];
+    pruneForeign(state, now);
+    if (!state.tripped) return [];
     if (state.held.size > 0) state.lastHeldAt = now;
     else if (now - state.lastHeldAt > state.windowMs) state.tripped = false;
     return this.#report(policy, state);
@@ -264,6 +290,17 @@ export class Failsafe {
 function prune(state: PolicyState, now: number): void {
   // At most maxUnavailable + seeds entries: a filter is cheaper than keeping them ordered.
   if (state.admitted.some((until) => until <= now)) state.admitted = state.admitted.filter((until) => until > now);
+  pruneForeign(state, now);
+}
+
+function pruneForeign(state: PolicyState, now: number): void {
+  if (now < state.foreignNext) return;
+  let next = Number.POSITIVE_INFINITY;
+  for (const [uid, until] of state.foreign) {
+    if (until <= now) state.foreign.delete(uid);
+    else next = Math.min(next, until);
+  }
+  state.foreignNext = next;
 }
 
 /** maxUnavailable over all targets, and this replica's share of it (rounded up: see docs/sharding.md §5, risk 5). */

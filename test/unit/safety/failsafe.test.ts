@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../../src/runtime/clock.ts';
 import {
   Failsafe,
   GLOBAL_VIEW_MIN_TARGETS,
@@ -289,6 +290,121 @@ describe('Failsafe: a global budget across sharded replicas (docs/sharding.md, d
     expect(fs.status('ns/p')).toBeUndefined();
     fs.addPolicy('ns/p', [], 0, limits(3));
     expect(() => fs.updateLimits('ns/p', { ...limits(3), globalTargets: 3.5 })).toThrow(RangeError);
+  });
+});
+
+describe('Failsafe: flips other replicas made (noteForeignFlip)', () => {
+  /** One replica with `own` of `global` targets (a0…), that saw other replicas flip `foreign` at `at`. */
+  function replicaSeeing(foreign: Array<[uid: string, at: number]>, own: number, global: number, max: number | string) {
+    const fs = new Failsafe();
+    fs.addPolicy('ns/p', [], 0, { ...limits(own, max), globalTargets: global });
+    for (let i = 0; i < own; i++) {
+      fs.addTarget(`a${i}`);
+      fs.observe(`a${i}`, false);
+    }
+    for (const [uid, at] of foreign) fs.noteForeignFlip('ns/p', uid, at);
+    return fs;
+  }
+  const own = (n: number) => Array.from({ length: n }, (_, i) => `a${i}`);
+
+  it("count against M over all replicas, not against this replica's share", () => {
+    // M = 5 of 10, share ceil(5 × 5/10) = 3: 3 foreign flips leave 2.
+    const seen = replicaSeeing(
+      [
+        ['b0', 900],
+        ['b1', 900],
+        ['b2', 900],
+      ],
+      5,
+      10,
+      '50%',
+    );
+    expect(admitted(seen, own(5), () => 1_000)).toBe(2);
+    expect(seen.status('ns/p')?.reason).toBe('Failsafe');
+    // M = 10, share 5: 4 foreign flips leave 6, so the share alone bounds it.
+    const shared = replicaSeeing(
+      [
+        ['b0', 900],
+        ['b1', 900],
+        ['b2', 900],
+        ['b3', 900],
+      ],
+      5,
+      10,
+      '100%',
+    );
+    expect(admitted(shared, own(5), () => 1_000)).toBe(5);
+  });
+
+  it('M = 2 over 2/1/1: 3 flips within one visibility lag, then none until the foreign ones expire', () => {
+    const [a, b, c] = [replicaSeeing([], 2, 4, 2), replicaSeeing([], 1, 4, 2), replicaSeeing([], 1, 4, 2)];
+    expect([a, b, c].map((fs) => fs.requestFlip('ns/p', 'a0', 1_000).verdict.admit)).toEqual([true, true, true]);
+    a.noteForeignFlip('ns/p', 'b0', 1_000);
+    a.noteForeignFlip('ns/p', 'c0', 1_000);
+    // a's own flip left the window, b's and c's still count (2 windows): stricter than one replica.
+    expect(a.requestFlip('ns/p', 'a1', 1_000 + WINDOW).verdict).toEqual({ admit: false, reason: 'Failsafe' });
+  });
+
+  it('a foreign flip stops counting two windows after it was made (fake clock)', () => {
+    const verdictAfter = (ms: number) => {
+      const clock = new FakeClock();
+      const fs = replicaSeeing([['b0', clock.now()]], 1, 2, 1); // M = 1, share 1
+      clock.advance(ms);
+      fs.tick('ns/p', clock.now());
+      return fs.requestFlip('ns/p', 'a0', clock.now()).verdict;
+    };
+    expect(verdictAfter(2 * WINDOW - 1)).toEqual({ admit: false, reason: 'Failsafe' });
+    expect(verdictAfter(2 * WINDOW)).toEqual({ admit: true });
+  });
+
+  it('a pod flipped twice counts once, for two windows from its latest flip', () => {
+    // M = 5, share 3: b0 twice and b1 leave 3 (b0 counted twice would leave 2).
+    expect(
+      admitted(
+        replicaSeeing(
+          [
+            ['b0', 0],
+            ['b0', 500],
+            ['b1', 0],
+          ],
+          5,
+          10,
+          '50%',
+        ),
+        own(3),
+        () => 1_000,
+      ),
+    ).toBe(3);
+    const twice: Array<[string, number]> = [
+      ['b0', 0],
+      ['b0', 1_000],
+    ];
+    expect(replicaSeeing(twice, 1, 2, 1).requestFlip('ns/p', 'a0', 2 * WINDOW).verdict.admit).toBe(false);
+    expect(replicaSeeing(twice, 1, 2, 1).requestFlip('ns/p', 'a0', 1_000 + 2 * WINDOW).verdict.admit).toBe(true);
+    // An older flip noted late does not shorten the count.
+    const late = replicaSeeing(
+      [
+        ['b0', 1_000],
+        ['b0', 0],
+      ],
+      1,
+      2,
+      1,
+    );
+    expect(late.requestFlip('ns/p', 'a0', 2 * WINDOW).verdict.admit).toBe(false);
+  });
+
+  it('removing a policy drops its foreign flips; a policy not tracked yet ignores them', () => {
+    const fs = replicaSeeing([['b0', 0]], 1, 2, 1);
+    fs.removePolicy('ns/p');
+    fs.noteForeignFlip('ns/p', 'b1', 0);
+    fs.addPolicy('ns/p', [], 0, { ...limits(1, 1), globalTargets: 2 });
+    expect(fs.requestFlip('ns/p', 'a0', 1_000).verdict.admit).toBe(true);
+  });
+
+  it('rejects a flip time that is not a number', () => {
+    const fs = replicaSeeing([], 1, 2, 1);
+    expect(() => fs.noteForeignFlip('ns/p', 'b0', Number.NaN)).toThrow(/foreign flip time NaN/);
   });
 });
 
