@@ -70,7 +70,8 @@ export async function createOperator(
   const built = createControllers(kc, opts, clock, log, metrics, guards, caches, batch);
   const { probes, policyController, podController } = built;
   wired = { probes, policyController };
-  watchForKeys(pods, policies, podController, policyController, batch, guards.shards);
+  const shardFilter = guards.shards && { ...guards.shards, foreignPod: probes.foreignFlip.bind(probes) };
+  watchForKeys(pods, policies, podController, policyController, batch, shardFilter);
 
   // Unsharded, only the leader runs the controllers. Sharded, every replica does, and the
   // Leases are Runnables of their own, released only after the controllers drained.

@@ -32,6 +32,11 @@ export interface ProbeManager {
    * wanted is forgotten, so nothing more is written to them from here.
    */
   releaseUnowned(): void;
+  /**
+   * Sharded: a pod this replica does not own changed; a flip to False its owner wrote counts
+   * against every replica's failsafe budget (src/safety/failsafe.ts).
+   */
+  foreignFlip(pod: V1Pod, old: V1Pod | undefined): void;
   /** Stops every probe of a policy (deleted); the conditions it wrote stay on the pods. */
   removePolicy(policyKey: string): void;
   /** The gate conditions wanted on a pod (by UID), one per policy probing it, excluding dry runs and held flips. */
