@@ -11,10 +11,11 @@
 //   back, never from the timestamps in a record, as the leader elector judges (src/kube/lease.ts).
 //   A member whose bucket lease expired counts as gone (countLiveMembers), so the others' share
 //   grows in the round they may take its buckets over, whatever its member Lease says.
-// - Plan (planBuckets), then release the excess and strays (a held bucket's fence revoked first,
-//   so no write of it is in flight), renew every held bucket and acquire the planned ones at
-//   once (PUT with the listed resourceVersion, POST for a bucket with no Lease yet; a 409 loses
-//   the race), then renew the member Lease. A replica that holds no bucket and could write no
+// - Plan (planBuckets), then release the excess and strays, renew every held bucket and acquire
+//   the planned ones at once (PUT with the listed resourceVersion, POST for a bucket with no
+//   Lease yet; a 409 loses the race), then renew the member Lease. A release closes the bucket's
+//   fence and hands the lease back only once the writes in flight have settled (#release), apart
+//   from the round; a lost bucket (expired, taken, or at stop) has its fence revoked at once. A replica that holds no bucket and could write no
 //   bucket lease in a round hands its member Lease back instead, for a lease duration, doubling
 //   while it still cannot: as a member it would be handed buckets that then sit unwritten.
 // Each bucket's Fence is renewed with the time its renew was sent and expires on its own timer,
@@ -113,7 +114,10 @@ export class ShardCoordinator {
   readonly #o: ShardCoordinatorOptions;
   readonly #client: LeaseSetClient;
   readonly #fences: Fence[];
+  readonly #marginMs: number;
   readonly #owned = new Set<number>();
+  /** Buckets being handed back (see #release), each until its hand-back has ended. */
+  readonly #releasing = new Map<number, Promise<void>>();
   readonly #observed = new LeaseObservations();
   readonly #acquired = new Set<Listener>();
   readonly #lost = new Set<Listener>();
@@ -129,6 +133,7 @@ export class ShardCoordinator {
     this.#holdOffMs = opts.leaseDurationMs;
     this.#client = opts.client ?? restLeaseSetClient(opts.kubeConfig!, opts.namespace);
     const marginMs = opts.fenceMarginMs ?? Math.min(1_000, opts.renewDeadlineMs / 4);
+    this.#marginMs = marginMs;
     this.#fences = Array.from(
       { length: opts.buckets },
       () => new Fence({ clock: opts.clock, renewDeadlineMs: opts.renewDeadlineMs, marginMs }),
@@ -178,6 +183,7 @@ export class ShardCoordinator {
       }
     } finally {
       for (const off of unsubscribe) off();
+      await Promise.all(this.#releasing.values()); // cut short by `signal`: #releaseAll hands them back
       await this.#releaseAll();
       this.#running = false;
     }
@@ -204,10 +210,13 @@ export class ShardCoordinator {
     // hand most back a round later.
     const joined = view.member?.spec?.holderIdentity === this.#o.identity;
     const lease = (b: number) => view.bucketLeases.get(b);
+    // A bucket still being released is on record as ours: neither a stray nor one to take back.
+    const idle = (b: number) => !this.#releasing.has(b);
+    // Released first: they leave #owned before it is read for the renewals.
+    for (const b of plan.release.filter(idle)) this.#startRelease(b, lease(b)!, signal);
     const results = await Promise.all([
-      ...plan.release.map((b) => this.#release(b, lease(b)!, signal, deadline)),
       ...[...this.#owned].map((b) => this.#renew(b, lease(b)!, signal, deadline)),
-      ...(joined ? plan.acquire : []).map((b) => this.#acquire(b, lease(b), signal, deadline)),
+      ...(joined ? plan.acquire.filter(idle) : []).map((b) => this.#acquire(b, lease(b), signal, deadline)),
     ]);
     await this.#membership(results, view.member, signal, deadline);
     return view.nextExpiry;
@@ -310,9 +319,42 @@ export class ShardCoordinator {
     return 'ok';
   }
 
-  async #release(b: number, lease: Lease, signal: AbortSignal, deadline: number): Promise<CallResult> {
-    this.#lose(b, 'released to rebalance'); // revokes its fence first: no write of the bucket is in flight
-    return result(await this.#handBack(lease, signal, deadline));
+  /**
+   * Hands bucket b back to rebalance. Its writes in flight are let finish, not aborted: an aborted
+   * PATCH may still land after the new owner's first write. The lease stays ours meanwhile
+   * (renewDeadline < leaseDuration), and a margin more if a write was aborted or outlived the wait.
+   */
+  async #release(b: number, lease: Lease, signal: AbortSignal): Promise<void> {
+    const fence = this.#fences[b]!;
+    fence.close();
+    this.#lose(b, 'released to rebalance', false);
+    const { aborted, settled } = await this.#settle(fence, signal);
+    fence.revoke();
+    const { clock, renewDeadlineMs } = this.#o;
+    if (aborted || !settled) await clock.sleep(this.#marginMs, signal).catch(() => {});
+    await this.#handBack(lease, signal, clock.now() + renewDeadlineMs);
+  }
+
+  /** Starts #release(b) apart from the round: a write that takes its time must not delay the renewals. */
+  #startRelease(b: number, lease: Lease, signal: AbortSignal): void {
+    const released = this.#release(b, lease, signal).finally(() => this.#releasing.delete(b));
+    this.#releasing.set(b, released);
+  }
+
+  /** Waits for the fence's writes in flight, at most until it would expire anyway (or `signal` aborts). */
+  async #settle(fence: Fence, signal: AbortSignal): Promise<{ aborted: boolean; settled: boolean }> {
+    const { clock } = this.#o;
+    const done = new AbortController();
+    const bound = clock.sleep(fence.validUntil() - clock.now(), AbortSignal.any([signal, done.signal])).then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      const idle = fence.idle().then((r) => ({ ...r, settled: true }));
+      return (await Promise.race([idle, bound])) ?? { aborted: false, settled: false };
+    } finally {
+      done.abort(); // clears the bound's timer
+    }
   }
 
   async #renewMember(member: Lease | undefined, signal: AbortSignal, deadline: number): Promise<void> {
@@ -363,9 +405,10 @@ export class ShardCoordinator {
     this.#notify(this.#acquired, b);
   }
 
-  #lose(b: number, why: string): void {
+  /** Stops counting bucket b as held; its fence is revoked first unless the caller closed it (a release). */
+  #lose(b: number, why: string, revoke = true): void {
     if (!this.#owned.delete(b)) return;
-    this.#fences[b]!.revoke();
+    if (revoke) this.#fences[b]!.revoke();
     this.#o.log?.(`lost bucket ${b}: ${why}`);
     this.#notify(this.#lost, b);
   }

@@ -100,6 +100,10 @@ class Gate implements LeaseSetClient {
   }
 }
 
+/** A write that never settles on its own: it ends only when its signal aborts. */
+const hangingWrite = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+
 const SHORT = { leaseDurationMs: 6_000, renewDeadlineMs: 4_000, retryPeriodMs: 1_000 };
 const DEFAULT = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
 
@@ -254,6 +258,114 @@ describe('ShardCoordinator', () => {
     expect(await stepThrough(clock, [a, b], 3_000)).toEqual([]);
     expect(sizes([a, b])).toEqual([8, 8]);
     await a.stop();
+    await b.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a rebalance release lets a write in flight finish through its fence, and hands the lease back only once it settled', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const a = replica(clock, store, 'a');
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(sizes([a])).toEqual([16]); // b's arrival makes a release its 8 highest buckets
+    const handedBack = new Map<string, number>();
+    store.beforeUpdate = (lease) => {
+      if (lease.spec?.holderIdentity === '') handedBack.set(lease.metadata.name, clock.now());
+    };
+    let land!: () => void;
+    let writeSignal: AbortSignal | undefined;
+    let settledAt: number | undefined;
+    const write = a.c
+      .fence(15)
+      .run(undefined, (signal) => {
+        writeSignal = signal;
+        return new Promise<void>((resolve) => {
+          land = resolve;
+        });
+      })
+      .then(() => {
+        settledAt = clock.now();
+      });
+    const b = replica(clock, store, 'b');
+    let lostAt: number | undefined;
+    for (let t = 0; t < 5_000 && lostAt === undefined; t += 100) {
+      await clock.tick(100);
+      if (a.events.includes('-15')) lostAt = clock.now();
+    }
+    expect(lostAt).toBeDefined();
+    expect(a.c.fence(15).holds()).toBe(false); // no new write…
+    expect(writeSignal?.aborted).toBe(false); // …but the one in flight goes on
+    expect(handedBack.get(bucketLeaseName('rg', 14))).toBe(lostAt); // nothing in flight: at once
+    await clock.tick(500);
+    expect(store.holder(bucketLeaseName('rg', 15))).toBe('a'); // still ours while it runs
+    expect(overlaps([a, b])).toEqual([]);
+    land();
+    await write;
+    await flushPromises();
+    expect(handedBack.get(bucketLeaseName('rg', 15))).toBe(settledAt); // at once after it settled, no margin
+    expect(await stepThrough(clock, [a, b], 3_000)).toEqual([]);
+    expect(sizes([a, b])).toEqual([8, 8]);
+    expect(b.c.owned().has(15)).toBe(true);
+    await a.stop();
+    await b.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a release whose write in flight was aborted at its deadline waits a margin more before handing back', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const a = replica(clock, store, 'a');
+    await clock.tick(SHORT.retryPeriodMs);
+    let handedBackAt: number | undefined;
+    store.beforeUpdate = (lease) => {
+      if (lease.metadata.name === bucketLeaseName('rg', 15) && lease.spec?.holderIdentity === '') {
+        handedBackAt = clock.now();
+      }
+    };
+    let abortedAt: number | undefined;
+    const write = a.c.fence(15).run(
+      undefined,
+      (signal) =>
+        new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', () => {
+            abortedAt = clock.now();
+            reject(signal.reason);
+          }),
+        ),
+    );
+    const refused = expect(write).rejects.toThrow(/would expire/);
+    const b = replica(clock, store, 'b');
+    let validUntil: number | undefined;
+    for (let t = 0; t < 5_000 && validUntil === undefined; t += 100) {
+      await clock.tick(100);
+      if (a.events.includes('-15')) validUntil = a.c.fence(15).validUntil();
+    }
+    const renewals = a.gate.calls.update;
+    expect(await stepThrough(clock, [a, b], 5_000)).toEqual([]);
+    await refused;
+    // Aborted at the fence's deadline less the 1 s margin, handed back a margin later.
+    expect(abortedAt).toBe(validUntil! - 1_000);
+    expect(handedBackAt).toBe(abortedAt! + 1_000);
+    expect(a.gate.calls.update - renewals).toBeGreaterThan(8 * 3); // its rounds went on meanwhile
+    expect(sizes([a, b])).toEqual([8, 8]);
+    await a.stop();
+    await b.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('stopping cuts a release short: its write in flight is aborted and its lease handed back with the rest', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const a = replica(clock, store, 'a');
+    await clock.tick(SHORT.retryPeriodMs);
+    const write = a.c.fence(15).run(undefined, hangingWrite);
+    const refused = expect(write).rejects.toThrow(/revoked/);
+    const b = replica(clock, store, 'b');
+    for (let t = 0; t < 5_000 && !a.events.includes('-15'); t += 100) await clock.tick(100);
+    expect(store.holder(bucketLeaseName('rg', 15))).toBe('a');
+    await a.stop();
+    await refused;
+    expect(store.holder(bucketLeaseName('rg', 15))).not.toBe('a');
     await b.stop();
     expect(clock.pendingTimers()).toBe(0);
   });
