@@ -4,9 +4,11 @@ import {
   bucketLeaseName,
   memberLeaseName,
   SHARD_BUCKET_LABEL,
+  SHARD_BUCKETS_LABEL,
   SHARD_MEMBER_LABEL,
   ShardCoordinator,
   type ShardCoordinatorOptions,
+  type ShardView,
 } from '../../../src/kube/shard-leases.ts';
 import { FakeClock, flushPromises } from '../../../src/runtime/clock.ts';
 
@@ -19,9 +21,12 @@ class LeaseStore {
   beforeUpdate: (lease: Lease) => void = () => {};
   #rv = 0;
 
+  /** `key=value`, or `key` alone: the label exists. */
   list(selector: string): Lease[] {
-    const [key, value] = selector.split('=');
-    return [...this.leases.values()].filter((l) => l.metadata.labels?.[key!] === value).map((l) => structuredClone(l));
+    const [key, value] = selector.split('=') as [string, string?];
+    const labels = (l: Lease) => l.metadata.labels ?? {};
+    const match = (l: Lease) => (value === undefined ? key in labels(l) : labels(l)[key] === value);
+    return [...this.leases.values()].filter(match).map((l) => structuredClone(l));
   }
 
   create(lease: Lease): Lease {
@@ -181,7 +186,7 @@ describe('ShardCoordinator', () => {
       expect(a.c.fence(b).holds()).toBe(true);
       const lease = store.leases.get(bucketLeaseName('rg', b));
       expect(lease?.spec?.holderIdentity).toBe('a');
-      expect(lease?.metadata.labels).toEqual({ [SHARD_BUCKET_LABEL]: 'rg' });
+      expect(lease?.metadata.labels).toEqual({ [SHARD_BUCKET_LABEL]: 'rg', [SHARD_BUCKETS_LABEL]: '16' });
     }
     const member = store.leases.get(memberLeaseName('rg', 'a'));
     expect(member?.metadata.labels).toEqual({ [SHARD_MEMBER_LABEL]: 'rg' });
@@ -544,6 +549,102 @@ describe('ShardCoordinator', () => {
     expect(a.c.owned().size).toBe(4);
     await a.stop();
     expect(store.leases.get('rg-bucket-20')?.spec).toEqual({});
+  });
+
+  it('acquires only while mayAcquire says so, and keeps renewing what it holds when it stops saying so', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    let may = false;
+    const asked: ShardView[] = [];
+    const a = replica(clock, store, 'a', {
+      buckets: 4,
+      mayAcquire: (view) => {
+        asked.push(view);
+        return may;
+      },
+    });
+    await clock.tick(3 * SHORT.retryPeriodMs);
+    expect(a.c.owned().size).toBe(0);
+    expect(store.holder(memberLeaseName('rg', 'a'))).toBe('a'); // a member all the same
+    expect(asked.at(-1)?.members.map((m) => m.identity)).toEqual(['a']);
+    may = true;
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(a.c.owned().size).toBe(4);
+    may = false;
+    await clock.tick(10 * SHORT.retryPeriodMs); // longer than a lease duration
+    expect(a.c.owned().size).toBe(4);
+    expect(Date.parse(store.leases.get(bucketLeaseName('rg', 0))!.spec!.renewTime!)).toBe(clock.now());
+    expect(a.events).toEqual(['+0', '+1', '+2', '+3']);
+    await a.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('writes memberAnnotations onto its member lease at each renew, keeping annotations it does not own', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    let report = 'r1';
+    const a = replica(clock, store, 'a', { buckets: 2, memberAnnotations: () => ({ 'readygate.dev/x': report }) });
+    await clock.tick(0);
+    const name = memberLeaseName('rg', 'a');
+    expect(store.leases.get(name)?.metadata.annotations).toEqual({ 'readygate.dev/x': 'r1' });
+    const lease = store.leases.get(name)!;
+    store.update({
+      ...lease,
+      metadata: { ...lease.metadata, annotations: { ...lease.metadata.annotations, kept: 'y' } },
+    });
+    report = 'r2';
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(store.leases.get(name)?.metadata.annotations).toEqual({ 'readygate.dev/x': 'r2', kept: 'y' });
+    await a.stop();
+  });
+
+  it('tells onMembers the live members with their annotations, the bucket holders, and whether another set is live', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const views: ShardView[] = [];
+    const annotate = (id: string) => () => ({ 'readygate.dev/shard-report': `of ${id}` });
+    const a = replica(clock, store, 'a', { buckets: 4, memberAnnotations: annotate('a') });
+    a.c.onMembers((view) => views.push(view));
+    const b = replica(clock, store, 'b', { buckets: 4, memberAnnotations: annotate('b') });
+    await clock.tick(3 * SHORT.retryPeriodMs);
+    const view = views.at(-1)!;
+    expect(view.members).toEqual([
+      { identity: 'a', annotations: { 'readygate.dev/shard-report': 'of a' } },
+      { identity: 'b', annotations: { 'readygate.dev/shard-report': 'of b' } },
+    ]);
+    expect([...view.holders.keys()].sort()).toEqual([0, 1, 2, 3]);
+    expect([...view.holders.values()].map((h) => h.holder).sort()).toEqual(['a', 'a', 'b', 'b']);
+    expect(view.otherSets).toBe(false);
+
+    // A held bucket lease of another leaseId, and one of this leaseId with another bucket count.
+    const held = { holderIdentity: 'old-0', leaseDurationSeconds: 6, renewTime: new Date(clock.now()).toISOString() };
+    store.create({
+      metadata: { name: 'old-bucket-0', namespace: 'ns', labels: { [SHARD_BUCKET_LABEL]: 'old' } },
+      spec: held,
+    });
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(views.at(-1)?.otherSets).toBe(true);
+    await clock.tick(SHORT.leaseDurationMs); // not renewed: expired
+    expect(views.at(-1)?.otherSets).toBe(false);
+    store.create({
+      metadata: {
+        name: 'rg-bucket-9',
+        namespace: 'ns',
+        labels: { [SHARD_BUCKET_LABEL]: 'rg', [SHARD_BUCKETS_LABEL]: '16' },
+      },
+      spec: held,
+    });
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(views.at(-1)?.otherSets).toBe(true);
+    expect(a.gate.calls.list).toBe(2 * views.length); // still two LISTs a round
+
+    await b.stop(); // handed back: b is no member now
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(views.at(-1)?.members.map((m) => m.identity)).toEqual(['a']);
+    await a.stop();
+    expect(store.holder('old-bucket-0')).toBe('old-0'); // another set's leases are never written
+    expect(store.holder('rg-bucket-9')).toBe('old-0');
+    expect(clock.pendingTimers()).toBe(0);
   });
 
   it('refuses bad options with a clear error', () => {
