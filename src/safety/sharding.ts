@@ -185,11 +185,19 @@ export function countLiveMembers(
   members: readonly LeaseHolder[],
   holders: ReadonlyMap<number, LeaseHolder>,
 ): number {
+  return new Set([self, ...liveMemberIdentities(members, holders)]).size;
+}
+
+/** The holders of live member leases that hold no expired bucket lease (see countLiveMembers). */
+export function liveMemberIdentities(
+  members: readonly LeaseHolder[],
+  holders: ReadonlyMap<number, LeaseHolder>,
+): Set<string> {
   const gone = new Set<string>();
   for (const h of holders.values()) if (h.expired && h.holder !== '') gone.add(h.holder);
-  const live = new Set([self]);
+  const live = new Set<string>();
   for (const m of members) if (m.holder !== '' && !m.expired && !gone.has(m.holder)) live.add(m.holder);
-  return live.size;
+  return live;
 }
 
 export interface BucketPlanInput {
