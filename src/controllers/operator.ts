@@ -40,6 +40,7 @@ export async function createOperator(
   const metrics = createMetrics();
   const fence = opts.leaderElect ? leaseFence(opts, clock) : Fence.unconditional();
   let wired: { probes: ProbeManager; policyController: Controller } | undefined;
+  let leaderSeen: string | undefined;
   const reconcileEveryPolicy = () => {
     for (const p of caches.policies.list()) {
       wired?.policyController.enqueue({ namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' });
@@ -50,6 +51,7 @@ export async function createOperator(
   const sharding =
     opts.shardBuckets > 0
       ? createSharding(kc, opts, clock, log.child({ component: 'shards' }), metrics, {
+          leader: () => leaderSeen,
           onAcquired: reconcileEveryPolicy,
           onLost: () => wired?.probes.releaseUnowned(),
         })
@@ -79,7 +81,9 @@ export async function createOperator(
     needLeaderElection: true,
   });
   if (sharding) {
-    const election = leaderElection(kc, opts, clock, log, metrics, fence);
+    const election = leaderElection(kc, opts, clock, log, metrics, fence, (id) => {
+      leaderSeen = id;
+    });
     const writer = statusLeader(election, clock, opts.retryPeriodMs, reconcileEveryPolicy);
     for (const [name, r] of [
       ['shards', sharding.runnable],

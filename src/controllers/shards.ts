@@ -9,7 +9,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
-import { bucketOf } from '../safety/sharding.ts';
+import { bucketOf, mayAcquireBuckets } from '../safety/sharding.ts';
 
 export interface Sharding {
   coordinator: ShardCoordinator;
@@ -24,6 +24,8 @@ export interface Sharding {
 }
 
 export interface ShardingHooks {
+  /** Who holds the leader Lease as last seen (undefined: not seen yet), for decision 6. */
+  leader(): string | undefined;
   /** Buckets were acquired: every policy is reconciled, which seeds their targets from the pods. */
   onAcquired(): void;
   /** Buckets were lost or released: their targets are dropped before anything else runs. */
@@ -50,6 +52,14 @@ export function createSharding(
     renewDeadlineMs: opts.renewDeadlineMs,
     retryPeriodMs: opts.retryPeriodMs,
     clock,
+    mayAcquire: (view) =>
+      mayAcquireBuckets({
+        otherSets: view.otherSets,
+        leader: hooks.leader(),
+        // A dead leader of this set holds expired bucket Leases: its buckets are taken over
+        // at once, not after someone else won the leader Lease.
+        members: new Set([...view.members.map((m) => m.identity), ...[...view.holders.values()].map((h) => h.holder)]),
+      }),
     log: (msg, err) => (err === undefined ? log.info(msg) : log.warn({ err: String(err) }, msg)),
   });
   const owned = coordinator.owned();
