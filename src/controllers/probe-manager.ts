@@ -45,8 +45,10 @@ export interface ProbeManager {
   failsafe(policyKey: string): FailsafeStatus | undefined;
   /** Held targets by reason and the share of targets that could not be looked at, for metrics. */
   failsafeStats(): { held: Record<string, number>; couldNotLookRatio: number };
-  /** The overload a policy's probes are under, if any. */
-  overload(policyKey: string): OverloadStatus | undefined;
+  /** The overload a policy's probes are under, if any; sharded, the largest of this replica's stretch and `peerStretch`. */
+  overload(policyKey: string, peerStretch?: number): OverloadStatus | undefined;
+  /** Sharded: what this replica tells the status writer (src/controllers/shard-reports.ts). */
+  shardReport(): { stretch: number; held: Map<string, FailsafeStatus['reason']> };
   /** Stretch, loop utilisation and effective periods, for metrics. */
   overloadStats(): OverloadStats;
   /** Stops every probe and timer. */

@@ -168,9 +168,18 @@ class ProbeRunner implements ProbeManager {
     return { held: this.#failsafe.heldTargets(), couldNotLookRatio: this.#failsafe.couldNotLookRatio() };
   }
 
-  overload(policyKey: string): OverloadStatus | undefined {
+  shardReport(): { stretch: number; held: Map<string, FailsafeStatus['reason']> } {
+    const held = new Map<string, FailsafeStatus['reason']>();
+    for (const key of this.#policies.keys()) {
+      const reason = this.#failsafe.status(key)?.reason;
+      if (reason) held.set(key, reason);
+    }
+    return { stretch: this.#overload.stretch, held };
+  }
+
+  overload(policyKey: string, peerStretch = 1): OverloadStatus | undefined {
     const state = this.#policies.get(policyKey);
-    const stretch = this.#overload.stretch;
+    const stretch = Math.max(this.#overload.stretch, peerStretch);
     if (!state || stretch === 1) return undefined;
     const period = state.spec.probe.periodSeconds ?? 10;
     return overloadStatus(period, stretch, this.#overload.maxStretch);
