@@ -16,9 +16,11 @@ import type { Request } from '../runtime/controller.ts';
 import { CrashLogLimiter, type ProbeCrash } from '../safety/containment.ts';
 import { Failsafe, type FailsafeTransition, type PolicyLimits } from '../safety/failsafe.ts';
 import { effectivePeriodMs, type WriteBacklog } from '../safety/overload.ts';
+import { stallExplainsTimeout } from '../safety/stalls.ts';
 import { type EluSource, OverloadMonitor } from './overload.ts';
 import type { Caches } from './policy.ts';
 import type { FailsafeStatus, OverloadStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
+import { type StallSource, watchStalls } from './stall-watch.ts';
 
 export interface ProbeManagerDeps {
   kc: KubeConfig;
@@ -45,6 +47,8 @@ export interface ProbeManagerDeps {
    * awaited cannot come back.
    */
   owns?: (podUid: string) => boolean;
+  /** How long the operator itself stalled in a window (src/safety/stalls.ts); default a heartbeat. */
+  stalls?: StallSource;
 }
 
 interface Target {
@@ -103,9 +107,11 @@ class ProbeRunner implements ProbeManager {
   readonly #scheduler: ProbeScheduler;
   readonly #overload: OverloadMonitor;
   readonly #crashLog = new CrashLogLimiter();
+  readonly #stalls: StallSource;
 
   constructor(deps: ProbeManagerDeps) {
     this.#deps = deps;
+    this.#stalls = deps.stalls ?? watchStalls();
     this.#scheduler = new ProbeScheduler({
       clock: deps.clock,
       concurrency: deps.concurrency,
@@ -224,6 +230,7 @@ class ProbeRunner implements ProbeManager {
   }
 
   stop(): void {
+    this.#stalls.stop();
     this.#overload.stop();
     this.#scheduler.stop();
   }
@@ -386,9 +393,10 @@ class ProbeRunner implements ProbeManager {
     return state && target ? { state, target } : undefined;
   }
 
-  #onResult(key: string, result: ProbeResult): void {
+  #onResult(key: string, raw: ProbeResult): void {
     const found = this.#lookup(key);
-    if (!found || result === NOT_YET) return;
+    if (!found || raw === NOT_YET) return;
+    const result = this.#discountStall(raw);
     const { state, target } = found;
     const { metrics, clock } = this.#deps;
     metrics.probesTotal.inc({
@@ -421,6 +429,19 @@ class ProbeRunner implements ProbeManager {
     if (same(target.desired, next)) return;
     target.desired = { type: state.spec.conditionType, ...next };
     if (!target.dryRun) this.#deps.onDesiredChange(target.pod);
+  }
+
+  /** A timeout whose window the operator itself mostly spent stalled observes nothing (src/safety/stalls.ts). */
+  #discountStall(result: ProbeResult): ProbeResult {
+    if (result.outcome !== 'timeout') return result;
+    const end = performance.now();
+    const window = result.durationMs ?? 0;
+    const stalled = this.#stalls.stalledWithin(end - window, end);
+    if (!stallExplainsTimeout(window, stalled)) return result;
+    this.#deps.metrics.probesDiscountedTotal.inc();
+    const seconds = (stalled / 1000).toFixed(1);
+    const message = `${result.message}; not counted: the operator itself was stalled for ${seconds}s meanwhile`;
+    return { ...result, outcome: 'unknown', couldNotLook: true, message };
   }
 
   /**

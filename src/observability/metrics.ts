@@ -28,6 +28,8 @@ export interface Metrics {
   readonly failsafeTripsTotal: Counter<'policy' | 'namespace' | 'reason'>;
   /** 1 while this process holds the leader lease, else 0. */
   readonly leader: Gauge;
+  /** Probe timeouts not counted because the operator itself stalled (src/safety/stalls.ts). */
+  readonly probesDiscountedTotal: Counter;
   /** Shard buckets held now (docs/sharding.md); 0 without sharding. */
   readonly shardBucketsOwned: Gauge;
   /** Buckets acquired or lost, by kind. */
@@ -162,6 +164,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     leader: new Gauge({
       name: 'readygate_leader',
       help: '1 if this process is the leader, else 0.',
+      registers,
+    }),
+    probesDiscountedTotal: new Counter({
+      name: 'readygate_probe_timeouts_discounted_total',
+      help: 'Probe timeouts not counted against a pod because the operator itself was stalled for most of the probe (descheduled, or its event loop blocked).',
       registers,
     }),
     shardBucketsOwned: new Gauge({
