@@ -54,6 +54,12 @@ export function generationChanged(p: ProbePolicy, old: ProbePolicy): boolean {
   );
 }
 
+/** Sharded (docs/sharding.md): which pods this replica writes, and whether it writes policy status. */
+export interface ShardFilter {
+  owns(podUid: string): boolean;
+  isStatusWriter(): boolean;
+}
+
 /** Wires pod and policy events to the pod and policy queues. */
 export function watchForKeys(
   pods: Source<V1Pod>,
@@ -61,6 +67,7 @@ export function watchForKeys(
   podQueue: Pick<Queue, 'enqueue'>,
   policyQueue: Queue,
   batch: Pick<StatusBatch, 'delayMs'> = new StatusBatch(),
+  shards?: ShardFilter,
 ): void {
   const policiesOf = (ns: string, delayMs = 0) => {
     for (const p of policies.list(ns))
@@ -68,14 +75,16 @@ export function watchForKeys(
   };
   const onPod = (pod: V1Pod, old?: V1Pod) => {
     const ns = pod.metadata?.namespace ?? '';
-    podQueue.enqueue({ namespace: ns, name: pod.metadata?.name ?? '' });
+    // Another replica's pod: it alone writes it; its status moves only the leader's counts.
+    if (!shards || shards.owns(pod.metadata?.uid ?? ''))
+      podQueue.enqueue({ namespace: ns, name: pod.metadata?.name ?? '' });
     // A policy reconcile reads every pod of the namespace: run it at once only when targets may
     // change; a condition change only moves the ready counts, which wait up to a batch period
     // (as the EndpointSlice controller batches pod updates), or 10,000 pods flipping one by one
     // would mean 10,000 full passes; a costly namespace waits longer (StatusBatch).
     const change = old === undefined ? 'targets' : podChange(old, pod);
     if (change === 'targets') policiesOf(ns);
-    else if (change === 'status') policiesOf(ns, batch.delayMs(ns));
+    else if (change === 'status' && (!shards || shards.isStatusWriter())) policiesOf(ns, batch.delayMs(ns));
   };
   pods.on({ add: (pod) => onPod(pod), update: (pod, old) => onPod(pod, old), delete: (pod) => onPod(pod) });
   const onPolicy = (p: ProbePolicy) => {

@@ -6,7 +6,7 @@ import type { OperatorOptions } from '../cli/options.ts';
 import { LeaderElector, restLeaseClient } from '../kube/lease.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
-import type { LeaderElection } from '../runtime/manager.ts';
+import type { LeaderElection, Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
 
 /** The fence every write goes through when leader election is on (src/safety/fencing.ts). */
@@ -55,5 +55,26 @@ export function leaderElection(
           hooks.onStoppedLeading();
         },
       }),
+  };
+}
+
+/**
+ * Sharded, the leader Lease only chooses who writes ProbePolicy status (docs/sharding.md,
+ * decision 3): every replica probes its share either way, so losing the Lease ends no process.
+ * A lost term campaigns again after a retry period; stopping releases the Lease.
+ */
+export function statusLeader(
+  election: LeaderElection,
+  clock: Clock,
+  retryPeriodMs: number,
+  onStartedLeading: () => void,
+): Runnable {
+  return {
+    start: async (signal) => {
+      while (!signal.aborted) {
+        await election.run(signal, { onStartedLeading, onStoppedLeading: () => {} });
+        await clock.sleep(retryPeriodMs, signal).catch(() => {});
+      }
+    },
   };
 }

@@ -15,11 +15,12 @@ import { handleUnexpectedErrors } from '../runtime/unexpected.ts';
 import { Fence } from '../safety/fencing.ts';
 import { StatusBatch, watchForKeys } from './event-handlers.ts';
 import { createInformers } from './informers.ts';
-import { leaderElection, leaseFence } from './leader.ts';
+import { leaderElection, leaseFence, statusLeader } from './leader.ts';
 import { podReconciler } from './pod.ts';
 import { type Caches, policyReconciler } from './policy.ts';
 import type { ProbeManager } from './probe-manager.ts';
 import { createProbeManager } from './probe-runner.ts';
+import { createSharding, type WriteGuards, writeGuards } from './shards.ts';
 
 export interface Operator {
   manager: Manager;
@@ -38,11 +39,26 @@ export async function createOperator(
 ): Promise<Operator> {
   const metrics = createMetrics();
   const fence = opts.leaderElect ? leaseFence(opts, clock) : Fence.unconditional();
+  let wired: { probes: ProbeManager; policyController: Controller } | undefined;
+  const reconcileEveryPolicy = () => {
+    for (const p of caches.policies.list()) {
+      wired?.policyController.enqueue({ namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' });
+    }
+  };
+  // Sharded, every replica probes and writes the pods of the buckets it holds, and the leader
+  // Lease only picks the writer of policy status (docs/sharding.md).
+  const sharding =
+    opts.shardBuckets > 0
+      ? createSharding(kc, opts, clock, log.child({ component: 'shards' }), metrics, {
+          onAcquired: reconcileEveryPolicy,
+          onLost: () => wired?.probes.releaseUnowned(),
+        })
+      : undefined;
   const manager = new Manager({
     logger: log,
     clock,
     gracePeriodMs: opts.shutdownGraceMs,
-    leaderElection: opts.leaderElect ? leaderElection(kc, opts, clock, log, metrics, fence) : undefined,
+    leaderElection: opts.leaderElect && !sharding ? leaderElection(kc, opts, clock, log, metrics, fence) : undefined,
   });
   const { pods, policies } = createInformers(kc, opts, clock, log, metrics);
   manager.addCache(pods, 'pods');
@@ -50,29 +66,26 @@ export async function createOperator(
   const caches: Caches = { pods, policies };
 
   const batch = new StatusBatch();
-  const { probes, policyController, podController } = createControllers(
-    kc,
-    opts,
-    clock,
-    log,
-    metrics,
-    fence,
-    caches,
-    batch,
-  );
-  watchForKeys(pods, policies, podController, policyController, batch);
+  const guards = writeGuards(fence, sharding);
+  const built = createControllers(kc, opts, clock, log, metrics, guards, caches, batch);
+  const { probes, policyController, podController } = built;
+  wired = { probes, policyController };
+  watchForKeys(pods, policies, podController, policyController, batch, guards.shards);
 
-  const controllers: Runnable = {
-    start: async (signal) => {
-      // Probing stops as soon as stopping begins: no result could be written any more, and a
-      // saturated scheduler would only take CPU from the drain.
-      signal.addEventListener('abort', () => probes.stop(), { once: true });
-      await Promise.all([policyController.start(signal), podController.start(signal)]);
-      probes.stop();
-    },
-  };
-
-  manager.add(controllers, 'controllers', { needLeaderElection: true });
+  // Unsharded, only the leader runs the controllers. Sharded, every replica does, and the
+  // Leases are Runnables of their own, released only after the controllers drained.
+  manager.add(controllersRunnable(probes, policyController, podController), 'controllers', {
+    needLeaderElection: true,
+  });
+  if (sharding) {
+    const election = leaderElection(kc, opts, clock, log, metrics, fence);
+    const writer = statusLeader(election, clock, opts.retryPeriodMs, reconcileEveryPolicy);
+    for (const [name, r] of [
+      ['shards', sharding.runnable],
+      ['status-leader', writer],
+    ] as const)
+      manager.add(r, name, { needLeaderElection: false });
+  }
   if (!opts.leaderElect) metrics.leader.set(1);
 
   const health = await startHealthServer({
@@ -87,24 +100,48 @@ export async function createOperator(
   return {
     manager,
     metrics,
-    run: async () => {
-      const uninstall = manager.handleSignals();
-      // An error no code caught is logged, counted and survived (src/runtime/unexpected.ts).
-      const uninstallNet = handleUnexpectedErrors({
-        log,
-        count: (kind) => metrics.unexpectedErrorsTotal.inc({ kind }),
-        now: () => clock.now(),
-      });
-      try {
-        await manager.start();
-      } finally {
-        uninstallNet();
-        uninstall();
+    run: () =>
+      runUntilStopped(manager, metrics, log, clock, async () => {
         probes.stop();
         await health.close();
-      }
-    },
+      }),
     stop: () => manager.stop(),
+  };
+}
+
+/** Runs the manager with signal and last-resort error handlers installed, then cleans up. */
+async function runUntilStopped(
+  manager: Manager,
+  metrics: Metrics,
+  log: Logger,
+  clock: Clock,
+  cleanUp: () => Promise<void>,
+): Promise<void> {
+  const uninstall = manager.handleSignals();
+  // An error no code caught is logged, counted and survived (src/runtime/unexpected.ts).
+  const uninstallNet = handleUnexpectedErrors({
+    log,
+    count: (kind) => metrics.unexpectedErrorsTotal.inc({ kind }),
+    now: () => clock.now(),
+  });
+  try {
+    await manager.start();
+  } finally {
+    uninstallNet();
+    uninstall();
+    await cleanUp();
+  }
+}
+
+/** Runs both controllers; probing stops as soon as stopping begins. */
+function controllersRunnable(probes: ProbeManager, policyController: Controller, podController: Controller): Runnable {
+  return {
+    start: async (signal) => {
+      // No result could be written any more, and a saturated scheduler would only take CPU from the drain.
+      signal.addEventListener('abort', () => probes.stop(), { once: true });
+      await Promise.all([policyController.start(signal), podController.start(signal)]);
+      probes.stop();
+    },
   };
 }
 
@@ -115,7 +152,7 @@ function createControllers(
   clock: Clock,
   log: Logger,
   metrics: Metrics,
-  fence: Fence,
+  guards: WriteGuards,
   caches: Caches,
   batch: StatusBatch,
 ): { probes: ProbeManager; policyController: Controller; podController: Controller } {
@@ -123,7 +160,7 @@ function createControllers(
   const writeLimiter = new FairTokenBucket({ qps: opts.apiQps, burst: opts.apiBurst, clock });
   const events = new EventRecorder({
     core,
-    allowed: () => fence.holds(),
+    allowed: guards.eventAllowed,
     now: () => clock.now(),
     instance: opts.identity,
     onError: (err) => {
@@ -145,7 +182,8 @@ function createControllers(
     enableExec: opts.enableExec,
     caches,
     onDesiredChange: (pod) => podController?.enqueue(pod),
-    onStatusChange: (policy) => policyController.enqueue(policy),
+    onStatusChange: (policy) => guards.writesStatus() && policyController.enqueue(policy),
+    owns: guards.shards?.owns,
     writes: () => ({ queued: podController?.queueDepth() ?? 0, throttled: writeLimiter.waiting() > 0 }),
     maxStretch: opts.maxPeriodStretch,
     events,
@@ -167,7 +205,8 @@ function createControllers(
       allowSecretCa: opts.allowSecretCa,
       metrics,
       kc,
-      fence,
+      fence: guards.statusFence,
+      statusWriter: guards.shards ? guards.writesStatus : undefined,
       allowedConditionPrefixes: opts.allowedConditionPrefixes,
       onPass: (namespace, ms) => batch.record(namespace, ms),
     }),
@@ -178,7 +217,17 @@ function createControllers(
     clock,
     logger: log,
     hooks,
-    reconcile: podReconciler({ caches, probes, kc, events, writeLimiter, metrics, fence, now: () => clock.now() }),
+    reconcile: podReconciler({
+      caches,
+      probes,
+      kc,
+      events,
+      writeLimiter,
+      metrics,
+      fenceFor: guards.podFence,
+      owns: guards.shards?.owns,
+      now: () => clock.now(),
+    }),
   });
   metrics.registerFailsafe(() => probes.failsafeStats());
   metrics.registerOverload(() => probes.overloadStats());

@@ -9,7 +9,7 @@ import { conditionPatch, patchPodConditions } from '../kube/pod-status.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
 import type { FairTokenBucket } from '../runtime/fair-limiter.ts';
-import type { Fence } from '../safety/fencing.ts';
+import { type Fence, NotLeaderError } from '../safety/fencing.ts';
 import type { Caches } from './policy.ts';
 import type { ProbeManager } from './probe-manager.ts';
 import { isLive, selects } from './targets.ts';
@@ -22,8 +22,13 @@ export interface PodReconcilerDeps {
   /** The API write budget, shared round robin between namespaces (src/runtime/fair-limiter.ts). */
   writeLimiter: FairTokenBucket;
   metrics: Metrics;
-  /** Every write goes through it: none leaves the process unless this replica leads. */
-  fence: Fence;
+  /**
+   * The fence a write to this pod goes through: the leader's, or sharded, its bucket's
+   * (docs/sharding.md). None leaves the process unless this replica holds that Lease.
+   */
+  fenceFor: (podUid: string) => Fence;
+  /** Sharded: whether this replica owns the pod now; a refused write to a pod it no longer owns is no error. */
+  owns?: (podUid: string) => boolean;
   now: () => number;
 }
 
@@ -85,11 +90,14 @@ export function podReconciler(deps: PodReconcilerDeps) {
     if (changes.length === 0) return {};
     await deps.writeLimiter.wait(ctx.signal, req.namespace);
     const body = conditionPatch(uid, changes, deps.now());
-    const outcome = await deps.fence
+    const outcome = await deps
+      .fenceFor(uid)
       .run(ctx.signal, (signal) =>
         patchPodConditions(deps.kc, { namespace: req.namespace, name: req.name, uid }, body, signal),
       )
       .catch((err: unknown) => {
+        // Its bucket moved to another replica meanwhile: that one writes the pod now.
+        if (err instanceof NotLeaderError && deps.owns?.(uid) === false) return 'not-owned' as const;
         deps.metrics.conditionPatchesTotal.inc({ result: 'error' });
         deps.metrics.apiErrorsTotal.inc({
           verb: 'patch',
@@ -98,6 +106,7 @@ export function podReconciler(deps: PodReconcilerDeps) {
         });
         throw err;
       });
+    if (outcome === 'not-owned') return {};
     deps.metrics.conditionPatchesTotal.inc({ result: outcome === 'patched' ? 'success' : outcome.replace('-', '') });
     if (outcome === 'conflict') {
       // The UID precondition failed: the name now belongs to a new pod. Retry with backoff;

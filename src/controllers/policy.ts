@@ -39,6 +39,11 @@ export interface PolicyReconcilerDeps {
   allowedConditionPrefixes: readonly string[];
   /** Every status write goes through it: none leaves the process unless this replica leads. */
   fence: Fence;
+  /**
+   * Sharded: whether this replica writes policy status now (it holds the leader Lease,
+   * docs/sharding.md, decision 3). The others only hand their share of the targets to the probes.
+   */
+  statusWriter?: () => boolean;
   /** Told the CPU time of each pass over a namespace's pods (src/controllers/event-handlers.ts). */
   onPass?: (namespace: string, ms: number) => void;
 }
@@ -259,6 +264,10 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const problem = 'reason' in check ? check : undefined;
     const config: PolicyProbeConfig | undefined = problem ? undefined : { caPem: (check as { caPem?: string }).caPem };
     deps.probes.syncPolicy(policy, config ? targets : [], config ?? {});
+    if (deps.statusWriter?.() === false) {
+      deps.onPass?.(req.namespace, performance.now() - resumed + passMs);
+      return {};
+    }
 
     const status = desiredStatus({
       policy,

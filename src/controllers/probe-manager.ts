@@ -27,6 +27,11 @@ export interface OverloadStatus {
 export interface ProbeManager {
   /** Makes the scheduled targets of policy exactly these pods (starting, updating, stopping probes). */
   syncPolicy(policy: ProbePolicy, targets: readonly V1Pod[], config: PolicyProbeConfig): void;
+  /**
+   * Stops probing the pods this replica no longer owns (a bucket released or lost); what they
+   * wanted is forgotten, so nothing more is written to them from here.
+   */
+  releaseUnowned(): void;
   /** Stops every probe of a policy (deleted); the conditions it wrote stay on the pods. */
   removePolicy(policyKey: string): void;
   /** The gate conditions wanted on a pod (by UID), one per policy probing it, excluding dry runs and held flips. */

@@ -39,6 +39,12 @@ export interface ProbeManagerDeps {
   maxStretch?: number;
   /** Event loop utilisation source, for tests (default: the process's). */
   elu?: EluSource;
+  /**
+   * Whether this replica owns a pod now (its bucket's Lease is held, docs/sharding.md); default
+   * every pod. Asked inside syncPolicy's synchronous loop, so a bucket lost while the reconciler
+   * awaited cannot come back.
+   */
+  owns?: (podUid: string) => boolean;
 }
 
 interface Target {
@@ -115,14 +121,26 @@ class ProbeRunner implements ProbeManager {
     // Runs over every matched pod on every policy reconcile: an unchanged target costs a map
     // lookup and four comparisons, and allocates nothing.
     const pass = ++state.pass;
+    const owns = this.#deps.owns;
     for (const pod of pods) {
-      const existing = state.targets.get(pod.metadata?.uid ?? '');
+      const uid = pod.metadata?.uid ?? '';
+      if (owns !== undefined && !owns(uid)) continue;
+      const existing = state.targets.get(uid);
       if (existing !== undefined && unchanged(existing, state, pod, config)) existing.pass = pass;
       else this.#upsertTarget(state, pod, config, existing, pass);
     }
     // Deleting the current entry while iterating a Map is safe.
     for (const t of state.targets.values()) if (t.pass !== pass) this.#removeTarget(state, t);
     this.#failsafe.updateLimits(keyOf(state), limitsOf(state));
+  }
+
+  releaseUnowned(): void {
+    const owns = this.#deps.owns;
+    if (owns === undefined) return;
+    for (const state of this.#policies.values()) {
+      for (const t of state.targets.values()) if (!owns(t.podUid)) this.#removeTarget(state, t);
+      this.#failsafe.updateLimits(keyOf(state), limitsOf(state));
+    }
   }
 
   removePolicy(policyKey: string): void {

@@ -26,8 +26,11 @@ export interface EventRecorderOptions {
   windowMs?: number;
   maxKeys?: number;
   onError?: (err: unknown) => void;
-  /** Events are recorded only while this says so (the leader fence: a standby records nothing). */
-  allowed?: () => boolean;
+  /**
+   * Events are recorded only while this says so for the object: the leader fence (a standby
+   * records nothing), or sharded, the fence of the pod's bucket (docs/sharding.md).
+   */
+  allowed?: (obj: ObjectReference, reason: string) => boolean;
 }
 
 /** Creates core/v1 Events; fire-and-forget, failures go to onError and never to the caller. */
@@ -40,7 +43,7 @@ export class EventRecorder implements EventSink {
   }
 
   record(obj: ObjectReference, type: EventType, reason: string, message: string): void {
-    if (!this.opts.allowed()) return;
+    if (!this.opts.allowed(obj, reason)) return;
     const now = this.opts.now();
     const key = `${obj.uid ?? `${obj.namespace}/${obj.name}`}\u0000${reason}\u0000${message}`;
     const last = this.seen.get(key);

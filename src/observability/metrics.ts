@@ -28,6 +28,10 @@ export interface Metrics {
   readonly failsafeTripsTotal: Counter<'policy' | 'namespace' | 'reason'>;
   /** 1 while this process holds the leader lease, else 0. */
   readonly leader: Gauge;
+  /** Shard buckets held now (docs/sharding.md); 0 without sharding. */
+  readonly shardBucketsOwned: Gauge;
+  /** Buckets acquired or lost, by kind. */
+  readonly shardBucketChangesTotal: Counter<'kind'>;
   /** Informer restarts by informer and reason (error | stall | resync). */
   readonly informerRestartsTotal: Counter<'informer' | 'reason'>;
   /**
@@ -158,6 +162,17 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     leader: new Gauge({
       name: 'readygate_leader',
       help: '1 if this process is the leader, else 0.',
+      registers,
+    }),
+    shardBucketsOwned: new Gauge({
+      name: 'readygate_shard_buckets_owned',
+      help: 'Shard buckets whose pods this replica probes and writes now (0 without sharding).',
+      registers,
+    }),
+    shardBucketChangesTotal: new Counter({
+      name: 'readygate_shard_bucket_changes_total',
+      help: 'Shard buckets this replica acquired or lost, by kind (acquired, lost).',
+      labelNames: ['kind'],
       registers,
     }),
     informerRestartsTotal,

@@ -12,6 +12,9 @@
 //    (a lease duration) and another to see the same outage reach failureThreshold.
 //    One flip refused trips the policy: every flip is held until a whole window passes in which
 //    no target of the policy wants to flip.
+//    Sharded (docs/sharding.md, decision 4), maxUnavailable is taken of the policy's targets in
+//    all buckets, and a replica admits at most its share of it, rounded up. The flips other
+//    replicas made (seen in the pod cache) count against the whole for two windows, like seeds.
 // 2. A global view across policies. When most targets could not be looked at (connect timeouts,
 //    unreachable networks, operator-side errors: ProbeResult.couldNotLook), the operator is the
 //    likely cause, so every flip to False is held everywhere until most targets can be looked at
@@ -33,8 +36,14 @@ export interface PolicyLimits {
   windowMs: number;
   /** spec.failsafe.maxUnavailable (int or "N%"). */
   maxUnavailable: number | string;
-  /** The policy's targets now (what a percentage is taken of). */
+  /** The policy's targets on this replica now (what a percentage is taken of when unsharded). */
   targets: number;
+  /**
+   * Sharded: the policy's targets in all buckets, counted before this replica kept its own.
+   * A percentage is taken of these, and this replica admits at most its share of the result.
+   * Absent, or equal to `targets`: unsharded.
+   */
+  globalTargets?: number;
 }
 
 /** A policy whose hold began or ended; the caller reports it (Event on hold, status either way). */
@@ -56,8 +65,16 @@ interface PolicyState {
   /** The last time a flip was held: a trip clears one window after it. */
   lastHeldAt: number;
   windowMs: number;
+  /** maxUnavailable over every replica's targets of the policy. */
   max: number;
+  /** What this replica may admit itself: its share of `max`, rounded up. */
+  localMax: number;
   targets: number;
+  globalTargets: number;
+  /** Pod uid → when another replica's flip of it stops counting (its time + 2 windows). */
+  foreign: Map<string, number>;
+  /** No entry of `foreign` expires before this: pruning costs nothing until then. */
+  foreignNext: number;
   /** The reason last reported, to report each change exactly once. */
   reported: HoldReason | undefined;
 }
@@ -73,32 +90,51 @@ export class Failsafe {
   /** Starts tracking a policy; `recentFlips` are the times of flips to False already on its pods. */
   addPolicy(policy: string, recentFlips: readonly number[], now: number, limits: PolicyLimits): void {
     if (this.#policies.has(policy)) return;
+    const budget = budgetOf(limits); // throws on bad limits before anything is kept
     const state: PolicyState = {
       admitted: recentFlips.filter((t) => t <= now).map((t) => t + 2 * limits.windowMs),
       held: new Map(),
       tripped: false,
       lastHeldAt: 0,
       windowMs: limits.windowMs,
-      max: 0,
-      targets: 0,
+      ...budget,
+      targets: limits.targets,
+      foreign: new Map(),
+      foreignNext: Number.POSITIVE_INFINITY,
       reported: undefined,
     };
     this.#policies.set(policy, state);
-    this.updateLimits(policy, limits);
   }
 
-  /** Takes a policy's new window, maxUnavailable or target count. */
+  /** Takes a policy's new window, maxUnavailable or target counts. */
   updateLimits(policy: string, limits: PolicyLimits): void {
     const state = this.#policies.get(policy);
     if (!state) return;
+    Object.assign(state, budgetOf(limits));
     state.windowMs = limits.windowMs;
     state.targets = limits.targets;
-    state.max = scaledMaxUnavailable(limits.maxUnavailable, limits.targets);
   }
 
-  /** Stops tracking a policy (deleted or no longer probing). */
+  /** Stops tracking a policy (deleted or no longer probing), with the foreign flips noted for it. */
   removePolicy(policy: string): void {
     this.#policies.delete(policy);
+  }
+
+  /**
+   * Records a flip to False of `podUid` that another replica made at `at` (seen in the pod
+   * cache). It counts against the policy's budget over all replicas until `at` + 2 windows, once
+   * per pod however often it flips. For pods this replica does not own only; a policy not
+   * tracked yet is ignored (note its foreign flips right after addPolicy).
+   */
+  noteForeignFlip(policy: string, podUid: string, at: number): void {
+    if (!Number.isFinite(at)) throw new RangeError(`foreign flip time ${at} must be a finite time in ms`);
+    const state = this.#policies.get(policy);
+    if (!state) return;
+    const until = at + 2 * state.windowMs;
+    if (until > (state.foreign.get(podUid) ?? Number.NEGATIVE_INFINITY)) state.foreign.set(podUid, until);
+    state.foreignNext = Math.min(state.foreignNext, until);
+    // The flip's own time as "now": memory stays bounded even if this replica never flips.
+    pruneForeign(state, at);
   }
 
   /** Registers a target for the global view. */
@@ -174,7 +210,8 @@ export class Failsafe {
     };
     if (this.blind() || (this.warmingUp() && this.#looks.get(target) === true)) return hold('CouldNotLook');
     prune(state, now);
-    if (!state.tripped && state.admitted.length < state.max) {
+    const own = state.admitted.length;
+    if (!state.tripped && own < state.localMax && own + state.foreign.size < state.max) {
       state.admitted.push(now + state.windowMs);
       state.held.delete(target);
       return { verdict: { admit: true }, transitions: this.#report(policy, state) };
@@ -194,7 +231,9 @@ export class Failsafe {
   /** Ends trips whose window passed with nothing held; call on every result and periodically. */
   tick(policy: string, now: number): FailsafeTransition[] {
     const state = this.#policies.get(policy);
-    if (!state?.tripped) return [];
+    if (!state) return [];
+    pruneForeign(state, now);
+    if (!state.tripped) return [];
     if (state.held.size > 0) state.lastHeldAt = now;
     else if (now - state.lastHeldAt > state.windowMs) state.tripped = false;
     return this.#report(policy, state);
@@ -251,6 +290,28 @@ export class Failsafe {
 function prune(state: PolicyState, now: number): void {
   // At most maxUnavailable + seeds entries: a filter is cheaper than keeping them ordered.
   if (state.admitted.some((until) => until <= now)) state.admitted = state.admitted.filter((until) => until > now);
+  pruneForeign(state, now);
+}
+
+function pruneForeign(state: PolicyState, now: number): void {
+  if (now < state.foreignNext) return;
+  let next = Number.POSITIVE_INFINITY;
+  for (const [uid, until] of state.foreign) {
+    if (until <= now) state.foreign.delete(uid);
+    else next = Math.min(next, until);
+  }
+  state.foreignNext = next;
+}
+
+/** maxUnavailable over all targets, and this replica's share of it (rounded up: see docs/sharding.md §5, risk 5). */
+function budgetOf(limits: PolicyLimits): { max: number; localMax: number; globalTargets: number } {
+  const { targets, globalTargets = targets } = limits;
+  if (!Number.isInteger(globalTargets) || globalTargets < targets) {
+    throw new RangeError(`globalTargets ${globalTargets} must be an integer, at least targets (${targets})`);
+  }
+  const max = scaledMaxUnavailable(limits.maxUnavailable, globalTargets);
+  const localMax = globalTargets === 0 ? max : Math.min(max, Math.ceil((max * targets) / globalTargets));
+  return { max, localMax, globalTargets };
 }
 
 function reasonOf(state: PolicyState, blind: boolean): HoldReason | undefined {
@@ -263,8 +324,12 @@ function reasonOf(state: PolicyState, blind: boolean): HoldReason | undefined {
 // Stable texts: a count in the message would rewrite the policy status on every change.
 function messageOf(reason: HoldReason, state: PolicyState): string {
   const windowS = Math.round(state.windowMs / 1000);
+  const of =
+    state.globalTargets === state.targets
+      ? `${state.max} of ${state.targets} pods`
+      : `${state.max} of ${state.globalTargets} pods, across replicas`;
   return reason === 'Failsafe'
-    ? `more than maxUnavailable (${state.max} of ${state.targets} pods) would flip to False within ${windowS}s; holding their current status until a whole window passes with no pod failing. Check connectivity from the operator to the pods.`
+    ? `more than maxUnavailable (${of}) would flip to False within ${windowS}s; holding their current status until a whole window passes with no pod failing. Check connectivity from the operator to the pods.`
     : 'most probe targets could not be looked at from the operator (connect timeouts, unreachable networks, operator errors), so no gate is flipped to False until they can; check the operator pod and its network.';
 }
 

@@ -51,6 +51,15 @@ export function checkBucketCount(buckets: number): void {
  * BigInt step per byte would cost microseconds per UID; the prime is 2^40 + 0x1b3.
  */
 export function fnv1a64(text: string): bigint {
+  const h = fnv1a64Limbs(text);
+  return (BigInt(((h[3]! << 16) | h[2]!) >>> 0) << 32n) | BigInt(((h[1]! << 16) | h[0]!) >>> 0);
+}
+
+/** Reused by fnv1a64Limbs: bucketOf runs per pod on every policy pass, so it allocates nothing. */
+const LIMBS = new Uint16Array(4);
+
+/** FNV-1a-64 of `text` as four 16-bit limbs, lowest first (a view that the next call overwrites). */
+function fnv1a64Limbs(text: string): Uint16Array {
   // 0xcbf29ce484222325, lowest limb first.
   let h0 = 0x2325;
   let h1 = 0x8422;
@@ -71,7 +80,11 @@ export function fnv1a64(text: string): bigint {
     h2 = t2 & 0xffff;
     h3 = t3 & 0xffff;
   }
-  return (BigInt(((h3 << 16) | h2) >>> 0) << 32n) | BigInt(((h1 << 16) | h0) >>> 0);
+  LIMBS[0] = h0;
+  LIMBS[1] = h1;
+  LIMBS[2] = h2;
+  LIMBS[3] = h3;
+  return LIMBS;
 }
 
 const HASH_SPACE = 1n << 64n;
@@ -83,7 +96,14 @@ const HASH_SPACE = 1n << 64n;
 export function bucketOf(podUid: string, buckets: number): number {
   checkBucketCount(buckets);
   if (podUid === '') throw new RangeError('a pod UID is needed to pick its bucket');
-  return Number((fnv1a64(podUid) * BigInt(buckets)) / HASH_SPACE);
+  // floor(h × buckets / 2^64) is the carry out of the top limb of h × buckets: exact, with
+  // every partial product below 2^25 (buckets ≤ 256), and no BigInt (5 µs a call with one).
+  const h = fnv1a64Limbs(podUid);
+  const c0 = h[0]! * buckets;
+  const c1 = h[1]! * buckets + (c0 >>> 16);
+  const c2 = h[2]! * buckets + (c1 >>> 16);
+  const c3 = h[3]! * buckets + (c2 >>> 16);
+  return c3 >>> 16;
 }
 
 /** ceil(b × 2^64 / buckets): where bucket b's hash range starts. */

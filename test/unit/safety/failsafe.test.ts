@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../../src/runtime/clock.ts';
 import {
   Failsafe,
   GLOBAL_VIEW_MIN_TARGETS,
@@ -195,6 +196,215 @@ describe('Failsafe: the global view across policies', () => {
     expect(fs.couldNotLookRatio()).toBe(0);
     fs.observe('a0', true); // forgotten targets are not counted again
     expect(fs.couldNotLookRatio()).toBe(0);
+  });
+});
+
+describe('Failsafe: a global budget across sharded replicas (docs/sharding.md, decision 4)', () => {
+  /** One replica's failsafe: `own` of the policy's `global` targets (prefix0…), all observed. */
+  function replica(prefix: string, own: number, global: number, max: number | string) {
+    const fs = new Failsafe();
+    fs.addPolicy('ns/p', [], 0, { ...limits(own, max), globalTargets: global });
+    for (let i = 0; i < own; i++) {
+      fs.addTarget(`${prefix}${i}`);
+      fs.observe(`${prefix}${i}`, false);
+    }
+    return fs;
+  }
+
+  it('M = 2 over 4 pods split 2/1/1: each replica admits its share rounded up, 3 in all before they see each other', () => {
+    const [a, b, c] = [replica('a', 2, 4, 2), replica('b', 1, 4, 2), replica('c', 1, 4, 2)];
+    expect(admitted(a, ['a0', 'a1'], () => 1_000)).toBe(1); // ceil(2 × 2/4) = 1
+    expect(admitted(b, ['b0'], () => 1_000)).toBe(1); // ceil(2 × 1/4) = 1
+    expect(admitted(c, ['c0'], () => 1_000)).toBe(1);
+    expect(a.status('ns/p')?.reason).toBe('Failsafe');
+  });
+
+  it('a 1-pod replica admits at most 1, whatever else of the budget is left', () => {
+    const fs = replica('b', 1, 4, '100%'); // M = 4, share ceil(4 × 1/4) = 1
+    expect(fs.requestFlip('ns/p', 'b0', 1_000).verdict.admit).toBe(true);
+    expect(fs.requestFlip('ns/p', 'b0', 2_000).verdict).toEqual({ admit: false, reason: 'Failsafe' });
+  });
+
+  it('takes a percentage of the targets in all buckets, not of its own', () => {
+    // 50% of 7 = 4, share ceil(4 × 2/7) = 2; unsharded, 50% of 2 would allow only 1.
+    expect(admitted(replica('a', 2, 7, '50%'), ['a0', 'a1'], () => 1_000)).toBe(2);
+    expect(admitted(replica('a', 2, 2, '50%'), ['a0', 'a1'], () => 1_000)).toBe(1);
+  });
+
+  it.each([
+    ['50%', 50],
+    [1, 1],
+  ] as const)(
+    'a replica with 1 of 100 targets can still flip its one failing pod (maxUnavailable %s → M = %i)',
+    (max, m) => {
+      expect(scaledMaxUnavailable(max, 100)).toBe(m);
+      const fs = replica('t', 1, 100, max); // share ceil(M × 1/100) = 1
+      expect(fs.requestFlip('ns/p', 't0', 1_000).verdict.admit).toBe(true);
+    },
+  );
+
+  it('with maxUnavailable 0 no replica admits anything', () => {
+    expect(replica('t', 1, 100, 0).requestFlip('ns/p', 't0', 1_000).verdict.admit).toBe(false);
+  });
+
+  it("a share follows the replica's targets: acquiring buckets widens it, within the same window", () => {
+    const fs = replica('a', 1, 4, '100%');
+    expect(fs.requestFlip('ns/p', 'a0', 1_000).verdict.admit).toBe(true);
+    for (const t of ['a1', 'a2']) fs.addTarget(t);
+    fs.updateLimits('ns/p', { ...limits(3, '100%'), globalTargets: 4 }); // share ceil(4 × 3/4) = 3
+    expect(admitted(fs, ['a1', 'a2'], () => 2_000)).toBe(2);
+    expect(fs.requestFlip('ns/p', 'a0', 3_000).verdict.admit).toBe(false); // 3 of its 3 used
+  });
+
+  it('globalTargets equal to targets is unsharded: same verdicts, same texts', () => {
+    const plain = withPolicy(10);
+    const same = new Failsafe();
+    same.addPolicy('ns/p', [], 0, { ...limits(10), globalTargets: 10 });
+    for (let i = 0; i < 10; i++) {
+      same.addTarget(`t${i}`);
+      same.observe(`t${i}`, false);
+    }
+    const run = (fs: Failsafe) => Array.from({ length: 10 }, (_, i) => fs.requestFlip('ns/p', `t${i}`, 1_000 + i));
+    expect(run(same)).toEqual(run(plain));
+    expect(same.status('ns/p')).toEqual(plain.status('ns/p'));
+  });
+
+  it('says the global budget when sharded, without counts that change with each flip', () => {
+    const fs = replica('a', 2, 4, 2);
+    const transitions = ['a0', 'a1'].flatMap((t) => fs.requestFlip('ns/p', t, 0).transitions);
+    expect(transitions).toEqual([
+      {
+        policy: 'ns/p',
+        reason: 'Failsafe',
+        message: expect.stringContaining('maxUnavailable (2 of 4 pods, across replicas)'),
+      },
+    ]);
+    expect(fs.status('ns/p')?.message).toBe(transitions[0]!.message);
+  });
+
+  it('rejects globalTargets below targets or not an integer', () => {
+    const fs = new Failsafe();
+    expect(() => fs.addPolicy('ns/p', [], 0, { ...limits(3), globalTargets: 2 })).toThrow(
+      /globalTargets 2 must be .* at least targets \(3\)/,
+    );
+    expect(fs.status('ns/p')).toBeUndefined();
+    fs.addPolicy('ns/p', [], 0, limits(3));
+    expect(() => fs.updateLimits('ns/p', { ...limits(3), globalTargets: 3.5 })).toThrow(RangeError);
+  });
+});
+
+describe('Failsafe: flips other replicas made (noteForeignFlip)', () => {
+  /** One replica with `own` of `global` targets (a0…), that saw other replicas flip `foreign` at `at`. */
+  function replicaSeeing(foreign: Array<[uid: string, at: number]>, own: number, global: number, max: number | string) {
+    const fs = new Failsafe();
+    fs.addPolicy('ns/p', [], 0, { ...limits(own, max), globalTargets: global });
+    for (let i = 0; i < own; i++) {
+      fs.addTarget(`a${i}`);
+      fs.observe(`a${i}`, false);
+    }
+    for (const [uid, at] of foreign) fs.noteForeignFlip('ns/p', uid, at);
+    return fs;
+  }
+  const own = (n: number) => Array.from({ length: n }, (_, i) => `a${i}`);
+
+  it("count against M over all replicas, not against this replica's share", () => {
+    // M = 5 of 10, share ceil(5 × 5/10) = 3: 3 foreign flips leave 2.
+    const seen = replicaSeeing(
+      [
+        ['b0', 900],
+        ['b1', 900],
+        ['b2', 900],
+      ],
+      5,
+      10,
+      '50%',
+    );
+    expect(admitted(seen, own(5), () => 1_000)).toBe(2);
+    expect(seen.status('ns/p')?.reason).toBe('Failsafe');
+    // M = 10, share 5: 4 foreign flips leave 6, so the share alone bounds it.
+    const shared = replicaSeeing(
+      [
+        ['b0', 900],
+        ['b1', 900],
+        ['b2', 900],
+        ['b3', 900],
+      ],
+      5,
+      10,
+      '100%',
+    );
+    expect(admitted(shared, own(5), () => 1_000)).toBe(5);
+  });
+
+  it('M = 2 over 2/1/1: 3 flips within one visibility lag, then none until the foreign ones expire', () => {
+    const [a, b, c] = [replicaSeeing([], 2, 4, 2), replicaSeeing([], 1, 4, 2), replicaSeeing([], 1, 4, 2)];
+    expect([a, b, c].map((fs) => fs.requestFlip('ns/p', 'a0', 1_000).verdict.admit)).toEqual([true, true, true]);
+    a.noteForeignFlip('ns/p', 'b0', 1_000);
+    a.noteForeignFlip('ns/p', 'c0', 1_000);
+    // a's own flip left the window, b's and c's still count (2 windows): stricter than one replica.
+    expect(a.requestFlip('ns/p', 'a1', 1_000 + WINDOW).verdict).toEqual({ admit: false, reason: 'Failsafe' });
+  });
+
+  it('a foreign flip stops counting two windows after it was made (fake clock)', () => {
+    const verdictAfter = (ms: number) => {
+      const clock = new FakeClock();
+      const fs = replicaSeeing([['b0', clock.now()]], 1, 2, 1); // M = 1, share 1
+      clock.advance(ms);
+      fs.tick('ns/p', clock.now());
+      return fs.requestFlip('ns/p', 'a0', clock.now()).verdict;
+    };
+    expect(verdictAfter(2 * WINDOW - 1)).toEqual({ admit: false, reason: 'Failsafe' });
+    expect(verdictAfter(2 * WINDOW)).toEqual({ admit: true });
+  });
+
+  it('a pod flipped twice counts once, for two windows from its latest flip', () => {
+    // M = 5, share 3: b0 twice and b1 leave 3 (b0 counted twice would leave 2).
+    expect(
+      admitted(
+        replicaSeeing(
+          [
+            ['b0', 0],
+            ['b0', 500],
+            ['b1', 0],
+          ],
+          5,
+          10,
+          '50%',
+        ),
+        own(3),
+        () => 1_000,
+      ),
+    ).toBe(3);
+    const twice: Array<[string, number]> = [
+      ['b0', 0],
+      ['b0', 1_000],
+    ];
+    expect(replicaSeeing(twice, 1, 2, 1).requestFlip('ns/p', 'a0', 2 * WINDOW).verdict.admit).toBe(false);
+    expect(replicaSeeing(twice, 1, 2, 1).requestFlip('ns/p', 'a0', 1_000 + 2 * WINDOW).verdict.admit).toBe(true);
+    // An older flip noted late does not shorten the count.
+    const late = replicaSeeing(
+      [
+        ['b0', 1_000],
+        ['b0', 0],
+      ],
+      1,
+      2,
+      1,
+    );
+    expect(late.requestFlip('ns/p', 'a0', 2 * WINDOW).verdict.admit).toBe(false);
+  });
+
+  it('removing a policy drops its foreign flips; a policy not tracked yet ignores them', () => {
+    const fs = replicaSeeing([['b0', 0]], 1, 2, 1);
+    fs.removePolicy('ns/p');
+    fs.noteForeignFlip('ns/p', 'b1', 0);
+    fs.addPolicy('ns/p', [], 0, { ...limits(1, 1), globalTargets: 2 });
+    expect(fs.requestFlip('ns/p', 'a0', 1_000).verdict.admit).toBe(true);
+  });
+
+  it('rejects a flip time that is not a number', () => {
+    const fs = replicaSeeing([], 1, 2, 1);
+    expect(() => fs.noteForeignFlip('ns/p', 'b0', Number.NaN)).toThrow(/foreign flip time NaN/);
   });
 });
 

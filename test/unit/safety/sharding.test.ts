@@ -82,6 +82,15 @@ describe('bucketOf', () => {
     );
   });
 
+  it('equals the BigInt formula exactly (it is computed on 16-bit limbs)', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }), fc.integer({ min: 1, max: MAX_BUCKETS }), (uid, buckets) => {
+        expect(bucketOf(uid, buckets)).toBe(Number((fnv1a64(uid) * BigInt(buckets)) >> 64n));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   // The expected count per bucket is n / B with a standard deviation of sqrt(n (1/B)(1 − 1/B)):
   // 76.5 for 16 buckets (±5 % is ±4σ) and 39 for 64 (±10 % is ±4σ).
   it.each([

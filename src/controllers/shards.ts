@@ -1,0 +1,131 @@
+// Sharding as the operator uses it (docs/sharding.md): the bucket Leases every replica competes
+// for, which pods this replica owns now, and the fence each pod write goes through. The rules are
+// in src/safety/sharding.ts; the lease I/O in src/kube/shard-leases.ts.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { type OperatorOptions, shardLeaseId } from '../cli/options.ts';
+import { ShardCoordinator } from '../kube/shard-leases.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Clock } from '../runtime/clock.ts';
+import type { Runnable } from '../runtime/manager.ts';
+import { Fence } from '../safety/fencing.ts';
+import { bucketOf } from '../safety/sharding.ts';
+
+export interface Sharding {
+  coordinator: ShardCoordinator;
+  /** Whether this replica holds the bucket of the pod with this UID now. */
+  owns(podUid: string): boolean;
+  /** The fence a write to the pod with this UID goes through: its bucket's. */
+  fenceFor(podUid: string): Fence;
+  /** Whether this replica holds any bucket now (it probes, so it may speak for its share). */
+  holdsAny(): boolean;
+  /** Runs the coordinator until the signal aborts, then hands every Lease back. */
+  runnable: Runnable;
+}
+
+export interface ShardingHooks {
+  /** Buckets were acquired: every policy is reconciled, which seeds their targets from the pods. */
+  onAcquired(): void;
+  /** Buckets were lost or released: their targets are dropped before anything else runs. */
+  onLost(): void;
+}
+
+/** Builds the coordinator of `opts.shardBuckets` buckets and the ownership view over it. */
+export function createSharding(
+  kc: KubeConfig,
+  opts: OperatorOptions,
+  clock: Clock,
+  log: Logger,
+  metrics: Metrics,
+  hooks: ShardingHooks,
+): Sharding {
+  const buckets = opts.shardBuckets;
+  const coordinator = new ShardCoordinator({
+    kubeConfig: kc,
+    namespace: opts.leaderElectionNamespace,
+    leaseId: shardLeaseId(opts),
+    identity: opts.identity,
+    buckets,
+    leaseDurationMs: opts.leaseDurationMs,
+    renewDeadlineMs: opts.renewDeadlineMs,
+    retryPeriodMs: opts.retryPeriodMs,
+    clock,
+    log: (msg, err) => (err === undefined ? log.info(msg) : log.warn({ err: String(err) }, msg)),
+  });
+  const owned = coordinator.owned();
+  const acquired = coalesced(hooks.onAcquired);
+  // A pod without a UID (never, from the API server) belongs to no bucket: its fence never holds.
+  const none = new Fence({ clock, renewDeadlineMs: opts.renewDeadlineMs, marginMs: 0 });
+  coordinator.onAcquired((b) => {
+    metrics.shardBucketChangesTotal.inc({ kind: 'acquired' });
+    metrics.shardBucketsOwned.set(owned.size);
+    log.info({ bucket: b, owned: owned.size }, 'shard bucket acquired');
+    acquired();
+  });
+  coordinator.onLost((b) => {
+    metrics.shardBucketChangesTotal.inc({ kind: 'lost' });
+    metrics.shardBucketsOwned.set(owned.size);
+    log.info({ bucket: b, owned: owned.size }, 'shard bucket lost');
+    // At once, not coalesced: the bucket's targets must not run another probe or want a write.
+    hooks.onLost();
+  });
+  return {
+    coordinator,
+    owns: (uid) => uid !== '' && owned.has(bucketOf(uid, buckets)),
+    fenceFor: (uid) => (uid === '' ? none : coordinator.fence(bucketOf(uid, buckets))),
+    holdsAny: () => owned.size > 0,
+    runnable: { start: (signal) => coordinator.run(signal) },
+  };
+}
+
+/** `hook` run once for every burst of calls in one turn of the event loop (a round acquires many buckets). */
+function coalesced(hook: () => void): () => void {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => {
+      pending = false;
+      hook();
+    });
+  };
+}
+
+/** Which fence guards each write, and who writes what; one home for the rule (docs/sharding.md). */
+export interface WriteGuards {
+  /** The leader's fence: policy status, and unsharded, every write. */
+  statusFence: Fence;
+  podFence(podUid: string): Fence;
+  /** Whether this replica writes policy status now. */
+  writesStatus(): boolean;
+  eventAllowed(obj: { kind?: string; uid?: string }, reason: string): boolean;
+  shards?: { owns(podUid: string): boolean; isStatusWriter(): boolean };
+}
+
+/** The write guards: the leader fence for everything, or sharded, each pod's bucket fence. */
+export function writeGuards(leader: Fence, sharding: Sharding | undefined): WriteGuards {
+  if (!sharding) {
+    // Only the leader runs the controllers at all: it always writes status.
+    return {
+      statusFence: leader,
+      podFence: () => leader,
+      writesStatus: () => true,
+      eventAllowed: () => leader.holds(),
+    };
+  }
+  const writesStatus = () => leader.holds();
+  return {
+    statusFence: leader,
+    podFence: sharding.fenceFor,
+    writesStatus,
+    // A pod's Events come from its owner; a policy's from any replica probing a share of it
+    // (each says which in reportingInstance), but its deletion only from the status writer.
+    eventAllowed: (obj, reason) =>
+      obj.kind === 'Pod'
+        ? sharding.fenceFor(obj.uid ?? '').holds()
+        : reason === 'PolicyDeleted'
+          ? leader.holds()
+          : sharding.holdsAny() || leader.holds(),
+    shards: { owns: sharding.owns, isStatusWriter: writesStatus },
+  };
+}
