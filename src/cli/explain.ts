@@ -1,10 +1,15 @@
 // readygate explain pod/NAME -n NS: for each readiness gate of a pod, which policy provides it,
-// what the condition says and since when, and what is blocking Ready, in plain words.
+// what the condition says and since when, and what is blocking Ready, in plain words; and, when
+// the operator shards, which replica owns the pod (the holder of its bucket's Lease).
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, type V1Pod, type V1PodCondition } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod, type V1PodCondition } from '@kubernetes/client-node';
 import { GROUP, GROUP_VERSION, PLURAL, type ProbePolicy } from '../api/types.ts';
 import { computeTargets, olderFirst, selects } from '../controllers/targets.ts';
 import { loadKubeConfig } from '../kube/config.ts';
+import { describeError, statusCode } from '../kube/errors.ts';
+import { type Lease, restLeaseSetClient } from '../kube/lease.ts';
+import { bucketLeaseName, SHARD_BUCKET_LABEL } from '../kube/shard-leases.ts';
+import { bucketOf, MAX_BUCKETS } from '../safety/sharding.ts';
 import { EXPLAIN_HELP } from './help.ts';
 import { UsageError } from './options.ts';
 import { printable, printableJson } from './terminal.ts';
@@ -22,11 +27,32 @@ export interface GateExplanation {
   why: string;
 }
 
+/**
+ * Which operator replica owns the pod when the operator shards (docs/sharding.md): the holder of
+ * the Lease of the pod's bucket, none when nobody holds it, or unknown when the Leases could not
+ * be read.
+ */
+export type PodOwner =
+  | {
+      state: 'held';
+      holder: string;
+      bucket: number;
+      buckets: number;
+      leaseSet: string;
+      /** The bucket Lease's renewTime, and how long ago that was. */
+      renewTime: string;
+      renewed: string;
+    }
+  | { state: 'none'; bucket: number; buckets: number; leaseSet: string }
+  | { state: 'unknown'; reason: string };
+
 export interface PodExplanation {
   pod: string;
   namespace: string;
   ready: boolean;
   containersReady: boolean;
+  /** Only when the operator shards, or when whether it does could not be read. */
+  owner?: PodOwner;
   gates: GateExplanation[];
   summary: string;
 }
@@ -47,8 +73,102 @@ export function probeCadence(policy: ProbePolicy): string {
   return `every ${effective}s while the gate is settled (periodSeconds ${period}s, stretched because the operator is overloaded: see the policy's Degraded condition); every ${period}s while it is new or changing`;
 }
 
+/** Bucket Leases also carry their set's bucket count here; older ones only in the set id's `-s<N>`. */
+export const SHARD_BUCKETS_LABEL = 'readygate.dev/shard-buckets';
+
+/** The bucket count of a lease set: its label when valid, else the `-s<N>` the set id ends with. */
+export function setBucketCount(setId: string, leases: Lease[]): number | undefined {
+  const valid = (n: number) => Number.isInteger(n) && n >= 1 && n <= MAX_BUCKETS;
+  for (const l of leases) {
+    const text = l.metadata.labels?.[SHARD_BUCKETS_LABEL];
+    if (text !== undefined && /^[0-9]{1,3}$/.test(text) && valid(Number(text))) return Number(text);
+  }
+  const suffix = /-s([0-9]{1,3})$/.exec(setId);
+  return suffix && valid(Number(suffix[1])) ? Number(suffix[1]) : undefined;
+}
+
+/** When a lease's holder last renewed it, in ms (NaN when it has no valid renewTime). */
+const renewedAt = (l: Lease) => (l.spec?.renewTime ? Date.parse(l.spec.renewTime) : Number.NaN);
+
+/**
+ * Held and not expired, by this machine's clock: good enough to explain a pod, whereas the
+ * operator judges expiry by when it saw a lease change (src/kube/lease.ts).
+ */
+export function leaseIsLive(l: Lease, now: number): boolean {
+  if (!l.spec?.holderIdentity) return false;
+  return renewedAt(l) + (l.spec.leaseDurationSeconds ?? 0) * 1000 > now;
+}
+
+export interface LeaseSet {
+  id: string;
+  buckets: number;
+  leases: Lease[];
+}
+
+/**
+ * The set of bucket Leases in use: among the sets with a live lease, the one renewed last.
+ * Undefined when no set is live: the operator does not shard (a set left over from an earlier
+ * configuration has expired).
+ */
+export function activeLeaseSet(leases: Lease[], now: number): LeaseSet | undefined {
+  const bySet = new Map<string, Lease[]>();
+  for (const l of leases) {
+    const id = l.metadata.labels?.[SHARD_BUCKET_LABEL];
+    if (id) bySet.set(id, [...(bySet.get(id) ?? []), l]);
+  }
+  let best: { set: LeaseSet; renewed: number } | undefined;
+  for (const [id, members] of bySet) {
+    const live = members.filter((l) => leaseIsLive(l, now));
+    const buckets = setBucketCount(id, members);
+    if (live.length === 0 || buckets === undefined) continue;
+    const renewed = Math.max(...live.map(renewedAt));
+    if (!best || renewed > best.renewed) best = { set: { id, buckets, leases: members }, renewed };
+  }
+  return best?.set;
+}
+
+/** Pure: who owns the pod of `podUid`, from the bucket Leases listed; undefined when the operator does not shard. */
+export function podOwner(podUid: string, leases: Lease[], now: number): PodOwner | undefined {
+  const set = activeLeaseSet(leases, now);
+  if (!set) return undefined;
+  if (podUid === '') return { state: 'unknown', reason: 'the pod has no UID to pick its bucket' };
+  const bucket = bucketOf(podUid, set.buckets);
+  const lease = set.leases.find((l) => l.metadata.name === bucketLeaseName(set.id, bucket));
+  const where = { bucket, buckets: set.buckets, leaseSet: set.id };
+  if (!lease || !leaseIsLive(lease, now)) return { state: 'none', ...where };
+  const renewTime = lease.spec?.renewTime ?? '';
+  return {
+    state: 'held',
+    holder: lease.spec?.holderIdentity ?? '',
+    ...where,
+    renewTime,
+    renewed: `${age(renewTime, now)} ago`,
+  };
+}
+
+/** Why the bucket Leases could not be read, for a 403 or 404 on their LIST. */
+export function ownerUnknown(namespace: string, err: unknown): PodOwner {
+  const hint =
+    statusCode(err) === 403
+      ? `may not list Leases in namespace ${namespace}`
+      : `cannot list Leases in namespace ${namespace} (check --operator-namespace)`;
+  return { state: 'unknown', reason: `${hint}: ${describeError(err)}` };
+}
+
+/** The owner line's text, after "owner: ". */
+export function formatOwner(o: PodOwner): string {
+  switch (o.state) {
+    case 'held':
+      return `${o.holder} (bucket ${o.bucket} of ${o.buckets}, renewed ${o.renewed})`;
+    case 'none':
+      return `none (no replica holds bucket ${o.bucket} of ${o.buckets})`;
+    case 'unknown':
+      return `unknown (${o.reason})`;
+  }
+}
+
 /** Pure: explains a pod's readiness from the pod and every ProbePolicy of its namespace. */
-export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number): PodExplanation {
+export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number, owner?: PodOwner): PodExplanation {
   const cond = (t: string): V1PodCondition | undefined => pod.status?.conditions?.find((c) => c.type === t);
   const containersReady = cond('ContainersReady')?.status === 'True';
   const ready = cond('Ready')?.status === 'True';
@@ -102,6 +222,7 @@ export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number): Po
     namespace: pod.metadata?.namespace ?? '',
     ready,
     containersReady,
+    ...(owner ? { owner } : {}),
     gates,
     summary,
   };
@@ -110,6 +231,7 @@ export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number): Po
 /** Renders an explanation for a terminal; everything from the cluster has its control characters escaped. */
 export function formatExplanation(e: PodExplanation): string {
   const lines = [`Pod ${e.namespace}/${e.pod}: ${e.summary}`];
+  if (e.owner) lines.push(`  owner: ${formatOwner(e.owner)}`);
   if (e.gates.length === 0) lines.push('  The pod has no readiness gates; readygate does not affect it.');
   for (const g of e.gates) {
     lines.push(`  gate ${g.conditionType}: ${g.status}${g.since ? ` for ${g.since.replace(' ago', '')}` : ''}`);
@@ -119,6 +241,25 @@ export function formatExplanation(e: PodExplanation): string {
     lines.push(`    ${g.blocking ? 'blocking' : 'ok'}:   ${g.why}`);
   }
   return `${lines.map(printable).join('\n')}\n`;
+}
+
+const DEFAULT_OPERATOR_NAMESPACE = 'readygate-system';
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** The bucket Leases' LIST is one small request; a hung API server should not hang the command. */
+const LEASE_LIST_TIMEOUT_MS = 30_000;
+
+/**
+ * Every bucket Lease of the operator's namespace (one LIST, by the label's existence), or the
+ * owner to report when they may not be listed: who owns the pod is a hint, not the answer.
+ */
+async function listBucketLeases(kc: KubeConfig, namespace: string): Promise<Lease[] | PodOwner> {
+  try {
+    return await restLeaseSetClient(kc, namespace).list(SHARD_BUCKET_LABEL, AbortSignal.timeout(LEASE_LIST_TIMEOUT_MS));
+  } catch (err) {
+    const code = statusCode(err);
+    if (code === 403 || code === 404) return ownerUnknown(namespace, err);
+    throw err;
+  }
 }
 
 /** `readygate explain`: resolves with the exit code. */
@@ -132,6 +273,7 @@ export async function runExplain(argv: string[]): Promise<number> {
           namespace: { type: 'string', short: 'n' },
           kubeconfig: { type: 'string' },
           output: { type: 'string', short: 'o' },
+          'operator-namespace': { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         },
       });
@@ -148,15 +290,24 @@ export async function runExplain(argv: string[]): Promise<number> {
   if (!m || positionals.length !== 1) throw new UsageError(`expected one pod, as pod/NAME\n\n${EXPLAIN_HELP}`);
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError('--output must be text or json');
+  const operatorNamespace = values['operator-namespace'] ?? DEFAULT_OPERATOR_NAMESPACE;
+  if (!NAMESPACE_NAME.test(operatorNamespace)) {
+    throw new UsageError(`--operator-namespace must be a namespace name, got ${JSON.stringify(operatorNamespace)}`);
+  }
   const kc = loadKubeConfig(values.kubeconfig);
   const namespace = values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
   const pod = await kc.makeApiClient(CoreV1Api).readNamespacedPod({ name: m[1] ?? '', namespace });
-  const list = (await kc
-    .makeApiClient(CustomObjectsApi)
-    .listNamespacedCustomObject({ group: GROUP, version: GROUP_VERSION, plural: PLURAL, namespace })) as {
-    items: ProbePolicy[];
-  };
-  const e = explainPod(pod, list.items, Date.now());
+  const [list, leases] = await Promise.all([
+    kc
+      .makeApiClient(CustomObjectsApi)
+      .listNamespacedCustomObject({ group: GROUP, version: GROUP_VERSION, plural: PLURAL, namespace }) as Promise<{
+      items: ProbePolicy[];
+    }>,
+    listBucketLeases(kc, operatorNamespace),
+  ]);
+  const now = Date.now();
+  const owner = Array.isArray(leases) ? podOwner(pod.metadata?.uid ?? '', leases, now) : leases;
+  const e = explainPod(pod, list.items, now, owner);
   process.stdout.write(output === 'json' ? `${printableJson(e)}\n` : formatExplanation(e));
   return e.ready ? 0 : 1;
 }

@@ -11,8 +11,14 @@ the cluster cannot be read or the API server would not run an exec probe.
 `;
 
 export const EXPLAIN_HELP = `Usage: readygate explain pod/NAME [-n NAMESPACE] [--kubeconfig PATH] [--output text|json]
+                        [--operator-namespace NS]
 
 For each readiness gate of the pod: the ProbePolicy that provides it, the condition's status,
 reason, message and age, and what is blocking Ready. Exit code 0 when the pod is Ready, 1 when
 it is not, 2 on usage errors, 3 when the cluster cannot be read.
+
+When the operator shards (readygate run --shard-buckets), also the replica that owns the pod:
+the holder of the Lease of the pod's bucket, read from the bucket Leases in the operator's
+namespace (--operator-namespace, default readygate-system; needs list on leases there). Without
+that permission the owner is "unknown"; without live bucket Leases nothing is shown.
 `;

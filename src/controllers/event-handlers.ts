@@ -58,6 +58,8 @@ export function generationChanged(p: ProbePolicy, old: ProbePolicy): boolean {
 export interface ShardFilter {
   owns(podUid: string): boolean;
   isStatusWriter(): boolean;
+  /** Another replica's pod changed: its flips count against the shared failsafe budget. */
+  foreignPod?(pod: V1Pod, old: V1Pod | undefined): void;
 }
 
 /** Wires pod and policy events to the pod and policy queues. */
@@ -76,8 +78,9 @@ export function watchForKeys(
   const onPod = (pod: V1Pod, old?: V1Pod) => {
     const ns = pod.metadata?.namespace ?? '';
     // Another replica's pod: it alone writes it; its status moves only the leader's counts.
-    if (!shards || shards.owns(pod.metadata?.uid ?? ''))
+    if (!shards || shards.owns(pod.metadata?.uid ?? '')) {
       podQueue.enqueue({ namespace: ns, name: pod.metadata?.name ?? '' });
+    } else shards.foreignPod?.(pod, old);
     // A policy reconcile reads every pod of the namespace: run it at once only when targets may
     // change; a condition change only moves the ready counts, which wait up to a batch period
     // (as the EndpointSlice controller batches pod updates), or 10,000 pods flipping one by one

@@ -27,6 +27,7 @@ export function leaderElection(
   log: Logger,
   metrics: Metrics,
   fence: Fence,
+  onNewLeader?: (identity: string) => void,
 ): LeaderElection {
   const elector = new LeaderElector({
     client: restLeaseClient(kc, opts.leaderElectionNamespace, opts.leaderElectionId),
@@ -38,7 +39,10 @@ export function leaderElection(
     retryPeriodMs: opts.retryPeriodMs,
     clock,
     fence,
-    onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
+    onNewLeader: (id) => {
+      log.info({ leader: id }, 'leader observed');
+      onNewLeader?.(id);
+    },
     log: (msg, err) => log.warn({ err: String(err) }, msg),
   });
   return {

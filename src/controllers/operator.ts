@@ -20,7 +20,8 @@ import { podReconciler } from './pod.ts';
 import { type Caches, policyReconciler } from './policy.ts';
 import type { ProbeManager } from './probe-manager.ts';
 import { createProbeManager } from './probe-runner.ts';
-import { createSharding, type WriteGuards, writeGuards } from './shards.ts';
+import { encodeReport, type PeerReports } from './shard-reports.ts';
+import { createSharding, followPeers, type Sharding, type WriteGuards, writeGuards } from './shards.ts';
 
 export interface Operator {
   manager: Manager;
@@ -39,26 +40,13 @@ export async function createOperator(
 ): Promise<Operator> {
   const metrics = createMetrics();
   const fence = opts.leaderElect ? leaseFence(opts, clock) : Fence.unconditional();
-  let wired: { probes: ProbeManager; policyController: Controller } | undefined;
-  const reconcileEveryPolicy = () => {
-    for (const p of caches.policies.list()) {
-      wired?.policyController.enqueue({ namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' });
-    }
-  };
-  // Sharded, every replica probes and writes the pods of the buckets it holds, and the leader
-  // Lease only picks the writer of policy status (docs/sharding.md).
-  const sharding =
-    opts.shardBuckets > 0
-      ? createSharding(kc, opts, clock, log.child({ component: 'shards' }), metrics, {
-          onAcquired: reconcileEveryPolicy,
-          onLost: () => wired?.probes.releaseUnowned(),
-        })
-      : undefined;
+  const late: Late = {};
+  const sharded = opts.shardBuckets > 0 ? shardedParts(kc, opts, clock, log, metrics, fence, late) : undefined;
   const manager = new Manager({
     logger: log,
     clock,
     gracePeriodMs: opts.shutdownGraceMs,
-    leaderElection: opts.leaderElect && !sharding ? leaderElection(kc, opts, clock, log, metrics, fence) : undefined,
+    leaderElection: opts.leaderElect && !sharded ? leaderElection(kc, opts, clock, log, metrics, fence) : undefined,
   });
   const { pods, policies } = createInformers(kc, opts, clock, log, metrics);
   manager.addCache(pods, 'pods');
@@ -66,26 +54,20 @@ export async function createOperator(
   const caches: Caches = { pods, policies };
 
   const batch = new StatusBatch();
-  const guards = writeGuards(fence, sharding);
-  const built = createControllers(kc, opts, clock, log, metrics, guards, caches, batch);
+  const guards = writeGuards(fence, sharded?.sharding);
+  const peers = sharded?.peers;
+  const built = createControllers({ kc, opts, clock, log, metrics, guards, caches, batch, peers });
   const { probes, policyController, podController } = built;
-  wired = { probes, policyController };
-  watchForKeys(pods, policies, podController, policyController, batch, guards.shards);
+  Object.assign(late, { probes, policyController, caches });
+  const shardFilter = guards.shards && { ...guards.shards, foreignPod: probes.foreignFlip.bind(probes) };
+  watchForKeys(pods, policies, podController, policyController, batch, shardFilter);
 
   // Unsharded, only the leader runs the controllers. Sharded, every replica does, and the
   // Leases are Runnables of their own, released only after the controllers drained.
   manager.add(controllersRunnable(probes, policyController, podController), 'controllers', {
     needLeaderElection: true,
   });
-  if (sharding) {
-    const election = leaderElection(kc, opts, clock, log, metrics, fence);
-    const writer = statusLeader(election, clock, opts.retryPeriodMs, reconcileEveryPolicy);
-    for (const [name, r] of [
-      ['shards', sharding.runnable],
-      ['status-leader', writer],
-    ] as const)
-      manager.add(r, name, { needLeaderElection: false });
-  }
+  for (const [name, r] of sharded?.runnables ?? []) manager.add(r, name, { needLeaderElection: false });
   if (!opts.leaderElect) metrics.leader.set(1);
 
   const health = await startHealthServer({
@@ -106,6 +88,58 @@ export async function createOperator(
         await health.close();
       }),
     stop: () => manager.stop(),
+  };
+}
+
+/** What the sharded parts reach once the controllers exist. */
+interface Late {
+  probes?: ProbeManager;
+  policyController?: Controller;
+  caches?: Caches;
+}
+
+/**
+ * Sharded (docs/sharding.md): every replica probes and writes the pods of the buckets it holds;
+ * the leader Lease only picks the writer of policy status, which merges the others' reports.
+ */
+function shardedParts(
+  kc: KubeConfig,
+  opts: OperatorOptions,
+  clock: Clock,
+  log: Logger,
+  metrics: Metrics,
+  fence: Fence,
+  late: Late,
+): { sharding: Sharding; peers: PeerReports; runnables: [string, Runnable][] } {
+  let leaderSeen: string | undefined;
+  const reconcile = (keys: Iterable<string>) => {
+    for (const key of keys) late.policyController?.enqueue(requestOf(key));
+  };
+  const everyPolicy = () =>
+    reconcile((late.caches?.policies.list() ?? []).map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
+  const sharding = createSharding(kc, opts, clock, log.child({ component: 'shards' }), metrics, {
+    leader: () => leaderSeen,
+    onAcquired: everyPolicy,
+    onLost: () => late.probes?.releaseUnowned(),
+    report: () => {
+      const r = late.probes?.shardReport();
+      return encodeReport(r?.stretch ?? 1, r?.held ?? new Map());
+    },
+  });
+  const peers = followPeers(sharding, opts.identity, (keys) => {
+    if (fence.holds()) keys === 'all' ? everyPolicy() : reconcile(keys);
+  });
+  const election = leaderElection(kc, opts, clock, log, metrics, fence, (id) => {
+    leaderSeen = id;
+  });
+  const writer = statusLeader(election, clock, opts.retryPeriodMs, everyPolicy);
+  return {
+    sharding,
+    peers,
+    runnables: [
+      ['shards', sharding.runnable],
+      ['status-leader', writer],
+    ],
   };
 }
 
@@ -133,6 +167,12 @@ async function runUntilStopped(
   }
 }
 
+/** The request for a policy key ("namespace/name"). */
+function requestOf(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
 /** Runs both controllers; probing stops as soon as stopping begins. */
 function controllersRunnable(probes: ProbeManager, policyController: Controller, podController: Controller): Runnable {
   return {
@@ -146,16 +186,18 @@ function controllersRunnable(probes: ProbeManager, policyController: Controller,
 }
 
 /** The probe manager and the two controllers (policy, pod), with their reconcilers and metrics. */
-function createControllers(
-  kc: KubeConfig,
-  opts: OperatorOptions,
-  clock: Clock,
-  log: Logger,
-  metrics: Metrics,
-  guards: WriteGuards,
-  caches: Caches,
-  batch: StatusBatch,
-): { probes: ProbeManager; policyController: Controller; podController: Controller } {
+function createControllers(parts: {
+  kc: KubeConfig;
+  opts: OperatorOptions;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  guards: WriteGuards;
+  caches: Caches;
+  batch: StatusBatch;
+  peers: PeerReports | undefined;
+}): { probes: ProbeManager; policyController: Controller; podController: Controller } {
+  const { kc, opts, clock, log, metrics, guards, caches, batch, peers } = parts;
   const core = kc.makeApiClient(CoreV1Api);
   const writeLimiter = new FairTokenBucket({ qps: opts.apiQps, burst: opts.apiBurst, clock });
   const events = new EventRecorder({
@@ -207,6 +249,7 @@ function createControllers(
       kc,
       fence: guards.statusFence,
       statusWriter: guards.shards ? guards.writesStatus : undefined,
+      peers,
       allowedConditionPrefixes: opts.allowedConditionPrefixes,
       onPass: (namespace, ms) => batch.record(namespace, ms),
     }),

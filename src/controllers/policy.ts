@@ -12,7 +12,7 @@ import type { ReconcileContext, Request, Result } from '../runtime/controller.ts
 import type { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import type { Fence } from '../safety/fencing.ts';
 import { conditionTypeProblem } from '../safety/ownership.ts';
-import type { PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
+import type { FailsafeStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
 import { computeTargets, olderFirst, selects } from './targets.ts';
 
 /** failingPods lists at most this many names (the CRD's maxItems). */
@@ -44,6 +44,8 @@ export interface PolicyReconcilerDeps {
    * docs/sharding.md, decision 3). The others only hand their share of the targets to the probes.
    */
   statusWriter?: () => boolean;
+  /** Sharded: the other replicas' failsafe holds and stretch, merged into Degraded (src/controllers/shard-reports.ts). */
+  peers?: { failsafe(policyKey: string): FailsafeStatus | undefined; stretch(): number };
   /** Told the CPU time of each pass over a namespace's pods (src/controllers/event-handlers.ts). */
   onPass?: (namespace: string, ms: number) => void;
 }
@@ -274,8 +276,8 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
       matched,
       conflictedWith: [...owners].sort(),
       problem,
-      failsafe: deps.probes.failsafe(key),
-      overload: deps.probes.overload(key),
+      failsafe: deps.probes.failsafe(key) ?? deps.peers?.failsafe(key),
+      overload: deps.probes.overload(key, deps.peers?.stretch()),
       now: deps.now(),
     });
     passMs += performance.now() - resumed;

@@ -32,6 +32,11 @@ export interface ProbeManager {
    * wanted is forgotten, so nothing more is written to them from here.
    */
   releaseUnowned(): void;
+  /**
+   * Sharded: a pod this replica does not own changed; a flip to False its owner wrote counts
+   * against every replica's failsafe budget (src/safety/failsafe.ts).
+   */
+  foreignFlip(pod: V1Pod, old: V1Pod | undefined): void;
   /** Stops every probe of a policy (deleted); the conditions it wrote stay on the pods. */
   removePolicy(policyKey: string): void;
   /** The gate conditions wanted on a pod (by UID), one per policy probing it, excluding dry runs and held flips. */
@@ -40,8 +45,10 @@ export interface ProbeManager {
   failsafe(policyKey: string): FailsafeStatus | undefined;
   /** Held targets by reason and the share of targets that could not be looked at, for metrics. */
   failsafeStats(): { held: Record<string, number>; couldNotLookRatio: number };
-  /** The overload a policy's probes are under, if any. */
-  overload(policyKey: string): OverloadStatus | undefined;
+  /** The overload a policy's probes are under, if any; sharded, the largest of this replica's stretch and `peerStretch`. */
+  overload(policyKey: string, peerStretch?: number): OverloadStatus | undefined;
+  /** Sharded: what this replica tells the status writer (src/controllers/shard-reports.ts). */
+  shardReport(): { stretch: number; held: Map<string, FailsafeStatus['reason']> };
   /** Stretch, loop utilisation and effective periods, for metrics. */
   overloadStats(): OverloadStats;
   /** Stops every probe and timer. */

@@ -78,6 +78,8 @@ interface PolicyState {
   targets: Map<string, Target>;
   /** Counts syncPolicy passes (see Target.pass). */
   pass: number;
+  /** The policy's targets in every bucket, this replica's and the others' (the failsafe's budget). */
+  globalTargets: number;
 }
 
 /** Condition reasons that mean a flip to False written by readygate (a previous leader included). */
@@ -118,6 +120,7 @@ class ProbeRunner implements ProbeManager {
 
   syncPolicy(policy: ProbePolicy, pods: readonly V1Pod[], config: PolicyProbeConfig): void {
     const state = this.#policyState(policy, pods);
+    state.globalTargets = pods.length;
     // Runs over every matched pod on every policy reconcile: an unchanged target costs a map
     // lookup and four comparisons, and allocates nothing.
     const pass = ++state.pass;
@@ -165,9 +168,18 @@ class ProbeRunner implements ProbeManager {
     return { held: this.#failsafe.heldTargets(), couldNotLookRatio: this.#failsafe.couldNotLookRatio() };
   }
 
-  overload(policyKey: string): OverloadStatus | undefined {
+  shardReport(): { stretch: number; held: Map<string, FailsafeStatus['reason']> } {
+    const held = new Map<string, FailsafeStatus['reason']>();
+    for (const key of this.#policies.keys()) {
+      const reason = this.#failsafe.status(key)?.reason;
+      if (reason) held.set(key, reason);
+    }
+    return { stretch: this.#overload.stretch, held };
+  }
+
+  overload(policyKey: string, peerStretch = 1): OverloadStatus | undefined {
     const state = this.#policies.get(policyKey);
-    const stretch = this.#overload.stretch;
+    const stretch = Math.max(this.#overload.stretch, peerStretch);
     if (!state || stretch === 1) return undefined;
     const period = state.spec.probe.periodSeconds ?? 10;
     return overloadStatus(period, stretch, this.#overload.maxStretch);
@@ -226,10 +238,10 @@ class ProbeRunner implements ProbeManager {
         handler: handlerOf(policy.spec),
         targets: new Map(),
         pass: 0,
+        globalTargets: pods.length,
       };
       this.#policies.set(key, state);
-      const now = this.#deps.clock.now();
-      this.#failsafe.addPolicy(key, recentFlips(pods, policy.spec.conditionType), now, limitsOf(state, pods.length));
+      this.#seedFailsafe(state, pods);
     }
     // Keep one spec object per generation: compiled probers are cached per spec object, and
     // every status write hands us a new (equal) policy object.
@@ -239,6 +251,36 @@ class ProbeRunner implements ProbeManager {
       state.handler = handlerOf(policy.spec);
     }
     return state;
+  }
+
+  /**
+   * The failsafe of a new policy, seeded with the flips readygate already wrote on its pods: this
+   * replica's own count against its share, the other replicas' against the global budget only.
+   */
+  #seedFailsafe(state: PolicyState, pods: readonly V1Pod[]): void {
+    const owns = this.#deps.owns ?? (() => true);
+    const type = state.spec.conditionType;
+    const mine = pods.filter((p) => owns(p.metadata?.uid ?? ''));
+    const key = keyOf(state);
+    this.#failsafe.addPolicy(key, recentFlips(mine, type), this.#deps.clock.now(), limitsOf(state, mine.length));
+    if (mine.length === pods.length) return;
+    for (const pod of pods) {
+      const at = owns(pod.metadata?.uid ?? '') ? undefined : flipTime(pod, type);
+      if (at !== undefined) this.#failsafe.noteForeignFlip(key, pod.metadata?.uid ?? '', at);
+    }
+  }
+
+  foreignFlip(pod: V1Pod, old: V1Pod | undefined): void {
+    const uid = pod.metadata?.uid ?? '';
+    if (this.#deps.owns?.(uid) !== false) return;
+    for (const state of this.#policies.values()) {
+      if (state.namespace !== pod.metadata?.namespace) continue;
+      const at = flipTime(pod, state.spec.conditionType);
+      // Noted once per flip: the condition's transition time moves only when it flips again.
+      if (at !== undefined && at !== (old && flipTime(old, state.spec.conditionType))) {
+        this.#failsafe.noteForeignFlip(keyOf(state), uid, at);
+      }
+    }
   }
 
   #upsertTarget(state: PolicyState, pod: V1Pod, config: PolicyProbeConfig, existing: Target | undefined, pass: number) {
@@ -430,6 +472,7 @@ function keyOf(state: PolicyState): string {
 }
 
 function limitsOf(state: PolicyState, targets = state.targets.size): PolicyLimits {
+  const globalTargets = Math.max(targets, state.globalTargets);
   const probe = state.spec.probe;
   return {
     // A failureThreshold's worth of periods: a mass outage reaches every target's threshold
@@ -437,6 +480,7 @@ function limitsOf(state: PolicyState, targets = state.targets.size): PolicyLimit
     windowMs: (probe.periodSeconds ?? 10) * 1000 * Math.max(1, probe.failureThreshold ?? 3),
     maxUnavailable: state.spec.failsafe?.maxUnavailable ?? '50%',
     targets,
+    globalTargets,
   };
 }
 
@@ -444,12 +488,18 @@ function limitsOf(state: PolicyState, targets = state.targets.size): PolicyLimit
 function recentFlips(pods: readonly V1Pod[], conditionType: string): number[] {
   const out: number[] = [];
   for (const pod of pods) {
-    const c = pod.status?.conditions?.find((x) => x.type === conditionType);
-    if (c?.status !== 'False' || !FLIP_REASONS.has(c.reason ?? '') || !c.lastTransitionTime) continue;
-    const at = new Date(c.lastTransitionTime).getTime();
-    if (Number.isFinite(at)) out.push(at);
+    const at = flipTime(pod, conditionType);
+    if (at !== undefined) out.push(at);
   }
   return out;
+}
+
+/** When readygate flipped this pod's gate to False, if that is what the gate says now. */
+function flipTime(pod: V1Pod, conditionType: string): number | undefined {
+  const c = pod.status?.conditions?.find((x) => x.type === conditionType);
+  if (c?.status !== 'False' || !FLIP_REASONS.has(c.reason ?? '') || !c.lastTransitionTime) return undefined;
+  const at = new Date(c.lastTransitionTime).getTime();
+  return Number.isFinite(at) ? at : undefined;
 }
 
 function unchanged(t: Target, state: PolicyState, pod: V1Pod, config: PolicyProbeConfig): boolean {

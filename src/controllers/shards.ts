@@ -9,7 +9,8 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
-import { bucketOf } from '../safety/sharding.ts';
+import { bucketOf, mayAcquireBuckets } from '../safety/sharding.ts';
+import { decodeReport, PeerReports, SHARD_REPORT_ANNOTATION } from './shard-reports.ts';
 
 export interface Sharding {
   coordinator: ShardCoordinator;
@@ -24,10 +25,14 @@ export interface Sharding {
 }
 
 export interface ShardingHooks {
+  /** Who holds the leader Lease as last seen (undefined: not seen yet), for decision 6. */
+  leader(): string | undefined;
   /** Buckets were acquired: every policy is reconciled, which seeds their targets from the pods. */
   onAcquired(): void;
   /** Buckets were lost or released: their targets are dropped before anything else runs. */
   onLost(): void;
+  /** This replica's report to the status writer, written on its member Lease (src/controllers/shard-reports.ts). */
+  report(): string;
 }
 
 /** Builds the coordinator of `opts.shardBuckets` buckets and the ownership view over it. */
@@ -50,6 +55,15 @@ export function createSharding(
     renewDeadlineMs: opts.renewDeadlineMs,
     retryPeriodMs: opts.retryPeriodMs,
     clock,
+    memberAnnotations: () => ({ [SHARD_REPORT_ANNOTATION]: hooks.report() }),
+    mayAcquire: (view) =>
+      mayAcquireBuckets({
+        otherSets: view.otherSets,
+        leader: hooks.leader(),
+        // A dead leader of this set holds expired bucket Leases: its buckets are taken over
+        // at once, not after someone else won the leader Lease.
+        members: new Set([...view.members.map((m) => m.identity), ...[...view.holders.values()].map((h) => h.holder)]),
+      }),
     log: (msg, err) => (err === undefined ? log.info(msg) : log.warn({ err: String(err) }, msg)),
   });
   const owned = coordinator.owned();
@@ -76,6 +90,28 @@ export function createSharding(
     holdsAny: () => owned.size > 0,
     runnable: { start: (signal) => coordinator.run(signal) },
   };
+}
+
+/**
+ * The other replicas' reports, read from each LIST of the member Leases. `onChange` gets the
+ * policies whose merged hold changed, or every policy ('all') when the largest stretch did.
+ */
+export function followPeers(
+  sharding: Sharding,
+  identity: string,
+  onChange: (policies: string[] | 'all') => void,
+): PeerReports {
+  const peers = new PeerReports();
+  sharding.coordinator.onMembers((view) => {
+    const members = view.members.map((m) => ({
+      identity: m.identity,
+      report: decodeReport(m.annotations[SHARD_REPORT_ANNOTATION]),
+    }));
+    const { changed, stretchChanged } = peers.update(identity, members);
+    if (stretchChanged) onChange('all');
+    else if (changed.length > 0) onChange(changed);
+  });
+  return peers;
 }
 
 /** `hook` run once for every burst of calls in one turn of the event loop (a round acquires many buckets). */

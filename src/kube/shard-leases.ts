@@ -6,15 +6,19 @@
 // Each replica renews a member Lease of its own (<leaseId>-member-<hash of identity>) so the
 // others can count the live members and so their fair share; it acquires no bucket before it has
 // seen its member Lease in a LIST. Every retry period a round:
-// - LIST the bucket and member Leases by label (two calls, however many buckets), and note when
-//   each record changed as this process saw it: expiry counts from the moment the LIST came
-//   back, never from the timestamps in a record, as the leader elector judges (src/kube/lease.ts).
-//   A member whose bucket lease expired counts as gone (countLiveMembers), so the others' share
-//   grows in the round they may take its buckets over, whatever its member Lease says.
-// - Plan (planBuckets), then release the excess and strays (a held bucket's fence revoked first,
-//   so no write of it is in flight), renew every held bucket and acquire the planned ones at
-//   once (PUT with the listed resourceVersion, POST for a bucket with no Lease yet; a 409 loses
-//   the race), then renew the member Lease. A replica that holds no bucket and could write no
+// - LIST every shard bucket Lease (selected on the label's existence, so other lease sets show
+//   too) and this set's member Leases: two calls, however many buckets. Note when each record
+//   changed as this process saw it: expiry counts from the moment the LIST came back, never from
+//   the timestamps in a record, as the leader elector judges (src/kube/lease.ts). A member whose
+//   bucket lease expired counts as gone (countLiveMembers), so the others' share grows in the
+//   round they may take its buckets over, whatever its member Lease says. `onMembers` listeners
+//   get what the LIST showed (ShardView), and `mayAcquire` may veto this round's acquires.
+// - Plan (planBuckets), then release the excess and strays, renew every held bucket and acquire
+//   the planned ones at once (PUT with the listed resourceVersion, POST for a bucket with no
+//   Lease yet; a 409 loses the race), then renew the member Lease (with `memberAnnotations`).
+//   A release closes the bucket's fence and hands the lease back once the writes in flight have
+//   settled (#release), apart from the round; a bucket lost otherwise (expired, taken, or at
+//   stop) has its fence revoked at once. A replica that holds no bucket and could write no
 //   bucket lease in a round hands its member Lease back instead, for a lease duration, doubling
 //   while it still cannot: as a member it would be handed buckets that then sit unwritten.
 // Each bucket's Fence is renewed with the time its renew was sent and expires on its own timer,
@@ -23,12 +27,20 @@
 // what is left of the round's renew deadline (for a renew, of that bucket's fence).
 //
 // Cost per replica, each retry period: 2 LISTs + one PUT per held bucket + one PUT for the
-// member Lease. 16 buckets at the default 15 s / 10 s / 2 s: 9.5 calls/s for one replica
-// holding all 16; with three replicas, at most (2 + 6 + 1) / 2 s = 4.5 calls/s each.
+// member Lease (its annotations ride on it). 16 buckets at the default 15 s / 10 s / 2 s: 9.5
+// calls/s for one replica holding all 16; with three replicas, at most (2 + 6 + 1) / 2 s = 4.5
+// calls/s each.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../runtime/clock.ts';
 import { Fence } from '../safety/fencing.ts';
-import { checkBucketCount, countLiveMembers, fnv1a32, type LeaseHolder, planBuckets } from '../safety/sharding.ts';
+import {
+  checkBucketCount,
+  countLiveMembers,
+  fnv1a32,
+  type LeaseHolder,
+  liveMemberIdentities,
+  planBuckets,
+} from '../safety/sharding.ts';
 import {
   boundedLeaseCall,
   heldSpec,
@@ -45,6 +57,8 @@ import {
 export const SHARD_MEMBER_LABEL = 'readygate.dev/shard-member';
 /** Label on bucket Leases; its value is the leaseId. */
 export const SHARD_BUCKET_LABEL = 'readygate.dev/shard-bucket';
+/** Label on bucket Leases; its value is the bucket count, so another set's count can be read from its leases. */
+export const SHARD_BUCKETS_LABEL = 'readygate.dev/shard-buckets';
 
 export interface ShardCoordinatorOptions {
   /** The lease client; without it, one over the API server of `kubeConfig`. */
@@ -61,7 +75,27 @@ export interface ShardCoordinatorOptions {
   clock: Clock;
   /** A write must be able to finish this long before a bucket's deadline; default min(1 s, renewDeadline / 4). */
   fenceMarginMs?: number;
+  /** Asked each round before acquiring; false acquires nothing, while held buckets are still renewed. */
+  mayAcquire?: (view: ShardView) => boolean;
+  /** Annotations written onto this replica's member Lease at each renew (merged: other keys are kept). */
+  memberAnnotations?: () => Record<string, string>;
   log?: (msg: string, err?: unknown) => void;
+}
+
+/** A live member of the lease set, as its member Lease shows it. */
+export interface ShardMember {
+  identity: string;
+  annotations: Readonly<Record<string, string>>;
+}
+
+/** The lease set as one LIST showed it, judged when the answer came back. */
+export interface ShardView {
+  /** Live members (see liveMemberIdentities), this replica among them once its member Lease is listed. */
+  members: ShardMember[];
+  /** Bucket → its lease's holder ('' when handed back); a bucket with no Lease yet is absent. */
+  holders: ReadonlyMap<number, LeaseHolder>;
+  /** Whether a bucket Lease of another set (another leaseId or bucket count) is held and not expired. */
+  otherSets: boolean;
 }
 
 export const bucketLeaseName = (leaseId: string, bucket: number) => `${leaseId}-bucket-${bucket}`;
@@ -78,14 +112,23 @@ interface RoundView {
   liveMembers: number;
   /** When the first bucket lease another replica holds expires, if it is not renewed (Infinity: none). */
   nextExpiry: number;
+  shard: ShardView;
 }
 
 type Listener = (bucket: number) => void;
 
-/** A lease's name and the label (its value the leaseId) it is created with. */
+/** A lease's name, the labels it carries, and the annotations this replica writes onto it. */
 interface LeaseRef {
   name: string;
-  label: string;
+  labels: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** The Leases of one LIST round: this set's bucket and member Leases, and other sets' bucket Leases. */
+interface Listed {
+  buckets: Lease[];
+  members: Lease[];
+  others: Lease[];
 }
 
 /** The longest a replica that cannot write bucket leases stays out of the membership, in lease durations. */
@@ -113,10 +156,14 @@ export class ShardCoordinator {
   readonly #o: ShardCoordinatorOptions;
   readonly #client: LeaseSetClient;
   readonly #fences: Fence[];
+  readonly #marginMs: number;
   readonly #owned = new Set<number>();
+  /** Buckets being handed back (see #release), each until its hand-back has ended. */
+  readonly #releasing = new Map<number, Promise<void>>();
   readonly #observed = new LeaseObservations();
   readonly #acquired = new Set<Listener>();
   readonly #lost = new Set<Listener>();
+  readonly #members = new Set<(view: ShardView) => void>();
   #running = false;
   /** Until when this replica stays out of the membership, and how long it stays out next time. */
   #heldOffUntil = 0;
@@ -129,6 +176,7 @@ export class ShardCoordinator {
     this.#holdOffMs = opts.leaseDurationMs;
     this.#client = opts.client ?? restLeaseSetClient(opts.kubeConfig!, opts.namespace);
     const marginMs = opts.fenceMarginMs ?? Math.min(1_000, opts.renewDeadlineMs / 4);
+    this.#marginMs = marginMs;
     this.#fences = Array.from(
       { length: opts.buckets },
       () => new Fence({ clock: opts.clock, renewDeadlineMs: opts.renewDeadlineMs, marginMs }),
@@ -159,6 +207,12 @@ export class ShardCoordinator {
     return () => this.#lost.delete(listener);
   }
 
+  /** Calls listener with the lease set after each round's LIST; returns an unsubscribe. */
+  onMembers(listener: (view: ShardView) => void): () => void {
+    this.#members.add(listener);
+    return () => this.#members.delete(listener);
+  }
+
   /** Runs a round every retry period until `signal` aborts, then releases every lease it holds (ReleaseOnCancel). */
   async run(signal: AbortSignal): Promise<void> {
     if (this.#running) throw new Error('this shard coordinator is already running');
@@ -178,6 +232,7 @@ export class ShardCoordinator {
       }
     } finally {
       for (const off of unsubscribe) off();
+      await Promise.all(this.#releasing.values()); // cut short by `signal`: #releaseAll hands them back
       await this.#releaseAll();
       this.#running = false;
     }
@@ -188,6 +243,7 @@ export class ShardCoordinator {
     const deadline = startedAt + this.#o.renewDeadlineMs;
     const view = await this.#list(signal, deadline);
     if (!view || signal.aborted) return Number.POSITIVE_INFINITY;
+    this.#notify(this.#members, view.shard, 'the lease set');
     for (const b of this.#owned) {
       const holder = view.holders.get(b)?.holder;
       if (holder !== this.#o.identity) this.#lose(b, `its lease is held by ${holder ? holder : 'no one'} now`);
@@ -203,11 +259,15 @@ export class ShardCoordinator {
     // replicas that started with it are members too, and it does not take every bucket only to
     // hand most back a round later.
     const joined = view.member?.spec?.holderIdentity === this.#o.identity;
+    const mayAcquire = joined && this.#mayAcquire(view.shard);
     const lease = (b: number) => view.bucketLeases.get(b);
+    // A bucket still being released is on record as ours: neither a stray nor one to take back.
+    const idle = (b: number) => !this.#releasing.has(b);
+    // Released first: they leave #owned before it is read for the renewals.
+    for (const b of plan.release.filter(idle)) this.#startRelease(b, lease(b)!, signal);
     const results = await Promise.all([
-      ...plan.release.map((b) => this.#release(b, lease(b)!, signal, deadline)),
       ...[...this.#owned].map((b) => this.#renew(b, lease(b)!, signal, deadline)),
-      ...(joined ? plan.acquire : []).map((b) => this.#acquire(b, lease(b), signal, deadline)),
+      ...(mayAcquire ? plan.acquire.filter(idle) : []).map((b) => this.#acquire(b, lease(b), signal, deadline)),
     ]);
     await this.#membership(results, view.member, signal, deadline);
     return view.nextExpiry;
@@ -233,47 +293,73 @@ export class ShardCoordinator {
     if (clock.now() >= this.#heldOffUntil) await this.#renewMember(member, signal, deadline);
   }
 
-  /** LISTs the bucket and member leases (two calls) and judges them as of when the answer came. */
+  /** LISTs the leases (two calls) and judges them as of when the answer came. */
   async #list(signal: AbortSignal, deadline: number): Promise<RoundView | undefined> {
     const listed = await this.#listLeases(signal, deadline);
     if (!listed) return undefined;
-    const [bucketList, memberList] = listed;
-    const { clock, identity, leaseDurationMs } = this.#o;
+    const { clock, identity } = this.#o;
     const at = clock.now();
-    this.#observed.retain(new Set([...bucketList, ...memberList].map((l) => l.metadata.name)));
+    const all = [...listed.buckets, ...listed.members, ...listed.others];
+    this.#observed.retain(new Set(all.map((l) => l.metadata.name)));
     let nextExpiry = Number.POSITIVE_INFINITY;
-    const judge = (l: Lease) => {
-      this.#observed.observe(l.metadata.name, leaseRecord(l), at);
-      const holder = l.spec?.holderIdentity ?? '';
-      const expiresAt = this.#observed.expiresAt(l.metadata.name, l, at, leaseDurationMs);
-      return { holder, expired: holder !== '' && expiresAt <= at, expiresAt };
-    };
     const bucketLeases = new Map<number, Lease>();
     const holders = new Map<number, LeaseHolder>();
-    for (const l of bucketList) {
-      const b = this.#bucketNumber(l.metadata.name);
-      if (b === undefined) continue; // a lease of another bucket count: not ours to judge
-      const { holder, expired, expiresAt } = judge(l);
+    for (const l of listed.buckets) {
+      const b = this.#bucketNumber(l.metadata.name)!;
+      const { holder, expired, expiresAt } = this.#judge(l, at);
       bucketLeases.set(b, l);
       holders.set(b, { holder, expired });
       if (holder !== '' && holder !== identity && !expired) nextExpiry = Math.min(nextExpiry, expiresAt);
     }
-    const members = memberList.map(judge);
+    const members = listed.members.map((l) => this.#judge(l, at));
+    // Another set's lease first seen now counts as live for its duration, as any lease does.
+    const otherSets = listed.others.map((l) => this.#judge(l, at)).some((j) => j.holder !== '' && !j.expired);
+    const live = liveMemberIdentities(members, holders);
+    const shardMembers: ShardMember[] = [];
+    for (const [i, l] of listed.members.entries()) {
+      const { holder } = members[i]!;
+      if (live.delete(holder)) shardMembers.push({ identity: holder, annotations: { ...l.metadata.annotations } });
+    }
     const ownName = memberLeaseName(this.#o.leaseId, identity);
-    const member = memberList.find((l) => l.metadata.name === ownName);
+    const member = listed.members.find((l) => l.metadata.name === ownName);
     const liveMembers = countLiveMembers(identity, members, holders);
-    return { bucketLeases, member, holders, liveMembers, nextExpiry };
+    const shard = { members: shardMembers, holders, otherSets };
+    return { bucketLeases, member, holders, liveMembers, nextExpiry, shard };
   }
 
-  async #listLeases(signal: AbortSignal, deadline: number): Promise<[Lease[], Lease[]] | undefined> {
-    const { leaseId } = this.#o;
+  /** Notes lease l's record as seen at `at`, and says whether its holder is gone. */
+  #judge(l: Lease, at: number): LeaseHolder & { expiresAt: number } {
+    this.#observed.observe(l.metadata.name, leaseRecord(l), at);
+    const holder = l.spec?.holderIdentity ?? '';
+    const expiresAt = this.#observed.expiresAt(l.metadata.name, l, at, this.#o.leaseDurationMs);
+    return { holder, expired: holder !== '' && expiresAt <= at, expiresAt };
+  }
+
+  /**
+   * One LIST of every shard bucket Lease (selected on the label's existence, so other sets show
+   * too), sorted by set, and one of this set's member Leases.
+   */
+  async #listLeases(signal: AbortSignal, deadline: number): Promise<Listed | undefined> {
     const outcome = await this.#bounded(signal, deadline, (s) =>
       Promise.all([
-        this.#client.list(`${SHARD_BUCKET_LABEL}=${leaseId}`, s),
-        this.#client.list(`${SHARD_MEMBER_LABEL}=${leaseId}`, s),
+        this.#client.list(SHARD_BUCKET_LABEL, s),
+        this.#client.list(`${SHARD_MEMBER_LABEL}=${this.#o.leaseId}`, s),
       ]),
     );
-    return outcome.ok ? outcome.value : undefined;
+    if (!outcome.ok) return undefined;
+    const [bucketList, members] = outcome.value;
+    const buckets: Lease[] = [];
+    const others: Lease[] = [];
+    for (const l of bucketList) (this.#ownBucketLease(l) ? buckets : others).push(l);
+    return { buckets, members, others };
+  }
+
+  /** A bucket lease of this set: its label says our leaseId, its name one of our buckets, its count (if any) ours. */
+  #ownBucketLease(l: Lease): boolean {
+    const labels = l.metadata.labels ?? {};
+    const count = labels[SHARD_BUCKETS_LABEL];
+    if (count !== undefined && count !== String(this.#o.buckets)) return false;
+    return labels[SHARD_BUCKET_LABEL] === this.#o.leaseId && this.#bucketNumber(l.metadata.name) !== undefined;
   }
 
   #bucketNumber(name: string): number | undefined {
@@ -310,14 +396,63 @@ export class ShardCoordinator {
     return 'ok';
   }
 
-  async #release(b: number, lease: Lease, signal: AbortSignal, deadline: number): Promise<CallResult> {
-    this.#lose(b, 'released to rebalance'); // revokes its fence first: no write of the bucket is in flight
-    return result(await this.#handBack(lease, signal, deadline));
+  /**
+   * Hands bucket b back to rebalance. Its writes in flight are let finish, not aborted: an aborted
+   * PATCH may still land after the new owner's first write. The lease stays ours meanwhile
+   * (renewDeadline < leaseDuration), and a margin more if a write was aborted or outlived the wait.
+   */
+  async #release(b: number, lease: Lease, signal: AbortSignal): Promise<void> {
+    const fence = this.#fences[b]!;
+    fence.close();
+    this.#lose(b, 'released to rebalance', false);
+    const { aborted, settled } = await this.#settle(fence, signal);
+    fence.revoke();
+    const { clock, renewDeadlineMs } = this.#o;
+    if (aborted || !settled) await clock.sleep(this.#marginMs, signal).catch(() => {});
+    await this.#handBack(lease, signal, clock.now() + renewDeadlineMs);
+  }
+
+  /** Starts #release(b) apart from the round: a write that takes its time must not delay the renewals. */
+  #startRelease(b: number, lease: Lease, signal: AbortSignal): void {
+    const released = this.#release(b, lease, signal).finally(() => this.#releasing.delete(b));
+    this.#releasing.set(b, released);
+  }
+
+  /** Waits for the fence's writes in flight, at most until it would expire anyway (or `signal` aborts). */
+  async #settle(fence: Fence, signal: AbortSignal): Promise<{ aborted: boolean; settled: boolean }> {
+    const { clock } = this.#o;
+    const done = new AbortController();
+    const bound = clock.sleep(fence.validUntil() - clock.now(), AbortSignal.any([signal, done.signal])).then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      const idle = fence.idle().then((r) => ({ ...r, settled: true }));
+      return (await Promise.race([idle, bound])) ?? { aborted: false, settled: false };
+    } finally {
+      done.abort(); // clears the bound's timer
+    }
   }
 
   async #renewMember(member: Lease | undefined, signal: AbortSignal, deadline: number): Promise<void> {
-    const ref = { name: memberLeaseName(this.#o.leaseId, this.#o.identity), label: SHARD_MEMBER_LABEL };
-    await this.#hold(member, ref, this.#o.clock.now(), signal, deadline);
+    const { clock, identity, leaseId, log, memberAnnotations } = this.#o;
+    let annotations: Record<string, string> | undefined;
+    try {
+      annotations = memberAnnotations?.();
+    } catch (err) {
+      log?.('memberAnnotations threw; renewing the member lease without them', err);
+    }
+    const ref = { name: memberLeaseName(leaseId, identity), labels: { [SHARD_MEMBER_LABEL]: leaseId }, annotations };
+    await this.#hold(member, ref, clock.now(), signal, deadline);
+  }
+
+  #mayAcquire(view: ShardView): boolean {
+    try {
+      return this.#o.mayAcquire?.(view) ?? true;
+    } catch (err) {
+      this.#o.log?.('mayAcquire threw; acquiring nothing this round', err);
+      return false;
+    }
   }
 
   /** ReleaseOnCancel: every bucket and the member lease handed back, so the others need not wait them out. */
@@ -328,22 +463,30 @@ export class ShardCoordinator {
     const signal = new AbortController().signal;
     const deadline = clock.now() + renewDeadlineMs;
     const listed = await this.#listLeases(signal, deadline);
-    const mine = (listed ?? []).flat().filter((l) => l.spec?.holderIdentity === identity);
+    const ours = listed ? [...listed.buckets, ...listed.members] : [];
+    const mine = ours.filter((l) => l.spec?.holderIdentity === identity);
     await Promise.all(mine.map((l) => this.#handBack(l, signal, deadline)));
   }
 
-  /** Writes `lease` as held by this replica since `sentAt`: a PUT, or a POST of `ref` when it has no lease yet. */
+  /**
+   * Writes `lease` as held by this replica since `sentAt`: a PUT, or a POST of `ref` when it has
+   * no lease yet. `ref`'s labels and annotations are merged over those the lease has.
+   */
   #hold(lease: Lease | undefined, ref: LeaseRef, sentAt: number, signal: AbortSignal, until: number) {
-    const { identity, leaseDurationMs, leaseId, namespace } = this.#o;
+    const { identity, leaseDurationMs, namespace } = this.#o;
     const spec = heldSpec(identity, leaseDurationMs, sentAt, lease?.spec);
-    const metadata = { name: ref.name, namespace, labels: { [ref.label]: leaseId } };
+    const was = lease?.metadata ?? { name: ref.name, namespace };
+    const annotations = ref.annotations && { annotations: { ...was.annotations, ...ref.annotations } };
+    const metadata = { ...was, labels: { ...was.labels, ...ref.labels }, ...annotations };
     return this.#bounded(signal, until, (s) =>
-      lease ? this.#client.update({ ...lease, spec }, s) : this.#client.create({ metadata, spec }, s),
+      lease ? this.#client.update({ ...lease, metadata, spec }, s) : this.#client.create({ metadata, spec }, s),
     );
   }
 
   #bucketRef(b: number): LeaseRef {
-    return { name: bucketLeaseName(this.#o.leaseId, b), label: SHARD_BUCKET_LABEL };
+    const { buckets, leaseId } = this.#o;
+    const labels = { [SHARD_BUCKET_LABEL]: leaseId, [SHARD_BUCKETS_LABEL]: String(buckets) };
+    return { name: bucketLeaseName(leaseId, b), labels };
   }
 
   #handBack(lease: Lease, signal: AbortSignal, until: number) {
@@ -363,19 +506,20 @@ export class ShardCoordinator {
     this.#notify(this.#acquired, b);
   }
 
-  #lose(b: number, why: string): void {
+  /** Stops counting bucket b as held; its fence is revoked first unless the caller closed it (a release). */
+  #lose(b: number, why: string, revoke = true): void {
     if (!this.#owned.delete(b)) return;
-    this.#fences[b]!.revoke();
+    if (revoke) this.#fences[b]!.revoke();
     this.#o.log?.(`lost bucket ${b}: ${why}`);
     this.#notify(this.#lost, b);
   }
 
-  #notify(listeners: Set<Listener>, b: number): void {
+  #notify<T>(listeners: Set<(value: T) => void>, value: T, what = `bucket ${value}`): void {
     for (const listener of [...listeners]) {
       try {
-        listener(b);
+        listener(value);
       } catch (err) {
-        this.#o.log?.(`a listener of bucket ${b} threw`, err);
+        this.#o.log?.(`a listener of ${what} threw`, err);
       }
     }
   }

@@ -9,6 +9,8 @@
 //   an AbortSignal that fires at that deadline, or at once when leadership is revoked.
 // - When the deadline passes with no newer renew, the fence expires on a timer (not when some
 //   call returns) and tells its owner to step down.
+// - A lease handed back on purpose (a shard rebalance) is closed first: no new write, but those in
+//   flight keep their signal and are waited for (`idle`), since an aborted request may still land.
 // Without leader election the fence always holds (a single replica has no one to fence against).
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 
@@ -32,6 +34,12 @@ export class Fence {
   #validUntil = Number.NEGATIVE_INFINITY;
   #timer: TimerHandle | undefined;
   readonly #onExpire = new Set<() => void>();
+  /** Closed for a hand-back: no new write until a renew reopens it. */
+  #closed = false;
+  #inFlight = 0;
+  /** Whether a write that settled since the last close() had its signal aborted: it may still land. */
+  #aborted = false;
+  #idleWaiters: Array<() => void> = [];
 
   /** A fence that always holds: no leader election. */
   static unconditional(): Fence {
@@ -48,13 +56,14 @@ export class Fence {
     return () => this.#onExpire.delete(listener);
   }
 
-  /** A renew (or acquire) sent at `sentAt` succeeded. */
+  /** A renew (or acquire) sent at `sentAt` succeeded; one that moves the deadline reopens a closed or revoked fence. */
   renewed(sentAt: number): void {
     const opts = this.#opts;
     if (!opts) return;
     const until = sentAt + opts.renewDeadlineMs;
     if (until <= this.#validUntil) return;
     if (this.#epoch.signal.aborted) this.#epoch = new AbortController();
+    this.#closed = false;
     this.#validUntil = until;
     if (this.#timer !== undefined) opts.clock.clearTimeout(this.#timer);
     this.#timer = opts.clock.setTimeout(() => this.#expire(), Math.max(0, until - opts.clock.now()));
@@ -70,10 +79,29 @@ export class Fence {
     this.#epoch.abort(new NotLeaderError('leader lease revoked'));
   }
 
-  /** True when a write may start now: the lease is held for at least the margin. */
+  /**
+   * The lease is about to be handed back: no new write starts, but those in flight keep their
+   * signal (the deadline and revoke still abort them). Without leader election, a no-op.
+   */
+  close(): void {
+    if (!this.#opts) return;
+    this.#closed = true;
+    this.#aborted = false;
+  }
+
+  /**
+   * Resolves when no write is in flight, with whether any write that settled since close() was
+   * aborted: an aborted request may still reach the API server, so its owner waits a margin more.
+   */
+  idle(): Promise<{ aborted: boolean }> {
+    if (this.#inFlight === 0) return Promise.resolve({ aborted: this.#aborted });
+    return new Promise((resolve) => this.#idleWaiters.push(() => resolve({ aborted: this.#aborted })));
+  }
+
+  /** True when a write may start now: the fence is open and the lease held for at least the margin. */
   holds(): boolean {
     const opts = this.#opts;
-    return !opts || opts.clock.now() + opts.marginMs < this.#validUntil;
+    return !opts || (!this.#closed && opts.clock.now() + opts.marginMs < this.#validUntil);
   }
 
   /** When the lease, as far as this process knows, stops being ours (Infinity without election). */
@@ -82,24 +110,41 @@ export class Fence {
   }
 
   /**
-   * Runs one write under the fence: refuses with NotLeaderError unless the lease is held with
-   * margin, and aborts the write's signal at the deadline, on revoke, or when `parent` aborts.
+   * Runs one write under the fence: refuses with NotLeaderError unless the fence is open and the
+   * lease held with margin, and aborts the write's signal at the deadline, on revoke, or when
+   * `parent` aborts. It counts as in flight (see idle) until it settles.
    */
   async run<T>(parent: AbortSignal | undefined, write: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const opts = this.#opts;
-    if (!opts) return write(parent ?? new AbortController().signal);
+    if (this.#closed) throw new NotLeaderError('not writing: this process is handing the lease back');
     if (!this.holds()) throw new NotLeaderError('not writing: this process does not hold the leader lease');
-    const deadline = new AbortController();
-    const timer = opts.clock.setTimeout(
-      () => deadline.abort(new NotLeaderError('write aborted: the leader lease would expire before it finished')),
-      this.#validUntil - opts.marginMs - opts.clock.now(),
-    );
-    const signals = [deadline.signal, this.#epoch.signal, ...(parent ? [parent] : [])];
-    try {
-      return await write(AbortSignal.any(signals));
-    } finally {
-      opts.clock.clearTimeout(timer);
+    const signals = parent ? [parent] : [];
+    let timer: TimerHandle | undefined;
+    if (opts) {
+      const deadline = new AbortController();
+      timer = opts.clock.setTimeout(
+        () => deadline.abort(new NotLeaderError('write aborted: the leader lease would expire before it finished')),
+        this.#validUntil - opts.marginMs - opts.clock.now(),
+      );
+      signals.push(deadline.signal, this.#epoch.signal);
     }
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : (signals[0] ?? new AbortController().signal);
+    this.#inFlight++;
+    try {
+      return await write(signal);
+    } finally {
+      if (timer !== undefined) opts?.clock.clearTimeout(timer);
+      this.#settled(signal.aborted);
+    }
+  }
+
+  #settled(aborted: boolean): void {
+    this.#inFlight--;
+    if (aborted) this.#aborted = true;
+    if (this.#inFlight > 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   #expire(): void {

@@ -185,11 +185,19 @@ export function countLiveMembers(
   members: readonly LeaseHolder[],
   holders: ReadonlyMap<number, LeaseHolder>,
 ): number {
+  return new Set([self, ...liveMemberIdentities(members, holders)]).size;
+}
+
+/** The holders of live member leases that hold no expired bucket lease (see countLiveMembers). */
+export function liveMemberIdentities(
+  members: readonly LeaseHolder[],
+  holders: ReadonlyMap<number, LeaseHolder>,
+): Set<string> {
   const gone = new Set<string>();
   for (const h of holders.values()) if (h.expired && h.holder !== '') gone.add(h.holder);
-  const live = new Set([self]);
+  const live = new Set<string>();
   for (const m of members) if (m.holder !== '' && !m.expired && !gone.has(m.holder)) live.add(m.holder);
-  return live.size;
+  return live;
 }
 
 export interface BucketPlanInput {
@@ -247,4 +255,22 @@ export function planBuckets(input: BucketPlanInput): BucketPlan {
   }
   const stray = own.filter((b) => !held.has(b) && !acquire.includes(b)).sort((a, b) => a - b);
   return { acquire, release: [...sorted.slice(share), ...stray] };
+}
+
+/**
+ * Decision 6 of docs/sharding.md: one lease set writes at a time. A replica acquires buckets
+ * only while no bucket Lease of another set (another bucket count) is live, and while the leader
+ * Lease is held by a member of its own set or by no one: an unsharded leader (an older version,
+ * or sharding being turned on in a rollout) probes every pod, so taking buckets beside it would
+ * make two writers. Until this replica has seen who leads, it waits.
+ */
+export function mayAcquireBuckets(input: {
+  otherSets: boolean;
+  /** Holder of the leader Lease as last seen: '' when no one holds it, undefined before any sighting. */
+  leader: string | undefined;
+  /** Identities of this set: its live members and every holder of its bucket Leases, expired or not. */
+  members: ReadonlySet<string>;
+}): boolean {
+  if (input.otherSets || input.leader === undefined) return false;
+  return input.leader === '' || input.members.has(input.leader);
 }

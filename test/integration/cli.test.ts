@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { heldSpec, releasedLease, restLeaseSetClient } from '../../src/kube/lease.ts';
+import { bucketLeaseName, SHARD_BUCKET_LABEL } from '../../src/kube/shard-leases.ts';
+import { bucketOf } from '../../src/safety/sharding.ts';
 import { adminKubeConfig, createNamespace, deleteNamespace, probePolicies } from '../support/kube.ts';
 import { APP_ANNOTATION, KubeletFixture } from '../support/kubelet-fixture.ts';
 import { eventually } from '../support/wait.ts';
@@ -149,6 +152,49 @@ describe('readygate explain', () => {
     const e = JSON.parse(json.stdout) as { ready: boolean; gates: { policy: string; blocking: boolean }[] };
     expect(e.ready).toBe(false);
     expect(e.gates).toMatchObject([{ policy: 'cli', blocking: true }]);
+  });
+
+  it("names the replica holding the Lease of the pod's bucket, from --operator-namespace", async () => {
+    const explain = async (...more: string[]) =>
+      (
+        await cli([
+          'explain',
+          'pod/cli-pod',
+          '-n',
+          ns,
+          '--kubeconfig',
+          kubeconfig(),
+          '--operator-namespace',
+          ns,
+          ...more,
+        ])
+      ).stdout;
+    // No bucket Lease yet: the operator does not shard, and explain says nothing about an owner.
+    expect(await explain()).not.toContain('owner');
+    const uid = (await core.readNamespacedPod({ name: 'cli-pod', namespace: ns })).metadata?.uid ?? '';
+    const bucket = bucketOf(uid, 4);
+    const leases = restLeaseSetClient(kc, ns);
+    const signal = AbortSignal.timeout(10_000);
+    const lease = (b: number, holder: string) => ({
+      metadata: { name: bucketLeaseName('cli-s4', b), namespace: ns, labels: { [SHARD_BUCKET_LABEL]: 'cli-s4' } },
+      spec: heldSpec(holder, 60_000, Date.now()),
+    });
+    const ours = await leases.create(lease(bucket, 'readygate-cli-a'), signal);
+    for (const b of [0, 1, 2, 3].filter((x) => x !== bucket)) await leases.create(lease(b, 'readygate-cli-b'), signal);
+    expect(await explain()).toMatch(
+      new RegExp(`^ {2}owner: readygate-cli-a \\(bucket ${bucket} of 4, renewed \\d+s ago\\)$`, 'm'),
+    );
+    const json = JSON.parse(await explain('-o', 'json')) as { owner: object };
+    expect(json.owner).toMatchObject({
+      state: 'held',
+      holder: 'readygate-cli-a',
+      bucket,
+      buckets: 4,
+      leaseSet: 'cli-s4',
+    });
+    // Handed back (ReleaseOnCancel): nobody holds the bucket while the others are still held.
+    await leases.update(releasedLease(ours, Date.now()), signal);
+    expect(await explain()).toContain(`  owner: none (no replica holds bucket ${bucket} of 4)`);
   });
 
   it('says exit code 3 when the cluster cannot be read', async () => {

@@ -6,7 +6,12 @@ import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { type Lease, type LeaseSetClient, restLeaseSetClient } from '../../src/kube/lease.ts';
-import { SHARD_BUCKET_LABEL, SHARD_MEMBER_LABEL, ShardCoordinator } from '../../src/kube/shard-leases.ts';
+import {
+  bucketLeaseName,
+  SHARD_BUCKET_LABEL,
+  SHARD_MEMBER_LABEL,
+  ShardCoordinator,
+} from '../../src/kube/shard-leases.ts';
 import { realClock } from '../../src/runtime/clock.ts';
 import { adminKubeConfig, createNamespace, deleteNamespace } from '../support/kube.ts';
 import { eventually } from '../support/wait.ts';
@@ -192,6 +197,11 @@ async function holdersOnServer(leaseId: string): Promise<string[]> {
   return leases.map((l) => l.spec?.holderIdentity ?? '');
 }
 
+async function holderOnServer(name: string): Promise<string | undefined> {
+  const leases = await restLeaseSetClient(kc, ns).list(SHARD_BUCKET_LABEL, AbortSignal.timeout(10_000));
+  return leases.find((l) => l.metadata.name === name)?.spec?.holderIdentity;
+}
+
 beforeAll(async () => {
   kc = adminKubeConfig();
   ns = await createNamespace(kc, 'shard');
@@ -285,6 +295,47 @@ describe('shard leases', () => {
       console.log(`scale 1 → 3 → 2: ${moved} buckets left s-0, longest a bucket was held by no replica: ${gap} ms`);
       expect(gap).toBeLessThanOrEqual(TIMINGS.leaseDurationMs);
       console.log(`invariant sampled ${shard.samples} times`);
+      expect(shard.violations).toEqual([]);
+    } finally {
+      await shard.close();
+    }
+  });
+
+  it('a rebalance hands a bucket over only after the write in flight through its fence settled', async () => {
+    const shard = new Shard();
+    shard.dumpOnFailure();
+    try {
+      const a = shard.start('w-0');
+      await eventually(() => shard.expectSplit([a], 16), 30_000, 20);
+      // Bucket 15 is among the 8 highest, which a releases when b joins.
+      let land!: () => void;
+      let settledAt = Number.POSITIVE_INFINITY;
+      let abortedInFlight = false;
+      const write = a.c.fence(15).run(undefined, async (signal) => {
+        await new Promise<void>((resolve) => {
+          land = resolve;
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        abortedInFlight = signal.aborted;
+        settledAt = Date.now();
+      });
+      const b = shard.start('w-1');
+      await eventually(() => expect(a.c.owned().has(15)).toBe(false), 30_000, 10);
+      const lease = bucketLeaseName(shard.leaseId, 15);
+      expect(await holderOnServer(lease)).toBe('w-0'); // closed, not handed back
+      const listed = b.client.calls.list;
+      await eventually(() => expect(b.client.calls.list).toBeGreaterThanOrEqual(listed + 2)); // b ran a round
+      expect(b.c.owned().has(15)).toBe(false);
+      land();
+      await write;
+      await eventually(() => expect(b.c.owned().has(15)).toBe(true), 30_000, 20);
+      const takenAt = shard.events.find((e) => e.bucket === 15 && e.identity === 'w-1' && e.kind === 'acquired')!.at;
+      console.log(
+        `release with a write in flight: b took bucket 15 ${takenAt - settledAt} ms after it settled` +
+          ` (${abortedInFlight ? 'aborted at its deadline' : 'not aborted'})`,
+      );
+      expect(takenAt).toBeGreaterThanOrEqual(settledAt);
+      await eventually(() => shard.expectSplit([a, b], 8), 30_000, 20);
       expect(shard.violations).toEqual([]);
     } finally {
       await shard.close();

@@ -197,4 +197,30 @@ first failure, so each refusal reads the same whichever template meets the bad v
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail (printf "replicaCount=%d needs leaderElection.enabled=true: without a Lease every replica would probe and patch pods" (int .Values.replicaCount)) }}
 {{- end }}
+{{- include "readygate.validateSharding" . }}
+{{- end }}
+
+{{/*
+Sharding (docs/sharding.md): what `readygate run --shard-buckets` refuses, and a bucket count that
+would leave replicas idle. values.schema.json bounds buckets too; this also holds with
+--skip-schema-validation.
+*/}}
+{{- define "readygate.validateSharding" -}}
+{{- if .Values.sharding.enabled }}
+{{- $buckets := int .Values.sharding.buckets }}
+{{- $replicas := int .Values.replicaCount }}
+{{- if not .Values.leaderElection.enabled }}
+{{- fail "sharding.enabled=true needs leaderElection.enabled=true: the bucket Leases reuse its namespace, id and timings (readygate run refuses --shard-buckets without --leader-elect)" }}
+{{- end }}
+{{- if or (lt $buckets 1) (gt $buckets 256) }}
+{{- fail (printf "sharding.buckets=%d is out of range: from 1 to 256 (each held bucket is a Lease its holder updates every leaderElection.retryPeriod)" $buckets) }}
+{{- end }}
+{{- if lt $buckets $replicas }}
+{{- fail (printf "sharding.buckets=%d is below replicaCount=%d: a replica holds whole buckets, so %d replicas would idle; raise sharding.buckets or lower replicaCount" $buckets $replicas (sub $replicas $buckets)) }}
+{{- end }}
+{{- $longest := printf "%s-s%d-bucket-%d" .Values.leaderElection.id $buckets (sub $buckets 1) }}
+{{- if gt (len $longest) 63 }}
+{{- fail (printf "leaderElection.id=%s is too long for sharding: the bucket Lease %s has %d characters, at most 63 (readygate run refuses it); shorten leaderElection.id" .Values.leaderElection.id $longest (len $longest)) }}
+{{- end }}
+{{- end }}
 {{- end }}

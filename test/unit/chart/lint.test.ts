@@ -9,6 +9,7 @@ const modes: Record<string, string[]> = {
   'configmap CA, custom condition prefixes': ['tls.allowConfigMapCA=true', 'conditions.allowedPrefixes={example.com/}'],
   'admission policy off': ['admissionPolicy.enabled=false'],
   'single replica without leader election': ['replicaCount=1', 'leaderElection.enabled=false'],
+  'sharded, 3 replicas': ['sharding.enabled=true', 'replicaCount=3', 'sharding.buckets=32'],
   'network policy and service monitor': ['networkPolicy.enabled=true', 'metrics.serviceMonitor.enabled=true'],
   'extension values': [
     'commonLabels.team=payments',

@@ -112,6 +112,9 @@ describe('bad values are rejected with a message naming the value', () => {
       'podDisruptionBudget: {maxUnavailable: "half"}',
       /\/podDisruptionBudget\/maxUnavailable'?: '?oneOf'? failed/,
     ],
+    ['too many shard buckets', 'sharding: {buckets: 257}', /\/sharding\/buckets'?: maximum: got 257, want 256/],
+    ['no shard bucket', 'sharding: {buckets: 0}', /\/sharding\/buckets'?: minimum: got 0, want 1/],
+    ['a typo in the sharding section', 'sharding: {enable: true}', /\/sharding'?: additional properties 'enable'/],
     [
       'admissionPolicy.enabled as a string',
       'admissionPolicy: {enabled: "no"}',
@@ -138,6 +141,61 @@ describe('bad values are rejected with a message naming the value', () => {
 
   it('an existing ServiceAccount without a name', () => {
     expect(rejection('serviceAccount: {create: false}')).toContain('serviceAccount.name is required');
+  });
+});
+
+describe('sharding: the chart refuses what `readygate run --shard-buckets` refuses, and idle replicas', () => {
+  it('sharding without leader election', () => {
+    expect(setRejection(['sharding.enabled=true', 'replicaCount=1', 'leaderElection.enabled=false'])).toContain(
+      failure(
+        'sharding.enabled=true needs leaderElection.enabled=true: the bucket Leases reuse its namespace, id and timings (readygate run refuses --shard-buckets without --leader-elect)',
+      ),
+    );
+    expect(() => parseRunOptions(['--shard-buckets=16'], { POD_NAME: 'p' })).toThrow(
+      '--shard-buckets needs --leader-elect',
+    );
+  });
+
+  it('fewer buckets than replicas', () => {
+    expect(setRejection(['sharding.enabled=true', 'replicaCount=5', 'sharding.buckets=3'])).toContain(
+      failure(
+        'sharding.buckets=3 is below replicaCount=5: a replica holds whole buckets, so 2 replicas would idle; raise sharding.buckets or lower replicaCount',
+      ),
+    );
+    // As many buckets as replicas is enough.
+    const d = one(render(['sharding.enabled=true', 'replicaCount=5', 'sharding.buckets=5']), 'Deployment');
+    expect(d.spec.template.spec.containers[0].args).toContain('--shard-buckets=5');
+  });
+
+  it('more than 256 buckets, also without the schema', () => {
+    const r = helm(templateArgs(['sharding.enabled=true', 'sharding.buckets=300'], ['--skip-schema-validation']));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(
+      failure(
+        'sharding.buckets=300 is out of range: from 1 to 256 (each held bucket is a Lease its holder updates every leaderElection.retryPeriod)',
+      ),
+    );
+  });
+
+  it('a leaderElection.id too long to name the bucket Leases', () => {
+    const id = 'a'.repeat(50); // a-…-s16-bucket-15: 64 characters
+    const refusal = setRejection(['sharding.enabled=true', `leaderElection.id=${id}`]);
+    expect(refusal).toContain(
+      failure(
+        `leaderElection.id=${id} is too long for sharding: the bucket Lease ${id}-s16-bucket-15 has 64 characters, at most 63 (readygate run refuses it); shorten leaderElection.id`,
+      ),
+    );
+    expect(() =>
+      parseRunOptions(['--leader-elect', `--leader-election-id=${id}`, '--shard-buckets=16'], { POD_NAME: 'p' }),
+    ).toThrow('too long to name the shard leases');
+    // One character less fits, and the operator accepts what the chart renders.
+    const d = one(render(['sharding.enabled=true', `leaderElection.id=${id.slice(1)}`]), 'Deployment');
+    const args = d.spec.template.spec.containers[0].args as string[];
+    expect(() => parseRunOptions(args.slice(1), { POD_NAME: 'p' })).not.toThrow();
+  });
+
+  it('checks nothing while sharding is off', () => {
+    expect(render(['replicaCount=5', 'sharding.buckets=3']).length).toBeGreaterThan(0);
   });
 });
 

@@ -39,6 +39,8 @@ const LEASE = [
   'coordination.k8s.io/leases:get@readygate',
   'coordination.k8s.io/leases:update@readygate',
 ];
+// Sharded: the bucket and member Leases, found by label and named after pod names (no resourceNames).
+const SHARD_LEASES = ['coordination.k8s.io/leases:list', 'coordination.k8s.io/leases:update'];
 const sorted = (xs: string[]) => [...xs].sort();
 
 /** Every grant of every Role and ClusterRole rendered, keyed "Kind namespace/name". */
@@ -270,6 +272,79 @@ describe('opt-ins', () => {
       'Role shop/readygate': sorted([...WATCH, ...EXEC, ...SECRETS, ...CONFIGMAPS]),
       [`Role ${NAMESPACE}/readygate-leader-election`]: sorted(LEASE),
     });
+  });
+});
+
+describe('sharding (sharding.enabled)', () => {
+  let objects: K8sObject[];
+  beforeAll(() => {
+    objects = render(['sharding.enabled=true', 'replicaCount=3']);
+  });
+
+  it('passes --shard-buckets after the leader election flags, with POD_NAME from metadata.name', () => {
+    expect(args(objects).slice(-7)).toEqual([
+      '--leader-elect',
+      `--leader-election-namespace=${NAMESPACE}`,
+      '--leader-election-id=readygate',
+      '--lease-duration=15s',
+      '--renew-deadline=10s',
+      '--retry-period=2s',
+      '--shard-buckets=16',
+    ]);
+    expect(container(objects).env).toContainEqual({
+      name: 'POD_NAME',
+      valueFrom: { fieldRef: { fieldPath: 'metadata.name' } },
+    });
+    // The operator accepts the rendered flags with the POD_NAME the kubelet sets.
+    const opts = parseRunOptions(args(objects).slice(1), { POD_NAME: 'readygate-5d9c7-x2x7q' });
+    expect(opts.shardBuckets).toBe(16);
+    expect(args(render(['sharding.enabled=true', 'sharding.buckets=3'])).at(-1)).toBe('--shard-buckets=3');
+  });
+
+  it('off by default: no flag, no extra Lease rule', () => {
+    expect(args(render()).filter((a) => a.startsWith('--shard'))).toEqual([]);
+    expect(allGrants(render()).get(`Role ${NAMESPACE}/readygate-leader-election`)).toEqual(sorted(LEASE));
+  });
+
+  it('adds leases list and update, without names, to the Role in the release namespace only', () => {
+    expect(Object.fromEntries(allGrants(objects))).toEqual({
+      'ClusterRole /readygate': sorted(WATCH),
+      [`Role ${NAMESPACE}/readygate-leader-election`]: sorted([...LEASE, ...SHARD_LEASES]),
+    });
+    const namespaced = render(['sharding.enabled=true', 'watchNamespaces={shop}']);
+    expect(Object.fromEntries(allGrants(namespaced))).toEqual({
+      'Role shop/readygate': sorted(WATCH),
+      [`Role ${NAMESPACE}/readygate-leader-election`]: sorted([...LEASE, ...SHARD_LEASES]),
+    });
+    expect(one(objects, 'Role', 'readygate-leader-election').metadata.namespace).toBe(NAMESPACE);
+  });
+
+  it('the PDB defaults to maxUnavailable 1, and an explicit value still wins', () => {
+    const selector = { 'app.kubernetes.io/name': 'readygate', 'app.kubernetes.io/instance': 'readygate' };
+    expect(one(objects, 'PodDisruptionBudget').spec).toEqual({
+      maxUnavailable: 1,
+      selector: { matchLabels: selector },
+    });
+    const pdb = (set: string[]) =>
+      one(render(['sharding.enabled=true', 'replicaCount=3', ...set]), 'PodDisruptionBudget').spec;
+    expect(pdb(['podDisruptionBudget.minAvailable=2'])).toEqual({
+      minAvailable: 2,
+      selector: { matchLabels: selector },
+    });
+    expect(pdb(['podDisruptionBudget.maxUnavailable=2'])).toEqual({
+      maxUnavailable: 2,
+      selector: { matchLabels: selector },
+    });
+    expect(ofKind(render(['sharding.enabled=true', 'replicaCount=1']), 'PodDisruptionBudget')).toEqual([]);
+  });
+
+  it('keeps the surge-first rollout and soft anti-affinity', () => {
+    const d = deployment(objects);
+    expect(d.spec.replicas).toBe(3);
+    expect(d.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    expect(d.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution).toHaveLength(
+      1,
+    );
   });
 });
 

@@ -99,3 +99,48 @@ describe('watchForKeys', () => {
     expect(w.policyQueue.map(([r]) => r.name)).toEqual(['a', 'a', 'b']);
   });
 });
+
+describe('watchForKeys, sharded', () => {
+  function sharded(writer: boolean) {
+    const podQueue: Request[] = [];
+    const policyQueue: [Request, number][] = [];
+    const foreign: string[] = [];
+    let pods: Handlers<V1Pod> | undefined;
+    watchForKeys(
+      { on: (h) => (pods = h) },
+      { on: () => {}, list: () => [policy('a', 1)] },
+      { enqueue: (r) => podQueue.push(r) },
+      { enqueue: (r) => policyQueue.push([r, 0]), enqueueAfter: (r, ms) => policyQueue.push([r, ms]) },
+      new StatusBatch(),
+      {
+        owns: (uid) => uid === 'mine',
+        isStatusWriter: () => writer,
+        foreignPod: (pod) => foreign.push(pod.metadata?.name ?? ''),
+      },
+    );
+    return { podQueue, policyQueue, foreign, pods: pods! };
+  }
+  const podOf = (name: string, uid: string, status?: string): V1Pod => ({
+    metadata: { name, namespace: 'ns', uid },
+    status: { conditions: status ? [{ type: 'readygate.dev/x', status }] : [] },
+  });
+
+  it("reconciles only owned pods; another replica's pod goes to the failsafe's foreign view", () => {
+    const w = sharded(false);
+    w.pods.add(podOf('p', 'mine'));
+    w.pods.add(podOf('q', 'theirs'));
+    expect(w.podQueue).toEqual([{ namespace: 'ns', name: 'p' }]);
+    expect(w.foreign).toEqual(['q']);
+    // A new pod may change targets: every replica looks again, the writer or not.
+    expect(w.policyQueue.map(([r, ms]) => `${r.name}@${ms}`)).toEqual(['a@0', 'a@0']);
+  });
+
+  it('batches status-only reconciles on the status writer only', () => {
+    const reader = sharded(false);
+    reader.pods.update(podOf('p', 'mine', 'True'), podOf('p', 'mine'));
+    expect(reader.policyQueue).toEqual([]);
+    const writer = sharded(true);
+    writer.pods.update(podOf('p', 'mine', 'True'), podOf('p', 'mine'));
+    expect(writer.policyQueue).toEqual([[{ namespace: 'ns', name: 'a' }, POLICY_STATUS_BATCH_MS]]);
+  });
+});

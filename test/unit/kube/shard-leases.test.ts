@@ -4,9 +4,11 @@ import {
   bucketLeaseName,
   memberLeaseName,
   SHARD_BUCKET_LABEL,
+  SHARD_BUCKETS_LABEL,
   SHARD_MEMBER_LABEL,
   ShardCoordinator,
   type ShardCoordinatorOptions,
+  type ShardView,
 } from '../../../src/kube/shard-leases.ts';
 import { FakeClock, flushPromises } from '../../../src/runtime/clock.ts';
 
@@ -19,9 +21,12 @@ class LeaseStore {
   beforeUpdate: (lease: Lease) => void = () => {};
   #rv = 0;
 
+  /** `key=value`, or `key` alone: the label exists. */
   list(selector: string): Lease[] {
-    const [key, value] = selector.split('=');
-    return [...this.leases.values()].filter((l) => l.metadata.labels?.[key!] === value).map((l) => structuredClone(l));
+    const [key, value] = selector.split('=') as [string, string?];
+    const labels = (l: Lease) => l.metadata.labels ?? {};
+    const match = (l: Lease) => (value === undefined ? key in labels(l) : labels(l)[key] === value);
+    return [...this.leases.values()].filter(match).map((l) => structuredClone(l));
   }
 
   create(lease: Lease): Lease {
@@ -100,6 +105,10 @@ class Gate implements LeaseSetClient {
   }
 }
 
+/** A write that never settles on its own: it ends only when its signal aborts. */
+const hangingWrite = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+
 const SHORT = { leaseDurationMs: 6_000, renewDeadlineMs: 4_000, retryPeriodMs: 1_000 };
 const DEFAULT = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
 
@@ -177,7 +186,7 @@ describe('ShardCoordinator', () => {
       expect(a.c.fence(b).holds()).toBe(true);
       const lease = store.leases.get(bucketLeaseName('rg', b));
       expect(lease?.spec?.holderIdentity).toBe('a');
-      expect(lease?.metadata.labels).toEqual({ [SHARD_BUCKET_LABEL]: 'rg' });
+      expect(lease?.metadata.labels).toEqual({ [SHARD_BUCKET_LABEL]: 'rg', [SHARD_BUCKETS_LABEL]: '16' });
     }
     const member = store.leases.get(memberLeaseName('rg', 'a'));
     expect(member?.metadata.labels).toEqual({ [SHARD_MEMBER_LABEL]: 'rg' });
@@ -254,6 +263,114 @@ describe('ShardCoordinator', () => {
     expect(await stepThrough(clock, [a, b], 3_000)).toEqual([]);
     expect(sizes([a, b])).toEqual([8, 8]);
     await a.stop();
+    await b.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a rebalance release lets a write in flight finish through its fence, and hands the lease back only once it settled', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const a = replica(clock, store, 'a');
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(sizes([a])).toEqual([16]); // b's arrival makes a release its 8 highest buckets
+    const handedBack = new Map<string, number>();
+    store.beforeUpdate = (lease) => {
+      if (lease.spec?.holderIdentity === '') handedBack.set(lease.metadata.name, clock.now());
+    };
+    let land!: () => void;
+    let writeSignal: AbortSignal | undefined;
+    let settledAt: number | undefined;
+    const write = a.c
+      .fence(15)
+      .run(undefined, (signal) => {
+        writeSignal = signal;
+        return new Promise<void>((resolve) => {
+          land = resolve;
+        });
+      })
+      .then(() => {
+        settledAt = clock.now();
+      });
+    const b = replica(clock, store, 'b');
+    let lostAt: number | undefined;
+    for (let t = 0; t < 5_000 && lostAt === undefined; t += 100) {
+      await clock.tick(100);
+      if (a.events.includes('-15')) lostAt = clock.now();
+    }
+    expect(lostAt).toBeDefined();
+    expect(a.c.fence(15).holds()).toBe(false); // no new write…
+    expect(writeSignal?.aborted).toBe(false); // …but the one in flight goes on
+    expect(handedBack.get(bucketLeaseName('rg', 14))).toBe(lostAt); // nothing in flight: at once
+    await clock.tick(500);
+    expect(store.holder(bucketLeaseName('rg', 15))).toBe('a'); // still ours while it runs
+    expect(overlaps([a, b])).toEqual([]);
+    land();
+    await write;
+    await flushPromises();
+    expect(handedBack.get(bucketLeaseName('rg', 15))).toBe(settledAt); // at once after it settled, no margin
+    expect(await stepThrough(clock, [a, b], 3_000)).toEqual([]);
+    expect(sizes([a, b])).toEqual([8, 8]);
+    expect(b.c.owned().has(15)).toBe(true);
+    await a.stop();
+    await b.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a release whose write in flight was aborted at its deadline waits a margin more before handing back', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const a = replica(clock, store, 'a');
+    await clock.tick(SHORT.retryPeriodMs);
+    let handedBackAt: number | undefined;
+    store.beforeUpdate = (lease) => {
+      if (lease.metadata.name === bucketLeaseName('rg', 15) && lease.spec?.holderIdentity === '') {
+        handedBackAt = clock.now();
+      }
+    };
+    let abortedAt: number | undefined;
+    const write = a.c.fence(15).run(
+      undefined,
+      (signal) =>
+        new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', () => {
+            abortedAt = clock.now();
+            reject(signal.reason);
+          }),
+        ),
+    );
+    const refused = expect(write).rejects.toThrow(/would expire/);
+    const b = replica(clock, store, 'b');
+    let validUntil: number | undefined;
+    for (let t = 0; t < 5_000 && validUntil === undefined; t += 100) {
+      await clock.tick(100);
+      if (a.events.includes('-15')) validUntil = a.c.fence(15).validUntil();
+    }
+    const renewals = a.gate.calls.update;
+    expect(await stepThrough(clock, [a, b], 5_000)).toEqual([]);
+    await refused;
+    // Aborted at the fence's deadline less the 1 s margin, handed back a margin later.
+    expect(abortedAt).toBe(validUntil! - 1_000);
+    expect(handedBackAt).toBe(abortedAt! + 1_000);
+    expect(a.gate.calls.update - renewals).toBeGreaterThan(8 * 3); // its rounds went on meanwhile
+    expect(sizes([a, b])).toEqual([8, 8]);
+    await a.stop();
+    await b.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('stopping cuts a release short: its write in flight is aborted and its lease handed back with the rest', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const a = replica(clock, store, 'a');
+    await clock.tick(SHORT.retryPeriodMs);
+    const write = a.c.fence(15).run(undefined, hangingWrite);
+    const refused = expect(write).rejects.toThrow(/revoked/);
+    const b = replica(clock, store, 'b');
+    for (let t = 0; t < 5_000 && !a.events.includes('-15'); t += 100) await clock.tick(100);
+    expect(store.holder(bucketLeaseName('rg', 15))).toBe('a');
+    await a.stop();
+    await refused;
+    expect(store.holder(bucketLeaseName('rg', 15))).not.toBe('a');
     await b.stop();
     expect(clock.pendingTimers()).toBe(0);
   });
@@ -432,6 +549,102 @@ describe('ShardCoordinator', () => {
     expect(a.c.owned().size).toBe(4);
     await a.stop();
     expect(store.leases.get('rg-bucket-20')?.spec).toEqual({});
+  });
+
+  it('acquires only while mayAcquire says so, and keeps renewing what it holds when it stops saying so', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    let may = false;
+    const asked: ShardView[] = [];
+    const a = replica(clock, store, 'a', {
+      buckets: 4,
+      mayAcquire: (view) => {
+        asked.push(view);
+        return may;
+      },
+    });
+    await clock.tick(3 * SHORT.retryPeriodMs);
+    expect(a.c.owned().size).toBe(0);
+    expect(store.holder(memberLeaseName('rg', 'a'))).toBe('a'); // a member all the same
+    expect(asked.at(-1)?.members.map((m) => m.identity)).toEqual(['a']);
+    may = true;
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(a.c.owned().size).toBe(4);
+    may = false;
+    await clock.tick(10 * SHORT.retryPeriodMs); // longer than a lease duration
+    expect(a.c.owned().size).toBe(4);
+    expect(Date.parse(store.leases.get(bucketLeaseName('rg', 0))!.spec!.renewTime!)).toBe(clock.now());
+    expect(a.events).toEqual(['+0', '+1', '+2', '+3']);
+    await a.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('writes memberAnnotations onto its member lease at each renew, keeping annotations it does not own', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    let report = 'r1';
+    const a = replica(clock, store, 'a', { buckets: 2, memberAnnotations: () => ({ 'readygate.dev/x': report }) });
+    await clock.tick(0);
+    const name = memberLeaseName('rg', 'a');
+    expect(store.leases.get(name)?.metadata.annotations).toEqual({ 'readygate.dev/x': 'r1' });
+    const lease = store.leases.get(name)!;
+    store.update({
+      ...lease,
+      metadata: { ...lease.metadata, annotations: { ...lease.metadata.annotations, kept: 'y' } },
+    });
+    report = 'r2';
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(store.leases.get(name)?.metadata.annotations).toEqual({ 'readygate.dev/x': 'r2', kept: 'y' });
+    await a.stop();
+  });
+
+  it('tells onMembers the live members with their annotations, the bucket holders, and whether another set is live', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const views: ShardView[] = [];
+    const annotate = (id: string) => () => ({ 'readygate.dev/shard-report': `of ${id}` });
+    const a = replica(clock, store, 'a', { buckets: 4, memberAnnotations: annotate('a') });
+    a.c.onMembers((view) => views.push(view));
+    const b = replica(clock, store, 'b', { buckets: 4, memberAnnotations: annotate('b') });
+    await clock.tick(3 * SHORT.retryPeriodMs);
+    const view = views.at(-1)!;
+    expect(view.members).toEqual([
+      { identity: 'a', annotations: { 'readygate.dev/shard-report': 'of a' } },
+      { identity: 'b', annotations: { 'readygate.dev/shard-report': 'of b' } },
+    ]);
+    expect([...view.holders.keys()].sort()).toEqual([0, 1, 2, 3]);
+    expect([...view.holders.values()].map((h) => h.holder).sort()).toEqual(['a', 'a', 'b', 'b']);
+    expect(view.otherSets).toBe(false);
+
+    // A held bucket lease of another leaseId, and one of this leaseId with another bucket count.
+    const held = { holderIdentity: 'old-0', leaseDurationSeconds: 6, renewTime: new Date(clock.now()).toISOString() };
+    store.create({
+      metadata: { name: 'old-bucket-0', namespace: 'ns', labels: { [SHARD_BUCKET_LABEL]: 'old' } },
+      spec: held,
+    });
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(views.at(-1)?.otherSets).toBe(true);
+    await clock.tick(SHORT.leaseDurationMs); // not renewed: expired
+    expect(views.at(-1)?.otherSets).toBe(false);
+    store.create({
+      metadata: {
+        name: 'rg-bucket-9',
+        namespace: 'ns',
+        labels: { [SHARD_BUCKET_LABEL]: 'rg', [SHARD_BUCKETS_LABEL]: '16' },
+      },
+      spec: held,
+    });
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(views.at(-1)?.otherSets).toBe(true);
+    expect(a.gate.calls.list).toBe(2 * views.length); // still two LISTs a round
+
+    await b.stop(); // handed back: b is no member now
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(views.at(-1)?.members.map((m) => m.identity)).toEqual(['a']);
+    await a.stop();
+    expect(store.holder('old-bucket-0')).toBe('old-0'); // another set's leases are never written
+    expect(store.holder('rg-bucket-9')).toBe('old-0');
+    expect(clock.pendingTimers()).toBe(0);
   });
 
   it('refuses bad options with a clear error', () => {

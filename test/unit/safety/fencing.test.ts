@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Clock, FakeClock } from '../../../src/runtime/clock.ts';
+import { type Clock, FakeClock, flushPromises } from '../../../src/runtime/clock.ts';
 import { Fence, NotLeaderError } from '../../../src/safety/fencing.ts';
 
 const setup = () => {
@@ -108,10 +108,83 @@ describe('Fence', () => {
     await expect(write).rejects.toThrow('reconcile timed out');
   });
 
+  it('close refuses new writes but lets those in flight finish with their signal intact', async () => {
+    const { clock, fence } = setup();
+    fence.renewed(clock.now());
+    let release!: () => void;
+    let seen: AbortSignal | undefined;
+    const write = fence.run(undefined, (signal) => {
+      seen = signal;
+      return new Promise<string>((resolve) => {
+        release = () => resolve('landed');
+      });
+    });
+    fence.close();
+    expect(fence.holds()).toBe(false);
+    await expect(fence.run(undefined, async () => 'written')).rejects.toThrow(/handing the lease back/);
+    let idle: { aborted: boolean } | undefined;
+    void fence.idle().then((r) => {
+      idle = r;
+    });
+    await clock.tick(1_000);
+    expect(seen?.aborted).toBe(false);
+    expect(idle).toBeUndefined(); // the write is still in flight
+    release();
+    await expect(write).resolves.toBe('landed');
+    await flushPromises();
+    expect(idle).toEqual({ aborted: false });
+    expect(clock.pendingTimers()).toBe(1); // only the expiry timer is left
+  });
+
+  it('idle resolves at once with nothing in flight, and reports a write aborted after close', async () => {
+    const { clock, fence } = setup();
+    fence.renewed(clock.now());
+    fence.close();
+    await expect(fence.idle()).resolves.toEqual({ aborted: false });
+
+    fence.renewed(clock.now() + 1); // a renew that moves the deadline reopens it
+    expect(fence.holds()).toBe(true);
+    const write = fence.run(undefined, hangingWrite);
+    const settled = expect(write).rejects.toThrow(/would expire/);
+    fence.close();
+    const idle = fence.idle();
+    await clock.tick(3_001); // the write's deadline (validUntil − margin) aborts it
+    await settled;
+    await expect(idle).resolves.toEqual({ aborted: true });
+    fence.close(); // a new hand-back starts with a clean slate
+    await expect(fence.idle()).resolves.toEqual({ aborted: false });
+  });
+
+  it('revoke still aborts the writes in flight of a closed fence, and a renew reopens it', async () => {
+    const { clock, fence } = setup();
+    fence.renewed(clock.now());
+    const write = fence.run(undefined, hangingWrite);
+    fence.close();
+    const idle = fence.idle();
+    fence.revoke();
+    await expect(write).rejects.toBeInstanceOf(NotLeaderError);
+    await expect(idle).resolves.toEqual({ aborted: true });
+    expect(clock.pendingTimers()).toBe(0);
+    fence.renewed(clock.now());
+    expect(fence.holds()).toBe(true);
+    await expect(fence.run(undefined, async () => 'written')).resolves.toBe('written');
+  });
+
+  it('a renew that does not move the deadline leaves a closed fence closed', () => {
+    const { clock, fence } = setup();
+    fence.renewed(clock.now());
+    fence.close();
+    fence.renewed(clock.now() - 1); // a late answer to an older renew
+    expect(fence.holds()).toBe(false);
+  });
+
   it('without leader election always holds', async () => {
     const fence = Fence.unconditional();
     expect(fence.holds()).toBe(true);
     expect(fence.validUntil()).toBe(Number.POSITIVE_INFINITY);
     await expect(fence.run(undefined, async () => 'written')).resolves.toBe('written');
+    fence.close(); // as revoke: nothing to fence against
+    expect(fence.holds()).toBe(true);
+    await expect(fence.idle()).resolves.toEqual({ aborted: false });
   });
 });

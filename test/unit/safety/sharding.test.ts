@@ -8,6 +8,7 @@ import {
   fnv1a64,
   type LeaseHolder,
   MAX_BUCKETS,
+  mayAcquireBuckets,
   planBuckets,
   shardRange,
   shardSelector,
@@ -474,5 +475,18 @@ describe('planBuckets applied by racing replicas (simulation)', () => {
     world.expectConverged();
     for (const bucket of orphans) expect(a.held.has(bucket) || c.held.has(bucket)).toBe(true);
     expect([a.held.size, c.held.size]).toEqual([8, 8]);
+  });
+});
+
+describe('mayAcquireBuckets (one lease set writes at a time)', () => {
+  const members = new Set(['rg-0', 'rg-1']);
+  it('acquires beside a leader of its own set, or none', () => {
+    expect(mayAcquireBuckets({ otherSets: false, leader: 'rg-1', members })).toBe(true);
+    expect(mayAcquireBuckets({ otherSets: false, leader: '', members })).toBe(true);
+  });
+  it('waits for an unsharded leader, another set, or until it has seen who leads', () => {
+    expect(mayAcquireBuckets({ otherSets: false, leader: 'old-unsharded', members })).toBe(false);
+    expect(mayAcquireBuckets({ otherSets: true, leader: 'rg-1', members })).toBe(false);
+    expect(mayAcquireBuckets({ otherSets: false, leader: undefined, members })).toBe(false);
   });
 });

@@ -1,0 +1,154 @@
+// The probe runner on a share of the pods (docs/sharding.md): it probes only the pods it owns,
+// forgets the ones it no longer owns, and counts the other replicas' flips against the failsafe's
+// global budget. Real TCP probes on loopback: 127.0.0.1 listens, 127.0.0.2 refuses.
+import { createServer, type Server } from 'node:net';
+import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ProbePolicy } from '../../../src/api/types.ts';
+import { createProbeManager } from '../../../src/controllers/probe-runner.ts';
+import { createLogger } from '../../../src/observability/logger.ts';
+import { createMetrics } from '../../../src/observability/metrics.ts';
+import { FakeClock } from '../../../src/runtime/clock.ts';
+import { captureLog } from '../../support/log-capture.ts';
+import { eventually } from '../../support/wait.ts';
+
+const GATE = 'readygate.dev/db';
+const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
+
+function pod(name: string, ip: string, gate?: { status: string; reason: string; at: number }): V1Pod {
+  return {
+    metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels: { app: 'db' } },
+    spec: { containers: [{ name: 'db' }], readinessGates: [{ conditionType: GATE }] },
+    status: {
+      phase: 'Running',
+      podIP: ip,
+      conditions: gate
+        ? [{ type: GATE, status: gate.status, reason: gate.reason, lastTransitionTime: new Date(gate.at) as never }]
+        : [],
+    },
+  };
+}
+
+let server: Server | undefined;
+let stop: (() => void) | undefined;
+afterEach(async () => {
+  stop?.();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  server = undefined;
+});
+
+async function listen(): Promise<number> {
+  server = createServer((s) => {
+    s.on('error', () => {});
+    s.end();
+  });
+  return new Promise((resolve) =>
+    server!.listen(0, '127.0.0.1', () => resolve((server!.address() as { port: number }).port)),
+  );
+}
+
+function runner(pods: V1Pod[], owned: Set<string>) {
+  const clock = new FakeClock(T0);
+  const { destination } = captureLog();
+  const probes = createProbeManager({
+    kc: new KubeConfig(),
+    clock,
+    log: createLogger({ destination }),
+    metrics: createMetrics({ defaultMetrics: false }),
+    concurrency: 4,
+    enableExec: false,
+    caches: {
+      policies: { get: () => undefined, list: () => [] },
+      pods: { get: (_ns, name) => pods.find((p) => p.metadata?.name === name), list: () => pods },
+    },
+    events: { record: () => {} },
+    onDesiredChange: () => {},
+    onStatusChange: () => {},
+    writes: () => ({ queued: 0, throttled: false }),
+    elu: () => 0,
+    owns: (uid) => owned.has(uid),
+  });
+  stop = () => probes.stop();
+  return { clock, probes };
+}
+
+const policyOf = (port: number, maxUnavailable: number | string = '50%'): ProbePolicy => ({
+  metadata: { name: 'db', namespace: 'shop', uid: 'p1', generation: 1 },
+  spec: {
+    conditionType: GATE,
+    selector: { matchLabels: { app: 'db' } },
+    probe: { tcpSocket: { port }, periodSeconds: 10, failureThreshold: 1 },
+    failsafe: { maxUnavailable },
+  },
+});
+
+describe('probe runner on a share of the pods', () => {
+  it('probes only the pods it owns and forgets those it releases', async () => {
+    const port = await listen();
+    const pods = ['a', 'b', 'c'].map((n) => pod(n, '127.0.0.1'));
+    const owned = new Set(['uid-a', 'uid-b']);
+    const { clock, probes } = runner(pods, owned);
+    probes.syncPolicy(policyOf(port), pods, {});
+    await clock.tick(0);
+    await eventually(() => {
+      expect(probes.desiredFor('uid-a')[0]?.status).toBe('True');
+      expect(probes.desiredFor('uid-b')[0]?.status).toBe('True');
+    }, 10_000);
+    expect(probes.desiredFor('uid-c')).toEqual([]);
+
+    owned.delete('uid-b');
+    probes.releaseUnowned();
+    expect(probes.desiredFor('uid-b')).toEqual([]);
+    owned.add('uid-c'); // acquired: the next policy pass seeds and probes it
+    probes.syncPolicy(policyOf(port), pods, {});
+    await clock.tick(0);
+    await eventually(() => expect(probes.desiredFor('uid-c')[0]?.status).toBe('True'), 10_000);
+    await clock.tick(20_000);
+    expect(probes.desiredFor('uid-b')).toEqual([]);
+  });
+
+  it("holds its own flip when another replica's recent flip used up the global budget", async () => {
+    const port = await listen();
+    const ok = { status: 'True', reason: 'ProbeSucceeded', at: T0 - 60_000 };
+    // b is another replica's and was flipped by it 5 s ago; a is ours and now fails.
+    const pods = [
+      pod('a', '127.0.0.2', ok),
+      pod('b', '127.0.0.1', { status: 'False', reason: 'ProbeFailed', at: T0 - 5_000 }),
+    ];
+    const { clock, probes } = runner(pods, new Set(['uid-a']));
+    probes.syncPolicy(policyOf(port, 1), pods, {});
+    await clock.tick(0);
+    await clock.tick(10_000);
+    await eventually(() => expect(probes.failsafe('shop/db')?.reason).toBe('Failsafe'), 10_000);
+    expect(probes.desiredFor('uid-a')[0]?.status).not.toBe('False');
+  });
+
+  it('flips its own pod when the budget is free, and counts a foreign flip it sees later', async () => {
+    const port = await listen();
+    const ok = { status: 'True', reason: 'ProbeSucceeded', at: T0 - 60_000 };
+    // Only a fails: alone it would fit the budget of 1 (the next test), with b's flip it does not.
+    const pods = [pod('a', '127.0.0.2', ok), pod('b', '127.0.0.1', ok), pod('c', '127.0.0.1', ok)];
+    const { clock, probes } = runner(pods, new Set(['uid-a', 'uid-c']));
+    probes.syncPolicy(policyOf(port, 1), pods, {});
+    // Another replica flips b now: seen in the cache as an update of a pod this one does not own.
+    const flipped = pod('b', '127.0.0.1', { status: 'False', reason: 'ProbeFailed', at: T0 });
+    probes.foreignFlip(flipped, pods[1]);
+    await clock.tick(0);
+    await clock.tick(10_000);
+    await eventually(() => expect(probes.failsafe('shop/db')?.reason).toBe('Failsafe'), 10_000);
+    expect(probes.desiredFor('uid-a')[0]?.status).not.toBe('False');
+    expect(probes.desiredFor('uid-c')[0]?.status).toBe('True');
+  });
+
+  it('without foreign flips, its own failing pod flips', async () => {
+    const port = await listen();
+    const ok = { status: 'True', reason: 'ProbeSucceeded', at: T0 - 60_000 };
+    const pods = [pod('a', '127.0.0.2', ok), pod('b', '127.0.0.1', ok)];
+    const { clock, probes } = runner(pods, new Set(['uid-a']));
+    probes.syncPolicy(policyOf(port, 1), pods, {});
+    await clock.tick(0);
+    await clock.tick(10_000);
+    await eventually(() => expect(probes.desiredFor('uid-a')[0]?.status).toBe('False'), 10_000);
+    expect(probes.failsafe('shop/db')).toBeUndefined();
+  });
+});

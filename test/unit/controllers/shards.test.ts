@@ -1,0 +1,61 @@
+// Which fence guards each write (src/controllers/shards.ts): unsharded, the leader's for all;
+// sharded, each pod's bucket fence, the leader's for policy status and PolicyDeleted.
+import { describe, expect, it } from 'vitest';
+import { type Sharding, writeGuards } from '../../../src/controllers/shards.ts';
+import { FakeClock } from '../../../src/runtime/clock.ts';
+import { Fence } from '../../../src/safety/fencing.ts';
+
+const clock = new FakeClock();
+const fence = () => new Fence({ clock, renewDeadlineMs: 4_000, marginMs: 500 });
+const held = () => {
+  const f = fence();
+  f.renewed(clock.now());
+  return f;
+};
+
+function sharding(bucketFences: Map<string, Fence>, any: boolean): Sharding {
+  return {
+    owns: (uid) => bucketFences.get(uid)?.holds() ?? false,
+    fenceFor: (uid) => bucketFences.get(uid) ?? fence(),
+    holdsAny: () => any,
+  } as Sharding;
+}
+
+describe('writeGuards', () => {
+  it('unsharded: every write goes through the leader fence, and the leader always writes status', () => {
+    const leader = fence();
+    const g = writeGuards(leader, undefined);
+    expect(g.podFence('any')).toBe(leader);
+    expect(g.statusFence).toBe(leader);
+    expect(g.writesStatus()).toBe(true);
+    expect(g.shards).toBeUndefined();
+    expect(g.eventAllowed({ kind: 'Pod', uid: 'u' }, 'NoProbePolicy')).toBe(false);
+    leader.renewed(clock.now());
+    expect(g.eventAllowed({ kind: 'Pod', uid: 'u' }, 'NoProbePolicy')).toBe(true);
+  });
+
+  it("sharded: a pod's writes and Events go through its bucket fence, status through the leader's", () => {
+    const leader = fence();
+    const mine = held();
+    const g = writeGuards(leader, sharding(new Map([['mine', mine]]), true));
+    expect(g.podFence('mine')).toBe(mine);
+    expect(g.podFence('theirs')).not.toBe(leader);
+    expect(g.writesStatus()).toBe(false);
+    expect(g.shards?.owns('mine')).toBe(true);
+    expect(g.shards?.owns('theirs')).toBe(false);
+    expect(g.eventAllowed({ kind: 'Pod', uid: 'mine' }, 'NoProbePolicy')).toBe(true);
+    expect(g.eventAllowed({ kind: 'Pod', uid: 'theirs' }, 'NoProbePolicy')).toBe(false);
+    // A replica probing a share speaks for it; a deletion is said once, by the status writer.
+    expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'FailsafeTripped')).toBe(true);
+    expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PolicyDeleted')).toBe(false);
+    leader.renewed(clock.now());
+    expect(g.writesStatus()).toBe(true);
+    expect(g.shards?.isStatusWriter()).toBe(true);
+    expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PolicyDeleted')).toBe(true);
+  });
+
+  it('sharded: a replica holding no bucket records no policy Event unless it writes status', () => {
+    const g = writeGuards(fence(), sharding(new Map(), false));
+    expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'ProbesOverloaded')).toBe(false);
+  });
+});
