@@ -247,6 +247,19 @@ function unfencedWrites(after: number): { late: string[]; podWrites: number; pol
   };
 }
 
+/** A figure: the pods/status PATCHes so far, by response code, by writer, and how many pods got more than one. */
+function startUpWrites(): string {
+  const writes = started.flatMap((r) => writesOf(cp.dir, r, 0)).filter(isPodStatus);
+  const count = (keys: string[]) =>
+    Object.fromEntries(new Map(keys.map((k) => [k, keys.filter((x) => x === k).length])));
+  const perPod = Object.values(count(writes.map((e) => e.objectRef?.name ?? '')));
+  return (
+    `${writes.length} pods/status PATCHes on ${perPod.length} pods, ${perPod.filter((n) => n > 1).length} ` +
+    `of them written more than once; by response code ${JSON.stringify(count(writes.map((e) => String(e.responseStatus?.code))))}, ` +
+    `by writer ${JSON.stringify(count(writes.map(writerOf)))}`
+  );
+}
+
 /** The name of the replica whose token made the request. */
 const writerOf = (e: AuditEvent) => started.find((r) => madeBy(r)(e))?.name ?? '?';
 
@@ -277,6 +290,7 @@ describe('sharding: three replicas, 300 pods, 16 buckets', () => {
     // 2. Single writer: every write so far from the holder of the pod's bucket (or of the leader
     // Lease, for ProbePolicy status), within a renew deadline of one of its renews.
     const start = unfencedWrites(0);
+    console.log(`start-up: ${startUpWrites()}`);
     expect(start.late).toEqual([]);
     expect(start.podWrites).toBeGreaterThanOrEqual(uids.size); // each pod's first True, at least
     const policyWriters = new Set(

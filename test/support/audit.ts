@@ -136,26 +136,34 @@ export interface LateWriteRules {
 /**
  * Writes of the processes after a position that the API server received outside every renew
  * deadline of theirs on the Lease that guards them: [renewTime, renewTime + renew deadline] of
- * one of their renews of it. A process may write only while it holds that Lease, so each
- * entry is a write it made without it.
+ * one of their renews of it, cut short where the Lease next changed hands (a hand-back, or
+ * another holder's write). A process may write only while it holds that Lease, so each entry is
+ * a write it made without it.
  */
 export function lateWrites(dir: string, processes: AuditedProcess[], after: number, rules: LateWriteRules): string[] {
   const events = readAudit(dir);
-  const renewsOf = new Map<string, LeaseWrite[]>();
-  const leaseRenews = (lease: string) => {
-    const known = renewsOf.get(lease);
+  const windowsOf = new Map<string, { holder: string; from: number; until: number }[]>();
+  const windows = (lease: string) => {
+    const known = windowsOf.get(lease);
     if (known) return known;
     const all = renews(dir, rules.namespace, lease, events);
-    renewsOf.set(lease, all);
-    return all;
+    const computed = all.map((x, i) => {
+      const handedOn = all.slice(i + 1).find((y) => y.holder !== x.holder && y.receivedAt >= x.receivedAt);
+      return {
+        holder: x.holder,
+        from: x.sentAt,
+        until: Math.min(x.sentAt + rules.renewDeadlineMs, handedOn?.receivedAt ?? Number.POSITIVE_INFINITY),
+      };
+    });
+    windowsOf.set(lease, computed);
+    return computed;
   };
   return processes.flatMap((p) =>
     writesOf(dir, p, after, events).flatMap((e) => {
       const lease = rules.leaseOf(e);
       if (lease === undefined) return [];
       const at = receivedAt(e);
-      const mine = leaseRenews(lease).filter((x) => x.holder === p.name);
-      if (mine.some((x) => x.sentAt <= at && at <= x.sentAt + rules.renewDeadlineMs)) return [];
+      if (windows(lease).some((w) => w.holder === p.name && w.from <= at && at <= w.until)) return [];
       return [`${p.name} ${e.verb} ${e.objectRef?.resource}/${e.objectRef?.subresource ?? ''} ${e.objectRef?.name}`];
     }),
   );
