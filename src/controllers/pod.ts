@@ -5,7 +5,7 @@ import { type DesiredPodCondition, type ObservedPodCondition, podConditionDiffer
 import { GROUP } from '../api/types.ts';
 import { statusCode } from '../kube/errors.ts';
 import type { EventSink } from '../kube/events.ts';
-import { conditionPatch, patchPodConditions } from '../kube/pod-status.ts';
+import { conditionPatch, type PatchOutcome, patchPodConditions } from '../kube/pod-status.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
 import type { FairTokenBucket } from '../runtime/fair-limiter.ts';
@@ -32,6 +32,9 @@ export interface PodReconcilerDeps {
   now: () => number;
 }
 
+/** How soon a pod whose cache lagged a guarded write is looked at again. */
+export const STALE_RETRY_MS = 250;
+
 /** Pure: the conditions to patch, i.e. the desired ones that differ from the pod's. */
 export function conditionChanges(
   pod: V1Pod,
@@ -57,56 +60,81 @@ export function unprovidedGates(pod: V1Pod, caches: Caches): string[] {
   return gates.filter((t) => !policies.some((p) => p.spec.conditionType === t && selects(p, pod)));
 }
 
+/** Warns, by Event, of each readygate gate on the pod that no policy provides. */
+function warnUnprovided(pod: V1Pod, req: Request, deps: PodReconcilerDeps): void {
+  for (const type of unprovidedGates(pod, deps.caches)) {
+    deps.events.record(
+      { apiVersion: 'v1', kind: 'Pod', namespace: req.namespace, name: req.name, uid: pod.metadata?.uid ?? '' },
+      'Warning',
+      'NoProbePolicy',
+      `readiness gate ${type} is not provided by any ProbePolicy in namespace ${req.namespace} that selects this pod, so the pod will never be Ready`,
+    );
+  }
+}
+
+/** The patch through the pod's fence; a pod whose bucket moved meanwhile is `not-owned`, no error. */
+async function fencedPatch(
+  deps: PodReconcilerDeps,
+  ref: { namespace: string; name: string; uid: string },
+  body: object,
+  parent: AbortSignal,
+): Promise<PatchOutcome | 'not-owned'> {
+  return deps
+    .fenceFor(ref.uid)
+    .run(parent, (signal) => patchPodConditions(deps.kc, ref, body, signal))
+    .catch((err: unknown) => {
+      // Its bucket moved to another replica meanwhile: that one writes the pod now.
+      if (err instanceof NotLeaderError && deps.owns?.(ref.uid) === false) return 'not-owned' as const;
+      deps.metrics.conditionPatchesTotal.inc({ result: 'error' });
+      deps.metrics.apiErrorsTotal.inc({
+        verb: 'patch',
+        resource: 'pods/status',
+        code: String(statusCode(err) ?? 'transport'),
+      });
+      throw err;
+    });
+}
+
 /** Builds the Reconciler for Pod keys. */
 export function podReconciler(deps: PodReconcilerDeps) {
   // What we wrote to a pod that the cache has not shown yet (keyed by pod UID, with the
   // resourceVersion the cache had then), so a second reconcile before the watch catches up
   // does not write the same conditions again.
   const unseen = new Map<string, { resourceVersion: string; conditions: DesiredPodCondition[] }>();
+  // Sharded: pods whose guarded write met a newer pod, by UID, with the resourceVersion the cache
+  // had then; they are seeded again once the cache shows a newer one (docs/sharding.md §5).
+  const stale = new Map<string, string>();
 
   return async (req: Request, ctx: ReconcileContext): Promise<Result> => {
     const pod = deps.caches.pods.get(req.namespace, req.name);
     if (!pod || !isLive(pod)) return {}; // terminating pods are never patched
-    for (const type of unprovidedGates(pod, deps.caches)) {
-      deps.events.record(
-        {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          namespace: req.namespace,
-          name: req.name,
-          uid: pod.metadata?.uid ?? '',
-        },
-        'Warning',
-        'NoProbePolicy',
-        `readiness gate ${type} is not provided by any ProbePolicy in namespace ${req.namespace} that selects this pod, so the pod will never be Ready`,
-      );
-    }
+    warnUnprovided(pod, req, deps);
     const uid = pod.metadata?.uid ?? '';
     const rv = pod.metadata?.resourceVersion ?? '';
+    const staleAt = stale.get(uid);
+    if (staleAt !== undefined) {
+      // The cache still lags the pod: wait for it rather than write from what it shows.
+      if (staleAt === rv) return { requeueAfterMs: STALE_RETRY_MS };
+      stale.delete(uid);
+      deps.probes.reseed(pod);
+    }
     const pending = unseen.get(uid);
     if (pending && pending.resourceVersion !== rv) unseen.delete(uid);
     const view = unseen.has(uid) ? withConditions(pod, pending?.conditions ?? []) : pod;
     const changes = conditionChanges(view, deps.probes.desiredFor(uid));
     if (changes.length === 0) return {};
     await deps.writeLimiter.wait(ctx.signal, req.namespace);
-    const body = conditionPatch(uid, changes, deps.now());
-    const outcome = await deps
-      .fenceFor(uid)
-      .run(ctx.signal, (signal) =>
-        patchPodConditions(deps.kc, { namespace: req.namespace, name: req.name, uid }, body, signal),
-      )
-      .catch((err: unknown) => {
-        // Its bucket moved to another replica meanwhile: that one writes the pod now.
-        if (err instanceof NotLeaderError && deps.owns?.(uid) === false) return 'not-owned' as const;
-        deps.metrics.conditionPatchesTotal.inc({ result: 'error' });
-        deps.metrics.apiErrorsTotal.inc({
-          verb: 'patch',
-          resource: 'pods/status',
-          code: String(statusCode(err) ?? 'transport'),
-        });
-        throw err;
-      });
+    const guarded = deps.probes.writeGuarded(uid);
+    const body = conditionPatch(uid, changes, deps.now(), guarded ? rv : undefined);
+    const outcome = await fencedPatch(deps, { ...req, uid }, body, ctx.signal);
     if (outcome === 'not-owned') return {};
+    if (outcome === 'stale') {
+      deps.metrics.conditionPatchesTotal.inc({ result: 'stale' });
+      if (stale.size < 50_000) stale.set(uid, rv);
+      ctx.log.info({ resourceVersion: rv }, 'pod changed since its targets were seeded; seeding them again');
+      return { requeueAfterMs: STALE_RETRY_MS };
+    }
+    if (guarded && outcome === 'patched') deps.probes.written(uid);
     deps.metrics.conditionPatchesTotal.inc({ result: outcome === 'patched' ? 'success' : outcome.replace('-', '') });
     if (outcome === 'conflict') {
       // The UID precondition failed: the name now belongs to a new pod. Retry with backoff;

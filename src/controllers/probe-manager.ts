@@ -37,6 +37,12 @@ export interface ProbeManager {
    * against every replica's failsafe budget (src/safety/failsafe.ts).
    */
   foreignFlip(pod: V1Pod, old: V1Pod | undefined): void;
+  /** Sharded: whether the next write to this pod must carry its cached resourceVersion (a seed not yet confirmed). */
+  writeGuarded(podUid: string): boolean;
+  /** A guarded write landed: the seed was current. */
+  written(podUid: string): void;
+  /** A guarded write met a newer pod: seed again, from this (newer) view, the targets that disagree with it. */
+  reseed(pod: V1Pod): void;
   /** Stops every probe of a policy (deleted); the conditions it wrote stay on the pods. */
   removePolicy(policyKey: string): void;
   /** The gate conditions wanted on a pod (by UID), one per policy probing it, excluding dry runs and held flips. */

@@ -64,6 +64,11 @@ interface Target {
   dryRun: boolean;
   /** True while the failsafe holds this target's flip to False. */
   held: boolean;
+  /**
+   * Sharded: seeded from a condition another replica may have written moments before, so the
+   * first write checks the pod's resourceVersion (docs/sharding.md §5, risk 2).
+   */
+  guarded: boolean;
 }
 
 interface PolicyState {
@@ -143,6 +148,29 @@ class ProbeRunner implements ProbeManager {
     for (const state of this.#policies.values()) {
       for (const t of state.targets.values()) if (!owns(t.podUid)) this.#removeTarget(state, t);
       this.#failsafe.updateLimits(keyOf(state), limitsOf(state));
+    }
+  }
+
+  writeGuarded(podUid: string): boolean {
+    for (const t of this.#byPod.get(podUid)?.values() ?? []) if (t.guarded) return true;
+    return false;
+  }
+
+  written(podUid: string): void {
+    for (const t of this.#byPod.get(podUid)?.values() ?? []) t.guarded = false;
+  }
+
+  reseed(pod: V1Pod): void {
+    const now = this.#deps.clock.now();
+    for (const t of this.#byPod.get(pod.metadata?.uid ?? '')?.values() ?? []) {
+      const state = this.#policies.get(t.policyKey);
+      if (!state) continue;
+      const seed = pod.status?.conditions?.find((c) => c.type === state.spec.conditionType);
+      // A debouncer that already agrees with the pod keeps its counts: only a stale seed is replaced.
+      if (t.debouncer.desired(now)?.status === seed?.status) continue;
+      t.debouncer = new Debouncer(state.spec, seed, t.running ? now : undefined);
+      if (t.running) t.debouncer.markRunning(now);
+      t.desired = undefined;
     }
   }
 
@@ -309,6 +337,7 @@ class ProbeRunner implements ProbeManager {
       desired: existing?.desired,
       dryRun: spec.dryRun ?? false,
       held: existing?.held ?? false,
+      guarded: existing ? existing.guarded : this.#deps.owns !== undefined && seed !== undefined,
     };
     state.targets.set(podUid, target);
     const perPod = this.#byPod.get(podUid) ?? new Map<string, Target>();

@@ -5,7 +5,8 @@ import { rfc3339 } from '../api/conditions.ts';
 import { isConflict, isNotFound, statusCode } from './errors.ts';
 import { rest } from './rest.ts';
 
-export type PatchOutcome = 'patched' | 'not-found' | 'conflict';
+/** `conflict`: the name belongs to another pod now; `stale`: the resourceVersion precondition failed. */
+export type PatchOutcome = 'patched' | 'not-found' | 'conflict' | 'stale';
 
 /**
  * Builds the strategic merge patch that sets exactly the given conditions (merged by type, so
@@ -16,10 +17,12 @@ export function conditionPatch(
   uid: string,
   changes: readonly { desired: DesiredPodCondition; observed: ObservedPodCondition | undefined }[],
   nowMs: number,
+  resourceVersion?: string,
 ): object {
   const now = rfc3339(nowMs);
   return {
-    metadata: { uid },
+    // A resourceVersion in a patch is a precondition too: 409 unless the pod is still at it.
+    metadata: resourceVersion === undefined ? { uid } : { uid, resourceVersion },
     status: {
       conditions: changes.map(({ desired, observed }) => ({
         type: desired.type,
@@ -56,7 +59,9 @@ export async function patchPodConditions(
     return 'patched';
   } catch (err) {
     if (isNotFound(err)) return 'not-found';
-    if (isConflict(err) || isUidMismatch(err)) return 'conflict';
+    // A patch retries conflicts on the server: a 409 comes back only from a resourceVersion precondition.
+    if (isConflict(err)) return 'stale';
+    if (isUidMismatch(err)) return 'conflict';
     throw err;
   }
 }

@@ -122,6 +122,24 @@ describe('listAll', () => {
     expect(await patchPodConditions(kc, { ...ref, name: 'gone' }, body)).toBe('not-found');
   });
 
+  it('refuses a patch carrying an old resourceVersion as stale, and applies one carrying the current', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    const pod = await core.readNamespacedPod({ namespace: ns, name: 'p1' });
+    const ref = { namespace: ns, name: 'p1', uid: pod.metadata?.uid ?? '' };
+    const rv = pod.metadata?.resourceVersion ?? '';
+    const desired = { type: 'readygate.dev/list', status: 'True' as const, reason: 'ProbeSucceeded', message: 'ok' };
+    expect(await patchPodConditions(kc, ref, conditionPatch(ref.uid, [{ desired, observed: undefined }], 0, rv))).toBe(
+      'patched',
+    );
+    // The pod moved on (our own write did): the same precondition now fails, and nothing is written.
+    const flip = { ...desired, status: 'False' as const, reason: 'ProbeFailed' };
+    expect(
+      await patchPodConditions(kc, ref, conditionPatch(ref.uid, [{ desired: flip, observed: undefined }], 0, rv)),
+    ).toBe('stale');
+    const after = await core.readNamespacedPod({ namespace: ns, name: 'p1' });
+    expect(after.status?.conditions?.find((c) => c.type === desired.type)?.status).toBe('True');
+  });
+
   it('throws the API status as client-node does', async () => {
     const err = await listAll(kc, '/apis/readygate.dev/v1alpha1/nothingthere').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 404 });

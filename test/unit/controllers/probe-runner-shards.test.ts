@@ -151,4 +151,28 @@ describe('probe runner on a share of the pods', () => {
     await eventually(() => expect(probes.desiredFor('uid-a')[0]?.status).toBe('False'), 10_000);
     expect(probes.failsafe('shop/db')).toBeUndefined();
   });
+
+  it('guards the first write of a target seeded from a condition, and seeds again only what disagrees', async () => {
+    const port = await listen();
+    const ok = { status: 'True', reason: 'ProbeSucceeded', at: T0 - 60_000 };
+    const pods = [pod('a', '127.0.0.1', ok), pod('n', '127.0.0.1')];
+    const { clock, probes } = runner(pods, new Set(['uid-a', 'uid-n']));
+    probes.syncPolicy(policyOf(port), pods, {});
+    // a carries a condition another replica may have just written; a new pod n carries none.
+    expect(probes.writeGuarded('uid-a')).toBe(true);
+    expect(probes.writeGuarded('uid-n')).toBe(false);
+    await clock.tick(0);
+    await clock.tick(10_000);
+    await eventually(() => expect(probes.desiredFor('uid-a')[0]?.status).toBe('True'), 10_000);
+    // The pod agrees with the debouncer: nothing is reseeded, the desired condition stays.
+    probes.reseed(pods[0]!);
+    expect(probes.desiredFor('uid-a')[0]?.status).toBe('True');
+    // A newer view disagrees (the old owner flipped it): seeded again from it, no desire until probed.
+    probes.reseed(pod('a', '127.0.0.1', { status: 'False', reason: 'ProbeFailed', at: T0 }));
+    expect(probes.desiredFor('uid-a')).toEqual([]);
+    await clock.tick(10_000);
+    await eventually(() => expect(probes.desiredFor('uid-a')[0]?.status).toBe('True'), 10_000);
+    probes.written('uid-a');
+    expect(probes.writeGuarded('uid-a')).toBe(false);
+  });
 });

@@ -22,7 +22,9 @@ describe('shard reports', () => {
   });
 
   it('keeps at most 200 policies and at most 16 KiB, saying how many it left out', () => {
-    const many = new Map(Array.from({ length: 250 }, (_, i) => [`ns/p${i}`, 'CouldNotLook' as const]));
+    const many = new Map<string, 'Failsafe' | 'CouldNotLook'>(
+      Array.from({ length: 250 }, (_, i) => [`ns/p${i}`, 'CouldNotLook' as const]),
+    );
     many.set('ns/zz', 'Failsafe');
     const report = decodeReport(encodeReport(1, many))!;
     expect(Object.keys(report.held)).toHaveLength(MAX_REPORTED_POLICIES);
