@@ -227,7 +227,8 @@ const isPolicyStatus = (e: AuditEvent) =>
 /**
  * The single-writer rule, from the audit log after a position: each pods/status write within a
  * renew deadline of its writer's renew of the pod's bucket Lease, each ProbePolicy write within
- * one of its renews of the leader Lease. Returns the writes outside, and how many were checked.
+ * one of its renews of the leader Lease, and before that Lease next changed hands (lateWrites).
+ * Returns the writes outside, and how many were checked.
  */
 function unfencedWrites(after: number): { late: string[]; podWrites: number; policyWrites: number } {
   const late = lateWrites(cp.dir, started, after, {
@@ -293,17 +294,16 @@ describe('sharding: three replicas, 300 pods, 16 buckets', () => {
     console.log(`start-up: ${startUpWrites()}`);
     expect(start.late).toEqual([]);
     expect(start.podWrites).toBeGreaterThanOrEqual(uids.size); // each pod's first True, at least
-    const policyWriters = new Set(
-      started.flatMap((r) => writesOf(cp.dir, r, 0).filter(isPolicyStatus)).map((e) => writerOf(e)),
-    );
-    expect([...policyWriters]).toEqual([leader.name]);
+    // Only the leader Lease's holder of the moment wrote policy status (checked in start.late): a
+    // leader whose renews were late on a loaded machine may hand over without a fault.
+    expect(start.policyWrites).toBeGreaterThan(0);
 
     // 3. Steady state: 3 probe rounds per replica, over the targets of its buckets, bring no write.
     const steady = auditPosition(cp.dir);
     const split = await expectSplit(replicas, share);
     for (const r of replicas) await probeRounds(r.op.healthUrl, targetsIn(holdersOf(split, r.name)), 3);
     expect(podStatusPatches(cp.dir, OPERATOR_USER, ns, steady)).toEqual([]);
-    await expectSplit(replicas, share); // the rounds counted were those of the buckets held throughout
+    expect(await bucketHolders()).toEqual(split); // the rounds counted were those of buckets held throughout
 
     // 4. SIGKILL the leader: its buckets are held again within a lease duration and two retry
     // periods, and no gate flips.
@@ -330,7 +330,8 @@ describe('sharding: three replicas, 300 pods, 16 buckets', () => {
     expect(await gatesNot('True')).toEqual([]);
 
     // 5. A failing pod in a taken-over bucket: flipped False by its bucket's new holder, and the
-    // leader counts it in its policy's readyPods.
+    // leader counts it in its policy's readyPods (149 of the policy's 150; the doc's "299" would
+    // be one policy over all 300 pods).
     const failing = [...uids.keys()].find((n) => policyOfPod(n) === 'alpha' && orphans.includes(bucketOfPod(n)));
     expect(failing, `no alpha pod in ${victim.name}'s buckets ${orphans}`).toBeDefined();
     const failingPod = failing as string;
@@ -349,7 +350,8 @@ describe('sharding: three replicas, 300 pods, 16 buckets', () => {
     expect(failWrites.map((e) => `${writerOf(e)} ${e.objectRef?.name}`)).toEqual([`${owner.name} ${failingPod}`]);
     const failPolicyWrites = started.flatMap((r) => writesOf(cp.dir, r, beforeFail)).filter(isPolicyStatus);
     expect(failPolicyWrites.length).toBeGreaterThan(0);
-    expect(new Set(failPolicyWrites.map(writerOf))).toEqual(new Set([newLeader.name]));
+    expect(unfencedWrites(beforeFail).late).toEqual([]);
+    console.log(`readyPods ${PODS_PER_POLICY - 1} written by ${[...new Set(failPolicyWrites.map(writerOf))]}`);
     expect(await gatesNot('True', [failingPod])).toEqual([]);
 
     // 6. A graceful stop of that owner: its buckets go to the last replica with no PATCH, and
