@@ -3,7 +3,16 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorOptions } from '../cli/options.ts';
-import { LeaderElector, restLeaseClient } from '../kube/lease.ts';
+import { statusCode } from '../kube/errors.ts';
+import {
+  LeaderElector,
+  type Lease,
+  LeaseObservations,
+  type LeaseSetClient,
+  leaseRecord,
+  restLeaseClient,
+} from '../kube/lease.ts';
+import { SHARD_BUCKET_LABEL } from '../kube/shard-leases.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { LeaderElection, Runnable } from '../runtime/manager.ts';
@@ -81,4 +90,52 @@ export function statusLeader(
       }
     },
   };
+}
+
+export interface NoShardsWait {
+  client: Pick<LeaseSetClient, 'list'>;
+  clock: Clock;
+  leaseDurationMs: number;
+  retryPeriodMs: number;
+  log: Logger;
+}
+
+/**
+ * Unsharded, the leader probes every pod, so it starts only once no shard bucket Lease is live
+ * (decision 6 of docs/sharding.md): when sharding is turned off in a rolling update, the old
+ * replicas keep their buckets until they stop, and two writers must not overlap. A Lease is live
+ * while held and seen renewed within its duration, judged as the elector judges (src/kube/lease.ts).
+ * Without leave to list Leases (a 403: RBAC from before this check) it warns and goes on.
+ */
+export async function waitForNoLiveShards(w: NoShardsWait, signal: AbortSignal): Promise<void> {
+  const observed = new LeaseObservations();
+  let said = false;
+  while (!signal.aborted) {
+    let leases: Lease[];
+    try {
+      leases = await w.client.list(SHARD_BUCKET_LABEL, signal);
+    } catch (err) {
+      if (statusCode(err) === 403) {
+        w.log.warn('cannot list Leases to check that no shard bucket is held (grant leases list); not waiting');
+        return;
+      }
+      if (signal.aborted) return;
+      w.log.warn({ err: String(err) }, 'listing shard Leases failed; retrying');
+      await w.clock.sleep(w.retryPeriodMs, signal).catch(() => {});
+      continue;
+    }
+    const now = w.clock.now();
+    observed.retain(new Set(leases.map((l) => l.metadata.name)));
+    const live = leases.filter((l) => {
+      observed.observe(l.metadata.name, leaseRecord(l), now);
+      return (l.spec?.holderIdentity ?? '') !== '' && !observed.expired(l.metadata.name, l, now, w.leaseDurationMs);
+    });
+    if (live.length === 0) return;
+    if (!said) {
+      const holders = [...new Set(live.map((l) => l.spec?.holderIdentity))].join(', ');
+      w.log.warn({ holders, leases: live.length }, 'waiting for sharded replicas to release their bucket Leases');
+      said = true;
+    }
+    await w.clock.sleep(w.retryPeriodMs, signal).catch(() => {});
+  }
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { OperatorOptions } from '../cli/options.ts';
 import { statusCode } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
+import { restLeaseSetClient } from '../kube/lease.ts';
 import { startHealthServer } from '../observability/health.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { type Clock, realClock } from '../runtime/clock.ts';
@@ -15,7 +16,7 @@ import { handleUnexpectedErrors } from '../runtime/unexpected.ts';
 import { Fence } from '../safety/fencing.ts';
 import { StatusBatch, watchForKeys } from './event-handlers.ts';
 import { createInformers } from './informers.ts';
-import { leaderElection, leaseFence, statusLeader } from './leader.ts';
+import { leaderElection, leaseFence, statusLeader, waitForNoLiveShards } from './leader.ts';
 import { podReconciler } from './pod.ts';
 import { type Caches, policyReconciler } from './policy.ts';
 import type { ProbeManager } from './probe-manager.ts';
@@ -64,7 +65,8 @@ export async function createOperator(
 
   // Unsharded, only the leader runs the controllers. Sharded, every replica does, and the
   // Leases are Runnables of their own, released only after the controllers drained.
-  manager.add(controllersRunnable(probes, policyController, podController), 'controllers', {
+  const noShards = opts.leaderElect && !sharded ? noShardsWait(kc, opts, clock, log) : undefined;
+  manager.add(controllersRunnable(probes, policyController, podController, noShards), 'controllers', {
     needLeaderElection: true,
   });
   for (const [name, r] of sharded?.runnables ?? []) manager.add(r, name, { needLeaderElection: false });
@@ -89,6 +91,13 @@ export async function createOperator(
       }),
     stop: () => manager.stop(),
   };
+}
+
+/** The unsharded leader's wait for shard bucket Leases to go (src/controllers/leader.ts). */
+function noShardsWait(kc: KubeConfig, opts: OperatorOptions, clock: Clock, log: Logger) {
+  const client = restLeaseSetClient(kc, opts.leaderElectionNamespace);
+  const { leaseDurationMs, retryPeriodMs } = opts;
+  return (signal: AbortSignal) => waitForNoLiveShards({ client, clock, leaseDurationMs, retryPeriodMs, log }, signal);
 }
 
 /** What the sharded parts reach once the controllers exist. */
@@ -173,10 +182,17 @@ function requestOf(key: string): { namespace: string; name: string } {
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
-/** Runs both controllers; probing stops as soon as stopping begins. */
-function controllersRunnable(probes: ProbeManager, policyController: Controller, podController: Controller): Runnable {
+/** Runs both controllers (after `before`, if given); probing stops as soon as stopping begins. */
+function controllersRunnable(
+  probes: ProbeManager,
+  policyController: Controller,
+  podController: Controller,
+  before?: (signal: AbortSignal) => Promise<void>,
+): Runnable {
   return {
     start: async (signal) => {
+      await before?.(signal);
+      if (signal.aborted) return;
       // No result could be written any more, and a saturated scheduler would only take CPU from the drain.
       signal.addEventListener('abort', () => probes.stop(), { once: true });
       await Promise.all([policyController.start(signal), podController.start(signal)]);

@@ -165,12 +165,15 @@ const leaseVerbs = () => [
   `create leases.coordination.k8s.io @${ns}`,
   `get leases.coordination.k8s.io readygate @${ns}`,
   `update leases.coordination.k8s.io readygate @${ns}`,
+  // The leader lists shard bucket Leases by label before it probes (turning sharding off in a
+  // rollout, docs/sharding.md decision 6); a label-selector LIST cannot be limited by name.
+  `list leases.coordination.k8s.io @${ns}`,
 ];
 const leaseForbidden = () => [
   `get leases.coordination.k8s.io other-lease @${ns}`,
   `update leases.coordination.k8s.io other-lease @${ns}`,
   `delete leases.coordination.k8s.io readygate @${ns}`,
-  `list leases.coordination.k8s.io @${ns}`,
+  `list leases.coordination.k8s.io @${other}`,
   `create leases.coordination.k8s.io @${other}`,
   `get leases.coordination.k8s.io readygate @${other}`,
 ];

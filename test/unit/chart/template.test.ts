@@ -34,13 +34,16 @@ const WATCH = [
 const EXEC = ['core/pods/exec:create', 'core/pods/exec:get'];
 const SECRETS = ['core/secrets:get'];
 const CONFIGMAPS = ['core/configmaps:get'];
+// The leader Lease by name, and a LIST of every Lease (no resourceNames: a label selector cannot be
+// limited by name) so that an unsharded leader waits for shard bucket Leases to go.
 const LEASE = [
   'coordination.k8s.io/leases:create',
   'coordination.k8s.io/leases:get@readygate',
   'coordination.k8s.io/leases:update@readygate',
+  'coordination.k8s.io/leases:list',
 ];
-// Sharded: the bucket and member Leases, found by label and named after pod names (no resourceNames).
-const SHARD_LEASES = ['coordination.k8s.io/leases:list', 'coordination.k8s.io/leases:update'];
+// Sharded, also: update of the bucket and member Leases, named after pod names (no resourceNames).
+const SHARD_LEASES = ['coordination.k8s.io/leases:update'];
 const sorted = (xs: string[]) => [...xs].sort();
 
 /** Every grant of every Role and ClusterRole rendered, keyed "Kind namespace/name". */
@@ -301,12 +304,12 @@ describe('sharding (sharding.enabled)', () => {
     expect(args(render(['sharding.enabled=true', 'sharding.buckets=3'])).at(-1)).toBe('--shard-buckets=3');
   });
 
-  it('off by default: no flag, no extra Lease rule', () => {
+  it('off by default: no flag, no Lease update beyond the leader Lease', () => {
     expect(args(render()).filter((a) => a.startsWith('--shard'))).toEqual([]);
     expect(allGrants(render()).get(`Role ${NAMESPACE}/readygate-leader-election`)).toEqual(sorted(LEASE));
   });
 
-  it('adds leases list and update, without names, to the Role in the release namespace only', () => {
+  it('adds leases update, without names, to the Role in the release namespace only', () => {
     expect(Object.fromEntries(allGrants(objects))).toEqual({
       'ClusterRole /readygate': sorted(WATCH),
       [`Role ${NAMESPACE}/readygate-leader-election`]: sorted([...LEASE, ...SHARD_LEASES]),
