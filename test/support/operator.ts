@@ -68,6 +68,31 @@ export async function operatorKubeconfig(
   return path;
 }
 
+/**
+ * A kubeconfig for the chart's ServiceAccount (installed by operatorKubeconfig) with a token of
+ * its own, and that token's JTI: the audit log's credential id, which tells apart replicas that
+ * share the ServiceAccount. Written into cp.dir as <name>.kubeconfig.
+ */
+export async function mintKubeconfig(
+  admin: KubeConfig,
+  cp: { dir: string; server: string; caPem: string },
+  name: string,
+): Promise<{ path: string; jti: string }> {
+  const token =
+    (
+      await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+        name: OPERATOR_SA,
+        namespace: OPERATOR_NAMESPACE,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      })
+    ).status?.token ?? '';
+  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { jti?: string };
+  if (!payload.jti) throw new Error('the ServiceAccount token has no jti claim');
+  const path = join(cp.dir, `${name}.kubeconfig`);
+  writeKubeconfig(path, cp.server, cp.caPem, OPERATOR_SA, token);
+  return { path, jti: payload.jti };
+}
+
 export interface OperatorProcess {
   child: ChildProcess;
   healthUrl: string;

@@ -11,22 +11,29 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createExecProber } from '../../../src/probes/exec.ts';
-import { type AuditEvent, auditPosition, podStatusPatches, readAudit } from '../../support/audit.ts';
-import { type ControlPlane, freePort, startControlPlane, writeKubeconfig } from '../../support/control-plane.ts';
+import {
+  type AuditEvent,
+  auditPosition,
+  lateWrites as lateWritesIn,
+  podStatusPatches,
+  renews as renewsIn,
+  writesOf as writesIn,
+} from '../../support/audit.ts';
+import { type ControlPlane, freePort, startControlPlane } from '../../support/control-plane.ts';
 import { installCrd } from '../../support/crd.ts';
 import { adminKubeConfigFrom, createNamespace, probePoliciesApi } from '../../support/kube-admin.ts';
 import { KubeletExecServer } from '../../support/kubelet-exec.ts';
 import { APP_ANNOTATION, KubeletFixture } from '../../support/kubelet-fixture.ts';
 import {
+  mintKubeconfig as mintKubeconfigFor,
   OPERATOR_NAMESPACE,
-  OPERATOR_SA,
   OPERATOR_USER,
-  type OperatorProcess,
   operatorKubeconfig,
   startOperator,
 } from '../../support/operator.ts';
+import { alive, metric, type Replica, testReplicas } from '../../support/replicas.ts';
 import { eventually } from '../../support/wait.ts';
 
 /** The chart's RBAC allows one Lease name; the tests take turns on it, each with replicas of its own names. */
@@ -47,21 +54,6 @@ let fixture: KubeletFixture;
 let kubelet: KubeletExecServer;
 const ns = { pause: '', restart: '', exec: '' };
 const running: Replica[] = [];
-
-interface Replica {
-  name: string;
-  op: OperatorProcess;
-  /** The JTI of its ServiceAccount token: the audit log's credential id for its requests. */
-  jti: string;
-  exitedAt?: number;
-}
-
-type Audited = AuditEvent & {
-  user: { username: string; extra?: Record<string, string[]> };
-  requestObject?: { spec?: { holderIdentity?: string; renewTime?: string } };
-};
-
-const at = (e: { requestReceivedTimestamp: string }) => new Date(e.requestReceivedTimestamp).getTime();
 
 /** SIGSTOP and SIGCONT for this file's kube-apiserver; every pause is resumed in a finally, and by afterAll. */
 const apiServer = {
@@ -110,22 +102,8 @@ afterAll(async () => {
   }
 });
 
-/** A kubeconfig for the chart's ServiceAccount with a token of its own, and that token's JTI. */
-async function mintKubeconfig(name: string): Promise<{ path: string; jti: string }> {
-  const token =
-    (
-      await core.createNamespacedServiceAccountToken({
-        name: OPERATOR_SA,
-        namespace: OPERATOR_NAMESPACE,
-        body: { spec: { audiences: [], expirationSeconds: 3600 } },
-      })
-    ).status?.token ?? '';
-  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { jti?: string };
-  if (!payload.jti) throw new Error('the ServiceAccount token has no jti claim');
-  const path = join(cp.dir, `${name}.kubeconfig`);
-  writeKubeconfig(path, cp.server, cp.caPem, OPERATOR_SA, token);
-  return { path, jti: payload.jti };
-}
+/** A kubeconfig with a token of its own, and that token's JTI, on this file's control plane. */
+const mintKubeconfig = (name: string) => mintKubeconfigFor(kc, cp, name);
 
 /** Starts a replica (identity = name) under the chart's ServiceAccount with a token of its own. */
 async function startReplica(name: string, namespace: string, extra: string[] = []): Promise<Replica> {
@@ -144,27 +122,6 @@ async function startReplica(name: string, namespace: string, extra: string[] = [
   return replica;
 }
 
-/**
- * The replicas a test starts: killed when it ends, pass or fail (a leftover would take the next
- * test's Lease), and the tails of their logs printed if it fails (the logs go with the control
- * plane's directory).
- */
-function testReplicas(): Replica[] {
-  const replicas: Replica[] = [];
-  onTestFailed(() => {
-    for (const r of replicas) {
-      const tail = r.op.log().split('\n').slice(-25);
-      console.log(`--- ${r.name} ---\n${tail.map((l) => l.slice(0, 400)).join('\n')}`);
-    }
-  });
-  onTestFinished(async () => {
-    for (const r of replicas) await r.op.kill();
-  });
-  return replicas;
-}
-
-const alive = (r: Replica) => r.op.child.exitCode === null && r.op.child.signalCode === null;
-
 /** Removes the Lease an earlier test's killed replicas left, so the next ones need not wait it out. */
 const freshLease = () =>
   coordination.deleteNamespacedLease({ name: LEASE, namespace: OPERATOR_NAMESPACE }).catch(() => {});
@@ -175,16 +132,6 @@ const holder = async () =>
 
 const gate = async (namespace: string, name: string, type: string) =>
   (await core.readNamespacedPodStatus({ name, namespace })).status?.conditions?.find((c) => c.type === type)?.status;
-
-/** Sums a counter or reads a gauge from a replica's /metrics, over the lines that carry every label given. */
-async function metric(r: Replica, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${r.op.healthUrl}/metrics`)).text();
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  return text
-    .split('\n')
-    .filter((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && want.every((w) => l.includes(w)))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
 
 async function createPolicy(namespace: string, name: string, conditionType: string, probe: Record<string, unknown>) {
   await probePoliciesApi(kc).create(namespace, {
@@ -210,33 +157,10 @@ async function createPod(namespace: string, name: string, app: string, condition
 }
 
 /** Successful writes of the lease by its holders, each with the time the holder sent it. */
-function renews(): { holder: string; sentAt: number; receivedAt: number }[] {
-  return (readAudit(cp.dir) as Audited[])
-    .filter(
-      (e) =>
-        e.objectRef?.resource === 'leases' &&
-        e.objectRef.namespace === OPERATOR_NAMESPACE &&
-        e.objectRef.name === LEASE &&
-        (e.verb === 'update' || e.verb === 'create') &&
-        (e.responseStatus?.code === 200 || e.responseStatus?.code === 201),
-    )
-    .map((e) => ({
-      holder: e.requestObject?.spec?.holderIdentity ?? '',
-      sentAt: new Date(e.requestObject?.spec?.renewTime ?? 0).getTime(),
-      receivedAt: at(e),
-    }));
-}
+const renews = () => renewsIn(cp.dir, OPERATOR_NAMESPACE, LEASE);
 
 /** Every write (not a read) the replica made, from the audit log after a position. */
-function writesOf(r: Replica, after: number): Audited[] {
-  return (readAudit(cp.dir) as Audited[])
-    .slice(after)
-    .filter(
-      (e) =>
-        e.user.username === OPERATOR_USER &&
-        (e.user.extra?.['authentication.kubernetes.io/credential-id'] ?? []).includes(`JTI=${r.jti}`),
-    );
-}
+const writesOf = (r: Replica, after: number) => writesIn(cp.dir, r, after);
 
 /** Who renewed the lease since `t`, in order, each once per term. */
 const holdersSince = (t: number) =>
@@ -251,18 +175,12 @@ const isPodStatus = (e: AuditEvent) => e.objectRef?.resource === 'pods' && e.obj
  * Writes other than the lease itself that the API server received outside every renew
  * deadline of their process: [renewTime, renewTime + renew deadline] of one of its renews.
  */
-function lateWrites(replicas: Replica[], after: number) {
-  const all = renews();
-  return replicas.flatMap((r) => {
-    const mine = all.filter((x) => x.holder === r.name);
-    return writesOf(r, after)
-      .filter((e) => e.objectRef?.resource !== 'leases')
-      .filter((e) => !mine.some((x) => x.sentAt <= at(e) && at(e) <= x.sentAt + RENEW_DEADLINE_MS))
-      .map(
-        (e) => `${r.name} ${e.verb} ${e.objectRef?.resource}/${e.objectRef?.subresource ?? ''} ${e.objectRef?.name}`,
-      );
+const lateWrites = (replicas: Replica[], after: number) =>
+  lateWritesIn(cp.dir, replicas, after, {
+    namespace: OPERATOR_NAMESPACE,
+    renewDeadlineMs: RENEW_DEADLINE_MS,
+    leaseOf: (e) => (e.objectRef?.resource === 'leases' ? undefined : LEASE),
   });
-}
 
 /** The time the replica's log says it stopped leading. */
 function stoppedLeadingAt(r: Replica): number | undefined {
