@@ -22,6 +22,7 @@ import {
 } from '../support/audit.ts';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.ts';
 import { installCrd } from '../support/crd.ts';
+import { recordGateFlips } from '../support/gate-flips.ts';
 import { adminKubeConfigFrom, createNamespace, probePoliciesApi } from '../support/kube-admin.ts';
 import { APP_ANNOTATION, KubeletFixture } from '../support/kubelet-fixture.ts';
 import {
@@ -58,6 +59,7 @@ const uids = new Map<string, string>();
 const bucketOfPod = (name: string) => bucketOf(uids.get(name) ?? '', BUCKETS);
 /** Every replica this file started, for the audit checks (the dead ones' writes count too). */
 const started: Replica[] = [];
+let flipWatch: Awaited<ReturnType<typeof recordGateFlips>> | undefined;
 
 beforeAll(async () => {
   cp = await startControlPlane({
@@ -84,7 +86,10 @@ beforeAll(async () => {
       spec: {
         conditionType: gateOf(policy),
         selector: { matchLabels: { app: policy } },
-        probe: { httpGet: { port: 'http' }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
+        // A 3 s timeout: the fixture's pods answer from this test's own process, which also
+        // watches, lists and parses the audit log on a loaded machine; with 1 s, its own pauses
+        // flipped healthy pods (two timeouts in a row), which says nothing about readygate.
+        probe: { httpGet: { port: 'http' }, periodSeconds: 4, timeoutSeconds: 3, failureThreshold: 2 },
         failsafe: { maxUnavailable: '100%' },
       },
     });
@@ -94,10 +99,12 @@ beforeAll(async () => {
   const pods = (await core.listNamespacedPod({ namespace: ns })).items;
   for (const p of pods) uids.set(p.metadata?.name ?? '', p.metadata?.uid ?? '');
   expect(uids.size).toBe(POLICIES.length * PODS_PER_POLICY);
+  flipWatch = await recordGateFlips(kc, ns, (type) => POLICIES.some((p) => gateOf(p) === type));
 }, 240_000);
 
 afterAll(async () => {
   try {
+    await flipWatch?.stop();
     for (const r of started) await r.op.kill();
     await fixture?.stop();
   } finally {
@@ -397,6 +404,12 @@ describe('sharding: three replicas, 300 pods, 16 buckets', () => {
         `checked against their Leases, ${all.late.length} outside; audit events ${readAudit(cp.dir).length}`,
     );
     expect(all.late).toEqual([]);
+    // No healthy pod's gate was ever False, as a watch saw them from before the first replica
+    // started: not at start-up, not at the kill, not at the stop. Only the failing pod flipped.
+    const flips = flipWatch?.flips ?? [];
+    console.log(`gate flips to False seen by a watch: ${JSON.stringify(flips.slice(0, 10))} (${flips.length} in all)`);
+    expect(flips.filter((f) => f.pod !== failingPod)).toEqual([]);
+    expect(flips.map((f) => f.pod)).toEqual([failingPod]);
     expect((await oneLeader([last])).name).toBe(last.name);
     expect([a, b, c].filter(alive).map((r) => r.name)).toEqual([last.name]);
   }, 420_000);
