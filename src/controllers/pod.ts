@@ -72,19 +72,23 @@ function warnUnprovided(pod: V1Pod, req: Request, deps: PodReconcilerDeps): void
   }
 }
 
-/** The patch through the pod's fence; a pod whose bucket moved meanwhile is `not-owned`, no error. */
+/**
+ * The patch through the pod's fence. Sharded, a refusal is no error: a pod whose bucket moved
+ * meanwhile is `not-owned`, and one whose bucket Lease is late to renew (a loaded API server) is
+ * `fenced` and looked at again shortly, when the fence has been renewed or the bucket lost.
+ */
 async function fencedPatch(
   deps: PodReconcilerDeps,
   ref: { namespace: string; name: string; uid: string },
   body: object,
   parent: AbortSignal,
-): Promise<PatchOutcome | 'not-owned'> {
+): Promise<PatchOutcome | 'not-owned' | 'fenced'> {
   return deps
     .fenceFor(ref.uid)
     .run(parent, (signal) => patchPodConditions(deps.kc, ref, body, signal))
     .catch((err: unknown) => {
       // Its bucket moved to another replica meanwhile: that one writes the pod now.
-      if (err instanceof NotLeaderError && deps.owns?.(ref.uid) === false) return 'not-owned' as const;
+      if (err instanceof NotLeaderError && deps.owns) return deps.owns(ref.uid) ? 'fenced' : 'not-owned';
       deps.metrics.conditionPatchesTotal.inc({ result: 'error' });
       deps.metrics.apiErrorsTotal.inc({
         verb: 'patch',
@@ -128,6 +132,7 @@ export function podReconciler(deps: PodReconcilerDeps) {
     const body = conditionPatch(uid, changes, deps.now(), guarded ? rv : undefined);
     const outcome = await fencedPatch(deps, { ...req, uid }, body, ctx.signal);
     if (outcome === 'not-owned') return {};
+    if (outcome === 'fenced') return { requeueAfterMs: STALE_RETRY_MS };
     if (outcome === 'stale') {
       deps.metrics.conditionPatchesTotal.inc({ result: 'stale' });
       if (stale.size < 50_000) stale.set(uid, rv);

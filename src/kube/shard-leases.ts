@@ -179,7 +179,13 @@ export class ShardCoordinator {
     this.#marginMs = marginMs;
     this.#fences = Array.from(
       { length: opts.buckets },
-      () => new Fence({ clock: opts.clock, renewDeadlineMs: opts.renewDeadlineMs, marginMs }),
+      (_, b) =>
+        new Fence({
+          clock: opts.clock,
+          renewDeadlineMs: opts.renewDeadlineMs,
+          marginMs,
+          lease: `the lease of shard bucket ${b}`,
+        }),
     );
   }
 

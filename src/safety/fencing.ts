@@ -24,6 +24,8 @@ export interface FenceOptions {
   renewDeadlineMs: number;
   /** A write must be able to finish this long before the deadline. */
   marginMs: number;
+  /** The Lease it guards, as errors name it; default "the leader lease". */
+  lease?: string;
 }
 
 /** Guards writes with the leader lease; see the module comment. */
@@ -76,7 +78,7 @@ export class Fence {
     this.#validUntil = Number.NEGATIVE_INFINITY;
     if (this.#timer !== undefined) opts.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#epoch.abort(new NotLeaderError('leader lease revoked'));
+    this.#epoch.abort(new NotLeaderError(`${this.#lease()} revoked`));
   }
 
   /**
@@ -117,13 +119,13 @@ export class Fence {
   async run<T>(parent: AbortSignal | undefined, write: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const opts = this.#opts;
     if (this.#closed) throw new NotLeaderError('not writing: this process is handing the lease back');
-    if (!this.holds()) throw new NotLeaderError('not writing: this process does not hold the leader lease');
+    if (!this.holds()) throw new NotLeaderError(`not writing: this process does not hold ${this.#lease()}`);
     const signals = parent ? [parent] : [];
     let timer: TimerHandle | undefined;
     if (opts) {
       const deadline = new AbortController();
       timer = opts.clock.setTimeout(
-        () => deadline.abort(new NotLeaderError('write aborted: the leader lease would expire before it finished')),
+        () => deadline.abort(new NotLeaderError(`write aborted: ${this.#lease()} would expire before it finished`)),
         this.#validUntil - opts.marginMs - opts.clock.now(),
       );
       signals.push(deadline.signal, this.#epoch.signal);
@@ -145,6 +147,10 @@ export class Fence {
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const wake of waiters) wake();
+  }
+
+  #lease(): string {
+    return this.#opts?.lease ?? 'the leader lease';
   }
 
   #expire(): void {
