@@ -4,14 +4,10 @@
 // readygate's own words, and the other pod's gate is still judged (True from a real TCP connect
 // on loopback).
 import { createServer, type Server } from 'node:net';
-import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
-import { createProbeManager } from '../../../src/controllers/probe-runner.ts';
-import { createLogger } from '../../../src/observability/logger.ts';
-import { createMetrics } from '../../../src/observability/metrics.ts';
-import { FakeClock } from '../../../src/runtime/clock.ts';
-import { captureLog } from '../../support/log-capture.ts';
+import { testProbeRunner } from '../../support/probe-runner.ts';
 import { eventually } from '../../support/wait.ts';
 
 const GATE = 'readygate.dev/db';
@@ -49,28 +45,8 @@ describe('probe runner and a throwing target', () => {
         },
       },
     };
-    const clock = new FakeClock();
-    const metrics = createMetrics({ defaultMetrics: false });
-    const { lines, destination } = captureLog();
-    const probes = createProbeManager({
-      kc: new KubeConfig(),
-      clock,
-      log: createLogger({ destination }),
-      metrics,
-      concurrency: 4,
-      enableExec: false,
-      caches: {
-        policies: { get: () => undefined, list: () => [] },
-        pods: {
-          get: (_ns, name) => (name === 'bad' ? throwing : pods.find((p) => p.metadata?.name === name)),
-          list: () => pods,
-        },
-      },
-      events: { record: () => {} },
-      onDesiredChange: () => {},
-      onStatusChange: () => {},
-      writes: () => ({ queued: 0, throttled: false }),
-      elu: () => 0,
+    const { clock, metrics, lines, probes } = testProbeRunner(pods, {
+      get: (name) => (name === 'bad' ? throwing : pods.find((p) => p.metadata?.name === name)),
     });
     stop = () => probes.stop();
     const policy: ProbePolicy = {

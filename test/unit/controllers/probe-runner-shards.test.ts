@@ -2,14 +2,10 @@
 // forgets the ones it no longer owns, and counts the other replicas' flips against the failsafe's
 // global budget. Real TCP probes on loopback: 127.0.0.1 listens, 127.0.0.2 refuses.
 import { createServer, type Server } from 'node:net';
-import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
-import { createProbeManager } from '../../../src/controllers/probe-runner.ts';
-import { createLogger } from '../../../src/observability/logger.ts';
-import { createMetrics } from '../../../src/observability/metrics.ts';
-import { FakeClock } from '../../../src/runtime/clock.ts';
-import { captureLog } from '../../support/log-capture.ts';
+import { testProbeRunner } from '../../support/probe-runner.ts';
 import { eventually } from '../../support/wait.ts';
 
 const GATE = 'readygate.dev/db';
@@ -48,28 +44,9 @@ async function listen(): Promise<number> {
 }
 
 function runner(pods: V1Pod[], owned: Set<string>) {
-  const clock = new FakeClock(T0);
-  const { destination } = captureLog();
-  const probes = createProbeManager({
-    kc: new KubeConfig(),
-    clock,
-    log: createLogger({ destination }),
-    metrics: createMetrics({ defaultMetrics: false }),
-    concurrency: 4,
-    enableExec: false,
-    caches: {
-      policies: { get: () => undefined, list: () => [] },
-      pods: { get: (_ns, name) => pods.find((p) => p.metadata?.name === name), list: () => pods },
-    },
-    events: { record: () => {} },
-    onDesiredChange: () => {},
-    onStatusChange: () => {},
-    writes: () => ({ queued: 0, throttled: false }),
-    elu: () => 0,
-    owns: (uid) => owned.has(uid),
-  });
-  stop = () => probes.stop();
-  return { clock, probes };
+  const r = testProbeRunner(pods, { startAt: T0, owns: (uid) => owned.has(uid) });
+  stop = () => r.probes.stop();
+  return r;
 }
 
 const policyOf = (port: number, maxUnavailable: number | string = '50%'): ProbePolicy => ({

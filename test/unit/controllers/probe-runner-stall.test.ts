@@ -5,14 +5,11 @@
 // that never answers still flips.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
-import { createProbeManager } from '../../../src/controllers/probe-runner.ts';
-import { createLogger } from '../../../src/observability/logger.ts';
-import { createMetrics } from '../../../src/observability/metrics.ts';
-import { FakeClock } from '../../../src/runtime/clock.ts';
-import { captureLog } from '../../support/log-capture.ts';
+import type { createMetrics } from '../../../src/observability/metrics.ts';
+import { testProbeRunner } from '../../support/probe-runner.ts';
 import { eventually } from '../../support/wait.ts';
 
 const GATE = 'readygate.dev/web';
@@ -58,28 +55,9 @@ function blockFor(ms: number): void {
 }
 
 function runner(pods: V1Pod[]) {
-  const clock = new FakeClock(T0);
-  const { destination } = captureLog();
-  const metrics = createMetrics({ defaultMetrics: false });
-  const probes = createProbeManager({
-    kc: new KubeConfig(),
-    clock,
-    log: createLogger({ destination }),
-    metrics,
-    concurrency: 4,
-    enableExec: false,
-    caches: {
-      policies: { get: () => undefined, list: () => [] },
-      pods: { get: (_ns, name) => pods.find((p) => p.metadata?.name === name), list: () => pods },
-    },
-    events: { record: () => {} },
-    onDesiredChange: () => {},
-    onStatusChange: () => {},
-    writes: () => ({ queued: 0, throttled: false }),
-    elu: () => 0,
-  });
-  stop = () => probes.stop();
-  return { clock, probes, metrics };
+  const r = testProbeRunner(pods, { startAt: T0 });
+  stop = () => r.probes.stop();
+  return r;
 }
 
 const policy = (port: number): ProbePolicy => ({
