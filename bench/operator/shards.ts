@@ -8,7 +8,8 @@
 // replicas, the API server, etcd and the listeners share 2 cores here, and one replica alone must
 // keep up with every target in the first half (bench/operator/shard-run.ts says what is measured).
 // Writes bench/results/<date>-shards.json and <date>-shards.md (the section for bench/RESULTS.md);
-// -shards-custom.* when the sizes or the period differ from the defaults. Ctrl-C or SIGTERM stops
+// -shards-<sizes>.* for other pod counts (e.g. -shards-100000), and -custom after that when the
+// period, replicas, buckets or operator flags differ from the defaults. Ctrl-C or SIGTERM stops
 // the replicas, the listener farm and the control plane before exiting.
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -63,7 +64,7 @@ function positive(flag: string, value: string): number {
   return x;
 }
 
-/** The options of the command line; `custom` when the sizes, period or operator flags differ from the defaults. */
+/** The options of the command line; `custom` when the period, replicas, buckets or operator flags differ from the defaults. */
 export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: boolean } {
   const { values: v } = parseArgs({ args: argv, options: cli, strict: true });
   const o = { ...defaultShardOptions };
@@ -78,9 +79,7 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
   if (o.buckets < o.replicas || o.buckets > 256) throw new Error(`--buckets: from --replicas (${o.replicas}) to 256`);
   if (o.periodSeconds > 0 && o.periodSeconds <= o.timeoutSeconds)
     throw new Error(`--period: must be more than the ${o.timeoutSeconds} s timeout`);
-  const custom = Boolean(
-    v.sizes || v.period || v['probes-per-second'] || v.replicas || v.buckets || v['operator-args'],
-  );
+  const custom = Boolean(v.period || v['probes-per-second'] || v.replicas || v.buckets || v['operator-args']);
   return { o, custom };
 }
 
@@ -95,7 +94,8 @@ async function main(): Promise<void> {
   }
   const result = await runShardBench(o, log, interrupt.signal);
   const date = new Date().toISOString().slice(0, 10);
-  const name = `${date}-shards${custom ? '-custom' : ''}`;
+  const sizes = o.sizes.join('-') === defaultShardOptions.sizes.join('-') ? '' : `-${o.sizes.join('-')}`;
+  const name = `${date}-shards${sizes}${custom ? '-custom' : ''}`;
   const input: ShardSectionInput = {
     date,
     commit: describeCommit(root, ['src', 'bench/operator']),

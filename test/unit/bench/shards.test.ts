@@ -127,7 +127,9 @@ describe('the probe period and the options', () => {
 
   it('refuses a second set that cannot lose a replica, and bucket counts the operator refuses', () => {
     expect(shardOptions([]).custom).toBe(false);
-    expect(shardOptions(['--sizes', '2000,10000'])).toMatchObject({ o: { sizes: [2000, 10000] }, custom: true });
+    // Other pod counts name the output by its sizes, not as custom.
+    expect(shardOptions(['--sizes', '2000,10000'])).toMatchObject({ o: { sizes: [2000, 10000] }, custom: false });
+    expect(shardOptions(['--period', '30']).custom).toBe(true);
     expect(() => shardOptions(['--replicas', '1'])).toThrow('at least 2');
     expect(() => shardOptions(['--buckets', '2'])).toThrow('--buckets');
     expect(() => shardOptions(['--period', '2'])).toThrow('more than the 2 s timeout');
