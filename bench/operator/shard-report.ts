@@ -173,6 +173,8 @@ export interface ShardSectionInput {
   /** The JSON file of the run, relative to bench/. */
   rawData: string;
   result: ShardResult;
+  /** The run was cut short: these are the sets it finished. */
+  partial?: boolean;
 }
 
 function method(o: ShardBenchOptions): string {
@@ -218,7 +220,7 @@ ${replicaTable(r)}
   return `## Sharding across replicas (issue 14)
 
 Run with \`${i.command}\` on ${i.date} at commit ${i.commit} (${i.machine}), ${(res.seconds / 60).toFixed(1)} min in all.
-Raw data, with every replica's per-second samples: [${i.rawData}](${i.rawData}).
+Raw data, with every replica's per-second samples: [${i.rawData}](${i.rawData}).${i.partial ? '\n**Cut short**: only the sets of replicas below finished.' : ''}
 
 ${runs.join('\n')}
 ${method(o)}

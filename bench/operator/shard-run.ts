@@ -138,7 +138,8 @@ export interface SizeRun {
   periodSeconds: number;
   steadySeconds: number;
   createSeconds: number;
-  clearSeconds: number;
+  /** Seconds to clear every gate between the sets; null while only the first set ran. */
+  clearSeconds: number | null;
   sets: ReplicaSetRun[];
 }
 
@@ -163,6 +164,8 @@ export async function runShardBench(
   o: ShardBenchOptions,
   log: (m: string) => void,
   signal?: AbortSignal,
+  /** Called with what was measured so far after each set of replicas, so that a run cut short still leaves figures. */
+  onProgress?: (partial: ShardResult) => Promise<void>,
 ): Promise<ShardResult> {
   const started = performance.now();
   const addrs: Addresses = { shared: addressBlock(50, o.sharedAddresses), flip: [], solo: [] };
@@ -170,7 +173,17 @@ export async function runShardBench(
   const runs: SizeRun[] = [];
   for (const n of o.sizes) {
     signal?.throwIfAborted();
-    runs.push(await withBenchCluster(addrs.shared, log, (c) => runSize(o, n, c, addrs, log, signal), helmSet));
+    const progress =
+      onProgress &&
+      ((r: SizeRun) => onProgress({ options: o, runs: [...runs, r], seconds: s(performance.now() - started) }));
+    const run = await withBenchCluster(
+      addrs.shared,
+      log,
+      (c) => runSize(o, n, c, addrs, log, signal, progress),
+      helmSet,
+    );
+    runs.push(run);
+    await onProgress?.({ options: o, runs, seconds: s(performance.now() - started) });
   }
   return { options: o, runs, seconds: s(performance.now() - started) };
 }
@@ -182,6 +195,7 @@ async function runSize(
   addrs: Addresses,
   log: (m: string) => void,
   signal: AbortSignal | undefined,
+  progress: ((r: SizeRun) => Promise<void>) | undefined,
 ): Promise<SizeRun> {
   const ns = `shards-${n}`;
   const period = periodFor(o, n);
@@ -197,7 +211,17 @@ async function runSize(
   const watch = await GateWatch.start(c.api, ns, CONDITION_TYPE);
   const ctx: SizeContext = { o, n, ns, period, c, watch, log };
   try {
-    const one = await abortable(replicaSet(ctx, ['rg-solo'], false), signal);
+    const size = {
+      pods: n,
+      namespace: ns,
+      periodSeconds: period,
+      steadySeconds: steadySecondsFor(o, period),
+      createSeconds,
+    };
+    const audited = async (r: ReplicaSetRun) =>
+      withAuditedWrites(r, await podStatusPatchTimes(c.cp.dir, OPERATOR_USER, ns));
+    const one = await audited(await abortable(replicaSet(ctx, ['rg-solo'], false), signal));
+    await progress?.({ ...size, clearSeconds: null, sets: [one] });
     const clearStart = performance.now();
     await abortable(
       clearGates(
@@ -209,18 +233,8 @@ async function runSize(
     const clearSeconds = s(performance.now() - clearStart);
     log(`${ns}: every gate cleared in ${clearSeconds} s`);
     const names = Array.from({ length: o.replicas }, (_, i) => `rg-${i}`);
-    const many = await abortable(replicaSet(ctx, names, true), signal);
-    const times = await podStatusPatchTimes(c.cp.dir, OPERATOR_USER, ns);
-    const sets = [one, many].map((r) => withAuditedWrites(r, times));
-    return {
-      pods: n,
-      namespace: ns,
-      periodSeconds: period,
-      steadySeconds: steadySecondsFor(o, period),
-      createSeconds,
-      clearSeconds,
-      sets,
-    };
+    const many = await audited(await abortable(replicaSet(ctx, names, true), signal));
+    return { ...size, clearSeconds, sets: [one, many] };
   } finally {
     watch.stop();
   }

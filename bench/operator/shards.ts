@@ -7,18 +7,21 @@
 // The probe period is N / --probes-per-second (at least 10 s) unless --period fixes it: the
 // replicas, the API server, etcd and the listeners share 2 cores here, and one replica alone must
 // keep up with every target in the first half (bench/operator/shard-run.ts says what is measured).
-// Writes bench/results/<date>-shards.json and <date>-shards.md (the section for bench/RESULTS.md);
-// -shards-<sizes>.* for other pod counts (e.g. -shards-100000), and -custom after that when the
-// period, replicas, buckets or operator flags differ from the defaults. Ctrl-C or SIGTERM stops
-// the replicas, the listener farm and the control plane before exiting.
-import { mkdir, writeFile } from 'node:fs/promises';
+// Writes bench/results/<date>-shards.json after each set of replicas ("partial": true until the
+// end) and <date>-shards.md (the section for bench/RESULTS.md) at the end; -shards-<sizes>.* for
+// other pod counts (e.g. -shards-100000), and -custom after that when the period, replicas,
+// buckets or operator flags differ from the defaults.
+//   node bench/operator/shards.ts --report bench/results/<file>.json
+// writes the section of a run cut short. Ctrl-C or SIGTERM stops the replicas, the listener farm
+// and the control plane before exiting.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeCommit } from '../git.ts';
 import { type ShardSectionInput, shardSection } from './shard-report.ts';
-import { runShardBench, type ShardBenchOptions } from './shard-run.ts';
+import { runShardBench, type ShardBenchOptions, type ShardResult } from './shard-run.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -83,8 +86,31 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
   return { o, custom };
 }
 
+type Header = Omit<ShardSectionInput, 'result'>;
+
+/** Writes the JSON (every set so far, `partial` until the end) and, at the end, the Markdown section. */
+async function write(header: Header, result: ShardResult, partial: boolean): Promise<void> {
+  const file = path.join(root, 'bench', header.rawData);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify({ ...header, partial, shards: result }, null, 2)}\n`);
+  if (partial) return;
+  const md = shardSection({ ...header, result });
+  await writeFile(file.replace(/\.json$/, '.md'), md);
+  console.log(md);
+}
+
+/** `--report <json>`: the Markdown section of a run's JSON, e.g. one cut short (partial). */
+async function report(file: string): Promise<void> {
+  const json = JSON.parse(await readFile(file, 'utf8')) as Header & { partial?: boolean; shards: ShardResult };
+  const { shards, partial, ...header } = json;
+  const md = shardSection({ ...header, result: shards, ...(partial ? { partial } : {}) });
+  await writeFile(file.replace(/\.json$/, '.md'), md);
+  console.log(md);
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === '--report') return report(argv[1] ?? '');
   const { o, custom } = shardOptions(argv);
   const log = (m: string) => console.error(`shards: ${m}`);
   // Ctrl-C or SIGTERM: the current phase ends at once and every finally block stops what it started.
@@ -92,26 +118,20 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => interrupt.abort(new Error(`interrupted by ${sig}`)));
   }
-  const result = await runShardBench(o, log, interrupt.signal);
   const date = new Date().toISOString().slice(0, 10);
   const sizes = o.sizes.join('-') === defaultShardOptions.sizes.join('-') ? '' : `-${o.sizes.join('-')}`;
   const name = `${date}-shards${sizes}${custom ? '-custom' : ''}`;
-  const input: ShardSectionInput = {
+  const header: Header = {
     date,
+    // The code that runs: read at the start, not after a run of an hour.
     commit: describeCommit(root, ['src', 'bench/operator']),
     command: ['node bench/operator/shards.ts', ...argv.map((a) => (/\s/.test(a) ? `'${a}'` : a))].join(' '),
     machine: `${os.availableParallelism()} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node.js ${process.version}`,
     rawData: `results/${name}.json`,
-    result,
   };
-  const dir = path.join(root, 'bench', 'results');
-  await mkdir(dir, { recursive: true });
-  const { result: _, ...header } = input;
-  await writeFile(path.join(dir, `${name}.json`), `${JSON.stringify({ ...header, shards: result }, null, 2)}\n`);
-  const md = shardSection(input);
-  await writeFile(path.join(dir, `${name}.md`), md);
-  console.log(md);
-  log(`wrote bench/results/${name}.json and .md in ${result.seconds} s`);
+  const result = await runShardBench(o, log, interrupt.signal, (partial) => write(header, partial, true));
+  await write(header, result, false);
+  log(`wrote bench/${header.rawData} and .md in ${result.seconds} s`);
 }
 
 if (import.meta.main) {
