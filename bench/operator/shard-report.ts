@@ -151,13 +151,13 @@ export function shardRows(run: SizeRun): FigureRow[] {
 /** One line per replica of each set. */
 export function replicaTable(run: SizeRun): string {
   const lines = [
-    '| replicas | replica | leader | buckets | start-up CPU s | steady probes/s | period stretch, largest | steady CPU, % of a core | CPU per probe, ms | RSS MiB | peak RSS (VmHWM) MiB |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| replicas | replica | leader | buckets | buckets acquired / lost since start | start-up CPU s | steady probes/s | period stretch, largest | steady CPU, % of a core | CPU per probe, ms | RSS MiB | peak RSS (VmHWM) MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of run.sets) {
     for (const m of r.members) {
       lines.push(
-        `| ${r.replicas} | ${m.name} | ${m.leader ? 'yes' : 'no'} | ${m.bucketsOwned} | ${m.startupCpuSeconds.toFixed(1)} | ` +
+        `| ${r.replicas} | ${m.name} | ${m.leader ? 'yes' : 'no'} | ${m.bucketsOwned} | ${m.bucketChanges ? `${m.bucketChanges.acquired} / ${m.bucketChanges.lost}` : '–'} | ${m.startupCpuSeconds.toFixed(1)} | ` +
           `${m.steady.probesPerSecond} | ${orDash(m.steady.stretchMax)} | ${m.steady.cpuPercent} | ${orDash(m.steady.cpuPerProbeMs)} | ${m.rssMiB} | ${m.hwmMiB} |`,
       );
     }

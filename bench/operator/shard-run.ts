@@ -75,6 +75,11 @@ export interface ReplicaFigures {
   /** readygate_leader and readygate_shard_buckets_owned at the end of the steady window. */
   leader: boolean;
   bucketsOwned: number;
+  /**
+   * readygate_shard_bucket_changes_total since the start, at the end of the steady window: churn
+   * shows here. Absent from the JSON of runs older than this field.
+   */
+  bucketChanges?: { acquired: number; lost: number };
   /** CPU seconds from the process start to every gate True (or the start-up deadline). */
   startupCpuSeconds: number;
   /** stretchMax: the largest period stretch the replica reported in the window (readygate_probe_period_stretch). */
@@ -447,6 +452,10 @@ async function steadyWindow(x: SizeContext, reps: Replica[], t0: number, startup
         name: r.name,
         leader: sumMetric(text, 'readygate_leader') === 1,
         bucketsOwned: sumMetric(text, 'readygate_shard_buckets_owned'),
+        bucketChanges: {
+          acquired: sumMetric(text, 'readygate_shard_bucket_changes_total', (l) => l.includes('kind="acquired"')),
+          lost: sumMetric(text, 'readygate_shard_bucket_changes_total', (l) => l.includes('kind="lost"')),
+        },
         startupCpuSeconds: startupCpu[i]!,
         steady: perProbe(r.sampler.samples, from, to),
         rssMiB: MiB(proc?.rssKiB ?? 0),

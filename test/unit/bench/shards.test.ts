@@ -142,6 +142,7 @@ function member(name: string, cpuMs: number, probes: number, over: Partial<Repli
     name,
     leader: false,
     bucketsOwned: 16,
+    bucketChanges: { acquired: 16, lost: 0 },
     startupCpuSeconds: 1,
     steady: {
       probes,
