@@ -113,7 +113,7 @@ function steadyRows(run: SizeRun): FigureRow[] {
     goal: '0',
     met: r.steady.podWrites === 0,
     source: SOURCE,
-    note: `audit log over ${Math.round(r.steady.to - r.steady.from)} s; ${r.steady.leftTrue} gates left True; machine load average ${r.steady.loadAverage.join(' → ')}`,
+    note: `audit log over ${Math.round(r.steady.to - r.steady.from)} s; ${r.steady.leftTrue} gates left True; machine load average ${r.steady.loadAverage?.join(' → ') ?? '–'}`,
   }));
 }
 
@@ -151,13 +151,13 @@ export function shardRows(run: SizeRun): FigureRow[] {
 /** One line per replica of each set. */
 export function replicaTable(run: SizeRun): string {
   const lines = [
-    '| replicas | replica | leader | buckets | buckets acquired / lost since start | start-up CPU s | steady probes/s | period stretch, largest | steady CPU, % of a core | CPU per probe, ms | RSS MiB | peak RSS (VmHWM) MiB |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| replicas | replica | state at the end of the steady window | leader | buckets | buckets acquired / lost since start | start-up CPU s | steady probes/s | period stretch, largest | steady CPU, % of a core | CPU per probe, ms | RSS MiB | peak RSS (VmHWM) MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of run.sets) {
     for (const m of r.members) {
       lines.push(
-        `| ${r.replicas} | ${m.name} | ${m.leader ? 'yes' : 'no'} | ${m.bucketsOwned} | ${m.bucketChanges ? `${m.bucketChanges.acquired} / ${m.bucketChanges.lost}` : '–'} | ${m.startupCpuSeconds.toFixed(1)} | ` +
+        `| ${r.replicas} | ${m.name} | ${m.state ?? '–'} | ${m.leader ? 'yes' : 'no'} | ${m.bucketsOwned} | ${m.bucketChanges ? `${m.bucketChanges.acquired} / ${m.bucketChanges.lost}` : '–'} | ${m.startupCpuSeconds.toFixed(1)} | ` +
           `${m.steady.probesPerSecond} | ${orDash(m.steady.stretchMax)} | ${m.steady.cpuPercent} | ${orDash(m.steady.cpuPerProbeMs)} | ${m.rssMiB} | ${m.hwmMiB} |`,
       );
     }

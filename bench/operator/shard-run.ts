@@ -72,6 +72,8 @@ export const startupDeadlineSeconds = (n: number) => 180 + Math.ceil(n / 100);
 
 export interface ReplicaFigures {
   name: string;
+  /** At the end of the steady window: answering /metrics, not answering, or exited (absent from older JSON). */
+  state?: string;
   /** readygate_leader and readygate_shard_buckets_owned at the end of the steady window. */
   leader: boolean;
   bucketsOwned: number;
@@ -89,7 +91,8 @@ export interface ReplicaFigures {
     probesPerSecond: number;
     cpuPercent: number;
     cpuPerProbeMs: number | null;
-    stretchMax: number | null;
+    /** Absent from older JSON. */
+    stretchMax?: number | null;
   };
   /** VmRSS and VmHWM at the end of the steady window. */
   rssMiB: number;
@@ -129,8 +132,11 @@ export interface ReplicaSetRun {
   allTrueSeconds: number | null;
   gatesTrueAfterStartup: number;
   startupPodWrites: number;
-  /** loadAverage: the machine's 1-minute load average at the window's start and end (others' work shows here). */
-  steady: { from: number; to: number; podWrites: number; leftTrue: number; loadAverage: [number, number] };
+  /**
+   * loadAverage: the machine's 1-minute load average at the window's start and end (others' work
+   * shows here); absent from older JSON.
+   */
+  steady: { from: number; to: number; podWrites: number; leftTrue: number; loadAverage?: [number, number] };
   members: ReplicaFigures[];
   kill?: KillFigures;
   /** Wall clock (ms since the epoch) of the phase edges, for the audit log. */
@@ -446,10 +452,15 @@ async function steadyWindow(x: SizeContext, reps: Replica[], t0: number, startup
   await sleep(1500);
   const members = await Promise.all(
     reps.map(async (r, i): Promise<ReplicaFigures> => {
-      const text = await metricsText(r.op, 5000);
+      // A replica that hangs or dies is a figure, not the end of the run.
+      const answer = await metricsText(r.op, 5000).catch(() => undefined);
+      const text = answer ?? '';
       const proc = procSample(r.pid);
+      const exit = r.op.child.exitCode ?? r.op.child.signalCode;
       return {
         name: r.name,
+        state:
+          exit !== null ? `exited (${exit})` : answer === undefined ? '/metrics did not answer in 5 s' : 'answering',
         leader: sumMetric(text, 'readygate_leader') === 1,
         bucketsOwned: sumMetric(text, 'readygate_shard_buckets_owned'),
         bucketChanges: {
@@ -466,7 +477,7 @@ async function steadyWindow(x: SizeContext, reps: Replica[], t0: number, startup
   );
   for (const m of members)
     x.log(
-      `${x.ns}: ${m.name} leader ${m.leader}, ${m.bucketsOwned} buckets, steady ${JSON.stringify(m.steady)}, RSS ${m.rssMiB} MiB, HWM ${m.hwmMiB} MiB`,
+      `${x.ns}: ${m.name} ${m.state}, leader ${m.leader}, ${m.bucketsOwned} buckets, steady ${JSON.stringify(m.steady)}, RSS ${m.rssMiB} MiB, HWM ${m.hwmMiB} MiB`,
     );
   const loadAverage: [number, number] = [round2(loadFrom), round2(os.loadavg()[0]!)];
   return { window: { from, to, leftTrue, loadAverage }, members, wall: { from: wallFrom, to: wallTo } };
