@@ -81,8 +81,8 @@ function cpuRows(run: SizeRun): FigureRow[] {
     figure: `CPU per probe per replica, ${many.replicas} replicas, % of 1 replica's, ${n(run.pods)} pods`,
     value,
     unit: '%',
-    goal: `≤ ${CPU_PER_PROBE_RATIO_GOAL * 100} % (${CPU_PER_PROBE_RATIO_GOAL} ×)`,
-    ...(value === null ? {} : { met: value <= CPU_PER_PROBE_RATIO_GOAL * 100 }),
+    goal: `≤ ${Math.round(CPU_PER_PROBE_RATIO_GOAL * 100)} % (${CPU_PER_PROBE_RATIO_GOAL} ×)`,
+    ...(value === null ? {} : { met: value <= Math.round(CPU_PER_PROBE_RATIO_GOAL * 100) }),
     source: SOURCE,
     note: `the largest replica's; ${per}; the ${many.replicas} pooled ${orDash(us(pooled))} µs = ${pooled && base ? percentOf(pooled, base) : '–'} %`,
   });
