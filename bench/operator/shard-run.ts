@@ -377,15 +377,30 @@ async function replicaSet(x: SizeContext, names: string[], kill: boolean): Promi
   }
 }
 
-const probesOf = async (reps: Replica[]) => {
-  const texts = await Promise.all(reps.map((r) => metricsText(r.op, 2000).catch(() => '')));
-  return texts.reduce((sum, t) => sum + sumMetric(t, 'readygate_probes_total'), 0);
-};
+/**
+ * The replicas' probes summed, or undefined when one did not answer /metrics within 2 s: counting
+ * a busy replica as 0 once made the goal of the kill's probe round 0 + N, reached at once.
+ */
+async function probesOf(reps: Replica[]): Promise<number | undefined> {
+  const texts = await Promise.all(reps.map((r) => metricsText(r.op, 2000).catch(() => undefined)));
+  if (texts.some((t) => t === undefined)) return undefined;
+  return texts.reduce((sum, t) => sum + sumMetric(t!, 'readygate_probes_total'), 0);
+}
+
+/** The replicas' probes summed, polled every 250 ms until all of them answer; undefined after `until`. */
+async function probesNow(reps: Replica[], until: number): Promise<number | undefined> {
+  while (performance.now() < until) {
+    const n = await probesOf(reps);
+    if (n !== undefined) return n;
+    await sleep(250);
+  }
+  return undefined;
+}
 
 /** The first time (performance.now()) the replicas' probes summed reach `goal`, polled every 250 ms; undefined after `until`. */
 async function probesReach(reps: Replica[], goal: number, until: number): Promise<number | undefined> {
   while (performance.now() < until) {
-    if ((await probesOf(reps)) >= goal) return performance.now();
+    if (((await probesOf(reps)) ?? -1) >= goal) return performance.now();
     await sleep(250);
   }
   return undefined;
@@ -519,8 +534,9 @@ async function killOne(x: SizeContext, reps: Replica[], members: ReplicaFigures[
   // One more probe per target, summed over the survivors, from the moment every bucket was held.
   let roundAt: number | undefined;
   if (allHeldAt !== undefined) {
-    const goal = (await probesOf(survivors)) + x.n;
-    roundAt = await probesReach(survivors, goal, performance.now() + (2 * x.period + 60) * 1000);
+    const until = performance.now() + (2 * x.period + 60) * 1000;
+    const base = await probesNow(survivors, until);
+    roundAt = base === undefined ? undefined : await probesReach(survivors, base + x.n, until);
   }
   off();
   const leaderTexts = await Promise.all(survivors.map((r) => metricsText(r.op, 5000).catch(() => '')));
