@@ -17,18 +17,22 @@ export interface BenchCluster {
   farm: ListenerFarm;
 }
 
-/** Runs fn against a fresh cluster whose listener farm serves the addresses; tears it down after. */
+/**
+ * Runs fn against a fresh cluster whose listener farm serves the addresses; tears it down after.
+ * `helmSet` are the chart values the operator's RBAC is rendered with (e.g. sharding.enabled=true).
+ */
 export async function withBenchCluster<T>(
   addresses: string[],
   log: (m: string) => void,
   fn: (c: BenchCluster) => Promise<T>,
+  helmSet: string[] = [],
 ): Promise<T> {
   const cp = await startControlPlane({ controllerManager: false, log: (l) => log(`control plane: ${l}`) });
   const api = new Api(cp.server, cp.caPem, cp.adminToken, 64);
   let farm: ListenerFarm | undefined;
   try {
     await installCrd(cp.kubeconfigPath);
-    const kubeconfig = await operatorKubeconfig(adminKubeConfigFrom(cp.kubeconfigPath), cp);
+    const kubeconfig = await operatorKubeconfig(adminKubeConfigFrom(cp.kubeconfigPath), cp, helmSet);
     farm = await startListenerFarm(addresses);
     log(`listener farm up: ${addresses.length} addresses, port ${farm.port}`);
     return await fn({ cp, api, operatorKubeconfig: kubeconfig, farm });

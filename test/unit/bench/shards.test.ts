@@ -1,0 +1,242 @@
+// The sharding bench's pure parts: which buckets count as held, how pod writes are found in the
+// audit log (streamed, rotated files included), the probe period it picks, and how it judges
+// issue 14's goals.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  bucketsPerHolder,
+  countBetween,
+  heldBuckets,
+  isPodStatusPatch,
+  type LeaseView,
+  podStatusPatchTimes,
+} from '../../../bench/operator/shard-observe.ts';
+import { pooledPerProbe, shardRows, worstPerProbe } from '../../../bench/operator/shard-report.ts';
+import {
+  type KillFigures,
+  periodFor,
+  type ReplicaFigures,
+  type ReplicaSetRun,
+  type SizeRun,
+  setIdOf,
+  steadySecondsFor,
+} from '../../../bench/operator/shard-run.ts';
+import { defaultShardOptions, shardOptions } from '../../../bench/operator/shards.ts';
+import type { AuditEvent } from '../../../test/support/audit.ts';
+
+const NOW = Date.parse('2026-11-30T12:00:00Z');
+const lease = (name: string, holder: string | null, ageMs: number): LeaseView => ({
+  name,
+  holder,
+  renewedAt: NOW - ageMs,
+  durationSeconds: 15,
+});
+
+describe('bucket Leases as the sharding bench reads them', () => {
+  const set = setIdOf(16);
+
+  it('names the set as readygate run does', () => {
+    expect(set).toBe('readygate-s16');
+  });
+
+  it('counts a bucket held only while its Lease is held and not expired, by a given holder', () => {
+    const leases = [
+      lease(`${set}-bucket-0`, 'rg-0', 1_000),
+      lease(`${set}-bucket-1`, 'rg-1', 15_000), // expired just now
+      lease(`${set}-bucket-2`, null, 0), // handed back
+      lease(`${set}-bucket-3`, 'rg-1', 14_999),
+      lease(`${set}-bucket-16`, 'rg-0', 0), // not a bucket of 16
+      lease(`${set}-bucket-03`, 'rg-0', 0), // not a name readygate writes
+      lease(`readygate-s32-bucket-4`, 'rg-0', 0), // another set
+      lease(`${set}-member-0a1b2c3d`, 'rg-0', 0),
+    ];
+    expect([...heldBuckets(leases, set, 16, NOW)]).toEqual([
+      [0, 'rg-0'],
+      [3, 'rg-1'],
+    ]);
+    expect([...heldBuckets(leases, set, 16, NOW, new Set(['rg-1']))]).toEqual([[3, 'rg-1']]);
+  });
+
+  it('groups the held buckets by holder, in bucket order', () => {
+    const held = new Map([
+      [5, 'b'],
+      [1, 'a'],
+      [3, 'b'],
+    ]);
+    expect(Object.fromEntries(bucketsPerHolder(held))).toEqual({ a: [1], b: [3, 5] });
+  });
+});
+
+describe('pod writes from the audit log', () => {
+  const user = 'system:serviceaccount:readygate-system:readygate';
+  const event = (over: Partial<AuditEvent>, at: string): AuditEvent => ({
+    auditID: at,
+    stage: 'ResponseComplete',
+    verb: 'patch',
+    user: { username: user },
+    objectRef: { resource: 'pods', subresource: 'status', namespace: 'ns', name: 'p' },
+    requestReceivedTimestamp: at,
+    ...over,
+  });
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("takes the user's completed PATCH of pods/status in the namespace, and nothing else", () => {
+    const at = '2026-11-30T12:00:00.000001Z';
+    expect(isPodStatusPatch(event({}, at), user, 'ns')).toBe(true);
+    expect(isPodStatusPatch(event({ stage: 'ResponseStarted' }, at), user, 'ns')).toBe(false);
+    expect(isPodStatusPatch(event({ verb: 'update' }, at), user, 'ns')).toBe(false);
+    expect(isPodStatusPatch(event({ user: { username: 'admin' } }, at), user, 'ns')).toBe(false);
+    expect(isPodStatusPatch(event({}, at), user, 'other')).toBe(false);
+    const pod = { resource: 'pods', namespace: 'ns', name: 'p' };
+    expect(isPodStatusPatch(event({ objectRef: pod }, at), user, 'ns')).toBe(false);
+  });
+
+  it('streams the rotated files, then audit.log, and skips a line still being written', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'shards-audit-'));
+    const line = (e: AuditEvent) => `${JSON.stringify(e)}\n`;
+    writeFileSync(
+      path.join(dir, 'audit-2026-11-30T11-59-00.000.log'),
+      line(event({}, '2026-11-30T12:00:01.500000Z')) + line(event({ verb: 'get' }, '2026-11-30T12:00:02Z')),
+    );
+    writeFileSync(
+      path.join(dir, 'audit.log'),
+      line(event({}, '2026-11-30T12:00:03Z')) +
+        line(event({}, '2026-11-30T12:00:00Z')) +
+        '{"subresource":"status","namespace":"ns"',
+    );
+    const times = await podStatusPatchTimes(dir, user, 'ns');
+    expect(times).toEqual([NOW, NOW + 1500, NOW + 3000]);
+    expect(countBetween(times, NOW + 1500, NOW + 3000)).toBe(1);
+  });
+});
+
+describe('the probe period and the options', () => {
+  it('probes about probesPerSecond targets a second, 10 s at least', () => {
+    expect(periodFor(defaultShardOptions, 2000)).toBe(10);
+    expect(periodFor(defaultShardOptions, 50_000)).toBe(50);
+    expect(periodFor(defaultShardOptions, 100_001)).toBe(101);
+    expect(periodFor({ ...defaultShardOptions, periodSeconds: 30 }, 50_000)).toBe(30);
+    expect(steadySecondsFor(defaultShardOptions, 10)).toBe(60);
+    expect(steadySecondsFor(defaultShardOptions, 50)).toBe(100);
+  });
+
+  it('refuses a second set that cannot lose a replica, and bucket counts the operator refuses', () => {
+    expect(shardOptions([]).custom).toBe(false);
+    // Other pod counts name the output by its sizes, not as custom.
+    expect(shardOptions(['--sizes', '2000,10000'])).toMatchObject({ o: { sizes: [2000, 10000] }, custom: false });
+    expect(shardOptions(['--period', '30']).custom).toBe(true);
+    expect(() => shardOptions(['--replicas', '1'])).toThrow('at least 2');
+    expect(() => shardOptions(['--buckets', '2'])).toThrow('--buckets');
+    expect(() => shardOptions(['--period', '2'])).toThrow('more than the 2 s timeout');
+    expect(() => shardOptions(['--sizes', '5k'])).toThrow('not a positive integer');
+  });
+});
+
+function member(name: string, cpuMs: number, probes: number, over: Partial<ReplicaFigures> = {}): ReplicaFigures {
+  return {
+    name,
+    leader: false,
+    bucketsOwned: 16,
+    bucketChanges: { acquired: 16, lost: 0 },
+    startupCpuSeconds: 1,
+    steady: {
+      probes,
+      cpuMs,
+      probesPerSecond: probes / 100,
+      cpuPercent: cpuMs / 1000,
+      cpuPerProbeMs: cpuMs / probes,
+      stretchMax: 1,
+    },
+    rssMiB: 200,
+    hwmMiB: 250,
+    samples: [],
+    ...over,
+  };
+}
+
+function set(members: ReplicaFigures[], over: Partial<ReplicaSetRun> = {}): ReplicaSetRun {
+  return {
+    replicas: members.length,
+    leasesFreeSeconds: 0,
+    healthySeconds: 1,
+    probedOnceSeconds: 5,
+    allTrueSeconds: 10,
+    gatesTrueAfterStartup: 1000,
+    startupPodWrites: 1000,
+    steady: { from: 20, to: 80, podWrites: 0, leftTrue: 0, loadAverage: [1, 1] },
+    members,
+    wall: { start: 0, startupEnd: 0, steadyFrom: 0, steadyTo: 0 },
+    ...over,
+  };
+}
+
+describe('the goals of issue 14', () => {
+  const solo = set([member('rg-solo', 50_000, 100_000, { leader: true })]);
+  const three = [member('rg-0', 20_000, 36_000), member('rg-1', 18_000, 37_000), member('rg-2', 14_000, 27_000)];
+  const kill: KillFigures = {
+    victim: 'rg-0',
+    victimBuckets: [0, 1, 2, 3, 4, 5],
+    victimWasLeader: false,
+    allHeldSeconds: 16,
+    boundSeconds: 19,
+    takeoverSeconds: [[0, 15.5]],
+    holdersAfter: {},
+    leaderAfter: 'rg-1',
+    roundSeconds: 12,
+    podWritesSinceKill: 0,
+    leftTrue: 0,
+    gatesTrueAtEnd: 1000,
+    observedSeconds: 30,
+    wall: { kill: 0, end: 0 },
+  };
+  const run = (kid: Partial<KillFigures> = {}, steadyWrites = 0): SizeRun => ({
+    pods: 1000,
+    namespace: 'ns',
+    periodSeconds: 10,
+    steadySeconds: 60,
+    createSeconds: 1,
+    clearSeconds: 1,
+    sets: [
+      solo,
+      set(three, {
+        kill: { ...kill, ...kid },
+        steady: { from: 0, to: 60, podWrites: steadyWrites, leftTrue: 0, loadAverage: [1, 1] },
+      }),
+    ],
+  });
+  const row = (r: SizeRun, figure: string) => shardRows(r).find((x) => x.figure.startsWith(figure));
+
+  it("judges the largest replica's CPU per probe against the single replica's", () => {
+    expect(worstPerProbe(three)?.name).toBe('rg-0');
+    expect(pooledPerProbe(three)).toBe(0.52);
+    // rg-0: 20,000 ms / 36,000 probes = 0.556 ms against 0.5 ms.
+    expect(row(run(), 'CPU per probe per replica')).toMatchObject({ value: 111.1, met: false });
+    const even = set([member('a', 5_000, 10_000), member('b', 5_200, 10_000)]);
+    const r: SizeRun = { ...run(), sets: [solo, even] };
+    expect(row(r, 'CPU per probe per replica')).toMatchObject({ value: 104, met: true });
+  });
+
+  it('counts a pod write or a gate leaving True after the kill as a flip, and takeover against its bound', () => {
+    expect(row(run(), 'Flips after the kill')?.met).toBe(true);
+    expect(row(run({ podWritesSinceKill: 1 }), 'Flips after the kill')?.met).toBe(false);
+    expect(row(run({ leftTrue: 1 }), 'Flips after the kill')?.met).toBe(false);
+    expect(row(run({ gatesTrueAtEnd: 999 }), 'Flips after the kill')?.met).toBe(false);
+    expect(row(run(), 'Every bucket held again')?.met).toBe(true);
+    expect(row(run({ allHeldSeconds: 19.5 }), 'Every bucket held again')?.met).toBe(false);
+    expect(row(run({ allHeldSeconds: null }), 'Every bucket held again')?.met).toBe(false);
+  });
+
+  it('wants no pod write in steady state, and judges RSS only at 150,000 pods across 3 replicas', () => {
+    expect(row(run(), 'Pod writes in steady state, 3 replicas')?.met).toBe(true);
+    expect(row(run({}, 2), 'Pod writes in steady state, 3 replicas')?.met).toBe(false);
+    expect(row(run(), 'Peak RSS per replica, 3 replicas')).toMatchObject({ value: 250 });
+    expect(row(run(), 'Peak RSS per replica, 3 replicas')?.met).toBeUndefined();
+    const big: SizeRun = { ...run(), pods: 150_000 };
+    expect(row(big, 'Peak RSS per replica, 3 replicas')?.met).toBe(true);
+  });
+});
