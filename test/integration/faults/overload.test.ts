@@ -71,13 +71,22 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await operator?.stop();
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
-  await fixture?.stop();
-  await deleteNamespace(kc, ns);
+  // Each step says when it is done: a CI run once timed this hook out (180 s) and its log could
+  // not tell which step hung.
+  const step = async (what: string, run: () => Promise<void>) => {
+    const started = Date.now();
+    await run();
+    console.log(`[overload] after all: ${what} took ${Date.now() - started} ms`);
+  };
+  await step('operator stop', async () => operator?.stop());
+  await step('servers close', async () => {
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+  });
+  await step('fixture stop', async () => fixture?.stop());
+  await step('namespace delete', () => deleteNamespace(kc, ns));
 });
 
 describe('fault: probes cannot keep their periods (one probe slot, 100 pods, 2 s period)', () => {
