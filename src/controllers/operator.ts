@@ -9,7 +9,7 @@ import { restLeaseSetClient } from '../kube/lease.ts';
 import { startHealthServer } from '../observability/health.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { type Clock, realClock } from '../runtime/clock.ts';
-import { Controller } from '../runtime/controller.ts';
+import { Controller, requestFromKey } from '../runtime/controller.ts';
 import { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import { Manager, type Runnable } from '../runtime/manager.ts';
 import { handleUnexpectedErrors } from '../runtime/unexpected.ts';
@@ -122,10 +122,13 @@ function shardedParts(
 ): { sharding: Sharding; peers: PeerReports; runnables: [string, Runnable][] } {
   let leaderSeen: string | undefined;
   const reconcile = (keys: Iterable<string>) => {
-    for (const key of keys) late.policyController?.enqueue(requestOf(key));
+    for (const key of keys) late.policyController?.enqueue(requestFromKey(key));
   };
-  const everyPolicy = () =>
-    reconcile((late.caches?.policies.list() ?? []).map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
+  const everyPolicy = () => {
+    for (const p of late.caches?.policies.list() ?? []) {
+      late.policyController?.enqueue({ namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' });
+    }
+  };
   const sharding = createSharding(kc, opts, clock, log.child({ component: 'shards' }), metrics, {
     leader: () => leaderSeen,
     onAcquired: everyPolicy,
@@ -174,12 +177,6 @@ async function runUntilStopped(
     uninstall();
     await cleanUp();
   }
-}
-
-/** The request for a policy key ("namespace/name"). */
-function requestOf(key: string): { namespace: string; name: string } {
-  const slash = key.indexOf('/');
-  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
 /** Runs both controllers (after `before`, if given); probing stops as soon as stopping begins. */
