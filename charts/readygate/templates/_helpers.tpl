@@ -224,3 +224,18 @@ would leave replicas idle. values.schema.json bounds buckets too; this also hold
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+"true" when the chart ships gate injection (templates/gate-injection.yaml): injection.enabled true, or
+auto and the cluster serves MutatingAdmissionPolicy v1 (Kubernetes 1.36+). `helm template` without
+--api-versions answers auto from Helm's built-in list, which lacks it: pass
+--api-versions admissionregistration.k8s.io/v1/MutatingAdmissionPolicy to render it.
+*/}}
+{{- define "readygate.injectionEnabled" -}}
+{{- $mode := toString .Values.injection.enabled }}
+{{- if eq $mode "auto" }}
+{{- .Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy" }}
+{{- else }}
+{{- eq $mode "true" }}
+{{- end }}
+{{- end }}

@@ -34,6 +34,10 @@ export interface ProbePolicySpec {
   probe: ProbeSpec;
   failsafe?: FailsafeSpec;
   /**
+   * Enabled: where the cluster runs readygate's gate injection (a MutatingAdmissionPolicy, Kubernetes 1.36+), pods created in this namespace that the selector matches get conditionType added to spec.readinessGates. Disabled: pods opt in by listing it in their template. Pods that existed before are never changed (readinessGates is immutable); status.ungatedPods counts the selected ones without the gate.
+   */
+  injection?: 'Enabled' | 'Disabled';
+  /**
    * Compute and report results, but never patch pods.
    */
   dryRun?: boolean;
@@ -216,6 +220,10 @@ export interface ProbePolicyStatus {
   observedGeneration?: number;
   matchedPods?: number;
   readyPods?: number;
+  /**
+   * Pods the selector matches that do not list conditionType in spec.readinessGates (created before the gate was injected, or in a namespace that opts out): readygate does not gate them. Counted only while spec.injection is Enabled.
+   */
+  ungatedPods?: number;
   /**
    * Set while the operator cannot keep every probe period: the period at which the policy's settled pods are probed now (periodSeconds times the stretch factor). New and changing pods keep periodSeconds.
    */
