@@ -1,11 +1,12 @@
 // npm run demo: readygate end to end on an embedded control plane, no cluster needed.
 // Starts etcd + kube-apiserver + kube-controller-manager, the kubelet test fixture (pods get
-// loopback IPs and a tiny app on their ports), and the operator under the chart's RBAC; then
-// rolls out a healthy version, a broken one (the rollout halts, old pods keep serving), and the
+// loopback IPs and a tiny app on their ports), the chart's gate injection (a MutatingAdmissionPolicy)
+// and the operator under the chart's RBAC; then rolls out a healthy version, a broken one (the rollout halts, old pods keep serving), and the
 // fix. It ends by itself and cleans up everything, also on Ctrl-C.
 import { AppsV1Api, CoreV1Api, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
 import { startControlPlane } from '../test/support/control-plane.ts';
 import { installCrd } from '../test/support/crd.ts';
+import { installGateInjection, waitForGates } from '../test/support/injection.ts';
 import { adminKubeConfigFrom, probePoliciesApi } from '../test/support/kube-admin.ts';
 import { APP_ANNOTATION, type AppBehaviour, KubeletFixture } from '../test/support/kubelet-fixture.ts';
 import { operatorKubeconfig, startOperator } from '../test/support/operator.ts';
@@ -37,7 +38,7 @@ const deployment = (image: string, behaviour: AppBehaviour): V1Deployment => ({
     template: {
       metadata: { labels: { app: 'payments' }, annotations: { [APP_ANNOTATION]: behaviour } },
       spec: {
-        readinessGates: [{ conditionType: GATE }],
+        // No readinessGates: the chart's gate injection adds the ProbePolicy's at pod creation.
         containers: [{ name: 'app', image, ports: [{ name: 'http', containerPort: 8080 }] }],
       },
     },
@@ -77,6 +78,10 @@ async function main(): Promise<void> {
   await fixture.start();
   cleanups.push(() => fixture.stop());
 
+  say("Installing the chart's gate injection: a MutatingAdmissionPolicy, evaluated inside kube-apiserver");
+  const injection = await installGateInjection(kc, cp.binDir, { set: [`watchNamespaces={${NS}}`] });
+  cleanups.push(() => injection.uninstall());
+
   say('Starting readygate under the RBAC of its Helm chart');
   const operatorConfig = await operatorKubeconfig(kc, cp);
   const operator = await startOperator(operatorConfig, cp.dir, ['--namespaces', NS, '--log-level', 'info']);
@@ -93,6 +98,9 @@ async function main(): Promise<void> {
       probe: { httpGet: { port: 'http', path: '/ready' }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
     },
   });
+
+  say('Waiting for the API server to apply gate injection: a new payments pod gets the gate at creation');
+  await waitForGates(kc, NS, { app: 'payments' }, [GATE]);
 
   let last = '';
   const watch = async (until: () => Promise<boolean>, maxMs: number) => {
@@ -118,10 +126,17 @@ async function main(): Promise<void> {
     };
   };
 
-  say('Deploying payments:v1 (3 replicas, healthy app): pods turn Ready only once the probe passes');
+  say(
+    'Deploying payments:v1 (3 replicas, healthy app, no readinessGates in its template): pods turn Ready only once the probe passes',
+  );
   await apps.createNamespacedDeployment({ namespace: NS, body: deployment('payments:v1', 'healthy') });
   if (!(await watch(async () => (await rollout()).available === 3, 60_000)))
     throw new Error('v1 never became available');
+  const injected = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=payments' })).items.map((p) =>
+    JSON.stringify(p.spec?.readinessGates ?? []),
+  );
+  if (!injected.every((g) => g.includes(GATE))) throw new Error(`a payments pod lacks the injected gate: ${injected}`);
+  console.log(`spec.readinessGates of every payments pod, injected at creation: ${injected[0]}`);
 
   say('Rolling out payments:v2, whose /ready answers 503: the rollout must halt');
   await apps.replaceNamespacedDeployment({
