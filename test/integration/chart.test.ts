@@ -27,6 +27,8 @@ const CLUSTER_SCOPED = new Set([
   'ClusterRoleBinding',
   'ValidatingAdmissionPolicy',
   'ValidatingAdmissionPolicyBinding',
+  'MutatingAdmissionPolicy',
+  'MutatingAdmissionPolicyBinding',
 ]);
 
 interface Result {
@@ -188,7 +190,10 @@ describe('helm install into the test control plane', () => {
     // The namespace warns on workloads that would violate the restricted Pod Security Standard.
     expect(r.stderr).not.toMatch(/PodSecurity|violate/i);
     expect(out).toContain('STATUS: deployed');
-    // NOTES.txt tells the user how to gate a pod.
+    // NOTES.txt tells the user how to gate a pod: this API server serves MutatingAdmissionPolicy v1,
+    // so with injection.enabled=auto the gate is injected (and NOTES says where it is not).
+    expect(out).toContain('1. Gate injection is on');
+    expect(out).toContain(`${release}-gate-injection`);
     expect(out).toContain('readinessGates:');
     expect(out).toContain('kind: ProbePolicy');
     // ...and its ProbePolicy example is valid against the real CRD (schema and CEL rules).
@@ -213,6 +218,8 @@ describe('helm install into the test control plane', () => {
       `ClusterRole/${release}`,
       `ClusterRoleBinding/${release}`,
       `Deployment/${release}`,
+      `MutatingAdmissionPolicy/${release}-gate-injection`,
+      `MutatingAdmissionPolicyBinding/${release}-gate-injection`,
       `PodDisruptionBudget/${release}`,
       `Role/${release}-leader-election`,
       `RoleBinding/${release}-leader-election`,
@@ -370,9 +377,39 @@ describe('helm install into the test control plane', () => {
     ] as const) {
       expect(tool('kubectl', ['get', kind, release, '--namespace', where]).stderr).toContain('NotFound');
     }
+    for (const kind of ['mutatingadmissionpolicy', 'mutatingadmissionpolicybinding']) {
+      expect(tool('kubectl', ['get', kind, `${release}-gate-injection`]).stderr).toContain('NotFound');
+    }
     const crd = await kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: CRD_NAME });
     expect(crd.metadata?.name).toBe(CRD_NAME);
     await expectPermissions(no([`get pods @${watched}`, `create leases.coordination.k8s.io @${ns}`]));
+  });
+});
+
+describe('helm install with injection.enabled=false', () => {
+  it('creates no MutatingAdmissionPolicy, and NOTES.txt says how to add the gate by hand', async () => {
+    const where = await createNamespace(kc, 'chart-noinject');
+    const name = `readygate-${randomBytes(3).toString('hex')}`;
+    const install = ['install', name, CHART, '--namespace', where, '--wait=false', '--timeout', '60s'];
+    try {
+      const out = ok(
+        tool('helm', [...install, ...setFlags(['injection.enabled=false', 'replicaCount=1'])]),
+        'helm install',
+      );
+      expect(out).toContain('1. Gate injection is off (injection.enabled=false).');
+      expect(out).toContain("Add the condition to the pod template's readinessGates");
+      const manifest = objectsOf(
+        ok(tool('helm', ['get', 'manifest', name, '--namespace', where]), 'helm get manifest'),
+      );
+      expect(manifest.map((o) => o.kind)).toContain('Deployment');
+      expect(manifest.filter((o) => o.kind?.startsWith('MutatingAdmissionPolicy'))).toEqual([]);
+      expect(tool('kubectl', ['get', 'mutatingadmissionpolicy', `${name}-gate-injection`]).stderr).toContain(
+        'NotFound',
+      );
+    } finally {
+      tool('helm', ['uninstall', name, '--namespace', where]);
+      await deleteNamespace(kc, where).catch(() => {});
+    }
   });
 });
 

@@ -194,6 +194,13 @@ first failure, so each refusal reads the same whichever template meets the bad v
 {{- if and .Values.admissionPolicy.enabled (semverCompare "<1.30.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "admissionPolicy.enabled=true needs Kubernetes 1.30 or newer (ValidatingAdmissionPolicy v1), this is %s: set admissionPolicy.enabled=false, and then only let users who may exec into pods and read Secrets create ProbePolicies" .Capabilities.KubeVersion.Version) }}
 {{- end }}
+{{- $injection := toString .Values.injection.enabled }}
+{{- if not (has $injection (list "auto" "true" "false")) }}
+{{- fail (printf "injection.enabled must be auto, true or false, got %q" $injection) }}
+{{- end }}
+{{- if and (eq $injection "true") (not (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy")) }}
+{{- fail (printf "injection.enabled=true needs a cluster that serves admissionregistration.k8s.io/v1 MutatingAdmissionPolicy (Kubernetes 1.36 or newer), and this one (Kubernetes %s) does not list it among its API versions: set injection.enabled=auto or false (auto injects wherever the cluster serves it; false: list the gate in pod templates by hand). helm template without a cluster: pass --api-versions admissionregistration.k8s.io/v1/MutatingAdmissionPolicy when the target cluster serves it" .Capabilities.KubeVersion.Version) }}
+{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail (printf "replicaCount=%d needs leaderElection.enabled=true: without a Lease every replica would probe and patch pods" (int .Values.replicaCount)) }}
 {{- end }}

@@ -1,9 +1,11 @@
 // Helpers for the chart's unit tests: run the helm binary that scripts/build-binaries.sh built (a
 // cached build returns at once) and parse what `helm template` renders.
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { ensureBinaries } from '../../support/control-plane.ts';
 
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -57,6 +59,30 @@ export function render(set: string[] = [], extra: string[] = []): K8sObject[] {
   return parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as K8sObject | null)
     .filter((o): o is K8sObject => o !== null);
+}
+
+/**
+ * templates/NOTES.txt as `helm install` prints it, rendered without a cluster: `helm template` never
+ * renders NOTES.txt, so a copy of the chart also gets a template that puts its text in a ConfigMap.
+ */
+export function renderNotes(set: string[] = [], extra: string[] = []): string {
+  const dir = mkdtempSync(join(tmpdir(), 'readygate-notes-'));
+  try {
+    const chart = join(dir, 'readygate');
+    cpSync(CHART, chart, { recursive: true });
+    const notes = readFileSync(join(CHART, 'templates/NOTES.txt'), 'utf8');
+    writeFileSync(
+      join(chart, 'templates/zz-notes.yaml'),
+      `{{- define "test.notes" }}${notes}{{- end }}\n` +
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "test.notes" . | toJson }}\n',
+    );
+    const args = templateArgs(set, ['--show-only', 'templates/zz-notes.yaml', ...extra]);
+    const r = helm(args.map((a) => (a === CHART ? chart : a)));
+    if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr}`);
+    return (parse(r.stdout) as { data: { notes: string } }).data.notes;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The objects of one kind. */
