@@ -75,6 +75,7 @@ function dryRunPod(namespace: string, labels: Record<string, string>, extras: Po
   });
 }
 
+const INJECTED = 'readygate.dev/injected-gates';
 const gatesOf = (pod: V1Pod) => (pod.spec?.readinessGates ?? []).map((g) => g.conditionType);
 const sorted = (xs: string[]) => [...xs].sort();
 
@@ -169,8 +170,15 @@ describe('gate injection', () => {
       'readygate.dev/web',
     ]);
     expect(gatesOf(await dryRunPod(ns, { app: 'db' }))).toEqual(['readygate.dev/db']);
+    const two = await dryRunPod(ns, { app: 'web', tier: 'front' }, { annotations: { note: 'kept' } });
+    expect(sorted((two.metadata?.annotations?.[INJECTED] ?? '').split(','))).toEqual([
+      'readygate.dev/front',
+      'readygate.dev/web',
+    ]);
+    expect(two.metadata?.annotations?.note).toBe('kept');
     const none = await dryRunPod(ns, { app: 'cache' });
     expect(none.spec?.readinessGates).toBeUndefined();
+    expect(none.metadata?.annotations).toBeUndefined();
   });
 
   it('does not add a gate the pod already lists, and appends after the gates it has', async () => {
@@ -182,6 +190,9 @@ describe('gate injection', () => {
       { readinessGates: [{ conditionType: 'readygate.dev/front' }] },
     );
     expect(sorted(gatesOf(both))).toEqual(['readygate.dev/front', 'readygate.dev/web']);
+    // The annotation lists what admission added, not what the pod's author wrote.
+    expect(both.metadata?.annotations?.[INJECTED]).toBe('readygate.dev/web');
+    expect(listed.metadata?.annotations?.[INJECTED]).toBeUndefined();
     const others = [{ conditionType: 'example.com/lb' }, { conditionType: 'readygate.dev/elsewhere' }];
     const appended = await dryRunPod(ns, { app: 'web', tier: 'front' }, { readinessGates: others });
     const gates = gatesOf(appended);
