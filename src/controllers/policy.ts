@@ -13,7 +13,7 @@ import type { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import type { Fence } from '../safety/fencing.ts';
 import { conditionTypeProblem } from '../safety/ownership.ts';
 import type { FailsafeStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
-import { computeTargets, olderFirst, selects } from './targets.ts';
+import { computeTargets, countsUngated, olderFirst, selects } from './targets.ts';
 
 /** failingPods lists at most this many names (the CRD's maxItems). */
 export const FAILING_PODS_CAP = 20;
@@ -142,6 +142,8 @@ async function readCa(
 export function desiredStatus(input: {
   policy: ProbePolicy;
   matched: V1Pod[];
+  /** How many selected pods lack the gate (computeTargets' ungated); reported only while countsUngated. */
+  ungated?: number;
   conflictedWith: string[];
   problem?: { reason: string; message: string };
   failsafe?: { reason: string; message: string };
@@ -188,11 +190,12 @@ export function desiredStatus(input: {
       message: `older ProbePolicy ${input.conflictedWith.join(', ')} owns ${type} on some matched pods; this policy writes nothing to them`,
     });
   } else if (matched.length === 0) {
+    const ungated = input.ungated ? `; ${input.ungated} selected pods do not list it (status.ungatedPods)` : '';
     set({
       type: 'Degraded',
       status: 'True',
       reason: 'NoPodsMatched',
-      message: `no pod matches the selector and lists ${type} in spec.readinessGates`,
+      message: `no pod matches the selector and lists ${type} in spec.readinessGates${ungated}`,
     });
   } else {
     set({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
@@ -201,6 +204,9 @@ export function desiredStatus(input: {
     observedGeneration: generation,
     matchedPods: matched.length,
     readyPods: matched.length - failingCount,
+    // 0 rather than absent while counted, so the Ungated column reads 0; absent (the column
+    // empty) when spec.injection is Disabled: nothing was counted.
+    ...(countsUngated(policy) ? { ungatedPods: input.ungated ?? 0 } : {}),
     failingPods: failing,
     conditions,
   };
@@ -215,6 +221,7 @@ export function statusDiffers(current: ProbePolicyStatus | undefined, next: Prob
     current.observedGeneration !== next.observedGeneration ||
     current.matchedPods !== next.matchedPods ||
     current.readyPods !== next.readyPods ||
+    current.ungatedPods !== next.ungatedPods ||
     current.effectivePeriodSeconds !== next.effectivePeriodSeconds ||
     JSON.stringify(current.failingPods ?? []) !== JSON.stringify(next.failingPods ?? []) ||
     !conditionsEqual(current.conditions, next.conditions)
@@ -250,7 +257,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const started = performance.now();
     const policies = deps.caches.policies.list(req.namespace);
     const pods = deps.caches.pods.list(req.namespace);
-    const { matched, targets, conflicted } = computeTargets(policy, pods, policies);
+    const { matched, targets, conflicted, ungated } = computeTargets(policy, pods, policies);
     const owners = new Set<string>();
     for (const pod of conflicted) {
       const owner = policies
@@ -274,6 +281,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const status = desiredStatus({
       policy,
       matched,
+      ungated: ungated.length,
       conflictedWith: [...owners].sort(),
       problem,
       failsafe: deps.probes.failsafe(key) ?? deps.peers?.failsafe(key),

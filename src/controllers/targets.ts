@@ -11,6 +11,12 @@ export interface PolicyTargets {
   targets: V1Pod[];
   /** Matched pods whose condition an older policy with the same conditionType owns. */
   conflicted: V1Pod[];
+  /**
+   * Live pods the selector matches that do not list the gate, while the policy counts them
+   * (countsUngated): created before gate injection covered them, or where it does not run.
+   * readinessGates is immutable, so readygate cannot gate them until they are recreated.
+   */
+  ungated: V1Pod[];
 }
 
 /** Reports whether the pod lists conditionType in spec.readinessGates. */
@@ -37,6 +43,11 @@ export function selects(policy: ProbePolicy, pod: V1Pod): boolean {
   );
 }
 
+/** Whether the policy counts the pods it selects that lack its gate: spec.injection Enabled (the default). */
+export function countsUngated(policy: ProbePolicy): boolean {
+  return policy.spec.injection !== 'Disabled';
+}
+
 /** Orders policies oldest first (creationTimestamp, then name): the older policy wins a conflict. */
 export function olderFirst(a: ProbePolicy, b: ProbePolicy): number {
   const ta = String(a.metadata?.creationTimestamp ?? '');
@@ -48,8 +59,9 @@ export function olderFirst(a: ProbePolicy, b: ProbePolicy): number {
 }
 
 /**
- * Splits the pods of the policy's namespace into matched, probed and conflicted, given every
- * policy of that namespace (including policy itself).
+ * Splits the pods of the policy's namespace into matched, probed, conflicted and ungated, given
+ * every policy of that namespace (including policy itself). One pass, and per pod only what
+ * `selects` reads; the selector of a pod without the gate is read only to count it as ungated.
  */
 export function computeTargets(
   policy: ProbePolicy,
@@ -59,9 +71,20 @@ export function computeTargets(
   const rivals = policies
     .filter((p) => p.spec.conditionType === policy.spec.conditionType && p.metadata?.uid !== policy.metadata?.uid)
     .filter((p) => olderFirst(p, policy) < 0);
-  const out: PolicyTargets = { matched: [], targets: [], conflicted: [] };
+  const namespace = policy.metadata?.namespace;
+  const type = policy.spec.conditionType;
+  const counting = countsUngated(policy);
+  const out: PolicyTargets = { matched: [], targets: [], conflicted: [], ungated: [] };
   for (const pod of pods) {
-    if (!selects(policy, pod)) continue;
+    if (pod.metadata?.namespace !== namespace || !isLive(pod)) continue;
+    // The gate before the selector, as in selects(): it is the cheaper test.
+    const gated = hasGate(pod, type);
+    if (!gated && !counting) continue;
+    if (!selectorMatches(policy.spec.selector, pod.metadata?.labels)) continue;
+    if (!gated) {
+      out.ungated.push(pod);
+      continue;
+    }
     out.matched.push(pod);
     if (rivals.some((r) => selects(r, pod))) out.conflicted.push(pod);
     else if (pod.status?.podIP) out.targets.push(pod);
