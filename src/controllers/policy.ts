@@ -14,6 +14,7 @@ import type { Fence } from '../safety/fencing.ts';
 import { conditionTypeProblem } from '../safety/ownership.ts';
 import type { FailsafeStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
 import { computeTargets, countsUngated, olderFirst, selects } from './targets.ts';
+import { type Announced, dueAnnouncements, groupUngated, PODS_NOT_GATED } from './ungated.ts';
 
 /** failingPods lists at most this many names (the CRD's maxItems). */
 export const FAILING_PODS_CAP = 20;
@@ -228,17 +229,49 @@ export function statusDiffers(current: ProbePolicyStatus | undefined, next: Prob
   );
 }
 
+/**
+ * Records the PodsNotGated Warnings that are due for the policy's ungated pods, one per owning
+ * workload (src/controllers/ungated.ts), and remembers them in `announced`.
+ */
+function announceUngated(
+  policy: ProbePolicy,
+  ungated: readonly V1Pod[],
+  announced: Map<string, Map<string, Announced>>,
+  deps: Pick<PolicyReconcilerDeps, 'events' | 'now'>,
+): void {
+  const namespace = policy.metadata?.namespace ?? '';
+  const key = `${namespace}/${policy.metadata?.name}`;
+  if (ungated.length === 0) {
+    announced.delete(key);
+    return;
+  }
+  const groups = groupUngated(ungated);
+  const { due, next } = dueAnnouncements(groups, policy.spec.conditionType, namespace, announced.get(key), deps.now());
+  announced.set(key, next);
+  const ref = {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    namespace,
+    name: policy.metadata?.name ?? '',
+    uid: policy.metadata?.uid,
+  };
+  for (const a of due) deps.events.record(ref, 'Warning', PODS_NOT_GATED, a.message);
+}
+
 /** Builds the Reconciler for ProbePolicy keys. */
 export function policyReconciler(deps: PolicyReconcilerDeps) {
   // uid and name of policies seen alive, to tell a deletion from a key that never existed.
   const known = new Map<string, { uid: string; name: string; namespace: string }>();
   const secretCache: SecretCaCache = new Map();
+  // Per policy key, the PodsNotGated Events last recorded (dueAnnouncements); only policies with ungated pods.
+  const announced = new Map<string, Map<string, Announced>>();
 
   return async (req: Request, ctx: ReconcileContext): Promise<Result> => {
     const key = `${req.namespace}/${req.name}`;
     const policy = deps.caches.policies.get(req.namespace, req.name);
     if (!policy) {
       deps.probes.removePolicy(key);
+      announced.delete(key);
       const gone = known.get(key);
       if (gone) {
         known.delete(key);
@@ -304,6 +337,8 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
         });
       ctx.log.debug({ matched: status.matchedPods, ready: status.readyPods }, 'status updated');
     }
+    // Only here, on the status writer: one replica speaks for the whole policy (shards.ts, eventAllowed).
+    announceUngated(policy, ungated, announced, deps);
     return {};
   };
 }

@@ -1,6 +1,6 @@
 // Pure: which pods a policy probes. A target is a (policy, pod) pair; this module decides the
 // pairs from the informer caches and nothing else, so it is tested without an API server.
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import { selectorMatches } from '../api/selector.ts';
 import type { ProbePolicy } from '../api/types.ts';
 
@@ -95,7 +95,8 @@ export function computeTargets(
 /**
  * What a pod update means to the policies of its namespace: 'targets' when it may change which
  * pods are matched or probed and how (so it is looked at again at once: time to gate), 'status'
- * when only conditions moved (ready counts in the policy status, batched), 'none' otherwise.
+ * when only conditions moved (ready counts in the policy status, batched) or its controller did
+ * (the workload an ungated pod's Event names), 'none' otherwise.
  */
 export function podChange(old: V1Pod, pod: V1Pod): 'targets' | 'status' | 'none' {
   const a = old.metadata;
@@ -111,6 +112,7 @@ export function podChange(old: V1Pod, pod: V1Pod): 'targets' | 'status' | 'none'
   ) {
     return 'targets';
   }
+  if (controllerOf(old)?.uid !== controllerOf(pod)?.uid) return 'status';
   const ca = old.status?.conditions ?? [];
   const cb = pod.status?.conditions ?? [];
   if (ca.length !== cb.length) return 'status';
@@ -118,6 +120,14 @@ export function podChange(old: V1Pod, pod: V1Pod): 'targets' | 'status' | 'none'
     if (ca[i]?.type !== cb[i]?.type || ca[i]?.status !== cb[i]?.status) return 'status';
   }
   return 'none';
+}
+
+/** The pod's controller: the ownerReference with controller true (at most one, by the API's rules). */
+export function controllerOf(pod: V1Pod): V1OwnerReference | undefined {
+  const refs = pod.metadata?.ownerReferences;
+  if (refs === undefined) return undefined;
+  for (const r of refs) if (r.controller) return r;
+  return undefined;
 }
 
 function sameLabels(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {

@@ -134,6 +134,20 @@ describe('podChange', () => {
     for (const next of changed) expect(podChange(base, next)).toBe('targets');
   });
 
+  it('says status when only the controller changes (an adopted or orphaned pod: its workload in Events)', () => {
+    const owned = (uid: string): V1Pod => ({
+      ...base,
+      metadata: {
+        ...base.metadata,
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid, controller: true }],
+      },
+    });
+    expect(podChange(base, owned('rs-1'))).toBe('status');
+    expect(podChange(owned('rs-1'), owned('rs-2'))).toBe('status');
+    expect(podChange(owned('rs-1'), base)).toBe('status');
+    expect(podChange(owned('rs-1'), owned('rs-1'))).toBe('none');
+  });
+
   it('says status when only condition types or statuses change', () => {
     expect(podChange(base, withConditions(base, [['Ready', 'True']]))).toBe('status');
     expect(
