@@ -48,6 +48,15 @@ export function countsUngated(policy: ProbePolicy): boolean {
   return policy.spec.injection !== 'Disabled';
 }
 
+/** Reports whether the selector matches the live pod of the policy's namespace, whatever its gates. */
+export function selectsIgnoringGate(policy: ProbePolicy, pod: V1Pod): boolean {
+  return (
+    pod.metadata?.namespace === policy.metadata?.namespace &&
+    isLive(pod) &&
+    selectorMatches(policy.spec.selector, pod.metadata?.labels)
+  );
+}
+
 /** Orders policies oldest first (creationTimestamp, then name): the older policy wins a conflict. */
 export function olderFirst(a: ProbePolicy, b: ProbePolicy): number {
   const ta = String(a.metadata?.creationTimestamp ?? '');
