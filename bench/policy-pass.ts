@@ -8,7 +8,8 @@
 //   ungated       one policy selecting every pod, no pod lists the gate (pods from before injection).
 // With --against, the same passes run on src/controllers/targets.ts as of REV, interleaved run by
 // run with the worktree's, so that noise on a shared machine falls on both alike. Prints the
-// median ms of one policy's pass. No assertions: figures only.
+// median ms of one policy's pass, and what the status writer adds for the ungated namespace
+// (groupUngated and dueAnnouncements, src/controllers/ungated.ts). No assertions: figures only.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import { parseArgs } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ProbePolicy } from '../src/api/types.ts';
 import { computeTargets } from '../src/controllers/targets.ts';
+import { type Announced, dueAnnouncements, groupUngated } from '../src/controllers/ungated.ts';
 import { describeCommit } from './git.ts';
 
 type Compute = (policy: ProbePolicy, pods: V1Pod[], policies: ProbePolicy[]) => unknown;
@@ -90,6 +92,20 @@ function measure(impls: Compute[], policies: ProbePolicy[], pods: V1Pod[]): numb
   return times.map(median);
 }
 
+/** Median ms of grouping the ungated namespace's pods and deciding its Events, as each status writer's pass does. */
+function measureEvents(c: { policies: ProbePolicy[]; pods: V1Pod[] }): number {
+  const policy = c.policies[0]!;
+  const { ungated } = computeTargets(policy, c.pods, c.policies) as { ungated: V1Pod[] };
+  let last: Map<string, Announced> | undefined;
+  const times: number[] = [];
+  for (let r = 0; r < RUNS + 3; r++) {
+    const t0 = performance.now();
+    last = dueAnnouncements(groupUngated(ungated), policy.spec.conditionType, 'bench', last, r).next;
+    if (r >= 3) times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
 const apps = Array.from({ length: 10 }, (_, k) => `app${k}`);
 const tenApps = Array.from({ length: PODS }, (_, i) => pod(i, apps[i % apps.length]!, true));
 const cases: Array<{ name: string; policies: ProbePolicy[]; pods: V1Pod[] }> = [
@@ -112,6 +128,9 @@ try {
     const ms = measure(impls, c.policies, c.pods);
     console.log(`  ${c.name.padEnd(13)}${ms.map((m) => `${m.toFixed(2)} ms`.padStart(30)).join('')}`);
   }
+  console.log(
+    `  PodsNotGated  ${measureEvents(cases.at(-1)!).toFixed(2)} ms more per pass of the status writer (ungated)`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
