@@ -4,7 +4,15 @@
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod, type V1PodCondition } from '@kubernetes/client-node';
 import { GROUP, GROUP_VERSION, PLURAL, type ProbePolicy } from '../api/types.ts';
-import { computeTargets, olderFirst, selects } from '../controllers/targets.ts';
+import {
+  computeTargets,
+  countsUngated,
+  hasGate,
+  olderFirst,
+  selects,
+  selectsIgnoringGate,
+} from '../controllers/targets.ts';
+import { owningWorkload, recreateAdvice, workloadName } from '../controllers/ungated.ts';
 import { loadKubeConfig } from '../kube/config.ts';
 import { describeError, statusCode } from '../kube/errors.ts';
 import { type Lease, restLeaseSetClient } from '../kube/lease.ts';
@@ -24,6 +32,19 @@ export interface GateExplanation {
   /** How often the policy probes the pod now, in words (stretched under overload). */
   probes?: string;
   blocking: boolean;
+  why: string;
+}
+
+/**
+ * A ProbePolicy that selects the pod although the pod does not list its gate: readinessGates is
+ * immutable, so readygate cannot gate this pod until it is recreated.
+ */
+export interface NotGatedExplanation {
+  policy: string;
+  conditionType: string;
+  injection: 'Enabled' | 'Disabled';
+  /** The pod's owning workload, as kubectl names it (src/controllers/ungated.ts). */
+  workload: string;
   why: string;
 }
 
@@ -54,6 +75,8 @@ export interface PodExplanation {
   /** Only when the operator shards, or when whether it does could not be read. */
   owner?: PodOwner;
   gates: GateExplanation[];
+  /** The policies that select the pod but are not among its readiness gates. */
+  notGated: NotGatedExplanation[];
   summary: string;
 }
 
@@ -167,6 +190,31 @@ export function formatOwner(o: PodOwner): string {
   }
 }
 
+/** Pure: the policies that select the pod but whose gate it does not list, oldest first, and what to do. */
+export function notGatedBy(pod: V1Pod, policies: ProbePolicy[]): NotGatedExplanation[] {
+  const namespace = pod.metadata?.namespace ?? '';
+  const workload = owningWorkload(pod);
+  return policies
+    .filter((p) => !hasGate(pod, p.spec.conditionType) && selectsIgnoringGate(p, pod))
+    .sort(olderFirst)
+    .map((p): NotGatedExplanation => {
+      const name = p.metadata?.name ?? '';
+      const type = p.spec.conditionType;
+      const lacks = `ProbePolicy ${name} selects this pod, but the pod does not list ${type} in spec.readinessGates`;
+      const enabled = countsUngated(p);
+      const why = enabled
+        ? `${lacks} (it was created before gate injection covered it, or its namespace opts out), so readygate does not gate it: ${recreateAdvice(workload, namespace)}`
+        : `${lacks} and the policy's spec.injection is Disabled (pods opt in), so readygate does not gate it: list ${type} in the readinessGates of the pod's template, then recreate the pod`;
+      return {
+        policy: name,
+        conditionType: type,
+        injection: enabled ? 'Enabled' : 'Disabled',
+        workload: workloadName(workload),
+        why,
+      };
+    });
+}
+
 /** Pure: explains a pod's readiness from the pod and every ProbePolicy of its namespace. */
 export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number, owner?: PodOwner): PodExplanation {
   const cond = (t: string): V1PodCondition | undefined => pod.status?.conditions?.find((c) => c.type === t);
@@ -217,6 +265,11 @@ export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number, own
     summary = 'Not Ready: the containers themselves are not ready (kubelet probes), before any gate.';
   else if (blocking.length > 0) summary = `Not Ready: blocked by ${blocking.map((g) => g.conditionType).join(', ')}.`;
   else summary = 'Not Ready: every gate is True; the kubelet has not recomputed Ready yet.';
+  const notGated = notGatedBy(pod, policies);
+  if (notGated.length > 0) {
+    const names = notGated.map((n) => n.policy).join(', ');
+    summary += ` Not gated by ${notGated.length === 1 ? 'ProbePolicy' : 'ProbePolicies'} ${names}, which ${notGated.length === 1 ? 'selects' : 'select'} it.`;
+  }
   return {
     pod: pod.metadata?.name ?? '',
     namespace: pod.metadata?.namespace ?? '',
@@ -224,6 +277,7 @@ export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number, own
     containersReady,
     ...(owner ? { owner } : {}),
     gates,
+    notGated,
     summary,
   };
 }
@@ -240,6 +294,7 @@ export function formatExplanation(e: PodExplanation): string {
     if (g.reason || g.message) lines.push(`    reason:  ${g.reason ?? ''}${g.message ? ` — ${g.message}` : ''}`);
     lines.push(`    ${g.blocking ? 'blocking' : 'ok'}:   ${g.why}`);
   }
+  for (const n of e.notGated) lines.push(`  not gated: ${n.why}`);
   return `${lines.map(printable).join('\n')}\n`;
 }
 

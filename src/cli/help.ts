@@ -14,8 +14,10 @@ export const EXPLAIN_HELP = `Usage: readygate explain pod/NAME [-n NAMESPACE] [-
                         [--operator-namespace NS]
 
 For each readiness gate of the pod: the ProbePolicy that provides it, the condition's status,
-reason, message and age, and what is blocking Ready. Exit code 0 when the pod is Ready, 1 when
-it is not, 2 on usage errors, 3 when the cluster cannot be read.
+reason, message and age, and what is blocking Ready; and each ProbePolicy that selects the pod
+although the pod does not list its gate (it cannot be gated until recreated), with what recreates
+it. Exit code 0 when the pod is Ready, 1 when it is not, 2 on usage errors, 3 when the cluster
+cannot be read.
 
 When the operator shards (readygate run --shard-buckets), also the replica that owns the pod:
 the holder of the Lease of the pod's bucket, read from the bucket Leases in the operator's

@@ -13,7 +13,8 @@ import type { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import type { Fence } from '../safety/fencing.ts';
 import { conditionTypeProblem } from '../safety/ownership.ts';
 import type { FailsafeStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
-import { computeTargets, olderFirst, selects } from './targets.ts';
+import { computeTargets, countsUngated, olderFirst, selects } from './targets.ts';
+import { type Announced, dueAnnouncements, groupUngated, PODS_NOT_GATED } from './ungated.ts';
 
 /** failingPods lists at most this many names (the CRD's maxItems). */
 export const FAILING_PODS_CAP = 20;
@@ -142,6 +143,8 @@ async function readCa(
 export function desiredStatus(input: {
   policy: ProbePolicy;
   matched: V1Pod[];
+  /** How many selected pods lack the gate (computeTargets' ungated); reported only while countsUngated. */
+  ungated?: number;
   conflictedWith: string[];
   problem?: { reason: string; message: string };
   failsafe?: { reason: string; message: string };
@@ -188,11 +191,12 @@ export function desiredStatus(input: {
       message: `older ProbePolicy ${input.conflictedWith.join(', ')} owns ${type} on some matched pods; this policy writes nothing to them`,
     });
   } else if (matched.length === 0) {
+    const ungated = input.ungated ? `; ${input.ungated} selected pods do not list it (status.ungatedPods)` : '';
     set({
       type: 'Degraded',
       status: 'True',
       reason: 'NoPodsMatched',
-      message: `no pod matches the selector and lists ${type} in spec.readinessGates`,
+      message: `no pod matches the selector and lists ${type} in spec.readinessGates${ungated}`,
     });
   } else {
     set({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' });
@@ -201,6 +205,9 @@ export function desiredStatus(input: {
     observedGeneration: generation,
     matchedPods: matched.length,
     readyPods: matched.length - failingCount,
+    // 0 rather than absent while counted, so the Ungated column reads 0; absent (the column
+    // empty) when spec.injection is Disabled: nothing was counted.
+    ...(countsUngated(policy) ? { ungatedPods: input.ungated ?? 0 } : {}),
     failingPods: failing,
     conditions,
   };
@@ -215,10 +222,40 @@ export function statusDiffers(current: ProbePolicyStatus | undefined, next: Prob
     current.observedGeneration !== next.observedGeneration ||
     current.matchedPods !== next.matchedPods ||
     current.readyPods !== next.readyPods ||
+    current.ungatedPods !== next.ungatedPods ||
     current.effectivePeriodSeconds !== next.effectivePeriodSeconds ||
     JSON.stringify(current.failingPods ?? []) !== JSON.stringify(next.failingPods ?? []) ||
     !conditionsEqual(current.conditions, next.conditions)
   );
+}
+
+/**
+ * Records the PodsNotGated Warnings that are due for the policy's ungated pods, one per owning
+ * workload (src/controllers/ungated.ts), and remembers them in `announced`.
+ */
+function announceUngated(
+  policy: ProbePolicy,
+  ungated: readonly V1Pod[],
+  announced: Map<string, Map<string, Announced>>,
+  deps: Pick<PolicyReconcilerDeps, 'events' | 'now'>,
+): void {
+  const namespace = policy.metadata?.namespace ?? '';
+  const key = `${namespace}/${policy.metadata?.name}`;
+  if (ungated.length === 0) {
+    announced.delete(key);
+    return;
+  }
+  const groups = groupUngated(ungated);
+  const { due, next } = dueAnnouncements(groups, policy.spec.conditionType, namespace, announced.get(key), deps.now());
+  announced.set(key, next);
+  const ref = {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    namespace,
+    name: policy.metadata?.name ?? '',
+    uid: policy.metadata?.uid,
+  };
+  for (const a of due) deps.events.record(ref, 'Warning', PODS_NOT_GATED, a.message);
 }
 
 /** Builds the Reconciler for ProbePolicy keys. */
@@ -226,12 +263,15 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
   // uid and name of policies seen alive, to tell a deletion from a key that never existed.
   const known = new Map<string, { uid: string; name: string; namespace: string }>();
   const secretCache: SecretCaCache = new Map();
+  // Per policy key, the PodsNotGated Events last recorded (dueAnnouncements); only policies with ungated pods.
+  const announced = new Map<string, Map<string, Announced>>();
 
   return async (req: Request, ctx: ReconcileContext): Promise<Result> => {
     const key = `${req.namespace}/${req.name}`;
     const policy = deps.caches.policies.get(req.namespace, req.name);
     if (!policy) {
       deps.probes.removePolicy(key);
+      announced.delete(key);
       const gone = known.get(key);
       if (gone) {
         known.delete(key);
@@ -250,7 +290,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const started = performance.now();
     const policies = deps.caches.policies.list(req.namespace);
     const pods = deps.caches.pods.list(req.namespace);
-    const { matched, targets, conflicted } = computeTargets(policy, pods, policies);
+    const { matched, targets, conflicted, ungated } = computeTargets(policy, pods, policies);
     const owners = new Set<string>();
     for (const pod of conflicted) {
       const owner = policies
@@ -274,6 +314,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const status = desiredStatus({
       policy,
       matched,
+      ungated: ungated.length,
       conflictedWith: [...owners].sort(),
       problem,
       failsafe: deps.probes.failsafe(key) ?? deps.peers?.failsafe(key),
@@ -296,6 +337,8 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
         });
       ctx.log.debug({ matched: status.matchedPods, ready: status.readyPods }, 'status updated');
     }
+    // Only here, on the status writer: one replica speaks for the whole policy (shards.ts, eventAllowed).
+    announceUngated(policy, ungated, announced, deps);
     return {};
   };
 }

@@ -11,6 +11,7 @@ import type { Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
 import { bucketOf, mayAcquireBuckets } from '../safety/sharding.ts';
 import { decodeReport, PeerReports, SHARD_REPORT_ANNOTATION } from './shard-reports.ts';
+import { PODS_NOT_GATED } from './ungated.ts';
 
 export interface Sharding {
   coordinator: ShardCoordinator;
@@ -127,6 +128,9 @@ function coalesced(hook: () => void): () => void {
   };
 }
 
+/** Policy Events about the whole policy, recorded by the status writer alone. */
+const STATUS_WRITER_REASONS = new Set(['PolicyDeleted', PODS_NOT_GATED]);
+
 /** Which fence guards each write, and who writes what; one home for the rule (docs/sharding.md). */
 export interface WriteGuards {
   /** The leader's fence: policy status, and unsharded, every write. */
@@ -155,11 +159,12 @@ export function writeGuards(leader: Fence, sharding: Sharding | undefined): Writ
     podFence: sharding.fenceFor,
     writesStatus,
     // A pod's Events come from its owner; a policy's from any replica probing a share of it
-    // (each says which in reportingInstance), but its deletion only from the status writer.
+    // (each says which in reportingInstance), but what is about the whole policy (its deletion,
+    // its ungated pods) only from the status writer.
     eventAllowed: (obj, reason) =>
       obj.kind === 'Pod'
         ? sharding.fenceFor(obj.uid ?? '').holds()
-        : reason === 'PolicyDeleted'
+        : STATUS_WRITER_REASONS.has(reason)
           ? leader.holds()
           : sharding.holdsAny() || leader.holds(),
     shards: { owns: sharding.owns, isStatusWriter: writesStatus },

@@ -21,8 +21,9 @@ export async function patchPolicyStatus(
       method: 'PATCH',
       path: `/apis/${GROUP}/${GROUP_VERSION}/namespaces/${ns}/${PLURAL}/${name}/status`,
       // A merge patch removes a field only when it is null: optional fields absent from `status`
-      // (effectivePeriodSeconds once overload ends) are cleared explicitly.
-      body: { status: { effectivePeriodSeconds: null, ...status } },
+      // (effectivePeriodSeconds once overload ends, ungatedPods once spec.injection is Disabled)
+      // are cleared explicitly.
+      body: { status: { effectivePeriodSeconds: null, ungatedPods: null, ...status } },
       contentType: 'application/merge-patch+json',
       signal,
     });

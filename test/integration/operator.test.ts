@@ -426,6 +426,66 @@ describe('events', () => {
     });
   });
 
+  it('counts the pods a policy selects without its gate, and says so once per workload', async () => {
+    const legacy = (spec: Record<string, unknown>) => policy('legacy', spec);
+    // The policy exists first with injection Disabled: nothing counted, nothing said.
+    await probePolicies(kc).create(ns, legacy({ injection: 'Disabled' }));
+    // A Deployment and a bare pod from before injection covered them: no gate in their spec.
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: 'legacy' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: 'legacy' } },
+          template: {
+            metadata: { labels: { app: 'legacy' }, annotations: { [APP_ANNOTATION]: 'healthy' } },
+            spec: { containers: [{ name: 'app', image: 'legacy:1', ports: [{ name: 'http', containerPort: 8080 }] }] },
+          },
+        },
+      },
+    });
+    await core.createNamespacedPod({ namespace: ns, body: pod('legacy-bare', 'legacy', { gates: [] }) });
+    await eventually(async () => {
+      const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=legacy' });
+      expect(pods.items.filter((p) => p.status?.podIP).length).toBe(3);
+    }, 60_000);
+    // Created after the others and gated by the operator: its cache (one watch) holds all of them.
+    await core.createNamespacedPod({ namespace: ns, body: pod('legacy-gated', 'legacy') });
+    await waitCondition('legacy-gated', GATE, 'True');
+    type Status = { matchedPods?: number; readyPods?: number; ungatedPods?: number };
+    const statusOf = async () => ((await probePolicies(kc).get(ns, 'legacy')) as { status?: Status }).status;
+    await eventually(async () => expect(await statusOf()).toMatchObject({ matchedPods: 1, readyPods: 1 }));
+    expect(await statusOf()).not.toHaveProperty('ungatedPods');
+    const notGated = async () => (await eventsFor('ProbePolicy', 'legacy')).filter((e) => e.reason === 'PodsNotGated');
+    expect(await notGated()).toEqual([]);
+
+    const current = (await probePolicies(kc).get(ns, 'legacy')) as { spec: Record<string, unknown> };
+    await probePolicies(kc).replace(ns, 'legacy', { ...current, spec: { ...current.spec, injection: 'Enabled' } });
+    await eventually(async () => expect(await statusOf()).toMatchObject({ matchedPods: 1, ungatedPods: 3 }));
+    const expected = [
+      expect.stringMatching(
+        new RegExp(
+          `^2 pods of deployment/legacy are selected but do not list ${GATE} in spec\\.readinessGates .*: kubectl rollout restart deployment/legacy -n ${ns}\\. `,
+        ),
+      ),
+      expect.stringMatching(/^pod legacy-bare is selected but does not list .*: delete and recreate the pod /),
+    ];
+    await eventually(async () => {
+      const events = await notGated();
+      expect(events.map((e) => e.message).sort()).toEqual(expected);
+      for (const e of events) expect(e.type).toBe('Warning');
+    });
+
+    // More passes over the namespace (the gated pod flips False and back; each flip re-counts the
+    // policy): the same ungated pods, so no new Event.
+    fixture.setApp(ns, 'legacy-gated', 'failing');
+    await eventually(async () => expect(await statusOf()).toMatchObject({ readyPods: 0, ungatedPods: 3 }));
+    fixture.setApp(ns, 'legacy-gated', 'healthy');
+    await eventually(async () => expect(await statusOf()).toMatchObject({ readyPods: 1, ungatedPods: 3 }));
+    expect((await notGated()).map((e) => e.message).sort()).toEqual(expected);
+  });
+
   it('leaves conditions in place when a policy is deleted, and says so', async () => {
     await probePolicies(kc).create(ns, policy('gone', {}));
     await core.createNamespacedPod({ namespace: ns, body: pod('gone-1', 'gone') });

@@ -130,6 +130,91 @@ describe('explainPod', () => {
     const miss = explainPod(pod([{ type: 'ContainersReady', status: 'True' }]), [policy('web', 'web')], now);
     expect(miss.gates[0]?.why).toContain('none selects this pod');
   });
+  describe('a policy that selects the pod but whose gate the pod does not list', () => {
+    const GATE_WEB = 'readygate.dev/web';
+    const ready = [
+      { type: 'ContainersReady', status: 'True' },
+      { type: 'Ready', status: 'True' },
+    ];
+    const owned = (
+      p: V1Pod,
+      kind: string,
+      name: string,
+      apiVersion = 'apps/v1',
+      labels: Record<string, string> = {},
+    ) => {
+      p.metadata = {
+        ...p.metadata,
+        labels: { ...p.metadata?.labels, ...labels },
+        ownerReferences: [{ apiVersion, kind, name, uid: 'rs', controller: true }],
+      };
+      return p;
+    };
+    const webPolicy = (injection?: 'Disabled') => ({
+      ...policy('web-deps', 'db'),
+      spec: { ...policy('web-deps', 'db').spec, conditionType: GATE_WEB, ...(injection ? { injection } : {}) },
+    });
+
+    it('says so in plain words, with the command that recreates the pod with the gate', () => {
+      const p = owned(pod(ready), 'ReplicaSet', 'web-7d9f5c', 'apps/v1', { 'pod-template-hash': '7d9f5c' });
+      const e = explainPod(p, [policy('db', 'db'), webPolicy()], now);
+      expect(e.ready).toBe(true);
+      expect(e.notGated).toEqual([
+        {
+          policy: 'web-deps',
+          conditionType: GATE_WEB,
+          injection: 'Enabled',
+          workload: 'deployment/web',
+          why: `ProbePolicy web-deps selects this pod, but the pod does not list ${GATE_WEB} in spec.readinessGates (it was created before gate injection covered it, or its namespace opts out), so readygate does not gate it: kubectl rollout restart deployment/web -n shop`,
+        },
+      ]);
+      expect(e.summary).toBe(
+        'Ready: containers are ready and every readiness gate is True. Not gated by ProbePolicy web-deps, which selects it.',
+      );
+      const text = formatExplanation(e);
+      expect(text).toContain(
+        `  not gated: ProbePolicy web-deps selects this pod, but the pod does not list ${GATE_WEB}`,
+      );
+      expect(text).toContain('kubectl rollout restart deployment/web -n shop\n');
+    });
+
+    it('tells a StatefulSet, a Job and a bare pod apart', () => {
+      const why = (p: V1Pod) => explainPod(p, [webPolicy()], now).notGated[0]?.why;
+      expect(why(owned(pod(ready, []), 'StatefulSet', 'db'))).toMatch(
+        /: kubectl rollout restart statefulset\/db -n shop$/,
+      );
+      expect(why(owned(pod(ready, []), 'Job', 'migrate', 'batch/v1'))).toMatch(
+        /: delete and recreate job\/migrate in namespace shop$/,
+      );
+      expect(why(pod(ready, []))).toMatch(/: delete and recreate the pod \(kubectl delete pod\/db-0 -n shop, then/);
+      const bare = explainPod(pod(ready, []), [webPolicy()], now);
+      expect(formatExplanation(bare)).toContain('The pod has no readiness gates; readygate does not affect it.');
+      expect(bare.notGated[0]?.workload).toBe('pod/db-0');
+    });
+
+    it('says the policy has injection Disabled, and leaves out policies that do not select the pod', () => {
+      const e = explainPod(
+        pod(ready),
+        [
+          webPolicy('Disabled'),
+          { ...policy('other', 'web'), spec: { ...policy('other', 'web').spec, conditionType: 'readygate.dev/x' } },
+        ],
+        now,
+      );
+      expect(e.notGated).toHaveLength(1);
+      expect(e.notGated[0]).toMatchObject({ policy: 'web-deps', injection: 'Disabled' });
+      expect(e.notGated[0]?.why).toContain("the policy's spec.injection is Disabled (pods opt in)");
+      expect(e.notGated[0]?.why).toContain(`list ${GATE_WEB} in the readinessGates of the pod's template`);
+    });
+
+    it('says nothing when every selecting policy is among the gates', () => {
+      const e = explainPod(pod(ready), [policy('db', 'db')], now);
+      expect(e.notGated).toEqual([]);
+      expect(e.summary).toBe('Ready: containers are ready and every readiness gate is True.');
+      expect(formatExplanation(e)).not.toContain('not gated');
+    });
+  });
+
   it('puts containers before gates', () => {
     const e = explainPod(pod([{ type: 'ContainersReady', status: 'False' }]), [policy('db', 'db')], now);
     expect(e.summary).toContain('the containers themselves are not ready');

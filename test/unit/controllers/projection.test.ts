@@ -7,6 +7,7 @@ import { conditionChanges, unprovidedGates } from '../../../src/controllers/pod.
 import { desiredStatus } from '../../../src/controllers/policy.ts';
 import { projectPod } from '../../../src/controllers/projection.ts';
 import { computeTargets, podChange } from '../../../src/controllers/targets.ts';
+import { groupUngated, owningWorkload } from '../../../src/controllers/ungated.ts';
 import { resolvePort } from '../../../src/probes/ports.ts';
 
 const GATE = 'readygate.dev/db';
@@ -122,12 +123,36 @@ describe('projectPod', () => {
     for (let i = 0; i < full.length; i++) {
       expect(conditionChanges(slim[i]!, desired)).toEqual(conditionChanges(full[i]!, desired));
       expect(unprovidedGates(slim[i]!, caches)).toEqual(unprovidedGates(full[i]!, caches));
+      expect(owningWorkload(slim[i]!)).toEqual(owningWorkload(full[i]!));
       for (const port of ['http', 'grpc', 'admin', 'nope', 8080]) {
         expect(resolvePort(port, slim[i]!.spec!.containers)).toEqual(resolvePort(port, full[i]!.spec!.containers));
       }
     }
     // Two versions of a pod differ for the policies in the same way, projected or not.
     expect(podChange(slim[0]!, slim[1]!)).toBe(podChange(full[0]!, full[1]!));
+    expect(groupUngated(slim)).toEqual(groupUngated(full));
+  });
+
+  it('keeps the controller ownerReference alone, one shared copy per controller', () => {
+    const { apiVersion, kind, name, uid } = fullPod('a', 'True').metadata!.ownerReferences![0]!;
+    const controller = { apiVersion, kind, name, uid, controller: true };
+    const a = projectPod(fullPod('a', 'True'));
+    expect(a.metadata?.ownerReferences).toEqual([controller]);
+    // Another pod of the same ReplicaSet, with another owner that does not control it.
+    const other = { apiVersion: 'v1', kind: 'ConfigMap', name: 'keeper', uid: 'cm' };
+    const full = fullPod('b', 'True');
+    full.metadata!.ownerReferences = [other, ...full.metadata!.ownerReferences!];
+    const b = projectPod(full);
+    expect(b.metadata?.ownerReferences).toBe(a.metadata?.ownerReferences);
+    expect(Object.isFrozen(b.metadata?.ownerReferences)).toBe(true);
+    expect(Object.isFrozen(b.metadata?.ownerReferences?.[0])).toBe(true);
+    // The same UID under another name (never, from one API server) is not mistaken for it.
+    const renamed = fullPod('c', 'True');
+    renamed.metadata!.ownerReferences![0]!.name = 'payments-other';
+    expect(projectPod(renamed).metadata?.ownerReferences).toEqual([{ ...controller, name: 'payments-other' }]);
+    const orphan = fullPod('d', 'True');
+    orphan.metadata!.ownerReferences = [other];
+    expect(projectPod(orphan).metadata).not.toHaveProperty('ownerReferences');
   });
 
   it('keeps the identity the writes and Events need', () => {

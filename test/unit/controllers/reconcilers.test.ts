@@ -87,6 +87,39 @@ describe('desiredStatus', () => {
     expect(reason({ conflictedWith: ['older'], overload })).toBe('Overloaded');
     expect(reason({ overload, failsafe: { reason: 'Failsafe', message: 'held' } })).toBe('Failsafe');
   });
+  it('reports ungatedPods while spec.injection is Enabled (0 included), and none while Disabled', () => {
+    const matched = [pod('a', 'True')];
+    const counted = desiredStatus({ policy: policy(), matched, ungated: 4, conflictedWith: [], now: T0 });
+    expect(counted.ungatedPods).toBe(4);
+    expect(desiredStatus({ policy: policy(), matched, conflictedWith: [], now: T0 }).ungatedPods).toBe(0);
+    const enabled = policy({ injection: 'Enabled' });
+    expect(desiredStatus({ policy: enabled, matched, ungated: 0, conflictedWith: [], now: T0 }).ungatedPods).toBe(0);
+    const off = desiredStatus({
+      policy: policy({ injection: 'Disabled' }),
+      matched,
+      ungated: 4,
+      conflictedWith: [],
+      now: T0,
+    });
+    expect(off).not.toHaveProperty('ungatedPods');
+    // The count is part of what a write changes, and so is its disappearing.
+    expect(statusDiffers(counted, { ...counted, ungatedPods: 3 })).toBe(true);
+    expect(statusDiffers(counted, off)).toBe(true);
+    expect(statusDiffers(counted, { ...counted })).toBe(false);
+    // Ungated pods alone do not make the policy Degraded: the Events and the count say it.
+    expect(counted.conditions?.find((c) => c.type === 'Degraded')?.reason).toBe('AsExpected');
+  });
+  it('says in NoPodsMatched how many selected pods lack the gate', () => {
+    const degraded = (ungated?: number) =>
+      desiredStatus({ policy: policy(), matched: [], ungated, conflictedWith: [], now: T0 }).conditions?.find(
+        (c) => c.type === 'Degraded',
+      )?.message;
+    expect(degraded()).toBe(`no pod matches the selector and lists ${GATE} in spec.readinessGates`);
+    expect(degraded(0)).toBe(`no pod matches the selector and lists ${GATE} in spec.readinessGates`);
+    expect(degraded(7)).toBe(
+      `no pod matches the selector and lists ${GATE} in spec.readinessGates; 7 selected pods do not list it (status.ungatedPods)`,
+    );
+  });
   it('reports a blocking problem as Ready=False', () => {
     const s = desiredStatus({
       policy: policy(),

@@ -1,5 +1,5 @@
 // Which fence guards each write (src/controllers/shards.ts): unsharded, the leader's for all;
-// sharded, each pod's bucket fence, the leader's for policy status and PolicyDeleted.
+// sharded, each pod's bucket fence, the leader's for policy status, PolicyDeleted and PodsNotGated.
 import { describe, expect, it } from 'vitest';
 import { type Sharding, writeGuards } from '../../../src/controllers/shards.ts';
 import { FakeClock } from '../../../src/runtime/clock.ts';
@@ -45,13 +45,16 @@ describe('writeGuards', () => {
     expect(g.shards?.owns('theirs')).toBe(false);
     expect(g.eventAllowed({ kind: 'Pod', uid: 'mine' }, 'NoProbePolicy')).toBe(true);
     expect(g.eventAllowed({ kind: 'Pod', uid: 'theirs' }, 'NoProbePolicy')).toBe(false);
-    // A replica probing a share speaks for it; a deletion is said once, by the status writer.
+    // A replica probing a share speaks for it; a deletion, and the ungated pods of the whole
+    // policy, are said once, by the status writer.
     expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'FailsafeTripped')).toBe(true);
     expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PolicyDeleted')).toBe(false);
+    expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PodsNotGated')).toBe(false);
     leader.renewed(clock.now());
     expect(g.writesStatus()).toBe(true);
     expect(g.shards?.isStatusWriter()).toBe(true);
     expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PolicyDeleted')).toBe(true);
+    expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PodsNotGated')).toBe(true);
   });
 
   it('sharded: a replica holding no bucket records no policy Event unless it writes status', () => {

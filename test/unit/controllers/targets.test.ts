@@ -4,13 +4,24 @@ import type { ProbePolicy } from '../../../src/api/types.ts';
 import { computeTargets, podChange } from '../../../src/controllers/targets.ts';
 import { conditionPatch } from '../../../src/kube/pod-status.ts';
 
-const policy = (name: string, created: string, conditionType = 'readygate.dev/db', app = 'payments'): ProbePolicy => ({
+const policy = (
+  name: string,
+  created: string,
+  conditionType = 'readygate.dev/db',
+  app = 'payments',
+  injection?: 'Enabled' | 'Disabled',
+): ProbePolicy => ({
   metadata: { name, namespace: 'shop', uid: `uid-${name}`, creationTimestamp: created as unknown as Date },
-  spec: { conditionType, selector: { matchLabels: { app } }, probe: { tcpSocket: { port: 5432 } } },
+  spec: {
+    conditionType,
+    selector: { matchLabels: { app } },
+    probe: { tcpSocket: { port: 5432 } },
+    ...(injection ? { injection } : {}),
+  },
 });
 const pod = (
   name: string,
-  opts: { gates?: string[]; ip?: string; app?: string; deleting?: boolean; ns?: string } = {},
+  opts: { gates?: string[]; ip?: string; app?: string; deleting?: boolean; ns?: string; phase?: string } = {},
 ): V1Pod => ({
   metadata: {
     name,
@@ -23,7 +34,7 @@ const pod = (
     containers: [],
     readinessGates: (opts.gates ?? ['readygate.dev/db']).map((conditionType) => ({ conditionType })),
   },
-  status: { phase: 'Running', ...(opts.ip === '' ? {} : { podIP: opts.ip ?? '127.0.0.2' }) },
+  status: { phase: opts.phase ?? 'Running', ...(opts.ip === '' ? {} : { podIP: opts.ip ?? '127.0.0.2' }) },
 });
 const names = (pods: V1Pod[]) => pods.map((p) => p.metadata?.name);
 
@@ -43,6 +54,44 @@ describe('computeTargets', () => {
     expect(names(t.targets)).toEqual(['ok']);
     expect(names(t.matched)).toEqual(['ok', 'no-ip']);
     expect(t.conflicted).toEqual([]);
+  });
+
+  it('counts as ungated the live pods the selector matches that lack the gate, in the same pass', () => {
+    const pods = [
+      pod('ok'),
+      pod('no-gate', { gates: [] }),
+      pod('other-gate', { gates: ['readygate.dev/other'] }),
+      pod('no-gate-no-ip', { gates: [], ip: '' }),
+      pod('no-gate-deleting', { gates: [], deleting: true }),
+      pod('no-gate-done', { gates: [], phase: 'Succeeded' }),
+      pod('no-gate-failed', { gates: [], phase: 'Failed' }),
+      pod('no-gate-other-app', { gates: [], app: 'web' }),
+      pod('no-gate-other-ns', { gates: [], ns: 'elsewhere' }),
+    ];
+    for (const injection of [undefined, 'Enabled'] as const) {
+      const t = computeTargets(policy('a', '2026-01-01T00:00:00Z', undefined, undefined, injection), pods, []);
+      expect(names(t.ungated)).toEqual(['no-gate', 'other-gate', 'no-gate-no-ip']);
+      expect(names(t.matched)).toEqual(['ok']);
+      expect(names(t.targets)).toEqual(['ok']);
+    }
+  });
+
+  it('counts no ungated pod while spec.injection is Disabled, and matches the same pods', () => {
+    const pods = [pod('ok'), pod('no-gate', { gates: [] })];
+    const t = computeTargets(policy('a', '2026-01-01T00:00:00Z', undefined, undefined, 'Disabled'), pods, []);
+    expect(t.ungated).toEqual([]);
+    expect(names(t.matched)).toEqual(['ok']);
+  });
+
+  it('counts an ungated pod for every policy of its conditionType: no gate, no conflict', () => {
+    const older = policy('older', '2026-01-01T00:00:00Z');
+    const newer = policy('newer', '2026-02-01T00:00:00Z');
+    const pods = [pod('p1', { gates: [] })];
+    for (const p of [older, newer]) {
+      const t = computeTargets(p, pods, [older, newer]);
+      expect(names(t.ungated)).toEqual(['p1']);
+      expect(t.conflicted).toEqual([]);
+    }
   });
 
   it('gives a contested pod to the older policy only', () => {
@@ -83,6 +132,20 @@ describe('podChange', () => {
       { ...base, spec: { containers: [] } },
     ];
     for (const next of changed) expect(podChange(base, next)).toBe('targets');
+  });
+
+  it('says status when only the controller changes (an adopted or orphaned pod: its workload in Events)', () => {
+    const owned = (uid: string): V1Pod => ({
+      ...base,
+      metadata: {
+        ...base.metadata,
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid, controller: true }],
+      },
+    });
+    expect(podChange(base, owned('rs-1'))).toBe('status');
+    expect(podChange(owned('rs-1'), owned('rs-2'))).toBe('status');
+    expect(podChange(owned('rs-1'), base)).toBe('status');
+    expect(podChange(owned('rs-1'), owned('rs-1'))).toBe('none');
   });
 
   it('says status when only condition types or statuses change', () => {
