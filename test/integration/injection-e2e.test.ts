@@ -148,3 +148,44 @@ describe('with the operator stopped', () => {
     for (const p of await livePods('cart')) expect(conditionOf(p, gate('cart'))).toBe('True');
   });
 });
+
+describe('a Deployment created before its ProbePolicy', () => {
+  it('is counted as ungated and named in an Event; a rollout restart gates its new pods', async () => {
+    await apps.createNamespacedDeployment({ namespace: ns, body: deployment('legacy', 'legacy:v1', 'healthy', 2) });
+    await rolledOut('legacy', 2);
+    for (const p of await livePods('legacy')) expect(gatesOf(p)).toEqual([]);
+
+    await probePolicies(kc).create(ns, policy('legacy'));
+    type Status = { ungatedPods?: number; matchedPods?: number };
+    const statusOf = async () => ((await probePolicies(kc).get(ns, 'legacy')) as { status?: Status }).status;
+    await eventually(async () => expect(await statusOf()).toMatchObject({ ungatedPods: 2, matchedPods: 0 }));
+    await eventually(async () => {
+      const events = (await core.listNamespacedEvent({ namespace: ns })).items.filter(
+        (e) => e.involvedObject.name === 'legacy' && e.reason === 'PodsNotGated',
+      );
+      expect(events.map((e) => e.message)).toEqual([
+        expect.stringContaining(`kubectl rollout restart deployment/legacy -n ${ns}`),
+      ]);
+    });
+
+    // What the Event says to do: the restarted pods are created with the gate, probed, and Ready.
+    await waitForGates(kc, ns, { app: 'legacy' }, [gate('legacy')]);
+    const d = await apps.readNamespacedDeployment({ name: 'legacy', namespace: ns });
+    const template = d.spec?.template as NonNullable<V1Deployment['spec']>['template'];
+    template.metadata = {
+      ...template.metadata,
+      annotations: { ...template.metadata?.annotations, 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() },
+    };
+    await apps.replaceNamespacedDeployment({ name: 'legacy', namespace: ns, body: d });
+    await rolledOut('legacy', 2);
+    await eventually(async () => {
+      const pods = await livePods('legacy');
+      expect(pods.length).toBe(2);
+      for (const p of pods) {
+        expect(gatesOf(p)).toEqual([gate('legacy')]);
+        expect(conditionOf(p, gate('legacy'))).toBe('True');
+      }
+      expect(await statusOf()).toMatchObject({ ungatedPods: 0, matchedPods: 2 });
+    }, 60_000);
+  });
+});
