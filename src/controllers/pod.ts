@@ -158,78 +158,96 @@ function sooner(a: Result, b: number | undefined): Result {
   return { requeueAfterMs: Math.min(a.requeueAfterMs ?? b, b) };
 }
 
+/** What the pod reconciler remembers between reconciles, by pod UID. */
+interface WriteMemory {
+  /**
+   * What we wrote to a pod that the cache has not shown yet, with the resourceVersion the cache
+   * had then, so a second reconcile before the watch catches up does not write it again.
+   */
+  unseen: Map<string, { resourceVersion: string; conditions: DesiredPodCondition[] }>;
+  /**
+   * Sharded: pods whose guarded write met a newer pod, with the resourceVersion the cache had
+   * then; they are seeded again once the cache shows a newer one (docs/sharding.md §5).
+   */
+  stale: Map<string, string>;
+}
+
+/** Patches the changes onto the pod; the result to return, or 'patched'. */
+async function writeChanges(
+  deps: PodReconcilerDeps,
+  memory: WriteMemory,
+  req: Request,
+  ctx: ReconcileContext,
+  pod: V1Pod,
+  changes: ConditionChange[],
+): Promise<Result | 'patched'> {
+  const { unseen, stale } = memory;
+  const uid = pod.metadata?.uid ?? '';
+  const rv = pod.metadata?.resourceVersion ?? '';
+  await deps.writeLimiter.wait(ctx.signal, req.namespace);
+  const guarded = deps.probes.writeGuarded(uid);
+  const body = conditionPatch(uid, changes, deps.now(), guarded ? rv : undefined);
+  const outcome = await fencedPatch(deps, { ...req, uid }, body, ctx.signal);
+  if (outcome === 'not-owned') return {};
+  if (outcome === 'fenced') return { requeueAfterMs: STALE_RETRY_MS };
+  if (outcome === 'stale') {
+    deps.metrics.conditionPatchesTotal.inc({ result: 'stale' });
+    if (stale.size < 50_000) stale.set(uid, rv);
+    ctx.log.info({ resourceVersion: rv }, 'pod changed since its targets were seeded; seeding them again');
+    return { requeueAfterMs: STALE_RETRY_MS };
+  }
+  if (guarded && outcome === 'patched') deps.probes.written(uid);
+  deps.metrics.conditionPatchesTotal.inc({ result: outcome === 'patched' ? 'success' : outcome.replace('-', '') });
+  if (outcome === 'conflict') {
+    // The UID precondition failed: the name now belongs to a new pod. Retry with backoff;
+    // by then the cache shows the new pod, whose own targets decide what to write.
+    throw new Error(`pod ${req.namespace}/${req.name} was replaced (UID ${uid} no longer matches)`);
+  }
+  if (ctx.log.isLevelEnabled('debug')) {
+    ctx.log.debug(
+      { outcome, conditions: changes.map((c) => `${c.desired.type}=${c.desired.status}`) },
+      'pod conditions patched',
+    );
+  }
+  if (outcome !== 'patched') return {};
+  const prior = unseen.get(uid)?.conditions ?? [];
+  const written = changes.map((c) => c.desired);
+  unseen.set(uid, {
+    resourceVersion: rv,
+    conditions: [...prior.filter((p) => !written.some((w) => w.type === p.type)), ...written],
+  });
+  // Bounded: entries are dropped as soon as the cache moves past them; this caps pathologies.
+  if (unseen.size > 50_000) unseen.delete(unseen.keys().next().value as string);
+  return 'patched';
+}
+
+/** Tells of the gates a landed patch released: metric, Event, log. */
+function recordReleased(
+  deps: PodReconcilerDeps,
+  req: Request,
+  ctx: ReconcileContext,
+  pod: V1Pod,
+  changes: ConditionChange[],
+) {
+  const uid = pod.metadata?.uid ?? '';
+  for (const { desired } of changes) {
+    deps.metrics.gatesReleasedTotal.inc({ namespace: req.namespace });
+    deps.events.record(
+      { apiVersion: 'v1', kind: 'Pod', namespace: req.namespace, name: req.name, uid },
+      'Normal',
+      RELEASE_REASON,
+      desired.message,
+    );
+  }
+  ctx.log.info({ gates: changes.map((c) => c.desired.type) }, 'orphaned readiness gates released');
+}
+
 /** Builds the Reconciler for Pod keys. */
 export function podReconciler(deps: PodReconcilerDeps) {
-  // What we wrote to a pod that the cache has not shown yet (keyed by pod UID, with the
-  // resourceVersion the cache had then), so a second reconcile before the watch catches up
-  // does not write the same conditions again.
-  const unseen = new Map<string, { resourceVersion: string; conditions: DesiredPodCondition[] }>();
-  // Sharded: pods whose guarded write met a newer pod, by UID, with the resourceVersion the cache
-  // had then; they are seeded again once the cache shows a newer one (docs/sharding.md §5).
-  const stale = new Map<string, string>();
+  const memory: WriteMemory = { unseen: new Map(), stale: new Map() };
+  const { unseen, stale } = memory;
   // When this process first saw each pod's gates orphaned (src/safety/gate-release.ts).
   const orphans = new OrphanClock();
-
-  /** Patches the changes; the result to return, or 'patched'. */
-  const write = async (
-    req: Request,
-    ctx: ReconcileContext,
-    pod: V1Pod,
-    changes: ConditionChange[],
-  ): Promise<Result | 'patched'> => {
-    const uid = pod.metadata?.uid ?? '';
-    const rv = pod.metadata?.resourceVersion ?? '';
-    await deps.writeLimiter.wait(ctx.signal, req.namespace);
-    const guarded = deps.probes.writeGuarded(uid);
-    const body = conditionPatch(uid, changes, deps.now(), guarded ? rv : undefined);
-    const outcome = await fencedPatch(deps, { ...req, uid }, body, ctx.signal);
-    if (outcome === 'not-owned') return {};
-    if (outcome === 'fenced') return { requeueAfterMs: STALE_RETRY_MS };
-    if (outcome === 'stale') {
-      deps.metrics.conditionPatchesTotal.inc({ result: 'stale' });
-      if (stale.size < 50_000) stale.set(uid, rv);
-      ctx.log.info({ resourceVersion: rv }, 'pod changed since its targets were seeded; seeding them again');
-      return { requeueAfterMs: STALE_RETRY_MS };
-    }
-    if (guarded && outcome === 'patched') deps.probes.written(uid);
-    deps.metrics.conditionPatchesTotal.inc({ result: outcome === 'patched' ? 'success' : outcome.replace('-', '') });
-    if (outcome === 'conflict') {
-      // The UID precondition failed: the name now belongs to a new pod. Retry with backoff;
-      // by then the cache shows the new pod, whose own targets decide what to write.
-      throw new Error(`pod ${req.namespace}/${req.name} was replaced (UID ${uid} no longer matches)`);
-    }
-    if (ctx.log.isLevelEnabled('debug')) {
-      ctx.log.debug(
-        { outcome, conditions: changes.map((c) => `${c.desired.type}=${c.desired.status}`) },
-        'pod conditions patched',
-      );
-    }
-    if (outcome !== 'patched') return {};
-    const prior = unseen.get(uid)?.conditions ?? [];
-    const written = changes.map((c) => c.desired);
-    unseen.set(uid, {
-      resourceVersion: rv,
-      conditions: [...prior.filter((p) => !written.some((w) => w.type === p.type)), ...written],
-    });
-    // Bounded: entries are dropped as soon as the cache moves past them; this caps pathologies.
-    if (unseen.size > 50_000) unseen.delete(unseen.keys().next().value as string);
-    return 'patched';
-  };
-
-  /** Tells of the gates a landed patch released: metric, Event, log. */
-  const released = (req: Request, ctx: ReconcileContext, pod: V1Pod, changes: ConditionChange[]) => {
-    const uid = pod.metadata?.uid ?? '';
-    for (const { desired } of changes) {
-      deps.metrics.gatesReleasedTotal.inc({ namespace: req.namespace });
-      deps.events.record(
-        { apiVersion: 'v1', kind: 'Pod', namespace: req.namespace, name: req.name, uid },
-        'Normal',
-        RELEASE_REASON,
-        desired.message,
-      );
-    }
-    ctx.log.info({ gates: changes.map((c) => c.desired.type) }, 'orphaned readiness gates released');
-  };
 
   return async (req: Request, ctx: ReconcileContext): Promise<Result> => {
     const key = `${req.namespace}/${req.name}`;
@@ -265,9 +283,9 @@ export function podReconciler(deps: PodReconcilerDeps) {
     const releasing = releaseChanges(view, release.release, deps.releaseAfterMs);
     const changes = [...conditionChanges(view, desired), ...releasing];
     if (changes.length === 0) return sooner({}, release.requeueAfterMs);
-    const result = await write(req, ctx, pod, changes);
+    const result = await writeChanges(deps, memory, req, ctx, pod, changes);
     if (result !== 'patched') return sooner(result, release.requeueAfterMs);
-    if (releasing.length > 0) released(req, ctx, pod, releasing);
+    if (releasing.length > 0) recordReleased(deps, req, ctx, pod, releasing);
     return sooner({}, release.requeueAfterMs);
   };
 }
