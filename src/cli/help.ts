@@ -24,3 +24,27 @@ the holder of the Lease of the pod's bucket, read from the bucket Leases in the 
 namespace (--operator-namespace, default readygate-system; needs list on leases there). Without
 that permission the owner is "unknown"; without live bucket Leases nothing is shown.
 `;
+
+export const RELEASE_HELP = `Usage: readygate release [-n NAMESPACE] [--dry-run] [--force] [--kubeconfig PATH]
+                         [--operator-namespace NS] [--leader-election-id NAME]
+                         [--allowed-condition-prefixes a/,b/]
+
+After \`helm uninstall\`: sets every readygate readiness gate condition that is not True to True,
+reason Uninstalled, on the pods of every namespace (or of -n NAMESPACE), so that no pod stays
+NotReady behind a gate nothing will ever probe again. A gate with no condition at all is
+released too: you ask for it. Conditions already True are not written; pods being deleted or
+finished are skipped. Readygate gates are those under --allowed-condition-prefixes (default
+readygate.dev/, as \`readygate run\`); other gates are never touched.
+
+It refuses, with exit code 1, while the operator still holds a Lease renewed within its
+duration in --operator-namespace (default readygate-system): the leader Lease
+(--leader-election-id, default readygate) or a shard Lease. A running operator would write the
+gates back. Wait for the Lease to expire, or pass --force. Without leader election the operator
+holds no Lease: make sure it is gone first.
+
+  --dry-run   print what would be released, write nothing
+  --force     skip the Lease check
+
+Exit code 0 when every gate was released (or nothing was to be), 1 when refused, 2 on usage
+errors, 3 when the cluster cannot be read or a write failed (the command can be run again).
+`;

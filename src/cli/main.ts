@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { VERSION } from '../version.ts';
 import { EXIT } from './exit.ts';
-import { CHECK_HELP, EXPLAIN_HELP } from './help.ts';
+import { CHECK_HELP, EXPLAIN_HELP, RELEASE_HELP } from './help.ts';
 import { RUN_HELP, UsageError } from './options.ts';
 import { printable } from './terminal.ts';
 
@@ -18,9 +18,11 @@ Commands:
   run       run the operator (see: readygate run --help)
   check     run one probe round of a ProbePolicy locally and print the result
   explain   explain why a pod is or is not Ready, gate by gate
+  release   after uninstalling the operator, set every readygate gate True so no pod stays NotReady
   version   print the version (also: -v, --version; --output json)
 
-Exit codes: 0 ok, 1 check failed or pod not Ready, 2 usage error, 3 cluster or API error.
+Exit codes: 0 ok, 1 check failed, pod not Ready or release refused, 2 usage error, 3 cluster or
+API error.
 `;
 
 export const VERSION_HELP = `Usage: readygate version [--output text|json]
@@ -54,6 +56,11 @@ export async function main(
         if (wantsHelp(rest)) return printHelp(EXPLAIN_HELP);
         const { runExplain } = await import('./explain.ts');
         return await runExplain(rest);
+      }
+      case 'release': {
+        if (wantsHelp(rest)) return printHelp(RELEASE_HELP);
+        const { runRelease } = await import('./release.ts');
+        return await runRelease(rest);
       }
       case 'version':
       case '--version':

@@ -37,6 +37,11 @@ export interface OperatorOptions {
   allowedConditionPrefixes: string[];
   resyncMs: number;
   shutdownGraceMs: number;
+  /**
+   * How long a readiness gate no ProbePolicy provides any more stays as it is before a condition
+   * on it that is not True is set True (src/safety/gate-release.ts); 0: never, conditions are kept.
+   */
+  releaseOrphanedGatesAfterMs: number;
   /** V8's memory saver mode: a smaller heap for more GC work (see main.ts). */
   memorySaver: boolean;
 }
@@ -73,6 +78,10 @@ Flags (environment variable in brackets):
   --resync D                        full re-list of every watch as a safety net (default 10m)
   --shutdown-grace D                time to drain on SIGTERM (default 10s); the process exits
                                     at most 5s after it, with code 1 if the drain did not finish
+  --release-orphaned-gates-after D  a gate no ProbePolicy provides any more (deleted, or its
+                                    selector no longer matches) whose condition is not True is set
+                                    True, reason GateReleased, after D (default 60s; 0: never,
+                                    conditions are kept as they are)
   --no-memory-saver                 let V8 grow its heap freely: 2-3x the memory for less GC
                                     CPU (default: V8's memory saver mode)
 `;
@@ -118,6 +127,7 @@ const RUN_FLAGS = {
   'allowed-condition-prefixes': { type: 'string' },
   resync: { type: 'string' },
   'shutdown-grace': { type: 'string' },
+  'release-orphaned-gates-after': { type: 'string' },
   'no-memory-saver': { type: 'boolean' },
 } as const;
 
@@ -175,6 +185,10 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     allowedConditionPrefixes: conditionPrefixes(str('allowed-condition-prefixes')),
     resyncMs: parseDuration('resync', str('resync') ?? '10m'),
     shutdownGraceMs: parseDuration('shutdown-grace', str('shutdown-grace') ?? '10s'),
+    releaseOrphanedGatesAfterMs: parseDuration(
+      'release-orphaned-gates-after',
+      str('release-orphaned-gates-after') ?? '60s',
+    ),
     memorySaver: !values['no-memory-saver'],
   };
   if (!(opts.retryPeriodMs < opts.renewDeadlineMs && opts.renewDeadlineMs < opts.leaseDurationMs)) {

@@ -4,7 +4,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ProbePolicy } from '../api/types.ts';
 import type { Request } from '../runtime/controller.ts';
-import { podChange } from './targets.ts';
+import { hasGate, podChange } from './targets.ts';
 
 /** How long a policy's ready counts may lag behind its pods' conditions, at least. */
 export const POLICY_STATUS_BATCH_MS = 1_000;
@@ -62,9 +62,21 @@ export interface ShardFilter {
   foreignPod?(pod: V1Pod, old: V1Pod | undefined): void;
 }
 
+/**
+ * Whether a policy update may leave pods without it: its selector changed (conditionType is
+ * immutable), or it is being deleted. Those pods are looked at again, for their gate's release.
+ */
+export function mayDropPods(p: ProbePolicy, old: ProbePolicy): boolean {
+  return (
+    JSON.stringify(p.spec?.selector ?? {}) !== JSON.stringify(old.spec?.selector ?? {}) ||
+    p.spec?.conditionType !== old.spec?.conditionType ||
+    (Boolean(p.metadata?.deletionTimestamp) && !old.metadata?.deletionTimestamp)
+  );
+}
+
 /** Wires pod and policy events to the pod and policy queues. */
 export function watchForKeys(
-  pods: Source<V1Pod>,
+  pods: Source<V1Pod> & { list(ns: string): V1Pod[] },
   policies: Source<ProbePolicy> & { list(ns: string): ProbePolicy[] },
   podQueue: Pick<Queue, 'enqueue'>,
   policyQueue: Queue,
@@ -96,5 +108,27 @@ export function watchForKeys(
     policyQueue.enqueue({ namespace: ns, name: p.metadata?.name ?? '' });
     policiesOf(ns);
   };
-  policies.on({ add: onPolicy, update: (p, old) => generationChanged(p, old) && onPolicy(p), delete: onPolicy });
+  // The pods of the namespace that list the policy's gate, which it may have stopped providing:
+  // their pod reconcile starts the release clock now, not at their next event or the resync.
+  // One pass over the namespace's cached pods; the queue collapses repeated keys.
+  const podsWithGate = (p: ProbePolicy) => {
+    const ns = p.metadata?.namespace ?? '';
+    const type = p.spec?.conditionType ?? '';
+    for (const pod of pods.list(ns)) {
+      if (!hasGate(pod, type) || (shards && !shards.owns(pod.metadata?.uid ?? ''))) continue;
+      podQueue.enqueue({ namespace: ns, name: pod.metadata?.name ?? '' });
+    }
+  };
+  policies.on({
+    add: onPolicy,
+    update: (p, old) => {
+      if (!generationChanged(p, old)) return;
+      onPolicy(p);
+      if (mayDropPods(p, old)) podsWithGate(old);
+    },
+    delete: (p) => {
+      onPolicy(p);
+      podsWithGate(p);
+    },
+  });
 }

@@ -264,6 +264,7 @@ function createControllers(parts: {
       statusWriter: guards.shards ? guards.writesStatus : undefined,
       peers,
       allowedConditionPrefixes: opts.allowedConditionPrefixes,
+      releaseAfterMs: opts.releaseOrphanedGatesAfterMs,
       onPass: (namespace, ms) => batch.record(namespace, ms),
     }),
   });
@@ -283,6 +284,8 @@ function createControllers(parts: {
       fenceFor: guards.podFence,
       owns: guards.shards?.owns,
       now: () => clock.now(),
+      allowedConditionPrefixes: opts.allowedConditionPrefixes,
+      releaseAfterMs: opts.releaseOrphanedGatesAfterMs,
     }),
   });
   metrics.registerFailsafe(() => probes.failsafeStats());

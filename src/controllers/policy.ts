@@ -11,6 +11,7 @@ import { compileBodyRegex } from '../probes/body-regex.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
 import type { FairTokenBucket } from '../runtime/fair-limiter.ts';
 import type { Fence } from '../safety/fencing.ts';
+import { formatGrace, RELEASE_REASON } from '../safety/gate-release.ts';
 import { conditionTypeProblem } from '../safety/ownership.ts';
 import type { FailsafeStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
 import { computeTargets, countsUngated, olderFirst, selects } from './targets.ts';
@@ -49,6 +50,8 @@ export interface PolicyReconcilerDeps {
   peers?: { failsafe(policyKey: string): FailsafeStatus | undefined; stretch(): number };
   /** Told the CPU time of each pass over a namespace's pods (src/controllers/event-handlers.ts). */
   onPass?: (namespace: string, ms: number) => void;
+  /** The grace before the gates of a deleted policy are released (src/safety/gate-release.ts); 0 or none: never. */
+  releaseAfterMs?: number;
 }
 
 /** How long a CA read from a Secret or ConfigMap is reused before it is read again. */
@@ -258,10 +261,18 @@ function announceUngated(
   for (const a of due) deps.events.record(ref, 'Warning', PODS_NOT_GATED, a.message);
 }
 
+/** Pure: what the PolicyDeleted Event says will happen to the conditions the policy wrote. */
+export function policyDeletedMessage(conditionType: string, releaseAfterMs: number): string {
+  if (releaseAfterMs <= 0) {
+    return `ProbePolicy deleted: the ${conditionType} conditions it wrote on pods are kept as they are (release of orphaned gates is off); remove the readiness gate from the pods or create a new policy`;
+  }
+  return `ProbePolicy deleted: its probes stopped. On each pod no other ProbePolicy provides ${conditionType} to, a condition that is not True is set True (reason ${RELEASE_REASON}) after ${formatGrace(releaseAfterMs)}, unless a ProbePolicy provides the gate again by then; True conditions are left as they are`;
+}
+
 /** Builds the Reconciler for ProbePolicy keys. */
 export function policyReconciler(deps: PolicyReconcilerDeps) {
-  // uid and name of policies seen alive, to tell a deletion from a key that never existed.
-  const known = new Map<string, { uid: string; name: string; namespace: string }>();
+  // Policies seen alive, to tell a deletion from a key that never existed.
+  const known = new Map<string, { uid: string; name: string; namespace: string; conditionType: string }>();
   const secretCache: SecretCaCache = new Map();
   // Per policy key, the PodsNotGated Events last recorded (dueAnnouncements); only policies with ungated pods.
   const announced = new Map<string, Map<string, Announced>>();
@@ -279,13 +290,18 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
           { apiVersion: API_VERSION, kind: KIND, namespace: gone.namespace, name: gone.name, uid: gone.uid },
           'Normal',
           'PolicyDeleted',
-          'ProbePolicy deleted: the conditions it wrote on pods are left as they are (no outage); remove the readiness gate from the pods or create a new policy',
+          policyDeletedMessage(gone.conditionType, deps.releaseAfterMs ?? 0),
         );
-        ctx.log.info('policy deleted; conditions left in place');
+        ctx.log.info({ releaseAfterMs: deps.releaseAfterMs ?? 0 }, 'policy deleted; probes stopped');
       }
       return {};
     }
-    known.set(key, { uid: policy.metadata?.uid ?? '', name: req.name, namespace: req.namespace });
+    known.set(key, {
+      uid: policy.metadata?.uid ?? '',
+      name: req.name,
+      namespace: req.namespace,
+      conditionType: policy.spec.conditionType,
+    });
 
     const started = performance.now();
     const policies = deps.caches.policies.list(req.namespace);

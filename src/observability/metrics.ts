@@ -18,6 +18,8 @@ export interface Metrics {
   readonly probeDuration: Histogram<'policy' | 'handler'>;
   /** Condition patches on pods/status: result is success | conflict | notfound | error. */
   readonly conditionPatchesTotal: Counter<'result'>;
+  /** Orphaned readiness gates set True, reason GateReleased (src/safety/gate-release.ts), by namespace. */
+  readonly gatesReleasedTotal: Counter<'namespace'>;
   /** Failed API calls by verb, resource and HTTP status code (or a transport error name). */
   readonly apiErrorsTotal: Counter<'verb' | 'resource' | 'code'>;
   /** Keys ready in each controller's workqueue, read at scrape time. */
@@ -145,6 +147,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: 'readygate_condition_patches_total',
       help: 'Pod condition patches, by result.',
       labelNames: ['result'],
+      registers,
+    }),
+    gatesReleasedTotal: new Counter({
+      name: 'readygate_gates_released_total',
+      help: 'Readiness gates no ProbePolicy provides any more whose condition was set True (reason GateReleased) after the grace period, by namespace.',
+      labelNames: ['namespace'],
       registers,
     }),
     apiErrorsTotal: new Counter({

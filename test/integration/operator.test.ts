@@ -493,7 +493,11 @@ describe('events', () => {
     await probePolicies(kc).delete(ns, 'gone');
     await eventually(async () => {
       const events = await eventsFor('ProbePolicy', 'gone');
-      expect(events.some((e) => e.reason === 'PolicyDeleted' && /left as they are/.test(e.message ?? ''))).toBe(true);
+      expect(
+        events.some(
+          (e) => e.reason === 'PolicyDeleted' && /True conditions are left as they are/.test(e.message ?? ''),
+        ),
+      ).toBe(true);
     });
     const probed = await probesOf('gone');
     fixture.setApp(ns, 'gone-1', 'failing');

@@ -310,6 +310,31 @@ describe('shutdownGrace against terminationGracePeriodSeconds (the process exits
   });
 });
 
+describe('gateRelease.after: a duration readygate run takes, or 0', () => {
+  const argsOf = (objects: ReturnType<typeof render>) =>
+    one(objects, 'Deployment').spec.template.spec.containers[0].args as string[];
+
+  it('refuses what is no duration', () => {
+    expect(rejection('gateRelease: {after: soon}')).toMatch(/\/gateRelease\/after/);
+    expect(rejection('gateRelease: {after: 60}')).toMatch(/\/gateRelease\/after/);
+  });
+
+  it('passes a duration, and 0 (from --set or a values file) to keep conditions', () => {
+    for (const [objects, ms] of [
+      [render(['gateRelease.after=5m']), 300_000],
+      [render(['gateRelease.after=0']), 0],
+    ] as const) {
+      const args = argsOf(objects);
+      expect(parseRunOptions(args.slice(1), {}).releaseOrphanedGatesAfterMs).toBe(ms);
+    }
+    const file = join(dir, 'values-release-off.yaml');
+    writeFileSync(file, 'gateRelease: {after: 0}\n');
+    const r = helm(templateArgs([], ['-f', file]));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('- --release-orphaned-gates-after=0\n');
+  });
+});
+
 describe('extension values refuse what would break the operator', () => {
   it('commonLabels and podLabels may not set the labels the chart sets', () => {
     expect(setRejection(['commonLabels.app\\.kubernetes\\.io/instance=other'])).toContain(

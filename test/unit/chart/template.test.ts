@@ -128,6 +128,7 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
       '--api-burst=400',
       '--resync=10m',
       '--shutdown-grace=10s',
+      '--release-orphaned-gates-after=60s',
       '--allowed-condition-prefixes=readygate.dev/',
       '--leader-elect',
       `--leader-election-namespace=${NAMESPACE}`,
@@ -140,6 +141,7 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
     const opts = parseRunOptions(args(objects).slice(1), {});
     expect(opts.allowedConditionPrefixes).toEqual(['readygate.dev/']);
     expect(opts.leaderElect).toBe(true);
+    expect(opts.releaseOrphanedGatesAfterMs).toBe(60_000);
     expect(container(objects).env).toEqual([
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },

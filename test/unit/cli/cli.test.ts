@@ -22,8 +22,16 @@ describe('run options', () => {
       workers: 4,
       podWorkers: 32,
       maxPeriodStretch: 10,
+      releaseOrphanedGatesAfterMs: 60_000,
     });
     expect(parseRunOptions(['--no-memory-saver'], {}).memorySaver).toBe(false);
+  });
+  it('releases orphaned gates after the given grace; 0 keeps conditions as they are', () => {
+    const grace = (v: string) => parseRunOptions(['--release-orphaned-gates-after', v], {}).releaseOrphanedGatesAfterMs;
+    expect(grace('2s')).toBe(2_000);
+    expect(grace('5m')).toBe(300_000);
+    expect(grace('0')).toBe(0);
+    expect(grace('0s')).toBe(0);
   });
   it('reads flags and environment', () => {
     const o = parseRunOptions(
@@ -50,6 +58,7 @@ describe('run options', () => {
     [['--health-addr', 'nowhere'], '--health-addr'],
     [['--renew-deadline', '20s'], 'retry-period < renew-deadline < lease-duration'],
     [['--resync', 'soon'], 'invalid duration'],
+    [['--release-orphaned-gates-after', 'never'], '--release-orphaned-gates-after: invalid duration'],
     [['--frobnicate'], 'Unknown option'],
   ])('rejects %j naming the flag', (args, words) => {
     expect(() => parseRunOptions(args, {})).toThrow(UsageError);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RELEASE_HELP } from '../../../src/cli/help.ts';
 import { HELP, VERSION_HELP } from '../../../src/cli/main.ts';
 import { RUN_HELP } from '../../../src/cli/options.ts';
 import { unsupportedNode } from '../../../src/node-version.ts';
@@ -104,6 +105,13 @@ describe('usage', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("readygate run: Unknown option '--frobnicate'");
   });
+
+  it('release has its own --help, and refuses a bad flag before reaching a cluster', () => {
+    expect(cli(['release', '--help'])).toMatchObject({ code: 0, stdout: RELEASE_HELP });
+    const r = cli(['release', '-n', 'Not_A_Namespace']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('readygate release: --namespace must be a namespace name, got "Not_A_Namespace"');
+  });
 });
 
 describe('start-up loads only what the command needs', () => {
@@ -118,6 +126,7 @@ describe('start-up loads only what the command needs', () => {
       ['run', '--help'],
       ['check', '--help'],
       ['explain', '-h'],
+      ['release', '--help'],
     ]) {
       const { code, loaded } = cli(args);
       expect(code, args.join(' ')).toBe(0);

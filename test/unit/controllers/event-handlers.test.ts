@@ -4,6 +4,7 @@ import type { ProbePolicy } from '../../../src/api/types.ts';
 import {
   generationChanged,
   MAX_POLICY_STATUS_BATCH_MS,
+  mayDropPods,
   POLICY_STATUS_BATCH_MS,
   StatusBatch,
   watchForKeys,
@@ -15,6 +16,20 @@ type Handlers<T> = { add(o: T): void; update(o: T, old: T): void; delete(o: T): 
 const policy = (name: string, generation: number, extra: Record<string, unknown> = {}) =>
   ({ metadata: { name, namespace: 'ns', generation, ...extra }, spec: {} }) as unknown as ProbePolicy;
 
+const GATE = 'readygate.dev/x';
+const gated = (name: string, gates: string[], uid = name, namespace = 'ns'): V1Pod => ({
+  metadata: { name, namespace, uid },
+  spec: { containers: [], readinessGates: gates.map((conditionType) => ({ conditionType })) },
+});
+/** The pods the fake pod cache holds, by namespace. */
+const CACHED = [
+  gated('with-gate', [GATE]),
+  gated('other-gate', ['readygate.dev/y']),
+  gated('no-gate', []),
+  gated('elsewhere', [GATE], 'elsewhere', 'other'),
+];
+const cachedIn = (ns: string) => CACHED.filter((p) => p.metadata?.namespace === ns);
+
 function wired() {
   const podQueue: Request[] = [];
   const policyQueue: [Request, number][] = [];
@@ -22,7 +37,7 @@ function wired() {
   let policyHandlers: Handlers<ProbePolicy> | undefined;
   const all = [policy('a', 1), policy('b', 1)];
   watchForKeys(
-    { on: (h) => (podHandlers = h) },
+    { on: (h) => (podHandlers = h), list: cachedIn },
     { on: (h) => (policyHandlers = h), list: () => all },
     { enqueue: (r) => podQueue.push(r) },
     { enqueue: (r) => policyQueue.push([r, 0]), enqueueAfter: (r, ms) => policyQueue.push([r, ms]) },
@@ -59,7 +74,7 @@ describe('StatusBatch', () => {
     const batch = new StatusBatch();
     batch.record('ns', 200);
     watchForKeys(
-      { on: (h) => (pods = h) },
+      { on: (h) => (pods = h), list: cachedIn },
       { on: () => {}, list: () => [policy('a', 1)] },
       { enqueue: (r) => podQueue.push(r) },
       { enqueue: (r) => policyQueue.push([r, 0]), enqueueAfter: (r, ms) => policyQueue.push([r, ms]) },
@@ -98,6 +113,38 @@ describe('watchForKeys', () => {
     w.policies.update(policy('a', 2), policy('a', 1));
     expect(w.policyQueue.map(([r]) => r.name)).toEqual(['a', 'a', 'b']);
   });
+
+  const gatePolicy = (generation: number, selector: object, extra: Record<string, unknown> = {}) =>
+    ({
+      metadata: { name: 'a', namespace: 'ns', generation, ...extra },
+      spec: { conditionType: GATE, selector },
+    }) as unknown as ProbePolicy;
+
+  it("a deleted policy's pods (those listing its gate, in its namespace) are looked at again", () => {
+    const w = wired();
+    w.policies.delete(gatePolicy(1, {}));
+    expect(w.podQueue).toEqual([{ namespace: 'ns', name: 'with-gate' }]);
+  });
+
+  it('a selector change looks at the pods of the gate again; another spec change does not', () => {
+    const w = wired();
+    const before = gatePolicy(1, { matchLabels: { app: 'a' } });
+    w.policies.update(gatePolicy(2, { matchLabels: { app: 'a' } }), before);
+    expect(w.podQueue).toEqual([]);
+    w.policies.update(gatePolicy(2, { matchLabels: { app: 'b' } }), before);
+    expect(w.podQueue).toEqual([{ namespace: 'ns', name: 'with-gate' }]);
+  });
+});
+
+describe('mayDropPods', () => {
+  const p = (selector: object, extra: Record<string, unknown> = {}) =>
+    ({ metadata: { name: 'a', ...extra }, spec: { conditionType: GATE, selector } }) as unknown as ProbePolicy;
+  it('is true for a new selector or a deletion begun, false otherwise', () => {
+    expect(mayDropPods(p({ matchLabels: { app: 'a' } }), p({ matchLabels: { app: 'a' } }))).toBe(false);
+    expect(mayDropPods(p({ matchLabels: { app: 'b' } }), p({ matchLabels: { app: 'a' } }))).toBe(true);
+    expect(mayDropPods(p({}, { deletionTimestamp: 'now' }), p({}))).toBe(true);
+    expect(mayDropPods(p({}, { deletionTimestamp: 'now' }), p({}, { deletionTimestamp: 'now' }))).toBe(false);
+  });
 });
 
 describe('watchForKeys, sharded', () => {
@@ -106,9 +153,10 @@ describe('watchForKeys, sharded', () => {
     const policyQueue: [Request, number][] = [];
     const foreign: string[] = [];
     let pods: Handlers<V1Pod> | undefined;
+    let policies: Handlers<ProbePolicy> | undefined;
     watchForKeys(
-      { on: (h) => (pods = h) },
-      { on: () => {}, list: () => [policy('a', 1)] },
+      { on: (h) => (pods = h), list: () => [gated('p', [GATE], 'mine'), gated('q', [GATE], 'theirs')] },
+      { on: (h) => (policies = h), list: () => [policy('a', 1)] },
       { enqueue: (r) => podQueue.push(r) },
       { enqueue: (r) => policyQueue.push([r, 0]), enqueueAfter: (r, ms) => policyQueue.push([r, ms]) },
       new StatusBatch(),
@@ -118,7 +166,7 @@ describe('watchForKeys, sharded', () => {
         foreignPod: (pod) => foreign.push(pod.metadata?.name ?? ''),
       },
     );
-    return { podQueue, policyQueue, foreign, pods: pods! };
+    return { podQueue, policyQueue, foreign, pods: pods!, policies: policies! };
   }
   const podOf = (name: string, uid: string, status?: string): V1Pod => ({
     metadata: { name, namespace: 'ns', uid },
@@ -142,5 +190,14 @@ describe('watchForKeys, sharded', () => {
     const writer = sharded(true);
     writer.pods.update(podOf('p', 'mine', 'True'), podOf('p', 'mine'));
     expect(writer.policyQueue).toEqual([[{ namespace: 'ns', name: 'a' }, POLICY_STATUS_BATCH_MS]]);
+  });
+
+  it("a deleted policy's pods are looked at again by their owner only", () => {
+    const w = sharded(false);
+    w.policies.delete({
+      metadata: { name: 'a', namespace: 'ns' },
+      spec: { conditionType: GATE },
+    } as unknown as ProbePolicy);
+    expect(w.podQueue).toEqual([{ namespace: 'ns', name: 'p' }]);
   });
 });

@@ -1,14 +1,16 @@
 import { ApiException, type V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
-import { conditionChanges, unprovidedGates } from '../../../src/controllers/pod.ts';
+import { conditionChanges, releaseChanges, unprovidedGates, unprovidedWarning } from '../../../src/controllers/pod.ts';
 import {
   blockingProblem,
   desiredStatus,
   FAILING_PODS_CAP,
+  policyDeletedMessage,
   SECRET_CA_TTL_MS,
   statusDiffers,
 } from '../../../src/controllers/policy.ts';
+import { conditionPatch } from '../../../src/kube/pod-status.ts';
 
 const T0 = Date.UTC(2026, 10, 27, 6, 0, 0);
 const GATE = 'readygate.dev/db';
@@ -173,6 +175,69 @@ describe('unprovidedGates', () => {
       GATE,
       'readygate.dev/none',
     ]);
+  });
+  it("takes the installation's prefixes: a gate under another prefix is readygate's only when allowed", () => {
+    const p = pod('a', undefined, [GATE, 'example.com/x']);
+    expect(unprovidedGates(p, caches([]), ['readygate.dev/', 'example.com/'])).toEqual([GATE, 'example.com/x']);
+    expect(unprovidedGates(p, caches([]), ['example.com/'])).toEqual(['example.com/x']);
+  });
+  it('does not count a policy of the gate that no longer selects the pod (a selector change)', () => {
+    const moved = policy({ selector: { matchLabels: { app: 'db', tier: 'new' } } });
+    expect(unprovidedGates(pod('a', 'False'), caches([moved]))).toEqual([GATE]);
+  });
+});
+
+describe('unprovidedWarning', () => {
+  it('warns of a gate without a condition that the pod will never be Ready', () => {
+    expect(unprovidedWarning('shop', GATE, undefined, 60_000)).toBe(
+      'readiness gate readygate.dev/db is not provided by any ProbePolicy in namespace shop that selects this pod, so the pod will never be Ready',
+    );
+  });
+  it('says when a condition that is not True will be released, or that it is kept', () => {
+    expect(unprovidedWarning('shop', GATE, 'False', 60_000)).toContain(
+      'its condition is set True (reason GateReleased) 1m after the operator first saw it unprovided',
+    );
+    expect(unprovidedWarning('shop', GATE, 'False', 0)).toContain(
+      'its condition is kept as it is (release of orphaned gates is off), so the pod stays NotReady',
+    );
+  });
+  it('says nothing of a gate that is True: it holds nothing back', () => {
+    expect(unprovidedWarning('shop', GATE, 'True', 60_000)).toBeUndefined();
+  });
+});
+
+describe('releaseChanges', () => {
+  it('sets the gate True with reason GateReleased, moving lastTransitionTime with the status', () => {
+    const p = pod('a', 'False');
+    const changes = releaseChanges(p, [GATE], 2_000);
+    expect(changes.map((c) => c.desired)).toEqual([
+      {
+        type: GATE,
+        status: 'True',
+        reason: 'GateReleased',
+        message:
+          'no ProbePolicy in namespace shop provides readygate.dev/db to this pod any more (deleted, or its selector no longer matches); released after 2s so the pod is not held NotReady',
+      },
+    ]);
+    expect(conditionPatch('uid-a', changes, T0)).toMatchObject({
+      metadata: { uid: 'uid-a' },
+      status: {
+        conditions: [
+          { type: GATE, status: 'True', reason: 'GateReleased', lastTransitionTime: '2026-11-27T06:00:00Z' },
+        ],
+      },
+    });
+  });
+});
+
+describe('policyDeletedMessage', () => {
+  it('says the gates will be released after the grace unless provided again, or that they are kept', () => {
+    expect(policyDeletedMessage(GATE, 60_000)).toBe(
+      'ProbePolicy deleted: its probes stopped. On each pod no other ProbePolicy provides readygate.dev/db to, a condition that is not True is set True (reason GateReleased) after 1m, unless a ProbePolicy provides the gate again by then; True conditions are left as they are',
+    );
+    expect(policyDeletedMessage(GATE, 0)).toBe(
+      'ProbePolicy deleted: the readygate.dev/db conditions it wrote on pods are kept as they are (release of orphaned gates is off); remove the readiness gate from the pods or create a new policy',
+    );
   });
 });
 

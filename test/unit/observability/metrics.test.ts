@@ -9,6 +9,7 @@ describe('metrics', () => {
       'readygate_probes_total',
       'readygate_probe_duration_seconds',
       'readygate_condition_patches_total',
+      'readygate_gates_released_total',
       'readygate_api_errors_total',
       'readygate_workqueue_depth',
       'readygate_reconcile_duration_seconds',
