@@ -4,6 +4,7 @@
 // (src/safety/gate-release.ts).
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { type DesiredPodCondition, type ObservedPodCondition, podConditionDiffers } from '../api/conditions.ts';
+import { injectedGates } from '../api/types.ts';
 import { statusCode } from '../kube/errors.ts';
 import type { EventSink } from '../kube/events.ts';
 import { conditionPatch, type PatchOutcome, patchPodConditions } from '../kube/pod-status.ts';
@@ -89,10 +90,11 @@ export function unprovidedWarning(
   type: string,
   status: string | undefined,
   releaseAfterMs: number,
+  injected = false,
 ): string | undefined {
   const head = `readiness gate ${type} is not provided by any ProbePolicy in namespace ${namespace} that selects this pod`;
   if (status === 'True') return undefined;
-  if (status === undefined) return `${head}, so the pod will never be Ready`;
+  if (status === undefined && !injected) return `${head}, so the pod will never be Ready`;
   if (releaseAfterMs <= 0) {
     return `${head} any more: its condition is kept as it is (release of orphaned gates is off), so the pod stays NotReady`;
   }
@@ -103,7 +105,8 @@ export function unprovidedWarning(
 function warnUnprovided(pod: V1Pod, req: Request, types: readonly string[], deps: PodReconcilerDeps): void {
   for (const type of types) {
     const status = pod.status?.conditions?.find((c) => c.type === type)?.status;
-    const message = unprovidedWarning(req.namespace, type, status, deps.releaseAfterMs);
+    const injected = injectedGates(pod.metadata?.annotations).includes(type);
+    const message = unprovidedWarning(req.namespace, type, status, deps.releaseAfterMs, injected);
     if (message === undefined) continue;
     deps.events.record(
       { apiVersion: 'v1', kind: 'Pod', namespace: req.namespace, name: req.name, uid: pod.metadata?.uid ?? '' },
@@ -274,6 +277,7 @@ export function podReconciler(deps: PodReconcilerDeps) {
     const release: ReleaseDecision = decideRelease({
       conditions: view.status?.conditions ?? [],
       orphaned,
+      injected: injectedGates(pod.metadata?.annotations),
       probed: new Set(desired.map((d) => d.type)),
       since: orphans.get(key, uid),
       now: deps.now(),

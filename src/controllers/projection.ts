@@ -5,11 +5,13 @@
 //   ungated.ts       metadata name, labels (pod-template-hash); the controller ownerReference
 //   probe-runner.ts  metadata uid, name; status conditions of its gate type (the debouncer seed)
 //   probes/*         spec.containers[].name and .ports (named ports, the exec container)
+//   pod.ts           the readygate.dev/injected-gates annotation (gates gate injection added)
 //   pod.ts, policy.ts  metadata name, uid, resourceVersion; status conditions of gate types
 // and nothing else, so a field added to that list must be added here too (the reconcilers'
 // tests run on projected pods). A real pod's spec and status (volumes, env, resources, container
 // statuses, managedFields) are most of its size and ~10 KB or more each.
 import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
+import { INJECTED_GATES_ANNOTATION } from '../api/types.ts';
 import { controllerOf } from './targets.ts';
 
 /** The pool's bound; past it the pool starts over, which costs sharing only, never a wrong reference. */
@@ -33,6 +35,19 @@ function sharedController(ref: V1OwnerReference): V1OwnerReference[] {
   return refs as V1OwnerReference[];
 }
 
+/** Distinct injected-gates annotations, shared: a Deployment's pods all carry the same one. */
+const injectedPool = new Map<string, Readonly<Record<string, string>>>();
+
+function sharedInjected(value: string): Record<string, string> {
+  let pooled = injectedPool.get(value);
+  if (!pooled) {
+    if (injectedPool.size >= CONTROLLER_POOL_MAX) injectedPool.clear();
+    pooled = Object.freeze({ [INJECTED_GATES_ANNOTATION]: value });
+    injectedPool.set(value, pooled);
+  }
+  return pooled as Record<string, string>;
+}
+
 /**
  * Replaces the pod's metadata, spec and status, in place, by the parts the operator reads. In
  * place because client-node's informer cache holds the same object: a copy would leave the full
@@ -42,6 +57,7 @@ export function projectPod(pod: V1Pod): V1Pod {
   const m = pod.metadata;
   if (m) {
     const controller = controllerOf(pod);
+    const injected = m.annotations?.[INJECTED_GATES_ANNOTATION];
     pod.metadata = {
       name: m.name,
       namespace: m.namespace,
@@ -50,6 +66,7 @@ export function projectPod(pod: V1Pod): V1Pod {
       creationTimestamp: m.creationTimestamp,
       ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
       ...(m.labels ? { labels: m.labels } : {}),
+      ...(injected ? { annotations: sharedInjected(injected) } : {}),
       // Only the controller; other owners are never read.
       ...(controller ? { ownerReferences: sharedController(controller) } : {}),
     };

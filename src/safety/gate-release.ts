@@ -6,8 +6,10 @@
 // set True with reason GateReleased. The rule is level-triggered: the same after a deletion
 // seen live, a selector change, or a restart (the clock then starts at the first look).
 //
-// What is never written: a condition already True; a gate with no condition at all (a gate
-// written into a pod template before its policy exists, or a typo, must not turn Ready unprobed);
+// What is never written: a condition already True; a gate with no condition at all that the
+// pod's author wrote (a gate put into a pod template before its policy exists, or a typo, must not
+// turn Ready unprobed), unlike one gate injection added (the pod annotation readygate.dev/injected-gates
+// lists it): that gate exists only because a policy did, so it goes with the policy;
 // a gate whose policy comes back within the grace (a delete and re-create flips nothing).
 // A per-policy "keep" cannot be honoured: the decision is made when the policy is gone, and
 // remembering its wish across a restart would need state elsewhere or a finalizer, which hangs
@@ -27,6 +29,8 @@ export interface ReleaseInput {
   conditions: readonly { type: string; status: string }[];
   /** Gate types under readygate's prefixes that no ProbePolicy of the namespace provides to the pod. */
   orphaned: readonly string[];
+  /** Gate types gate injection added to the pod (its readygate.dev/injected-gates annotation). */
+  injected?: readonly string[];
   /** Types the probe manager still wants written: their policy's removal has not reached it yet. */
   probed: ReadonlySet<string>;
   /** When this process first saw each of the pod's gates orphaned (the previous decision's `since`). */
@@ -57,8 +61,8 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
     const first = Math.min(input.since?.get(type) ?? input.now, input.now);
     since.set(type, first);
     const s = status.get(type);
-    // No condition: never released. True: nothing to release (a later False is released at once).
-    if (s === undefined || s === 'True') continue;
+    // True: nothing to release (a later False is released at once). No condition: only an injected gate.
+    if (s === 'True' || (s === undefined && !input.injected?.includes(type))) continue;
     const due = first + input.graceMs;
     if (input.now < due) wait = Math.min(wait, due - input.now);
     else if (input.probed.has(type)) wait = Math.min(wait, PROBES_CATCH_UP_MS);

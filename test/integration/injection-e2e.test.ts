@@ -21,6 +21,8 @@ let operatorConfig: string;
 let operator: OperatorProcess | undefined;
 
 const gate = (app: string) => `readygate.dev/${app}`;
+// A short grace, so a gate whose policy is gone is released within the test (src/safety/gate-release.ts).
+const ARGS = () => ['--namespaces', ns, '--release-orphaned-gates-after', '2s'];
 const policy = (app: string) => ({
   apiVersion: 'readygate.dev/v1alpha1',
   kind: 'ProbePolicy',
@@ -70,7 +72,7 @@ beforeAll(async () => {
   fixture = new KubeletFixture(kc, { namespaces: [ns], firstIp: '127.31.0.1' });
   await fixture.start();
   operatorConfig = await operatorKubeconfig(kc, cp());
-  operator = await startOperator(operatorConfig, cp().dir, ['--namespaces', ns]);
+  operator = await startOperator(operatorConfig, cp().dir, ARGS());
 });
 
 afterAll(async () => {
@@ -143,7 +145,7 @@ describe('with the operator stopped', () => {
       }
     }, 60_000);
 
-    operator = await startOperator(operatorConfig, cp().dir, ['--namespaces', ns]);
+    operator = await startOperator(operatorConfig, cp().dir, ARGS());
     await rolledOut('cart', 2);
     for (const p of await livePods('cart')) expect(conditionOf(p, gate('cart'))).toBe('True');
   });
@@ -187,5 +189,41 @@ describe('a Deployment created before its ProbePolicy', () => {
       }
       expect(await statusOf()).toMatchObject({ ungatedPods: 0, matchedPods: 2 });
     }, 60_000);
+  });
+});
+
+describe('a gate injected while the operator was down, whose policy was deleted before it came back', () => {
+  it('is released although it never had a condition; a hand-written gate on the same pod is not', async () => {
+    await probePolicies(kc).create(ns, policy('brief'));
+    await waitForGates(kc, ns, { app: 'brief' }, [gate('brief')]);
+    await operator?.stop();
+    operator = undefined;
+    const handwritten = 'readygate.dev/handwritten';
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'brief', labels: { app: 'brief' }, annotations: { [APP_ANNOTATION]: 'healthy' } },
+        spec: {
+          readinessGates: [{ conditionType: handwritten }],
+          containers: [{ name: 'app', image: 'brief:v1', ports: [{ name: 'http', containerPort: 8080 }] }],
+        },
+      },
+    });
+    const pod = await core.readNamespacedPod({ name: 'brief', namespace: ns });
+    expect(gatesOf(pod)).toEqual([handwritten, gate('brief')]);
+    expect(pod.metadata?.annotations?.['readygate.dev/injected-gates']).toBe(gate('brief'));
+    await probePolicies(kc).delete(ns, 'brief');
+
+    operator = await startOperator(operatorConfig, cp().dir, ARGS());
+    const released = await eventually(async () => {
+      const p = await core.readNamespacedPodStatus({ name: 'brief', namespace: ns });
+      const c = p.status?.conditions?.find((x) => x.type === gate('brief'));
+      expect(c).toMatchObject({ status: 'True', reason: 'GateReleased' });
+      return p;
+    }, 60_000);
+    // Both gates were first seen orphaned in the same look and decided together: the one the
+    // pod's author wrote has no condition and stays so, holding the pod NotReady.
+    expect(conditionOf(released, handwritten)).toBeUndefined();
+    expect(conditionOf(released, 'Ready')).toBe('False');
   });
 });

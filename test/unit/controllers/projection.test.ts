@@ -3,6 +3,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
+import { INJECTED_GATES_ANNOTATION, injectedGates } from '../../../src/api/types.ts';
 import { conditionChanges, unprovidedGates } from '../../../src/controllers/pod.ts';
 import { desiredStatus } from '../../../src/controllers/policy.ts';
 import { projectPod } from '../../../src/controllers/projection.ts';
@@ -124,6 +125,7 @@ describe('projectPod', () => {
       expect(conditionChanges(slim[i]!, desired)).toEqual(conditionChanges(full[i]!, desired));
       expect(unprovidedGates(slim[i]!, caches)).toEqual(unprovidedGates(full[i]!, caches));
       expect(owningWorkload(slim[i]!)).toEqual(owningWorkload(full[i]!));
+      expect(injectedGates(slim[i]!.metadata?.annotations)).toEqual(injectedGates(full[i]!.metadata?.annotations));
       for (const port of ['http', 'grpc', 'admin', 'nope', 8080]) {
         expect(resolvePort(port, slim[i]!.spec!.containers)).toEqual(resolvePort(port, full[i]!.spec!.containers));
       }
@@ -131,6 +133,20 @@ describe('projectPod', () => {
     // Two versions of a pod differ for the policies in the same way, projected or not.
     expect(podChange(slim[0]!, slim[1]!)).toBe(podChange(full[0]!, full[1]!));
     expect(groupUngated(slim)).toEqual(groupUngated(full));
+  });
+
+  it('keeps the injected-gates annotation alone, one shared copy per distinct value', () => {
+    const withInjected = (name: string) => {
+      const pod = fullPod(name, 'True');
+      pod.metadata!.annotations = { ...pod.metadata!.annotations, [INJECTED_GATES_ANNOTATION]: GATE };
+      return projectPod(pod);
+    };
+    const a = withInjected('a');
+    const b = withInjected('b');
+    expect(a.metadata?.annotations).toEqual({ [INJECTED_GATES_ANNOTATION]: GATE });
+    expect(a.metadata?.annotations).toBe(b.metadata?.annotations);
+    expect(injectedGates(a.metadata?.annotations)).toEqual([GATE]);
+    expect(projectPod(fullPod('c', 'True')).metadata?.annotations).toBeUndefined();
   });
 
   it('keeps the controller ownerReference alone, one shared copy per controller', () => {

@@ -68,6 +68,22 @@ describe('decideRelease', () => {
     expect(d.requeueAfterMs).toBeUndefined();
   });
 
+  it('releases an injected gate that never got a condition, and only an injected one', () => {
+    const d = decide({
+      orphaned: [A, B],
+      injected: [A],
+      since: new Map([
+        [A, T0 - GRACE],
+        [B, T0 - GRACE],
+      ]),
+    });
+    // A was added by gate injection: it exists only because its policy did. B was written by the
+    // pod's author (perhaps before the policy exists): it is not turned Ready unprobed.
+    expect(d.release).toEqual([A]);
+    const early = decide({ orphaned: [A], injected: [A], since: new Map([[A, T0 - GRACE + 5]]) });
+    expect(early).toMatchObject({ release: [], requeueAfterMs: 5 });
+  });
+
   it('releases a True gate that turned False after the grace, at once', () => {
     const [asTrue, asFalse] = timeline([
       { at: 0, conditions: [{ type: A, status: 'True' }], orphaned: [A] },
