@@ -32,6 +32,14 @@ describe('when the chart renders gate injection', () => {
     expect(r.stdout).not.toContain('MutatingAdmissionPolicy');
   });
 
+  it("grants the operator's ServiceAccount nothing for it: the RBAC is the same with and without", () => {
+    const rbac = (objects: K8sObject[]) =>
+      objects.filter((o) => ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'].includes(o.kind));
+    const on = rbac(render([], WITH_MAP));
+    expect(on).toEqual(rbac(render(['injection.enabled=false'], WITH_MAP)));
+    expect(JSON.stringify(on)).not.toContain('admissionregistration');
+  });
+
   it('false: never, even where the cluster serves it', () => {
     expect(names(render(['injection.enabled=false'], WITH_MAP))).toEqual([]);
   });
