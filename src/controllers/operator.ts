@@ -249,6 +249,7 @@ function createControllers(parts: {
     clock,
     logger: log,
     hooks,
+    metricsProvider: metrics.workqueueMetrics,
     reconcile: policyReconciler({
       caches,
       probes,
@@ -274,6 +275,7 @@ function createControllers(parts: {
     clock,
     logger: log,
     hooks,
+    metricsProvider: metrics.workqueueMetrics,
     reconcile: podReconciler({
       caches,
       probes,
