@@ -29,6 +29,8 @@ export interface GateExplanation {
   reason?: string;
   message?: string;
   since?: string;
+  /** The condition's lastTransitionTime, RFC 3339: what `since` reads in `-o json`. */
+  lastTransitionTime?: string;
   /** How often the policy probes the pod now, in words (stretched under overload). */
   probes?: string;
   blocking: boolean;
@@ -232,6 +234,7 @@ export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number, own
       reason: c?.reason,
       message: c?.message,
       since: c?.lastTransitionTime ? `${age(c.lastTransitionTime, now)} ago` : undefined,
+      lastTransitionTime: rfc3339(c?.lastTransitionTime),
       probes: owner ? probeCadence(owner) : undefined,
       blocking: c?.status !== 'True',
     };
@@ -280,6 +283,23 @@ export function explainPod(pod: V1Pod, policies: ProbePolicy[], now: number, own
     notGated,
     summary,
   };
+}
+
+/** An API time (a Date from client-node, or a string) as RFC 3339 in UTC, seconds unless it has a fraction. */
+export function rfc3339(t: string | Date | undefined): string | undefined {
+  if (t === undefined || t === '') return undefined;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * Pure: the explanation as `-o json` prints it: the relative times a person reads ("11s ago")
+ * become the RFC 3339 instants a program can compare (`since`, an owner's `renewed`).
+ */
+export function explanationJson(e: PodExplanation): unknown {
+  const gates = e.gates.map(({ lastTransitionTime, ...g }) => ({ ...g, since: lastTransitionTime }));
+  const owner = e.owner?.state === 'held' ? { ...e.owner, renewed: rfc3339(e.owner.renewTime) } : e.owner;
+  return { ...e, ...(owner ? { owner } : {}), gates };
 }
 
 /** Renders an explanation for a terminal; everything from the cluster has its control characters escaped. */
@@ -363,6 +383,6 @@ export async function runExplain(argv: string[]): Promise<number> {
   const now = Date.now();
   const owner = Array.isArray(leases) ? podOwner(pod.metadata?.uid ?? '', leases, now) : leases;
   const e = explainPod(pod, list.items, now, owner);
-  process.stdout.write(output === 'json' ? `${printableJson(e)}\n` : formatExplanation(e));
+  process.stdout.write(output === 'json' ? `${printableJson(explanationJson(e))}\n` : formatExplanation(e));
   return e.ready ? 0 : 1;
 }

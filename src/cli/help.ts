@@ -19,6 +19,9 @@ although the pod does not list its gate (it cannot be gated until recreated), wi
 it. Exit code 0 when the pod is Ready, 1 when it is not, 2 on usage errors, 3 when the cluster
 cannot be read.
 
+--output json prints the same as one object; its times (a gate's since, the owner's renewed)
+are RFC 3339 timestamps instead of ages.
+
 When the operator shards (readygate run --shard-buckets), also the replica that owns the pod:
 the holder of the Lease of the pod's bucket, read from the bucket Leases in the operator's
 namespace (--operator-namespace, default readygate-system; needs list on leases there). Without

@@ -22,6 +22,8 @@ export interface OperatorOptions {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   healthHost: string;
   healthPort: number;
+  /** /metrics only for callers a TokenReview and SubjectAccessReview admit (src/observability/metrics-auth.ts). */
+  metricsAuth: boolean;
   leaderElect: boolean;
   /** Buckets pods are sharded into across replicas (docs/sharding.md); 0: no sharding. */
   shardBuckets: number;
@@ -64,6 +66,8 @@ Flags (environment variable in brackets):
   --api-qps N, --api-burst N        rate limit for writes to the API server (default 200, 400)
   --log-level LEVEL                 fatal|error|warn|info|debug|trace [LOG_LEVEL] (default info)
   --health-addr HOST:PORT           /healthz, /readyz, /metrics (default 127.0.0.1:8081)
+  --metrics-auth                    /metrics only with a bearer token allowed get on /metrics
+                                    (TokenReview + SubjectAccessReview; off by default)
   --leader-elect                    elect a leader on a Lease; only the leader probes and writes
   --leader-election-namespace NS    [POD_NAMESPACE] (default readygate-system)
   --leader-election-id NAME         Lease name (default readygate)
@@ -115,6 +119,7 @@ const RUN_FLAGS = {
   'api-burst': { type: 'string' },
   'log-level': { type: 'string' },
   'health-addr': { type: 'string' },
+  'metrics-auth': { type: 'boolean' },
   'leader-elect': { type: 'boolean' },
   'leader-election-namespace': { type: 'string' },
   'leader-election-id': { type: 'string' },
@@ -172,6 +177,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     logLevel: level,
     healthHost: (am[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0',
     healthPort: Number(am[2]),
+    metricsAuth: Boolean(values['metrics-auth']),
     leaderElect: Boolean(values['leader-elect']),
     shardBuckets: shardBuckets(str('shard-buckets')),
     leaderElectionNamespace: str('leader-election-namespace') ?? env.POD_NAMESPACE ?? 'readygate-system',

@@ -54,16 +54,21 @@ export function leaderElection(
     },
     log: (msg, err) => log.warn({ err: String(err) }, msg),
   });
+  // client-go's leaderelection gauge, named after the Lease; 0 until this process leads.
+  const master = metrics.leaderElectionMasterStatus.labels({ name: opts.leaderElectionId });
+  master.set(0);
   return {
     run: (signal: AbortSignal, hooks: { onStartedLeading(): void; onStoppedLeading(): void }) =>
       elector.run(signal, {
         onStartedLeading: () => {
           log.info({ identity: opts.identity }, 'became leader; starting controllers');
           metrics.leader.set(1);
+          master.set(1);
           hooks.onStartedLeading();
         },
         onStoppedLeading: () => {
           metrics.leader.set(0);
+          master.set(0);
           log.warn({ identity: opts.identity }, 'stopped leading');
           hooks.onStoppedLeading();
         },

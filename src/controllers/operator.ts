@@ -8,6 +8,7 @@ import { EventRecorder } from '../kube/events.ts';
 import { restLeaseSetClient } from '../kube/lease.ts';
 import { startHealthServer } from '../observability/health.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
+import { apiServerReviews, metricsAuthorizer } from '../observability/metrics-auth.ts';
 import { type Clock, realClock } from '../runtime/clock.ts';
 import { Controller, requestFromKey } from '../runtime/controller.ts';
 import { FairTokenBucket } from '../runtime/fair-limiter.ts';
@@ -77,6 +78,7 @@ export async function createOperator(
     port: opts.healthPort,
     ready: () => manager.ready(),
     registry: metrics.registry,
+    ...(opts.metricsAuth ? { authorizeMetrics: metricsAuthorizer({ ...apiServerReviews(kc), clock }) } : {}),
     logger: log,
   });
   log.info({ url: health.url }, 'health server listening');
@@ -249,6 +251,7 @@ function createControllers(parts: {
     clock,
     logger: log,
     hooks,
+    metricsProvider: metrics.workqueueMetrics,
     reconcile: policyReconciler({
       caches,
       probes,
@@ -274,6 +277,7 @@ function createControllers(parts: {
     clock,
     logger: log,
     hooks,
+    metricsProvider: metrics.workqueueMetrics,
     reconcile: podReconciler({
       caches,
       probes,

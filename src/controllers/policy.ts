@@ -6,7 +6,7 @@ import { API_VERSION, type Condition, KIND, type ProbePolicy, type ProbePolicySt
 import { describeError, statusCode } from '../kube/errors.ts';
 import type { EventSink } from '../kube/events.ts';
 import { patchPolicyStatus } from '../kube/policy-status.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { Metrics, PolicyPods } from '../observability/metrics.ts';
 import { compileBodyRegex } from '../probes/body-regex.ts';
 import type { ReconcileContext, Request, Result } from '../runtime/controller.ts';
 import type { FairTokenBucket } from '../runtime/fair-limiter.ts';
@@ -218,6 +218,13 @@ export function desiredStatus(input: {
   return status;
 }
 
+/** Pure: the pod counts of a status, for the readygate_policy_*_pods gauges. */
+export function podCounts(status: ProbePolicyStatus): PolicyPods {
+  const matched = status.matchedPods ?? 0;
+  const ready = status.readyPods ?? 0;
+  return { matched, ready, failing: matched - ready, ungated: status.ungatedPods };
+}
+
 /** Reports whether writing next would change the stored status. */
 export function statusDiffers(current: ProbePolicyStatus | undefined, next: ProbePolicyStatus): boolean {
   if (!current) return true;
@@ -282,6 +289,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const policy = deps.caches.policies.get(req.namespace, req.name);
     if (!policy) {
       deps.probes.removePolicy(key);
+      deps.metrics?.forgetPolicyPods(req.namespace, req.name);
       announced.delete(key);
       const gone = known.get(key);
       if (gone) {
@@ -323,6 +331,8 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const config: PolicyProbeConfig | undefined = problem ? undefined : { caPem: (check as { caPem?: string }).caPem };
     deps.probes.syncPolicy(policy, config ? targets : [], config ?? {});
     if (deps.statusWriter?.() === false) {
+      // The status writer reports the policy's pods; a replica that stopped writing drops its stale series.
+      deps.metrics?.forgetPolicyPods(req.namespace, req.name);
       deps.onPass?.(req.namespace, performance.now() - resumed + passMs);
       return {};
     }
@@ -339,6 +349,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     });
     passMs += performance.now() - resumed;
     deps.onPass?.(req.namespace, passMs);
+    deps.metrics?.setPolicyPods(req.namespace, req.name, podCounts(status));
     if (statusDiffers(policy.status, status)) {
       await deps.writeLimiter.wait(ctx.signal, req.namespace);
       await deps.fence

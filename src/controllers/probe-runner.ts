@@ -186,6 +186,7 @@ class ProbeRunner implements ProbeManager {
     for (const t of [...state.targets.values()]) this.#removeTarget(state, t);
     this.#policies.delete(policyKey);
     this.#failsafe.removePolicy(policyKey);
+    this.#deps.metrics.policyRemoved(state.namespace, state.name);
   }
 
   desiredFor(podUid: string): DesiredPodCondition[] {
@@ -276,6 +277,7 @@ class ProbeRunner implements ProbeManager {
         globalTargets: pods.length,
       };
       this.#policies.set(key, state);
+      this.#deps.metrics.policyAdded(state.namespace, state.name);
       this.#seedFailsafe(state, pods);
     }
     // Keep one spec object per generation: compiled probers are cached per spec object, and
@@ -404,7 +406,10 @@ class ProbeRunner implements ProbeManager {
       namespace: state.namespace,
       result: result.couldNotLook ? 'error' : result.outcome === 'success' ? 'success' : 'failure',
     });
-    metrics.probeDuration.observe({ policy: state.name, handler: state.handler }, (result.durationMs ?? 0) / 1000);
+    metrics.probeDuration.observe(
+      { policy: state.name, namespace: state.namespace, handler: state.handler },
+      (result.durationMs ?? 0) / 1000,
+    );
     const now = clock.now();
     this.#report(state, this.#failsafe.observe(key, result.couldNotLook, keyOf(state)));
     this.#report(state, this.#failsafe.tick(keyOf(state), now));

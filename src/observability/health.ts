@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { type Clock, realClock } from '../runtime/clock.ts';
+import type { AuthDecision } from './metrics-auth.ts';
 
 // The kubelet's liveness and readiness probes and Prometheus scrape this server. node:http is
 // enough for three GET routes; a framework would add dependencies and nothing we use.
@@ -18,6 +19,11 @@ export interface HealthServerOptions {
   healthy?: () => boolean;
   /** Served on /metrics; omitted means /metrics is 404. */
   registry?: Registry;
+  /**
+   * Decides who may read /metrics from the request's Authorization header (src/observability/metrics-auth.ts);
+   * omitted: anyone. /healthz and /readyz stay open either way: the kubelet probes them without a token.
+   */
+  authorizeMetrics?: (authorization: string | undefined, path: string) => Promise<AuthDecision>;
   logger?: Logger;
   clock?: Clock;
   /** close() waits this long for in-flight requests before cutting connections. Default 5 s. */
@@ -72,6 +78,12 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
         return;
       case '/metrics':
         if (opts.registry) {
+          const decision = await opts.authorizeMetrics?.(req.headers.authorization, path);
+          if (decision && decision.status !== 200) {
+            if (decision.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+            send(res, decision.status, `${decision.message}\n`);
+            return;
+          }
           const body = await opts.registry.metrics();
           send(res, 200, body, opts.registry.contentType);
           return;

@@ -1,6 +1,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ControllerHooks } from '../runtime/controller.ts';
 import type { RestartReason } from '../runtime/informer.ts';
+import type { WorkQueueMetricsProvider } from '../runtime/queue-metrics.ts';
+import { policyGauges } from './policy-metrics.ts';
+import { workqueueMetricsProvider } from './workqueue-metrics.ts';
 
 // One private Registry per process (not prom-client's global one) so tests can create as many as
 // they like and nothing registered by a dependency leaks into /metrics.
@@ -14,8 +17,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** Probe results: result is success | failure | error (operator could not look). */
   readonly probesTotal: Counter<'policy' | 'namespace' | 'result'>;
-  /** Probe latency by policy and handler (tcp | http | grpc | exec). */
-  readonly probeDuration: Histogram<'policy' | 'handler'>;
+  /** Probe latency by policy, namespace and handler (httpGet | tcpSocket | grpc | exec). */
+  readonly probeDuration: Histogram<'policy' | 'namespace' | 'handler'>;
   /** Condition patches on pods/status: result is success | conflict | notfound | error. */
   readonly conditionPatchesTotal: Counter<'result'>;
   /** Orphaned readiness gates set True, reason GateReleased (src/safety/gate-release.ts), by namespace. */
@@ -30,6 +33,10 @@ export interface Metrics {
   readonly failsafeTripsTotal: Counter<'policy' | 'namespace' | 'reason'>;
   /** 1 while this process holds the leader lease, else 0. */
   readonly leader: Gauge;
+  /** client-go's leaderelection gauge: 1 while this process holds the Lease `name`, else 0. */
+  readonly leaderElectionMasterStatus: Gauge<'name'>;
+  /** client-go-compatible workqueue_* metrics (src/runtime/workqueue.ts), label name = the controller. */
+  readonly workqueueMetrics: WorkQueueMetricsProvider;
   /** Probe timeouts not counted because the operator itself stalled (src/safety/stalls.ts). */
   readonly probesDiscountedTotal: Counter;
   /** Shard buckets held now (docs/sharding.md); 0 without sharding. */
@@ -51,11 +58,33 @@ export interface Metrics {
   registerFailsafe(stats: () => { held: Record<string, number>; couldNotLookRatio: number }): void;
   /** Reports `depth()` as the workqueue depth of `controller` at each scrape; returns an unregister function. */
   registerWorkqueue(controller: string, depth: () => number): () => void;
+  /** A policy appeared: its labelled counters start at 0, so rate() and absent() work from the start. */
+  policyAdded(namespace: string, policy: string): void;
+  /** A policy went: every series labelled with it is removed, so per-policy series do not pile up. */
+  policyRemoved(namespace: string, policy: string): void;
+  /** Sets the readygate_policy_*_pods gauges from a policy's status; ungated undefined: not counted. */
+  setPolicyPods(namespace: string, policy: string, pods: PolicyPods): void;
+  /** Removes the readygate_policy_*_pods gauges of a policy (deleted, or no longer written by this replica). */
+  forgetPolicyPods(namespace: string, policy: string): void;
   /** Controller hooks that record reconcile durations by controller and result. */
   controllerHooks(): ControllerHooks;
   /** An `onRestart` callback for a ResilientInformer named `informer`. */
   informerRestartHook(informer: string): (reason: RestartReason) => void;
 }
+
+/** The pod counts of a policy's status (src/controllers/policy.ts desiredStatus). */
+export interface PolicyPods {
+  matched: number;
+  ready: number;
+  failing: number;
+  ungated?: number;
+}
+
+/** The bounded label values of the per-policy counters, initialised at 0 when a policy appears. */
+const PROBE_RESULTS = ['success', 'failure', 'error'] as const;
+const FAILSAFE_REASONS = ['Failsafe', 'CouldNotLook'] as const;
+/** probe-runner.ts handlerOf: the handlers a policy's probe can have. */
+const HANDLERS = ['httpGet', 'tcpSocket', 'grpc', 'exec', 'unknown'] as const;
 
 /** What the overload metrics show. */
 export interface OverloadStats {
@@ -128,21 +157,31 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   let overloadStats: (() => OverloadStats) | undefined;
   overloadGauges(registers, () => overloadStats?.());
 
+  const probesTotal = new Counter<'policy' | 'namespace' | 'result'>({
+    name: 'readygate_probes_total',
+    help: 'Probes run, by policy, namespace and result.',
+    labelNames: ['policy', 'namespace', 'result'],
+    registers,
+  });
+  const probeDuration = new Histogram<'policy' | 'namespace' | 'handler'>({
+    name: 'readygate_probe_duration_seconds',
+    help: 'Probe latency, by policy, namespace and handler.',
+    labelNames: ['policy', 'namespace', 'handler'],
+    buckets: PROBE_BUCKETS,
+    registers,
+  });
+  const failsafeTripsTotal = new Counter<'policy' | 'namespace' | 'reason'>({
+    name: 'readygate_failsafe_trips_total',
+    help: 'Failsafe holds begun, by policy, namespace and reason (Failsafe: too many flips in a window; CouldNotLook: most targets unreachable from the operator).',
+    labelNames: ['policy', 'namespace', 'reason'],
+    registers,
+  });
+  const pods = policyGauges(registers);
+
   return {
     registry,
-    probesTotal: new Counter({
-      name: 'readygate_probes_total',
-      help: 'Probes run, by policy, namespace and result.',
-      labelNames: ['policy', 'namespace', 'result'],
-      registers,
-    }),
-    probeDuration: new Histogram({
-      name: 'readygate_probe_duration_seconds',
-      help: 'Probe latency, by policy and handler.',
-      labelNames: ['policy', 'handler'],
-      buckets: PROBE_BUCKETS,
-      registers,
-    }),
+    probesTotal,
+    probeDuration,
     conditionPatchesTotal: new Counter({
       name: 'readygate_condition_patches_total',
       help: 'Pod condition patches, by result.',
@@ -163,17 +202,19 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     workqueueDepth,
     reconcileDuration,
-    failsafeTripsTotal: new Counter({
-      name: 'readygate_failsafe_trips_total',
-      help: 'Failsafe holds begun, by policy, namespace and reason (Failsafe: too many flips in a window; CouldNotLook: most targets unreachable from the operator).',
-      labelNames: ['policy', 'namespace', 'reason'],
-      registers,
-    }),
+    failsafeTripsTotal,
     leader: new Gauge({
       name: 'readygate_leader',
       help: '1 if this process is the leader, else 0.',
       registers,
     }),
+    leaderElectionMasterStatus: new Gauge({
+      name: 'leader_election_master_status',
+      help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. name is the string used to identify the lease.',
+      labelNames: ['name'],
+      registers,
+    }),
+    workqueueMetrics: workqueueMetricsProvider(registers),
     probesDiscountedTotal: new Counter({
       name: 'readygate_probe_timeouts_discounted_total',
       help: 'Probe timeouts not counted against a pod because the operator itself was stalled for most of the probe (descheduled, or its event loop blocked).',
@@ -203,6 +244,17 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       labelNames: ['kind'],
       registers,
     }),
+    policyAdded(namespace, policy) {
+      for (const result of PROBE_RESULTS) probesTotal.labels({ policy, namespace, result }).inc(0);
+      for (const reason of FAILSAFE_REASONS) failsafeTripsTotal.labels({ policy, namespace, reason }).inc(0);
+    },
+    policyRemoved(namespace, policy) {
+      for (const result of PROBE_RESULTS) probesTotal.remove({ policy, namespace, result });
+      for (const reason of FAILSAFE_REASONS) failsafeTripsTotal.remove({ policy, namespace, reason });
+      for (const handler of HANDLERS) probeDuration.remove({ policy, namespace, handler });
+    },
+    setPolicyPods: pods.set,
+    forgetPolicyPods: pods.forget,
     registerFailsafe(stats) {
       failsafeStats = stats;
     },

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Logger, pino } from 'pino';
 import { type Clock, realClock } from './clock.ts';
 import type { Runnable } from './manager.ts';
+import type { WorkQueueMetricsProvider } from './queue-metrics.ts';
 import type { RateLimiter } from './ratelimit.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -62,6 +63,8 @@ export interface ControllerOptions {
   rateLimiter?: RateLimiter;
   /** A queue to use instead of a fresh one (e.g. shared with the code that enqueues). */
   queue?: WorkQueue;
+  /** Records the fresh queue's workqueue_* metrics under `name`; ignored when `queue` is given. */
+  metricsProvider?: WorkQueueMetricsProvider;
 }
 
 /** Thrown into a reconcile's signal when it exceeds the reconcile timeout. */
@@ -108,7 +111,12 @@ export class Controller implements Runnable {
     this.#hooks = opts.hooks ?? {};
     this.queue =
       opts.queue ??
-      new WorkQueue({ clock: this.#clock, ...(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {}) });
+      new WorkQueue({
+        clock: this.#clock,
+        name: opts.name,
+        ...(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {}),
+        ...(opts.metricsProvider ? { metricsProvider: opts.metricsProvider } : {}),
+      });
   }
 
   /** Queues `request` for reconciliation (collapsed with any pending one for the same object). */

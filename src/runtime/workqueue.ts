@@ -1,4 +1,5 @@
 import { type Clock, MAX_TIMER_DELAY_MS, realClock, type TimerHandle } from './clock.ts';
+import { QueueMetrics, type WorkQueueMetricsProvider } from './queue-metrics.ts';
 import { ItemExponentialFailureRateLimiter, type RateLimiter } from './ratelimit.ts';
 
 // A keyed work queue after client-go's workqueue (queue.go, delaying_queue.go,
@@ -16,6 +17,10 @@ export interface WorkQueueOptions {
    * resync brings dropped keys back. Default 1,000,000.
    */
   maxKeys?: number;
+  /** Names the queue in the workqueue_* metrics (client-go's QueueConfig.Name); needs `metricsProvider`. */
+  name?: string;
+  /** Where the client-go-compatible workqueue metrics go; none: not recorded. */
+  metricsProvider?: WorkQueueMetricsProvider;
 }
 
 interface HeapEntry {
@@ -62,11 +67,14 @@ export class WorkQueue {
   #shuttingDown = false;
   readonly #drainWaiters: Array<() => void> = [];
   #dropped = 0;
+  readonly #metrics: QueueMetrics | undefined;
 
   constructor(opts: WorkQueueOptions = {}) {
     this.#clock = opts.clock ?? realClock;
     this.#rateLimiter = opts.rateLimiter ?? new ItemExponentialFailureRateLimiter();
     this.#maxKeys = opts.maxKeys ?? 1_000_000;
+    if (opts.metricsProvider && !opts.name) throw new Error('a WorkQueue with a metricsProvider needs a name');
+    if (opts.metricsProvider) this.#metrics = new QueueMetrics(opts.name ?? '', opts.metricsProvider, this.#clock);
   }
 
   /** Marks `key` as needing processing now; cancels any later delayed add of it (earliest wins). */
@@ -78,6 +86,7 @@ export class WorkQueue {
       this.#dropped++;
       return;
     }
+    this.#metrics?.add(key);
     this.#dirty.add(key);
     // A key being processed waits in `dirty` until done() re-queues it.
     if (this.#processing.has(key)) return;
@@ -87,6 +96,7 @@ export class WorkQueue {
   /** Adds `key` after `delayMs`, unless it is already ready or due earlier. */
   addAfter(key: string, delayMs: number): void {
     if (this.#shuttingDown) return;
+    this.#metrics?.retry();
     if (!(delayMs > 0)) {
       this.add(key);
       return;
@@ -136,6 +146,7 @@ export class WorkQueue {
   /** Releases `key` after processing; if it was re-added meanwhile, it is queued again now. */
   done(key: string): void {
     if (!this.#processing.delete(key)) return;
+    this.#metrics?.done(key);
     if (this.#shuttingDown) {
       this.#dirty.delete(key);
       if (this.#processing.size === 0) this.#releaseDrainWaiters();
@@ -159,6 +170,7 @@ export class WorkQueue {
     this.#head = 0;
     this.#heap = [];
     this.#waiting.clear();
+    for (const key of this.#dirty) this.#metrics?.discard(key);
     for (const key of this.#dirty) if (!this.#processing.has(key)) this.#dirty.delete(key);
     for (const resolve of this.#getters.splice(0)) resolve(undefined);
     if (this.#processing.size === 0) this.#releaseDrainWaiters();
@@ -226,10 +238,12 @@ export class WorkQueue {
     }
     this.#dirty.delete(key);
     this.#processing.add(key);
+    this.#metrics?.get(key);
     return key;
   }
 
   #releaseDrainWaiters(): void {
+    this.#metrics?.close();
     for (const resolve of this.#drainWaiters.splice(0)) resolve();
   }
 

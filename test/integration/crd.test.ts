@@ -1,8 +1,10 @@
 // The ProbePolicy CRD against a real kube-apiserver: installation, defaults, printer columns, and
 // the schema + CEL rules that reject bad input with a message naming the field.
 import { readFileSync } from 'node:fs';
-import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { type Dispatcher, getGlobalDispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { rest } from '../../src/kube/rest.ts';
 import { adminKubeConfig, createNamespace, deleteNamespace, probePolicies, statusMessage } from '../support/kube.ts';
 
 type Spec = Record<string, unknown>;
@@ -19,6 +21,27 @@ const policy = (name: string, spec: Spec) => ({
 });
 const withProbe = (probe: Record<string, unknown>): Spec => ({ ...valid(), probe });
 const withHttp = (httpGet: Record<string, unknown>): Spec => withProbe({ httpGet: { port: 8080, ...httpGet } });
+
+/** `kubectl get` of one policy as the API server renders it: a meta.k8s.io/v1 Table. */
+async function table(namespace: string, name: string): Promise<{ columns: string[]; cells: unknown[] }> {
+  const url = `${kc.getCurrentCluster()?.server}/apis/readygate.dev/v1alpha1/namespaces/${namespace}/probepolicies/${name}`;
+  const ctx = new RequestContext(url, HttpMethod.GET);
+  await kc.applySecurityAuthentication(ctx);
+  const dispatcher = (ctx.getDispatcher() as Dispatcher | undefined) ?? getGlobalDispatcher();
+  const res = await dispatcher.request({
+    origin: new URL(url).origin,
+    path: new URL(url).pathname,
+    method: 'GET',
+    headers: { ...ctx.getHeaders(), Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+  });
+  const body = (await res.body.json()) as {
+    kind: string;
+    columnDefinitions: { name: string }[];
+    rows: { cells: unknown[] }[];
+  };
+  expect(body.kind).toBe('Table');
+  return { columns: body.columnDefinitions.map((c) => c.name), cells: body.rows[0]?.cells ?? [] };
+}
 
 let kc: KubeConfig;
 let ns: string;
@@ -50,12 +73,47 @@ describe('ProbePolicy CRD', () => {
     expect(version?.subresources?.status).toBeDefined();
     expect(version?.additionalPrinterColumns?.map((c) => c.name)).toEqual([
       'Condition Type',
-      'Matched',
       'Ready',
+      'Matched',
+      'Passing',
+      'Ungated',
+      'Reason',
       'Age',
     ]);
     // The CEL rules survived the trip (a client that drops x-kubernetes-* keys would lose them).
     expect(JSON.stringify(version?.schema)).toContain('exactly one of tcpSocket, httpGet, grpc or exec must be set');
+  });
+
+  it('renders the printer columns from the status in a server-side Table', async () => {
+    await probePolicies(kc).create(ns, policy('columns', valid()));
+    const at = '2026-11-30T12:00:00Z';
+    await rest(kc, {
+      method: 'PATCH',
+      path: `/apis/readygate.dev/v1alpha1/namespaces/${ns}/probepolicies/columns/status`,
+      contentType: 'application/merge-patch+json',
+      body: {
+        status: {
+          observedGeneration: 1,
+          matchedPods: 4,
+          readyPods: 3,
+          ungatedPods: 1,
+          failingPods: ['columns-3'],
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'Probing',
+              message: 'probing 4 matched pods',
+              lastTransitionTime: at,
+            },
+            { type: 'Degraded', status: 'True', reason: 'Conflict', message: 'older policy', lastTransitionTime: at },
+          ],
+        },
+      },
+    });
+    const { columns, cells } = await table(ns, 'columns');
+    expect(columns).toEqual(['Name', 'Condition Type', 'Ready', 'Matched', 'Passing', 'Ungated', 'Reason', 'Age']);
+    expect(cells.slice(0, 7)).toEqual(['columns', 'readygate.dev/payments-db', 'True', 4, 3, 1, 'Conflict']);
   });
 
   it('accepts a valid policy and applies the documented defaults', async () => {

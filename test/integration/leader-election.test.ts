@@ -61,6 +61,14 @@ const holder = async () =>
 
 const probesMade = (op: OperatorProcess) => probesMadeBy(op.healthUrl);
 
+/** client-go's leader_election_master_status of the Lease, from op's /metrics. */
+const masterStatus = async (op: OperatorProcess) => {
+  const series = `leader_election_master_status{name="${LEASE}"} `;
+  const text = await (await fetch(`${op.healthUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(series));
+  return line === undefined ? undefined : Number(line.slice(series.length));
+};
+
 /** Whether op's log says its elector has read the lease and seen `identity` hold it. */
 const observedLeader = (op: OperatorProcess, identity: string) =>
   op
@@ -129,6 +137,8 @@ describe('leader election', () => {
     expect(await holder()).toBe('operator-a');
     expect(await probesMade(b)).toBe(0);
     expect(await probesMade(a)).toBeGreaterThan(0);
+    expect(await masterStatus(a)).toBe(1);
+    expect(await masterStatus(b)).toBe(0);
 
     const before = auditPosition(cp().dir);
     const killedAt = Date.now();
@@ -137,6 +147,7 @@ describe('leader election', () => {
     const takeoverMs = Date.now() - killedAt;
     console.log(`leader killed → standby holds the lease after ${takeoverMs} ms (lease 6 s, retry 1 s)`);
     await eventually(async () => expect(await probesMade(b)).toBeGreaterThan(10));
+    expect(await masterStatus(b)).toBe(1);
 
     // Zero flips: no write to any pod's status during the takeover and three rounds of b's probes after it.
     await probeRounds(b.healthUrl, { le: 5 }, 3);

@@ -98,6 +98,13 @@ const gatesNotTrue = async (): Promise<string[]> =>
     )
     .filter((s) => !s.endsWith('=True'));
 
+/** The value of one series of the operator's /metrics, by its exact name and labels; undefined: absent. */
+const metric = async (series: string): Promise<number | undefined> => {
+  const text = await (await fetch(`${operator.healthUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
 const eventsFor = async (kind: string, name: string): Promise<CoreV1Event[]> =>
   (await core.listNamespacedEvent({ namespace: ns })).items.filter(
     (e) => e.involvedObject.kind === kind && e.involvedObject.name === name,
@@ -166,6 +173,18 @@ describe('a pod with the gate', () => {
     });
     expect(status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
     expect(status.conditions.find((c) => c.type === 'Degraded')?.status).toBe('False');
+    // The same counts as gauges, and the client-go workqueue metrics of both controllers.
+    const labels = `{namespace="${ns}",policy="web"}`;
+    await eventually(async () => expect(await metric(`readygate_policy_ready_pods${labels}`)).toBe(1));
+    expect(await metric(`readygate_policy_matched_pods${labels}`)).toBe(1);
+    expect(await metric(`readygate_policy_failing_pods${labels}`)).toBe(0);
+    expect(await metric(`readygate_policy_ungated_pods${labels}`)).toBe(0);
+    expect(await metric(`readygate_probes_total{policy="web",namespace="${ns}",result="error"}`)).toBe(0);
+    for (const name of ['probepolicy', 'pod']) {
+      expect(await metric(`workqueue_adds_total{name="${name}"}`)).toBeGreaterThan(0);
+      expect(await metric(`workqueue_work_duration_seconds_count{name="${name}"}`)).toBeGreaterThan(0);
+      expect(await metric(`workqueue_depth{name="${name}"}`)).toBeGreaterThanOrEqual(0);
+    }
   });
 
   it('never touches a pod without the gate', async () => {
@@ -490,6 +509,8 @@ describe('events', () => {
     await probePolicies(kc).create(ns, policy('gone', {}));
     await core.createNamespacedPod({ namespace: ns, body: pod('gone-1', 'gone') });
     const before = await waitCondition('gone-1', GATE, 'True');
+    const gone = `{namespace="${ns}",policy="gone"}`;
+    await eventually(async () => expect(await metric(`readygate_policy_ready_pods${gone}`)).toBe(1));
     await probePolicies(kc).delete(ns, 'gone');
     await eventually(async () => {
       const events = await eventsFor('ProbePolicy', 'gone');
@@ -499,6 +520,9 @@ describe('events', () => {
         ),
       ).toBe(true);
     });
+    // Its series go with it: no per-policy series outlives the policy.
+    await eventually(async () => expect(await metric(`readygate_policy_matched_pods${gone}`)).toBeUndefined());
+    expect(await metric(`readygate_probes_total{policy="gone",namespace="${ns}",result="success"}`)).toBeUndefined();
     const probed = await probesOf('gone');
     fixture.setApp(ns, 'gone-1', 'failing');
     // Four rounds of web's targets: more than failureThreshold (2) periods, in which gone-1 would have

@@ -490,6 +490,33 @@ describe('other settings', () => {
     expect(sm.spec.selector.matchLabels).toEqual(one(objects, 'Service').spec.selector);
   });
 
+  it('metrics.auth: --metrics-auth, the reviews it needs, a metrics-reader ClusterRole and a token for the ServiceMonitor', () => {
+    const off = render(['metrics.serviceMonitor.enabled=true']);
+    expect(args(off)).not.toContain('--metrics-auth');
+    expect(ofKind(off, 'ClusterRole').map((r) => r.metadata.name)).toEqual(['readygate']);
+    expect(one(off, 'ServiceMonitor').spec.endpoints[0]).not.toHaveProperty('bearerTokenFile');
+
+    for (const mode of [[], ['watchNamespaces={shop}']]) {
+      const objects = render(['metrics.auth.enabled=true', 'metrics.serviceMonitor.enabled=true', ...mode]);
+      expect(args(objects)).toContain('--metrics-auth');
+      expect(parseRunOptions(args(objects).slice(1), {}).metricsAuth).toBe(true);
+      const reviews = one(objects, 'ClusterRole', 'readygate-metrics-auth');
+      expect(grants(reviews.rules)).toEqual([
+        'authentication.k8s.io/tokenreviews:create',
+        'authorization.k8s.io/subjectaccessreviews:create',
+      ]);
+      const bound = one(objects, 'ClusterRoleBinding', 'readygate-metrics-auth');
+      expect(bound.roleRef.name).toBe('readygate-metrics-auth');
+      expect(bound.subjects).toEqual([{ kind: 'ServiceAccount', name: 'readygate', namespace: NAMESPACE }]);
+      expect(one(objects, 'ClusterRole', 'readygate-metrics-reader').rules).toEqual([
+        { nonResourceURLs: ['/metrics'], verbs: ['get'] },
+      ]);
+      expect(one(objects, 'ServiceMonitor').spec.endpoints[0].bearerTokenFile).toBe(
+        '/var/run/secrets/kubernetes.io/serviceaccount/token',
+      );
+    }
+  });
+
   it('NetworkPolicy: ingress to the health port only; egress to the API server, DNS and probe targets', () => {
     const objects = render(['networkPolicy.enabled=true']);
     const np = one(objects, 'NetworkPolicy').spec;

@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
-import { explainPod, formatExplanation } from '../../../src/cli/explain.ts';
+import { explainPod, explanationJson, formatExplanation, rfc3339 } from '../../../src/cli/explain.ts';
 import { parseDuration, parseRunOptions, shardLeaseId, UsageError } from '../../../src/cli/options.ts';
 import { printable, printableJson } from '../../../src/cli/terminal.ts';
 
@@ -122,6 +122,27 @@ describe('explainPod', () => {
     expect(e.summary).toBe(`Not Ready: blocked by ${GATE}.`);
     expect(e.gates[0]).toMatchObject({ policy: 'db', status: 'False', blocking: true, since: '90s ago' });
     expect(formatExplanation(e)).toContain('policy db reports ProbeFailed: TCP refused');
+    expect(formatExplanation(e)).toContain(`gate ${GATE}: False for 90s\n`);
+    // -o json: the instant, not the words; nothing else changes.
+    const json = JSON.parse(printableJson(explanationJson(e))) as { gates: Record<string, unknown>[] };
+    expect(json.gates[0]).toEqual({
+      conditionType: GATE,
+      policy: 'db',
+      status: 'False',
+      reason: 'ProbeFailed',
+      message: 'TCP refused',
+      since: '2026-11-27T05:58:30Z',
+      probes: 'every 10s',
+      blocking: true,
+      why: 'policy db reports ProbeFailed: TCP refused',
+    });
+  });
+  it('writes API times as RFC 3339 in UTC, and nothing for none', () => {
+    expect(rfc3339('2026-11-27T07:58:30+02:00')).toBe('2026-11-27T05:58:30Z');
+    expect(rfc3339(new Date(Date.UTC(2026, 10, 27, 5, 58, 30, 250)))).toBe('2026-11-27T05:58:30.250Z');
+    expect(rfc3339('2026-11-27T05:58:30.123456Z')).toBe('2026-11-27T05:58:30.123Z');
+    expect(rfc3339(undefined)).toBeUndefined();
+    expect(rfc3339('not a time')).toBeUndefined();
   });
   it("states the probes' period, stretched when the operator is overloaded", () => {
     const conditions = [{ type: 'ContainersReady', status: 'True' }];

@@ -270,6 +270,9 @@ describe('runExplain against a stand-in API server', () => {
     );
     const json = JSON.parse((await explain(['-o', 'json'])).stdout);
     expect(json.owner).toMatchObject({ state: 'held', holder: REPLICAS[bucket % 3], bucket, buckets: 16 });
+    // In JSON the renewal is the instant (RFC 3339), not "1s ago".
+    expect(json.owner.renewed).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
+    expect(Date.parse(json.owner.renewed)).toBe(Date.parse(renewTime));
     expect(requests.some((q) => q.startsWith(`GET /apis/coordination.k8s.io/v1/namespaces/${NS}/leases?`))).toBe(true);
   });
 

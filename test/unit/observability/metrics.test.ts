@@ -40,7 +40,7 @@ describe('metrics', () => {
   it('records labelled samples', async () => {
     const m = createMetrics({ defaultMetrics: false });
     m.probesTotal.inc({ policy: 'db', namespace: 'shop', result: 'failure' });
-    m.probeDuration.observe({ policy: 'db', handler: 'http' }, 0.02);
+    m.probeDuration.observe({ policy: 'db', namespace: 'shop', handler: 'httpGet' }, 0.02);
     m.apiErrorsTotal.inc({ verb: 'patch', resource: 'pods/status', code: '409' });
     m.failsafeTripsTotal.inc({ policy: 'db', namespace: 'shop' });
     m.leader.set(1);
@@ -50,7 +50,9 @@ describe('metrics', () => {
     expect(text).toContain('readygate_probe_crashes_total{handler="exec",kind="rejected"} 1');
     expect(text).toContain('readygate_unexpected_errors_total{kind="uncaughtException"} 1');
     expect(text).toContain('readygate_probes_total{policy="db",namespace="shop",result="failure"} 1');
-    expect(text).toContain('readygate_probe_duration_seconds_bucket{le="0.025",policy="db",handler="http"} 1');
+    expect(text).toContain(
+      'readygate_probe_duration_seconds_bucket{le="0.025",policy="db",namespace="shop",handler="httpGet"} 1',
+    );
     expect(text).toContain('readygate_api_errors_total{verb="patch",resource="pods/status",code="409"} 1');
     expect(text).toContain('readygate_failsafe_trips_total{policy="db",namespace="shop"} 1');
     expect(text).toContain('readygate_leader 1');
@@ -92,6 +94,66 @@ describe('metrics', () => {
     onRestart('stall');
     expect(await m.registry.getSingleMetricAsString('readygate_informer_restarts_total')).toContain(
       'readygate_informer_restarts_total{informer="pods",reason="stall"} 2',
+    );
+  });
+
+  it('starts the per-policy counters at 0 when a policy appears and removes its series when it goes', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.policyAdded('shop', 'db');
+    m.policyAdded('shop', 'cache');
+    const probes = await m.registry.getSingleMetricAsString('readygate_probes_total');
+    for (const result of ['success', 'failure', 'error']) {
+      expect(probes).toContain(`readygate_probes_total{policy="db",namespace="shop",result="${result}"} 0`);
+    }
+    const trips = await m.registry.getSingleMetricAsString('readygate_failsafe_trips_total');
+    expect(trips).toContain('readygate_failsafe_trips_total{policy="db",namespace="shop",reason="Failsafe"} 0');
+    expect(trips).toContain('readygate_failsafe_trips_total{policy="db",namespace="shop",reason="CouldNotLook"} 0');
+
+    m.probesTotal.inc({ policy: 'db', namespace: 'shop', result: 'success' });
+    m.policyAdded('shop', 'db'); // a second appearance keeps the count
+    m.probeDuration.observe({ policy: 'db', namespace: 'shop', handler: 'tcpSocket' }, 0.01);
+    expect(await m.registry.getSingleMetricAsString('readygate_probes_total')).toContain(
+      'readygate_probes_total{policy="db",namespace="shop",result="success"} 1',
+    );
+
+    m.policyRemoved('shop', 'db');
+    for (const name of [
+      'readygate_probes_total',
+      'readygate_failsafe_trips_total',
+      'readygate_probe_duration_seconds',
+    ]) {
+      const text = await m.registry.getSingleMetricAsString(name);
+      expect(text).not.toContain('policy="db"');
+    }
+    expect(await m.registry.getSingleMetricAsString('readygate_probes_total')).toContain('policy="cache"');
+  });
+
+  it('sets the per-policy pod gauges and removes them', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.setPolicyPods('shop', 'db', { matched: 5, ready: 3, failing: 2, ungated: 1 });
+    m.setPolicyPods('shop', 'cache', { matched: 1, ready: 1, failing: 0 });
+    const value = async (what: string, policy: string) =>
+      (await m.registry.getSingleMetric(`readygate_policy_${what}_pods`)!.get()).values.find(
+        (v) => v.labels.policy === policy && v.labels.namespace === 'shop',
+      )?.value;
+    expect(await value('matched', 'db')).toBe(5);
+    expect(await value('ready', 'db')).toBe(3);
+    expect(await value('failing', 'db')).toBe(2);
+    expect(await value('ungated', 'db')).toBe(1);
+    // Not counted (spec.injection Disabled): no ungated series, as the status has no ungatedPods.
+    expect(await value('ungated', 'cache')).toBeUndefined();
+    expect(await value('matched', 'cache')).toBe(1);
+
+    m.forgetPolicyPods('shop', 'db');
+    for (const what of ['matched', 'ready', 'failing', 'ungated']) expect(await value(what, 'db')).toBeUndefined();
+    expect(await value('ready', 'cache')).toBe(1);
+  });
+
+  it('exports leader_election_master_status by lease name', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.leaderElectionMasterStatus.set({ name: 'readygate-leader' }, 1);
+    expect(await m.registry.getSingleMetricAsString('leader_election_master_status')).toContain(
+      'leader_election_master_status{name="readygate-leader"} 1',
     );
   });
 });
