@@ -122,6 +122,7 @@ describe('ProbePolicy CRD', () => {
       conditionType: 'readygate.dev/payments-db',
       selector: { matchLabels: { app: 'payments' } },
       mode: 'Continuous',
+      injection: 'Enabled',
       dryRun: false,
       failsafe: { maxUnavailable: '50%', failOpenAfterSeconds: 0 },
       probe: {
