@@ -227,7 +227,8 @@ function checkSharding(opts: OperatorOptions, env: NodeJS.ProcessEnv): void {
 export const shardLeaseId = (opts: Pick<OperatorOptions, 'leaderElectionId' | 'shardBuckets'>) =>
   `${opts.leaderElectionId}-s${opts.shardBuckets}`;
 
-function conditionPrefixes(flag: string | undefined): string[] {
+/** The --allowed-condition-prefixes list (default readygate.dev/), each checked; a UsageError otherwise. */
+export function conditionPrefixes(flag: string | undefined): string[] {
   if (flag === undefined) return [...DEFAULT_CONDITION_PREFIXES];
   const prefixes = flag
     .split(',')

@@ -15,10 +15,10 @@ import { type Lease, restLeaseSetClient } from '../kube/lease.ts';
 import { listAll } from '../kube/list.ts';
 import { conditionPatch, patchPodConditions } from '../kube/pod-status.ts';
 import { SHARD_BUCKET_LABEL, SHARD_MEMBER_LABEL } from '../kube/shard-leases.ts';
-import { conditionTypeProblem, DEFAULT_CONDITION_PREFIXES, invalidPrefix } from '../safety/ownership.ts';
+import { conditionTypeProblem } from '../safety/ownership.ts';
 import { EXIT } from './exit.ts';
 import { leaseIsLive } from './explain.ts';
-import { UsageError } from './options.ts';
+import { conditionPrefixes, UsageError } from './options.ts';
 import { printable } from './terminal.ts';
 
 export const UNINSTALLED_REASON = 'Uninstalled';
@@ -135,15 +135,7 @@ export function parseReleaseOptions(argv: string[]): ReleaseOptions {
       throw new UsageError(`--${flag} must be a namespace name, got ${JSON.stringify(ns)}`);
     }
   }
-  const prefixes = (str('allowed-condition-prefixes') ?? DEFAULT_CONDITION_PREFIXES.join(','))
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (prefixes.length === 0) throw new UsageError('--allowed-condition-prefixes: name at least one prefix');
-  for (const p of prefixes) {
-    const problem = invalidPrefix(p);
-    if (problem) throw new UsageError(`--allowed-condition-prefixes: ${problem}`);
-  }
+  const prefixes = conditionPrefixes(str('allowed-condition-prefixes'));
   return {
     kubeconfig: str('kubeconfig'),
     namespace: str('namespace'),
