@@ -276,10 +276,51 @@ export function policyDeletedMessage(conditionType: string, releaseAfterMs: numb
   return `ProbePolicy deleted: its probes stopped. On each pod no other ProbePolicy provides ${conditionType} to, a condition that is not True is set True (reason ${RELEASE_REASON}) after ${formatGrace(releaseAfterMs)}, unless a ProbePolicy provides the gate again by then; True conditions are left as they are`;
 }
 
+/** Pure: names of the older policies that own the condition on the conflicted pods. */
+function conflictOwners(
+  policy: ProbePolicy,
+  conflicted: readonly V1Pod[],
+  policies: readonly ProbePolicy[],
+): Set<string> {
+  const owners = new Set<string>();
+  for (const pod of conflicted) {
+    const owner = policies
+      .filter((p) => p.spec.conditionType === policy.spec.conditionType && selects(p, pod))
+      .sort(olderFirst)[0];
+    if (owner?.metadata?.name) owners.add(owner.metadata.name);
+  }
+  return owners;
+}
+
+type KnownPolicy = { uid: string; name: string; namespace: string; conditionType: string };
+
+/** A policy key with no policy: stop its probes, drop its series, and say once what happens to its gates. */
+function policyGone(
+  key: string,
+  ctx: ReconcileContext,
+  state: { known: Map<string, KnownPolicy>; announced: Map<string, Map<string, Announced>> },
+  deps: PolicyReconcilerDeps,
+): void {
+  const [namespace = '', name = ''] = key.split('/');
+  deps.probes.removePolicy(key);
+  deps.metrics?.forgetPolicyPods(namespace, name);
+  state.announced.delete(key);
+  const gone = state.known.get(key);
+  if (!gone) return;
+  state.known.delete(key);
+  deps.events.record(
+    { apiVersion: API_VERSION, kind: KIND, namespace: gone.namespace, name: gone.name, uid: gone.uid },
+    'Normal',
+    'PolicyDeleted',
+    policyDeletedMessage(gone.conditionType, deps.releaseAfterMs ?? 0),
+  );
+  ctx.log.info({ releaseAfterMs: deps.releaseAfterMs ?? 0 }, 'policy deleted; probes stopped');
+}
+
 /** Builds the Reconciler for ProbePolicy keys. */
 export function policyReconciler(deps: PolicyReconcilerDeps) {
   // Policies seen alive, to tell a deletion from a key that never existed.
-  const known = new Map<string, { uid: string; name: string; namespace: string; conditionType: string }>();
+  const known = new Map<string, KnownPolicy>();
   const secretCache: SecretCaCache = new Map();
   // Per policy key, the PodsNotGated Events last recorded (dueAnnouncements); only policies with ungated pods.
   const announced = new Map<string, Map<string, Announced>>();
@@ -288,20 +329,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const key = `${req.namespace}/${req.name}`;
     const policy = deps.caches.policies.get(req.namespace, req.name);
     if (!policy) {
-      deps.probes.removePolicy(key);
-      deps.metrics?.forgetPolicyPods(req.namespace, req.name);
-      announced.delete(key);
-      const gone = known.get(key);
-      if (gone) {
-        known.delete(key);
-        deps.events.record(
-          { apiVersion: API_VERSION, kind: KIND, namespace: gone.namespace, name: gone.name, uid: gone.uid },
-          'Normal',
-          'PolicyDeleted',
-          policyDeletedMessage(gone.conditionType, deps.releaseAfterMs ?? 0),
-        );
-        ctx.log.info({ releaseAfterMs: deps.releaseAfterMs ?? 0 }, 'policy deleted; probes stopped');
-      }
+      policyGone(key, ctx, { known, announced }, deps);
       return {};
     }
     known.set(key, {
@@ -315,13 +343,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const policies = deps.caches.policies.list(req.namespace);
     const pods = deps.caches.pods.list(req.namespace);
     const { matched, targets, conflicted, ungated } = computeTargets(policy, pods, policies);
-    const owners = new Set<string>();
-    for (const pod of conflicted) {
-      const owner = policies
-        .filter((p) => p.spec.conditionType === policy.spec.conditionType && selects(p, pod))
-        .sort(olderFirst)[0];
-      if (owner?.metadata?.name) owners.add(owner.metadata.name);
-    }
+    const owners = conflictOwners(policy, conflicted, policies);
 
     const owned = conditionTypeProblem(policy.spec.conditionType, deps.allowedConditionPrefixes);
     let passMs = performance.now() - started;
