@@ -78,14 +78,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
         return;
       case '/metrics':
         if (opts.registry) {
-          const decision = await opts.authorizeMetrics?.(req.headers.authorization, path);
-          if (decision && decision.status !== 200) {
-            if (decision.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-            send(res, decision.status, `${decision.message}\n`);
-            return;
-          }
-          const body = await opts.registry.metrics();
-          send(res, 200, body, opts.registry.contentType);
+          await serveMetrics(req, res, opts.registry, opts.authorizeMetrics);
           return;
         }
         break;
@@ -123,6 +116,22 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       return closing;
     },
   };
+}
+
+/** /metrics: the registry's text, behind the optional authentication and authorization. */
+async function serveMetrics(
+  req: IncomingMessage,
+  res: ServerResponse,
+  registry: NonNullable<HealthServerOptions['registry']>,
+  authorize: HealthServerOptions['authorizeMetrics'],
+): Promise<void> {
+  const decision = await authorize?.(req.headers.authorization, '/metrics');
+  if (decision && decision.status !== 200) {
+    if (decision.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+    send(res, decision.status, `${decision.message}\n`);
+    return;
+  }
+  send(res, 200, await registry.metrics(), registry.contentType);
 }
 
 function send(res: ServerResponse, status: number, body: string, contentType = 'text/plain; charset=utf-8'): void {
