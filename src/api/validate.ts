@@ -112,7 +112,8 @@ export function unknownFields(value: unknown, schema: Schema, path: string, out:
       for (const [i, v] of value.entries()) unknownFields(v, schema.items as Schema, `${path}[${i}]`, out);
     return out;
   }
-  if (!isObject(value) || (schema.type !== 'object' && !schema.properties)) return out;
+  // Every key of an object where the schema has no properties is unknown, even under a string.
+  if (!isObject(value)) return out;
   const extra = schema.additionalProperties;
   for (const [key, v] of Object.entries(value)) {
     const sub = schema.properties?.[key] ?? (isObject(extra) ? (extra as Schema) : undefined);
@@ -286,7 +287,9 @@ function validateWith(
   const { metadata: _metadata, ...rest } = schema.properties ?? {};
   const body: Schema = { ...schema, properties: rest };
   const { metadata: _m, ...content } = input;
-  errors.push(...unknownFields(content, body, ''));
+  // A strict decode fails before any validation: unknown fields are the only errors then.
+  const unknown = unknownFields(content, body, '');
+  if (unknown.length > 0) return { object: input, errors: [...errors, ...unknown] };
   const object = applyDefaults(input, schema) as Json;
   const { metadata: _m2, ...defaulted } = object;
   const blocking = { type: false };
@@ -296,7 +299,7 @@ function validateWith(
     errors.push(
       err(
         '<nil>',
-        'Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
+        'Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
       ),
     );
   } else {

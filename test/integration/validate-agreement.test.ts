@@ -13,6 +13,7 @@ import {
   UNKNOWN_FIELD_SPECS,
   VALID_SPECS,
   valid,
+  withHttp,
   withProbe,
 } from '../support/policy-cases.ts';
 
@@ -34,6 +35,24 @@ const EXTRA: [string, Spec][] = [
   ['a null optional field', { ...valid(), mode: null }],
   ['a boolean port', withProbe({ tcpSocket: { port: true } })],
   ['an empty failsafe', { ...valid(), failsafe: {} }],
+  ['a null failsafe', { ...valid(), failsafe: null }],
+  ['a period beyond int32', withProbe({ tcpSocket: { port: 80 }, periodSeconds: 3_000_000_000 })],
+  ['a period as a string', withProbe({ tcpSocket: { port: 80 }, periodSeconds: '10' })],
+  ['a fractional period', withProbe({ tcpSocket: { port: 80 }, periodSeconds: 1.5 })],
+  ['a null list item', withProbe({ exec: { command: ['true', null] } })],
+  [
+    '65 labels',
+    { ...valid(), selector: { matchLabels: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`l${i}`, 'v'])) } },
+  ],
+  ['a label key of 318 characters', { ...valid(), selector: { matchLabels: { ['k'.repeat(318)]: 'v' } } }],
+  [
+    'an unknown field in a selector requirement',
+    { ...valid(), selector: { matchExpressions: [{ key: 'a', operator: 'Exists', value: 'x' }] } },
+  ],
+  ['a path of 2048 two-byte characters', withHttp({ path: `/${'é'.repeat(2047)}` })],
+  ['a path of 2049 two-byte characters', withHttp({ path: `/${'é'.repeat(2048)}` })],
+  ['a port of 65535 as a string', withProbe({ tcpSocket: { port: '65535' } })],
+  ['an object for a string', { ...valid(), conditionType: { name: 'x' } }],
 ];
 
 const CASES: [string, Spec][] = [

@@ -40,6 +40,11 @@ describe('offline ProbePolicy validation', () => {
     expect(check(spec).errors.map((e) => e.message)).toContain(`${field}: unknown field`);
   });
 
+  it('reports unknown fields alone, as a strict decode fails before validation', () => {
+    const r = check({ ...valid(), conditionType: { name: 'x' }, mode: 'Sometimes' });
+    expect(r.errors.map((e) => e.message)).toEqual(['spec.conditionType.name: unknown field']);
+  });
+
   it('words CEL errors as the API server: field path from fieldPath, the rule message', () => {
     const r = check(withProbe({ tcpSocket: { port: 80 }, timeoutSeconds: 10, periodSeconds: 10 }));
     expect(r.errors.map((e) => e.message)).toEqual([

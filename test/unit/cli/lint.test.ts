@@ -39,12 +39,17 @@ describe('lintPolicies', () => {
   });
 
   it('names the document, the policy and the field of each error, in the API server words', () => {
-    const bad = POLICY.replace('path: /ready}', 'path: /ready, successCode: ["200"]}\n    timeoutSeconds: 10');
-    const r = lintPolicies(`${POLICY}---\n${bad}`, 'p.yaml', validator);
+    const slow = POLICY.replace('path: /ready}', 'path: /ready}\n    timeoutSeconds: 10');
+    const misspelt = POLICY.replace('name: web}', 'name: db}').replace(
+      'path: /ready}',
+      'path: /ready, successCode: ["200"]}\n    timeoutSeconds: 10',
+    );
+    const r = lintPolicies(`${POLICY}---\n${slow}---\n${misspelt}`, 'p.yaml', validator);
     expect(r.policies.map((p) => p.name)).toEqual(['web']);
     expect(r.invalid).toEqual([
-      'p.yaml document 2 (web): spec.probe.httpGet.successCode: unknown field',
       'p.yaml document 2 (web): spec.probe.timeoutSeconds: Invalid value: "object": timeoutSeconds must be less than periodSeconds',
+      // A strict decode refuses unknown fields before any validation, so they come alone.
+      'p.yaml document 3 (db): spec.probe.httpGet.successCode: unknown field',
     ]);
   });
 
