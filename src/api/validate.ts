@@ -239,6 +239,25 @@ export function schemaErrors(
 
 // --- the whole object --------------------------------------------------------------------------
 
+/** The fields of metav1.ObjectMeta, which a strict decode knows under metadata. */
+const OBJECT_META_FIELDS = new Set([
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+]);
+
 export interface PolicyValidator {
   validate(document: unknown): ValidationResult;
   /** Every non-transition rule that has run at least once, as `<schema path>: <rule>`. */
@@ -283,12 +302,18 @@ function validateWith(
   if (!metadata.name && !metadata.generateName) {
     errors.push(err('metadata.name', 'Required value: name or generateName is required'));
   }
-  // metadata is the API server's ObjectMeta, not part of the CRD's schema: only name is checked.
+  // metadata is the API server's ObjectMeta, not part of the CRD's schema: its field names and
+  // the presence of a name are checked, not the values (labels, annotations, owners).
   const { metadata: _metadata, ...rest } = schema.properties ?? {};
   const body: Schema = { ...schema, properties: rest };
   const { metadata: _m, ...content } = input;
   // A strict decode fails before any validation: unknown fields are the only errors then.
-  const unknown = unknownFields(content, body, '');
+  const unknown = [
+    ...Object.keys(metadata)
+      .filter((k) => !OBJECT_META_FIELDS.has(k))
+      .map((k) => err(`metadata.${k}`, 'unknown field')),
+    ...unknownFields(content, body, ''),
+  ];
   if (unknown.length > 0) return { object: input, errors: [...errors, ...unknown] };
   const object = applyDefaults(input, schema) as Json;
   const { metadata: _m2, ...defaulted } = object;

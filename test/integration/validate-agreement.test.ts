@@ -55,6 +55,17 @@ const EXTRA: [string, Spec][] = [
   ['an object for a string', { ...valid(), conditionType: { name: 'x' } }],
 ];
 
+// Whole objects, for what lies outside spec.
+const BODIES: [string, Record<string, unknown>][] = [
+  ['an unknown metadata field', { ...policy('agree', valid()), metadata: { name: 'agree', labelz: { a: 'b' } } }],
+  [
+    'metadata labels and annotations',
+    { ...policy('agree', valid()), metadata: { name: 'agree', labels: { a: 'b' }, annotations: { c: 'd' } } },
+  ],
+  ['no name', { ...policy('agree', valid()), metadata: {} }],
+  ['a status, which a create resets', { ...policy('agree', valid()), status: { matchedPods: -1 } }],
+];
+
 const CASES: [string, Spec][] = [
   ['valid()', valid()],
   ...VALID_SPECS.map((s, i) => [`valid spec ${i}`, s] as [string, Spec]),
@@ -77,30 +88,32 @@ describe('offline validation agrees with the API server', () => {
   const validator = loadValidator();
   let agreed = 0;
   afterAll(() => {
-    console.log(`offline validator agreed with kube-apiserver on ${agreed} of ${CASES.length} cases`);
+    console.log(`offline validator agreed with kube-apiserver on ${agreed} of ${CASES.length + BODIES.length} cases`);
   });
 
-  it.each(CASES)('%s', async (_name, spec) => {
-    const body = policy('agree', spec);
-    const server = await kc
-      .makeApiClient(CustomObjectsApi)
-      .createNamespacedCustomObject({
-        group: 'readygate.dev',
-        version: 'v1alpha1',
-        plural: 'probepolicies',
-        namespace: ns,
-        body,
-        dryRun: 'All',
-        fieldValidation: 'Strict',
-      })
-      .then((created) => ({ accepted: true as const, created: created as { spec: Spec } }))
-      .catch((err: unknown) => ({ accepted: false as const, ...serverFields(err) }));
-    const offline = validator.validate(body);
-    const offlineFields = [...new Set(offline.errors.map((e) => e.field).filter((f) => !f.startsWith('<')))].sort();
-    const detail = `server: ${JSON.stringify(server)}\noffline: ${offline.errors.map((e) => e.message).join('\n')}`;
-    expect(offline.errors.length === 0, detail).toBe(server.accepted);
-    if (server.accepted) expect(offline.object.spec).toEqual(server.created.spec);
-    else expect(offlineFields, detail).toEqual(server.fields);
-    agreed++;
-  });
+  it.each([...CASES.map(([name, spec]) => [name, policy('agree', spec)] as const), ...BODIES])(
+    '%s',
+    async (_name, body) => {
+      const server = await kc
+        .makeApiClient(CustomObjectsApi)
+        .createNamespacedCustomObject({
+          group: 'readygate.dev',
+          version: 'v1alpha1',
+          plural: 'probepolicies',
+          namespace: ns,
+          body,
+          dryRun: 'All',
+          fieldValidation: 'Strict',
+        })
+        .then((created) => ({ accepted: true as const, created: created as { spec: Spec } }))
+        .catch((err: unknown) => ({ accepted: false as const, ...serverFields(err) }));
+      const offline = validator.validate(body);
+      const offlineFields = [...new Set(offline.errors.map((e) => e.field).filter((f) => !f.startsWith('<')))].sort();
+      const detail = `server: ${JSON.stringify(server)}\noffline: ${offline.errors.map((e) => e.message).join('\n')}`;
+      expect(offline.errors.length === 0, detail).toBe(server.accepted);
+      if (server.accepted) expect(offline.object.spec).toEqual(server.created.spec);
+      else expect(offlineFields, detail).toEqual(server.fields);
+      agreed++;
+    },
+  );
 });

@@ -79,6 +79,20 @@ describe('offline ProbePolicy validation', () => {
     ]);
   });
 
+  it('uses messageExpression and reason as the API server does', () => {
+    const crd = readFileSync(CRD_URL, 'utf8').replace(
+      'message: timeoutSeconds must be less than periodSeconds',
+      `messageExpression: "'timeout ' + string(self.timeoutSeconds) + 's is not below the period'"
+                      reason: FieldValueForbidden`,
+    );
+    const r = loadValidator(crd).validate(
+      policy('p', withProbe({ tcpSocket: { port: 80 }, timeoutSeconds: 10, periodSeconds: 10 })),
+    );
+    expect(r.errors.map((e) => e.message)).toEqual([
+      'spec.probe.timeoutSeconds: Forbidden: timeout 10s is not below the period',
+    ]);
+  });
+
   it('fails to load a CRD with a rule that does not compile, naming the rule', () => {
     const crd = readFileSync(CRD_URL, 'utf8').replace("rule: self.startsWith('/')", "rule: self.startsWith('/'");
     expect(() => loadValidator(crd)).toThrow(/CRD rule at spec\.probe\.httpGet\.path does not compile/);
