@@ -12,7 +12,8 @@ note. A policy the API server would refuse is reported field by field and nothin
 Then runs each policy's probe once against a pod (its IP and named ports read from the cluster;
 without -n, the namespace of the kubeconfig context) or a bare address, and prints the result and
 the condition message readygate would write. A bare address has no container ports: give each
-named port the policy uses with --port NAME=NUMBER (repeatable).
+named port the policy uses with --port NAME=NUMBER (repeatable). --output json prints an object
+per policy: the object itself for a file with one policy, an array of them for several.
 
 Exit code 0 when every probe passes, 1 when one fails, 2 on invalid input (bad flags, an
 unreadable or non-YAML file, a policy the API server would refuse), 3 when the cluster cannot be
