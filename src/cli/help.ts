@@ -1,13 +1,23 @@
 // The help texts of check and explain, apart from the commands themselves: `check --help` and
 // `explain --help` print them without loading client-node (src/cli/main.ts).
 
-export const CHECK_HELP = `Usage: readygate check -f POLICY.yaml (--pod NAME [-n NAMESPACE] | --address IP) [--kubeconfig PATH] [--output text|json]
+export const CHECK_HELP = `Usage: readygate check -f POLICY.yaml (--pod NAME [-n NAMESPACE] | --address IP [--port NAME=NUMBER]...)
+                       [--kubeconfig PATH] [--output text|json]
 
-Runs the policy's probe once against a pod (its IP and named ports read from the cluster) or a
-bare address (numeric ports only), and prints the result and the condition message readygate
-would write. The policy file is used as is, without the API server's defaults (core/v1 Probe
-defaults apply). Exit code 0 when the probe passes, 1 when it fails, 2 on usage errors, 3 when
-the cluster cannot be read or the API server would not run an exec probe.
+First checks every ProbePolicy document of the file offline as the API server would on a create
+with strict field validation: unknown fields, types, bounds, enums, required fields and the CRD's
+CEL rules, with the API server's defaults applied. Documents of other kinds are skipped with a
+note. A policy the API server would refuse is reported field by field and nothing is probed.
+
+Then runs each policy's probe once against a pod (its IP and named ports read from the cluster;
+without -n, the namespace of the kubeconfig context) or a bare address, and prints the result and
+the condition message readygate would write. A bare address has no container ports: give each
+named port the policy uses with --port NAME=NUMBER (repeatable). --output json prints an object
+per policy: the object itself for a file with one policy, an array of them for several.
+
+Exit code 0 when every probe passes, 1 when one fails, 2 on invalid input (bad flags, an
+unreadable or non-YAML file, a policy the API server would refuse), 3 when the cluster cannot be
+read or the API server would not run an exec probe.
 `;
 
 export const EXPLAIN_HELP = `Usage: readygate explain pod/NAME [-n NAMESPACE] [--kubeconfig PATH] [--output text|json]
