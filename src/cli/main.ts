@@ -5,6 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import { VERSION } from '../version.ts';
+import { isKubeconfigError, kubectlError } from './errors.ts';
 import { EXIT } from './exit.ts';
 import { CHECK_HELP, EXPLAIN_HELP, RELEASE_HELP } from './help.ts';
 import { RUN_HELP, UsageError } from './options.ts';
@@ -81,10 +82,19 @@ export async function main(
       process.stderr.write(`readygate ${command}: ${err.message}\n`);
       return EXIT.usage;
     }
-    // API errors quote the server's answer: printed as one line with control characters escaped.
-    process.stderr.write(`readygate ${command}: ${printable(err instanceof Error ? err.message : String(err))}\n`);
+    process.stderr.write(`${printable(describeFailure(command, err))}\n`);
     return EXIT.cluster;
   }
+}
+
+/**
+ * The line a failed command prints, as kubectl would word it when the cluster could not be
+ * reached or answered with an error. Printed with control characters escaped: API errors quote
+ * the server's answer.
+ */
+export function describeFailure(command: string | undefined, err: unknown): string {
+  if (isKubeconfigError(err)) return `error: ${err.message}`;
+  return kubectlError(err) ?? `readygate ${command}: ${err instanceof Error ? err.message : String(err)}`;
 }
 
 /** What `readygate version` prints: the same two facts as text or as a JSON object. */

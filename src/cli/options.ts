@@ -54,7 +54,8 @@ Runs the operator: watches ProbePolicies and pods, probes the selected pods and 
 readiness-gate conditions.
 
 Flags (environment variable in brackets):
-  --kubeconfig PATH                 kubeconfig to use; default in-cluster, then $KUBECONFIG
+  --kubeconfig PATH                 kubeconfig to use; default in-cluster, then $KUBECONFIG,
+                                    then ~/.kube/config
   --namespaces a,b                  watch only these namespaces [READYGATE_NAMESPACES]; default all
   --probe-concurrency N             probes in flight at once (default 256)
   --workers N                       ProbePolicy reconcile workers (default 4)

@@ -10,12 +10,13 @@ import type { DesiredPodCondition, ObservedPodCondition } from '../api/condition
 import { projectPod } from '../controllers/projection.ts';
 import { isLive } from '../controllers/targets.ts';
 import { loadKubeConfig } from '../kube/config.ts';
-import { describeError, isNotFound } from '../kube/errors.ts';
+import { isNotFound } from '../kube/errors.ts';
 import { type Lease, restLeaseSetClient } from '../kube/lease.ts';
 import { listAll } from '../kube/list.ts';
 import { conditionPatch, patchPodConditions } from '../kube/pod-status.ts';
 import { SHARD_BUCKET_LABEL, SHARD_MEMBER_LABEL } from '../kube/shard-leases.ts';
 import { conditionTypeProblem, DEFAULT_CONDITION_PREFIXES, invalidPrefix } from '../safety/ownership.ts';
+import { kubectlError, serverError } from './errors.ts';
 import { EXIT } from './exit.ts';
 import { leaseIsLive } from './explain.ts';
 import { UsageError } from './options.ts';
@@ -161,8 +162,11 @@ async function listLeases(kc: KubeConfig, namespace: string): Promise<Lease[]> {
     return await restLeaseSetClient(kc, namespace).list('', AbortSignal.timeout(CALL_TIMEOUT_MS));
   } catch (err) {
     if (isNotFound(err)) return [];
+    // An unreachable cluster is said as such (src/cli/main.ts); a refusal is the Leases' own problem.
+    const refused = serverError(err);
+    if (!refused) throw err;
     throw new Error(
-      `cannot tell whether the operator still runs: cannot list Leases in namespace ${namespace} (${describeError(err)}); check --operator-namespace, or pass --force once you are sure it is gone`,
+      `cannot tell whether the operator still runs: cannot list Leases in namespace ${namespace} (${refused}); check --operator-namespace, or pass --force once you are sure it is gone`,
     );
   }
 }
@@ -191,7 +195,9 @@ async function releaseAll(
         }
       } catch (err) {
         done.failed++;
-        process.stderr.write(`${printable(`failed pod ${p.namespace}/${p.name}: ${describeError(err)}`)}\n`);
+        process.stderr.write(
+          `${printable(`failed pod ${p.namespace}/${p.name}: ${kubectlError(err) ?? String(err)}`)}\n`,
+        );
       }
     }
   };

@@ -26,3 +26,11 @@ export function describeError(err: unknown): string {
   }
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * No kubeconfig could be found or read. Its message is meant for the user as is; the command line
+ * prints it after `error: ` and exits with the code of an unreachable cluster.
+ */
+export class KubeconfigError extends Error {
+  override name = 'KubeconfigError';
+}

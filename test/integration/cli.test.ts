@@ -200,7 +200,7 @@ describe('readygate explain', () => {
   it('says exit code 3 when the cluster cannot be read', async () => {
     const r = await cli(['explain', 'pod/nope', '-n', ns, '--kubeconfig', kubeconfig()]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain('404');
+    expect(r.stderr).toBe('Error from server (NotFound): pods "nope" not found\n');
   });
 });
 
