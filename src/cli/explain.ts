@@ -318,6 +318,15 @@ async function listBucketLeases(kc: KubeConfig, namespace: string): Promise<Leas
   }
 }
 
+/** The flags of `readygate explain` (EXPLAIN_HELP documents them). */
+export const EXPLAIN_FLAGS = {
+  namespace: { type: 'string', short: 'n' },
+  kubeconfig: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  'operator-namespace': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** `readygate explain`: resolves with the exit code. */
 export async function runExplain(argv: string[]): Promise<number> {
   const { values, positionals } = (() => {
@@ -325,13 +334,7 @@ export async function runExplain(argv: string[]): Promise<number> {
       return parseArgs({
         args: argv,
         allowPositionals: true,
-        options: {
-          namespace: { type: 'string', short: 'n' },
-          kubeconfig: { type: 'string' },
-          output: { type: 'string', short: 'o' },
-          'operator-namespace': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
+        options: EXPLAIN_FLAGS,
       });
     } catch (err) {
       throw new UsageError((err as Error).message);

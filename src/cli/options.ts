@@ -105,7 +105,7 @@ function positiveInt(flag: string, value: string, max: number): number {
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /** The flags of `readygate run` (RUN_HELP documents them). */
-const RUN_FLAGS = {
+export const RUN_FLAGS = {
   kubeconfig: { type: 'string' },
   namespaces: { type: 'string' },
   'probe-concurrency': { type: 'string' },

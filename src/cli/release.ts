@@ -109,6 +109,17 @@ export function describeRelease(p: PodRelease, dryRun: boolean): string {
   return printable(`${dryRun ? 'would release' : 'released'} pod ${p.namespace}/${p.name}: ${gates}`);
 }
 
+/** The flags of `readygate release` (RELEASE_HELP documents them). */
+export const RELEASE_FLAGS = {
+  namespace: { type: 'string', short: 'n' },
+  kubeconfig: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  force: { type: 'boolean' },
+  'operator-namespace': { type: 'string' },
+  'leader-election-id': { type: 'string' },
+  'allowed-condition-prefixes': { type: 'string' },
+} as const;
+
 /** Parses release's flags; throws UsageError naming the flag. */
 export function parseReleaseOptions(argv: string[]): ReleaseOptions {
   let values: Record<string, string | boolean | undefined>;
@@ -116,15 +127,7 @@ export function parseReleaseOptions(argv: string[]): ReleaseOptions {
     ({ values } = parseArgs({
       args: argv,
       strict: true,
-      options: {
-        namespace: { type: 'string', short: 'n' },
-        kubeconfig: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        force: { type: 'boolean' },
-        'operator-namespace': { type: 'string' },
-        'leader-election-id': { type: 'string' },
-        'allowed-condition-prefixes': { type: 'string' },
-      },
+      options: RELEASE_FLAGS,
     }));
   } catch (err) {
     throw new UsageError((err as Error).message);

@@ -1,13 +1,13 @@
 // The command line as a user runs it, `node src/main.ts <args>`, for the commands that need no
 // cluster: what it prints, its exit codes, and which modules it loads to do so.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RELEASE_HELP } from '../../../src/cli/help.ts';
+import { asProgram, programName, RELEASE_HELP } from '../../../src/cli/help.ts';
 import { HELP, VERSION_HELP } from '../../../src/cli/main.ts';
 import { RUN_HELP } from '../../../src/cli/options.ts';
 import { unsupportedNode } from '../../../src/node-version.ts';
@@ -164,6 +164,54 @@ current-context: x
       const r = cli([...args, '--kubeconfig', path], nowhere());
       expect(r, args[0]).toMatchObject({ code: 3, stderr: line });
     }
+  });
+});
+
+describe('as a kubectl plugin', () => {
+  it('is named kubectl readygate when started as kubectl-readygate, from any path', () => {
+    expect(programName('/home/u/.krew/bin/kubectl-readygate')).toBe('kubectl readygate');
+    expect(programName('C:\\npm\\kubectl-readygate.cmd')).toBe('kubectl readygate');
+    expect(programName('/usr/local/bin/readygate')).toBe('readygate');
+    expect(programName('/app/dist/main.js')).toBe('readygate');
+    expect(programName(undefined)).toBe('readygate');
+  });
+
+  it('rewrites the commands of a help text, and only those', () => {
+    expect(asProgram(HELP, 'readygate')).toBe(HELP);
+    const help = asProgram(HELP, 'kubectl readygate');
+    expect(help.startsWith('Usage: kubectl readygate <command> [flags]\n')).toBe(true);
+    expect(help).toContain('(see: kubectl readygate run --help)');
+    expect(asProgram(RELEASE_HELP, 'kubectl readygate')).toContain(
+      'Readygate gates are those under --allowed-condition-prefixes (default\nreadygate.dev/, as `kubectl readygate run`)',
+    );
+  });
+
+  it('kubectl-readygate found on PATH prints its help as kubectl readygate', () => {
+    // The shape npm and krew install: a symlink of that name to an executable entry point.
+    const bin = join(dir, 'plugin-bin');
+    mkdirSync(bin, { recursive: true });
+    const entry = join(dir, 'entry.mjs');
+    writeFileSync(
+      entry,
+      `#!/usr/bin/env node\nawait import(${JSON.stringify(pathToFileURL(join(ROOT, 'src/main.ts')).href)});\n`,
+    );
+    chmodSync(entry, 0o755);
+    rmSync(join(bin, 'kubectl-readygate'), { force: true });
+    symlinkSync(entry, join(bin, 'kubectl-readygate'));
+    const path = [bin, dirname(process.execPath), process.env.PATH].join(delimiter);
+    const r = spawnSync('kubectl-readygate', ['--help'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, PATH: path },
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(asProgram(HELP, 'kubectl readygate'));
+    const explain = spawnSync('kubectl-readygate', ['explain', '--help'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, PATH: path },
+    });
+    expect(explain.stdout.startsWith('Usage: kubectl readygate explain pod/NAME')).toBe(true);
   });
 });
 
