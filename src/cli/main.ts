@@ -80,22 +80,22 @@ export async function main(
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`readygate ${command}: ${err.message}\n`);
+      process.stderr.write(`${program} ${command}: ${err.message}\n`);
       return EXIT.usage;
     }
-    process.stderr.write(`${printable(describeFailure(command, err))}\n`);
+    process.stderr.write(`${printable(describeFailure(`${program} ${command}`, err))}\n`);
     return EXIT.cluster;
   }
 }
 
 /**
  * The line a failed command prints, as kubectl would word it when the cluster could not be
- * reached or answered with an error. Printed with control characters escaped: API errors quote
- * the server's answer.
+ * reached or answered with an error; else after the invocation (`kubectl readygate explain`).
+ * Printed with control characters escaped: API errors quote the server's answer.
  */
-export function describeFailure(command: string | undefined, err: unknown): string {
+export function describeFailure(invocation: string, err: unknown): string {
   if (isKubeconfigError(err)) return `error: ${err.message}`;
-  return kubectlError(err) ?? `readygate ${command}: ${err instanceof Error ? err.message : String(err)}`;
+  return kubectlError(err) ?? `${invocation}: ${err instanceof Error ? err.message : String(err)}`;
 }
 
 /** What `readygate version` prints: the same two facts as text or as a JSON object. */

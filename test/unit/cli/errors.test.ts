@@ -136,13 +136,14 @@ async function closedPort(): Promise<number> {
 
 describe('describeFailure', () => {
   it('prints a missing kubeconfig as kubectl prints its errors', () => {
-    expect(describeFailure('explain', new KubeconfigError(NO_KUBECONFIG))).toBe(
+    expect(describeFailure('readygate explain', new KubeconfigError(NO_KUBECONFIG))).toBe(
       'error: no kubeconfig found: set KUBECONFIG or pass --kubeconfig',
     );
   });
 
   it('keeps the command name on errors that are neither API nor connection failures', () => {
-    expect(describeFailure('release', new Error('something else'))).toBe('readygate release: something else');
+    expect(describeFailure('readygate release', new Error('something else'))).toBe('readygate release: something else');
+    expect(describeFailure('kubectl readygate release', new Error('x'))).toBe('kubectl readygate release: x');
   });
 });
 

@@ -212,6 +212,13 @@ describe('as a kubectl plugin', () => {
       env: { ...process.env, PATH: path },
     });
     expect(explain.stdout.startsWith('Usage: kubectl readygate explain pod/NAME')).toBe(true);
+    const usage = spawnSync('kubectl-readygate', ['explain'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, PATH: path },
+    });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr.startsWith('kubectl readygate explain: expected one pod, as pod/NAME\n')).toBe(true);
   });
 });
 
