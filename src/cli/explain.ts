@@ -14,10 +14,11 @@ import {
 } from '../controllers/targets.ts';
 import { owningWorkload, recreateAdvice, workloadName } from '../controllers/ungated.ts';
 import { loadKubeConfig } from '../kube/config.ts';
-import { describeError, statusCode } from '../kube/errors.ts';
+import { statusCode } from '../kube/errors.ts';
 import { type Lease, restLeaseSetClient } from '../kube/lease.ts';
 import { bucketLeaseName, SHARD_BUCKET_LABEL } from '../kube/shard-leases.ts';
 import { bucketOf, MAX_BUCKETS } from '../safety/sharding.ts';
+import { serverError } from './errors.ts';
 import { EXPLAIN_HELP } from './help.ts';
 import { UsageError } from './options.ts';
 import { printable, printableJson } from './terminal.ts';
@@ -177,7 +178,7 @@ export function ownerUnknown(namespace: string, err: unknown): PodOwner {
     statusCode(err) === 403
       ? `may not list Leases in namespace ${namespace}`
       : `cannot list Leases in namespace ${namespace} (check --operator-namespace)`;
-  return { state: 'unknown', reason: `${hint}: ${describeError(err)}` };
+  return { state: 'unknown', reason: `${hint}: ${serverError(err) ?? String(err)}` };
 }
 
 /** The owner line's text, after "owner: ". */
@@ -337,6 +338,15 @@ async function listBucketLeases(kc: KubeConfig, namespace: string): Promise<Leas
   }
 }
 
+/** The flags of `readygate explain` (EXPLAIN_HELP documents them). */
+export const EXPLAIN_FLAGS = {
+  namespace: { type: 'string', short: 'n' },
+  kubeconfig: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  'operator-namespace': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** `readygate explain`: resolves with the exit code. */
 export async function runExplain(argv: string[]): Promise<number> {
   const { values, positionals } = (() => {
@@ -344,13 +354,7 @@ export async function runExplain(argv: string[]): Promise<number> {
       return parseArgs({
         args: argv,
         allowPositionals: true,
-        options: {
-          namespace: { type: 'string', short: 'n' },
-          kubeconfig: { type: 'string' },
-          output: { type: 'string', short: 'o' },
-          'operator-namespace': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
+        options: EXPLAIN_FLAGS,
       });
     } catch (err) {
       throw new UsageError((err as Error).message);

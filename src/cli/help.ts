@@ -1,5 +1,34 @@
-// The help texts of check and explain, apart from the commands themselves: `check --help` and
-// `explain --help` print them without loading client-node (src/cli/main.ts).
+// The help texts of the commands, apart from the commands themselves: `check --help` and
+// `explain --help` print them without loading client-node (src/cli/main.ts). They are also the
+// one list of each command's flags that shell completion is made from (src/cli/completion.ts).
+
+export const HELP = `Usage: readygate <command> [flags]
+
+Commands:
+  run         run the operator (see: readygate run --help)
+  check       run one probe round of a ProbePolicy locally and print the result
+  explain     explain why a pod is or is not Ready, gate by gate
+  release     after uninstalling the operator, set every readygate gate True so no pod stays NotReady
+  version     print the version (also: -v, --version; --output json)
+  completion  print a shell completion script: bash, zsh or fish
+
+Exit codes: 0 ok, 1 check failed, pod not Ready or release refused, 2 usage error, 3 cluster or
+API error.
+`;
+
+export const VERSION_HELP = `Usage: readygate version [--output text|json]
+
+Prints readygate's version and the Node.js version it runs on. -v and --version are the same
+command.
+`;
+
+export const COMPLETION_HELP = `Usage: readygate completion bash|zsh|fish
+
+Prints a script that completes readygate's commands and flags in that shell. Load it with
+  source <(readygate completion bash)        # in ~/.bashrc
+  source <(readygate completion zsh)         # in ~/.zshrc, after compinit
+  readygate completion fish | source         # in ~/.config/fish/config.fish
+`;
 
 export const CHECK_HELP = `Usage: readygate check -f POLICY.yaml (--pod NAME [-n NAMESPACE] | --address IP [--port NAME=NUMBER]...)
                        [--kubeconfig PATH] [--output text|json]
@@ -61,3 +90,23 @@ holds no Lease: make sure it is gone first.
 Exit code 0 when every gate was released (or nothing was to be), 1 when refused, 2 on usage
 errors, 3 when the cluster cannot be read or a write failed (the command can be run again).
 `;
+
+/** The name a kubectl plugin must have on PATH: `kubectl readygate …` runs it. */
+export const PLUGIN_NAME = 'kubectl-readygate';
+
+/**
+ * Pure: how the user invoked the command line, from the path it was started by (process.argv[1],
+ * which keeps the name of a symlink such as npm's or krew's bin): `kubectl readygate` when run as
+ * the kubectl plugin, else `readygate`.
+ */
+export function programName(argv1: string | undefined): string {
+  const base = (argv1 ?? '').split(/[\\/]/).pop() ?? '';
+  return base.replace(/\.(js|mjs|cmd|exe)$/i, '') === PLUGIN_NAME ? 'kubectl readygate' : 'readygate';
+}
+
+const COMMAND_AFTER = /\breadygate (?=<command>|(?:run|check|explain|release|version|completion)\b)/g;
+
+/** Pure: a help text with `readygate <command>` written as the user invokes it. */
+export function asProgram(text: string, program: string): string {
+  return program === 'readygate' ? text : text.replace(COMMAND_AFTER, `${program} `);
+}

@@ -5,31 +5,23 @@
 
 import { parseArgs } from 'node:util';
 import { VERSION } from '../version.ts';
+import { isKubeconfigError, kubectlError } from './errors.ts';
 import { EXIT } from './exit.ts';
-import { CHECK_HELP, EXPLAIN_HELP, RELEASE_HELP } from './help.ts';
+import {
+  asProgram,
+  CHECK_HELP,
+  COMPLETION_HELP,
+  EXPLAIN_HELP,
+  HELP,
+  programName,
+  RELEASE_HELP,
+  VERSION_HELP,
+} from './help.ts';
 import { RUN_HELP, UsageError } from './options.ts';
 import { printable } from './terminal.ts';
 
 export { EXIT } from './exit.ts';
-
-export const HELP = `Usage: readygate <command> [flags]
-
-Commands:
-  run       run the operator (see: readygate run --help)
-  check     run one probe round of a ProbePolicy locally and print the result
-  explain   explain why a pod is or is not Ready, gate by gate
-  release   after uninstalling the operator, set every readygate gate True so no pod stays NotReady
-  version   print the version (also: -v, --version; --output json)
-
-Exit codes: 0 ok, 1 check failed, pod not Ready or release refused, 2 usage error, 3 cluster or
-API error.
-`;
-
-export const VERSION_HELP = `Usage: readygate version [--output text|json]
-
-Prints readygate's version and the Node.js version it runs on. -v and --version are the same
-command.
-`;
+export { HELP, VERSION_HELP } from './help.ts';
 
 /**
  * Runs the command line; resolves with the process exit code. `run` ends the process itself
@@ -38,8 +30,13 @@ command.
 export async function main(
   argv: string[],
   exit: (code: number) => void = (code) => process.exit(code),
+  program: string = programName(process.argv[1]),
 ): Promise<number> {
   const [command, ...rest] = argv;
+  const printHelp = (text: string): number => {
+    process.stdout.write(asProgram(text, program));
+    return EXIT.ok;
+  };
   try {
     switch (command) {
       case 'run': {
@@ -62,29 +59,43 @@ export async function main(
         const { runRelease } = await import('./release.ts');
         return await runRelease(rest);
       }
+      case 'completion': {
+        if (wantsHelp(rest)) return printHelp(COMPLETION_HELP);
+        const { runCompletion } = await import('./completion.ts');
+        return runCompletion(rest);
+      }
       case 'version':
       case '--version':
       case '-v':
-        return runVersion(rest);
+        return runVersion(rest, printHelp);
       case undefined:
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(HELP);
+        printHelp(HELP);
         return command === undefined ? EXIT.usage : EXIT.ok;
       default:
-        process.stderr.write(`readygate: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+        process.stderr.write(`${program}: unknown command ${JSON.stringify(command)}\n\n${asProgram(HELP, program)}`);
         return EXIT.usage;
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`readygate ${command}: ${err.message}\n`);
+      process.stderr.write(`${program} ${command}: ${err.message}\n`);
       return EXIT.usage;
     }
-    // API errors quote the server's answer: printed as one line with control characters escaped.
-    process.stderr.write(`readygate ${command}: ${printable(err instanceof Error ? err.message : String(err))}\n`);
+    process.stderr.write(`${printable(describeFailure(`${program} ${command}`, err))}\n`);
     return EXIT.cluster;
   }
+}
+
+/**
+ * The line a failed command prints, as kubectl would word it when the cluster could not be
+ * reached or answered with an error; else after the invocation (`kubectl readygate explain`).
+ * Printed with control characters escaped: API errors quote the server's answer.
+ */
+export function describeFailure(invocation: string, err: unknown): string {
+  if (isKubeconfigError(err)) return `error: ${err.message}`;
+  return kubectlError(err) ?? `${invocation}: ${err instanceof Error ? err.message : String(err)}`;
 }
 
 /** What `readygate version` prints: the same two facts as text or as a JSON object. */
@@ -94,7 +105,7 @@ export function formatVersion(output: 'text' | 'json', node: string = process.ve
 }
 
 /** `readygate version [--output text|json]`; throws UsageError on any other flag or argument. */
-function runVersion(argv: string[]): number {
+function runVersion(argv: string[], printHelp: (text: string) => number): number {
   let values: { output?: string | undefined; help?: boolean | undefined };
   try {
     values = parseArgs({
@@ -105,10 +116,7 @@ function runVersion(argv: string[]): number {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (values.help) {
-    process.stdout.write(VERSION_HELP);
-    return EXIT.ok;
-  }
+  if (values.help) return printHelp(VERSION_HELP);
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError('--output must be text or json');
   process.stdout.write(formatVersion(output));
@@ -116,8 +124,3 @@ function runVersion(argv: string[]): number {
 }
 
 const wantsHelp = (args: readonly string[]): boolean => args.includes('--help') || args.includes('-h');
-
-function printHelp(text: string): number {
-  process.stdout.write(text);
-  return EXIT.ok;
-}

@@ -56,7 +56,8 @@ Runs the operator: watches ProbePolicies and pods, probes the selected pods and 
 readiness-gate conditions.
 
 Flags (environment variable in brackets):
-  --kubeconfig PATH                 kubeconfig to use; default in-cluster, then $KUBECONFIG
+  --kubeconfig PATH                 kubeconfig to use; default in-cluster, then $KUBECONFIG,
+                                    then ~/.kube/config
   --namespaces a,b                  watch only these namespaces [READYGATE_NAMESPACES]; default all
   --probe-concurrency N             probes in flight at once (default 256)
   --workers N                       ProbePolicy reconcile workers (default 4)
@@ -108,7 +109,7 @@ function positiveInt(flag: string, value: string, max: number): number {
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /** The flags of `readygate run` (RUN_HELP documents them). */
-const RUN_FLAGS = {
+export const RUN_FLAGS = {
   kubeconfig: { type: 'string' },
   namespaces: { type: 'string' },
   'probe-concurrency': { type: 'string' },

@@ -10,12 +10,13 @@ import type { DesiredPodCondition, ObservedPodCondition } from '../api/condition
 import { projectPod } from '../controllers/projection.ts';
 import { isLive } from '../controllers/targets.ts';
 import { loadKubeConfig } from '../kube/config.ts';
-import { describeError, isNotFound } from '../kube/errors.ts';
+import { isNotFound } from '../kube/errors.ts';
 import { type Lease, restLeaseSetClient } from '../kube/lease.ts';
 import { listAll } from '../kube/list.ts';
 import { conditionPatch, patchPodConditions } from '../kube/pod-status.ts';
 import { SHARD_BUCKET_LABEL, SHARD_MEMBER_LABEL } from '../kube/shard-leases.ts';
 import { conditionTypeProblem } from '../safety/ownership.ts';
+import { kubectlError, serverError } from './errors.ts';
 import { EXIT } from './exit.ts';
 import { leaseIsLive } from './explain.ts';
 import { conditionPrefixes, UsageError } from './options.ts';
@@ -108,6 +109,17 @@ export function describeRelease(p: PodRelease, dryRun: boolean): string {
   return printable(`${dryRun ? 'would release' : 'released'} pod ${p.namespace}/${p.name}: ${gates}`);
 }
 
+/** The flags of `readygate release` (RELEASE_HELP documents them). */
+export const RELEASE_FLAGS = {
+  namespace: { type: 'string', short: 'n' },
+  kubeconfig: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  force: { type: 'boolean' },
+  'operator-namespace': { type: 'string' },
+  'leader-election-id': { type: 'string' },
+  'allowed-condition-prefixes': { type: 'string' },
+} as const;
+
 /** Parses release's flags; throws UsageError naming the flag. */
 export function parseReleaseOptions(argv: string[]): ReleaseOptions {
   let values: Record<string, string | boolean | undefined>;
@@ -115,15 +127,7 @@ export function parseReleaseOptions(argv: string[]): ReleaseOptions {
     ({ values } = parseArgs({
       args: argv,
       strict: true,
-      options: {
-        namespace: { type: 'string', short: 'n' },
-        kubeconfig: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        force: { type: 'boolean' },
-        'operator-namespace': { type: 'string' },
-        'leader-election-id': { type: 'string' },
-        'allowed-condition-prefixes': { type: 'string' },
-      },
+      options: RELEASE_FLAGS,
     }));
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -153,8 +157,11 @@ async function listLeases(kc: KubeConfig, namespace: string): Promise<Lease[]> {
     return await restLeaseSetClient(kc, namespace).list('', AbortSignal.timeout(CALL_TIMEOUT_MS));
   } catch (err) {
     if (isNotFound(err)) return [];
+    // An unreachable cluster is said as such (src/cli/main.ts); a refusal is the Leases' own problem.
+    const refused = serverError(err);
+    if (!refused) throw err;
     throw new Error(
-      `cannot tell whether the operator still runs: cannot list Leases in namespace ${namespace} (${describeError(err)}); check --operator-namespace, or pass --force once you are sure it is gone`,
+      `cannot tell whether the operator still runs: cannot list Leases in namespace ${namespace} (${refused}); check --operator-namespace, or pass --force once you are sure it is gone`,
     );
   }
 }
@@ -183,7 +190,9 @@ async function releaseAll(
         }
       } catch (err) {
         done.failed++;
-        process.stderr.write(`${printable(`failed pod ${p.namespace}/${p.name}: ${describeError(err)}`)}\n`);
+        process.stderr.write(
+          `${printable(`failed pod ${p.namespace}/${p.name}: ${kubectlError(err) ?? String(err)}`)}\n`,
+        );
       }
     }
   };

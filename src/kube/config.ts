@@ -1,14 +1,49 @@
 // Where the operator's credentials come from: an explicit kubeconfig, the in-cluster service
 // account, or the usual KUBECONFIG/~/.kube/config chain, in that order.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { KubeconfigError } from './errors.ts';
 
-/** Loads a KubeConfig from path if given, else in-cluster when running in a pod, else the default chain. */
+export type KubeconfigSource = 'file' | 'in-cluster' | 'default';
+
+export const NO_KUBECONFIG = 'no kubeconfig found: set KUBECONFIG or pass --kubeconfig';
+
+/**
+ * Pure: where the credentials come from, or undefined when there are none (home is $HOME, as
+ * client-node reads it). client-node's default chain would then fall
+ * back to http://localhost:8080, which the operator would retry forever.
+ */
+export function kubeconfigSource(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv,
+  home: string,
+  exists: (file: string) => boolean,
+): KubeconfigSource | undefined {
+  if (path) return 'file';
+  if (env.KUBERNETES_SERVICE_HOST) return 'in-cluster';
+  if (env.KUBECONFIG || (home !== '' && exists(join(home, '.kube', 'config')))) return 'default';
+  return undefined;
+}
+
+/**
+ * Loads a KubeConfig from path if given, else in-cluster when running in a pod, else the default
+ * chain ($KUBECONFIG, ~/.kube/config). Throws KubeconfigError when there is none or it cannot be read.
+ */
 export function loadKubeConfig(path?: string): KubeConfig {
+  const source = kubeconfigSource(path, process.env, process.env.HOME ?? '', existsSync);
+  if (!source) throw new KubeconfigError(NO_KUBECONFIG);
   const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error('no Kubernetes cluster configured (use --kubeconfig or run in a pod)');
+  try {
+    if (source === 'file') kc.loadFromFile(path ?? '');
+    else if (source === 'in-cluster') kc.loadFromCluster();
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new KubeconfigError(`cannot read kubeconfig: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new KubeconfigError('the kubeconfig has no current cluster: set its current-context, or pass --kubeconfig');
+  }
   return reuseConnections(kc);
 }
 

@@ -1,9 +1,12 @@
 // Classifies client-node errors by the API server's status code.
 
-/** The HTTP status of a client-node ApiException, or undefined for transport errors. */
+/**
+ * The HTTP status of a client-node ApiException, or undefined for transport errors. A
+ * DOMException (an aborted or timed-out call) has a numeric code too: 20 or 23, never an HTTP status.
+ */
 export function statusCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown })?.code;
-  return typeof code === 'number' ? code : undefined;
+  return typeof code === 'number' && code >= 100 && code <= 599 ? code : undefined;
 }
 
 export const isNotFound = (err: unknown) => statusCode(err) === 404;
@@ -25,4 +28,12 @@ export function describeError(err: unknown): string {
     return `HTTP ${code}${message ? `: ${message}` : ''}`;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * No kubeconfig could be found or read. Its message is meant for the user as is; the command line
+ * prints it after `error: ` and exits with the code of an unreachable cluster.
+ */
+export class KubeconfigError extends Error {
+  override name = 'KubeconfigError';
 }

@@ -31,6 +31,8 @@ const DESCRIPTIONS: Record<string, string> = {
   CERT_HAS_EXPIRED: 'certificate has expired',
   CERT_NOT_YET_VALID: 'certificate is not yet valid',
   ERR_TLS_CERT_ALTNAME_INVALID: 'certificate does not name the server',
+  // OpenSSL's words when the first bytes back are not a TLS record: a plain-text port.
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the port does not speak TLS',
 };
 
 // Node's and undici's error codes are constants such as ECONNRESET or ERR_TLS_CERT_ALTNAME_INVALID.

@@ -1,9 +1,9 @@
 // The readygate CLI as a user runs it: `node src/main.ts <command>`, against the test control
 // plane and loopback servers; exit codes and output are the contract.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -200,7 +200,7 @@ describe('readygate explain', () => {
   it('says exit code 3 when the cluster cannot be read', async () => {
     const r = await cli(['explain', 'pod/nope', '-n', ns, '--kubeconfig', kubeconfig()]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain('404');
+    expect(r.stderr).toBe('Error from server (NotFound): pods "nope" not found\n');
   });
 });
 
@@ -209,5 +209,55 @@ describe('readygate version', () => {
     const r = await cli(['version']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^readygate \d+\.\d+\.\d+ \(node 24\./);
+  });
+});
+
+describe('kubectl readygate, the plugin', () => {
+  // Built as the package is (npm run build), linked under the plugin's name as npm's and krew's
+  // bin are, and found by the real kubectl on PATH.
+  let out: string;
+  let env: NodeJS.ProcessEnv;
+  const run = (file: string, args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(file, args, { timeout: 60_000, env }, (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+    });
+
+  beforeAll(async () => {
+    // Under the checkout, so that dist/ resolves its dependencies from its node_modules.
+    mkdirSync(join(ROOT, '.tmp'), { recursive: true });
+    out = mkdtempSync(join(ROOT, '.tmp', 'plugin-'));
+    env = { ...process.env, PATH: [join(out, 'bin'), dirname(process.execPath), process.env.PATH].join(delimiter) };
+    const build = await run(join(ROOT, 'node_modules/.bin/tsc'), [
+      '-p',
+      join(ROOT, 'tsconfig.json'),
+      '--outDir',
+      join(out, 'dist'),
+    ]);
+    expect(build, 'tsc').toMatchObject({ code: 0 });
+    // dist/ reads the version from the package.json next to it, as in the installed package.
+    copyFileSync(join(ROOT, 'package.json'), join(out, 'package.json'));
+    chmodSync(join(out, 'dist/main.js'), 0o755);
+    mkdirSync(join(out, 'bin'));
+    symlinkSync(join(out, 'dist/main.js'), join(out, 'bin/kubectl-readygate'));
+  });
+  afterAll(() => {
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('is listed by kubectl plugin list and runs as kubectl readygate', async () => {
+    const kubectl = join(inject('controlPlane').binDir, 'kubectl');
+    const list = await run(kubectl, ['plugin', 'list']);
+    expect(list.stdout).toContain(join(out, 'bin/kubectl-readygate'));
+    const version = await run(kubectl, ['readygate', 'version']);
+    expect(version).toMatchObject({ code: 0, stderr: '' });
+    expect(version.stdout).toMatch(/^readygate \d+\.\d+\.\d+ \(node 24\./);
+    const help = await run(kubectl, ['readygate', '--help']);
+    expect(help.stdout.startsWith('Usage: kubectl readygate <command> [flags]\n')).toBe(true);
+    const explain = await run(kubectl, ['readygate', 'explain', 'pod/cli-pod', '-n', ns, '--kubeconfig', kubeconfig()]);
+    expect(explain.stdout.startsWith(`Pod ${ns}/cli-pod: `)).toBe(true);
+    const missing = await run(kubectl, ['readygate', 'explain', 'pod/nope', '-n', ns, '--kubeconfig', kubeconfig()]);
+    expect(missing).toMatchObject({ code: 3, stderr: 'Error from server (NotFound): pods "nope" not found\n' });
   });
 });

@@ -213,9 +213,14 @@ describe('readygate release', () => {
     expect(leases.stderr).toContain(
       `cannot tell whether the operator still runs: cannot list Leases in namespace ${ns}`,
     );
-    expect(leases.stderr).toContain('HTTP 403');
+    expect(leases.stderr).toContain(
+      `(Error from server (Forbidden): leases.coordination.k8s.io is forbidden: User "system:serviceaccount:${ns}:nobody" cannot list resource "leases"`,
+    );
     const pods = await cli(['release', '-n', ns, '--kubeconfig', path, '--force']);
     expect(pods.code).toBe(3);
-    expect(pods.stderr).toContain('pods is forbidden');
+    // As kubectl says it, and nothing of client-node's ApiException dump.
+    expect(pods.stderr).toBe(
+      `Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:${ns}:nobody" cannot list resource "pods" in API group "" in the namespace "${ns}"\n`,
+    );
   });
 });

@@ -122,20 +122,22 @@ describe('the owner of a pod', () => {
 
   it('is unknown, with the reason, when the Leases may not be listed', () => {
     const body = JSON.stringify({
+      kind: 'Status',
+      reason: 'Forbidden',
       message:
         'leases.coordination.k8s.io is forbidden: User "dev" cannot list resource "leases" in API group "coordination.k8s.io" in the namespace "readygate-system"',
     });
     const forbidden = ownerUnknown(NS, new ApiException(403, 'Forbidden', body, {}));
     expect(forbidden.state).toBe('unknown');
     expect(formatOwner(forbidden)).toBe(
-      'unknown (may not list Leases in namespace readygate-system: HTTP 403: leases.coordination.k8s.io is forbidden: User "dev" cannot list resource "leases" in API group "coordination.k8s.io" in the namespace "readygate-system")',
+      'unknown (may not list Leases in namespace readygate-system: Error from server (Forbidden): leases.coordination.k8s.io is forbidden: User "dev" cannot list resource "leases" in API group "coordination.k8s.io" in the namespace "readygate-system")',
     );
     const missing = ownerUnknown(
       'ops',
       new ApiException(404, 'Not Found', '{"message":"the server could not find"}', {}),
     );
     expect(formatOwner(missing)).toBe(
-      'unknown (cannot list Leases in namespace ops (check --operator-namespace): HTTP 404: the server could not find)',
+      'unknown (cannot list Leases in namespace ops (check --operator-namespace): Error from server (NotFound): the server could not find)',
     );
   });
 });
@@ -281,12 +283,12 @@ describe('runExplain against a stand-in API server', () => {
     const r = await explain([]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(
-      'owner: unknown (may not list Leases in namespace readygate-system: HTTP 403: leases is forbidden)',
+      'owner: unknown (may not list Leases in namespace readygate-system: Error from server (Forbidden): leases is forbidden)',
     );
     const json = JSON.parse((await explain(['-o', 'json'])).stdout);
     expect(json.owner).toEqual({
       state: 'unknown',
-      reason: 'may not list Leases in namespace readygate-system: HTTP 403: leases is forbidden',
+      reason: 'may not list Leases in namespace readygate-system: Error from server (Forbidden): leases is forbidden',
     });
   });
 

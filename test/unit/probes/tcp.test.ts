@@ -50,7 +50,8 @@ describe('classifyNetError', () => {
     ['ENETUNREACH', true, 'network unreachable'],
     ['EMFILE', true, 'EMFILE'],
     ['ERR_TLS_CERT_ALTNAME_INVALID', false, 'certificate does not name the server'],
-    ['ERR_SSL_WRONG_VERSION_NUMBER', false, 'ERR_SSL_WRONG_VERSION_NUMBER'],
+    ['ERR_SSL_WRONG_VERSION_NUMBER', false, 'the port does not speak TLS'],
+    ['ERR_SSL_PACKET_LENGTH_TOO_LONG', false, 'ERR_SSL_PACKET_LENGTH_TOO_LONG'],
   ])('%s → couldNotLook %s, named by its code only', (code, couldNotLook, text) => {
     const err = Object.assign(new Error("Host: x is not in the cert's altnames: DNS:\u001b]0;pwned\u0007"), { code });
     expect(classifyNetError(err)).toEqual({ couldNotLook, text });
