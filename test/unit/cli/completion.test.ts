@@ -1,9 +1,11 @@
 // readygate completion: the scripts are made from the help texts, which must name exactly the
 // flags the commands parse; the bash script is run by bash itself.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { commandSpecs, completionScript, flagsOf } from '../../../src/cli/completion.ts';
 import { EXPLAIN_FLAGS } from '../../../src/cli/explain.ts';
 import { EXPLAIN_HELP, RELEASE_HELP, VERSION_HELP } from '../../../src/cli/help.ts';
@@ -98,6 +100,28 @@ describe('readygate completion', () => {
     );
     expect(fish).toContain("complete -c readygate -n '__fish_seen_subcommand_from explain' -l operator-namespace\n");
     expect(fish).toContain("complete -c readygate -n '__fish_seen_subcommand_from check' -s f\n");
+  });
+
+  // .ci/run installs zsh and fish (Debian packages); a machine without them fails here, not skips.
+  it('zsh and fish read their scripts without a syntax error, and fish completes a command', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'completion-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    for (const shell of ['zsh', 'fish']) {
+      const file = join(dir, `readygate.${shell}`);
+      writeFileSync(file, cli(['completion', shell]).stdout);
+      const r = spawnSync(shell, ['-n', file], { encoding: 'utf8' });
+      expect(r.error, `${shell} is needed for this test: apt-get install ${shell}`).toBeUndefined();
+      expect(r.stderr).toBe('');
+      expect(r.status, `${shell} -n`).toBe(0);
+    }
+    const fish = spawnSync(
+      'fish',
+      ['--no-config', '-c', `source ${join(dir, 'readygate.fish')}; complete -C "readygate ex"`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(fish.stdout).toBe('explain\texplain why a pod is or is not Ready, gate by gate\n');
   });
 
   it('refuses another shell with exit code 2', () => {
