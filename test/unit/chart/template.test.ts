@@ -73,6 +73,7 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ClusterRole/readygate',
       'ClusterRoleBinding/readygate',
+      'CustomResourceDefinition/probepolicies.readygate.dev',
       'Deployment/readygate',
       'PodDisruptionBudget/readygate',
       'Role/readygate-leader-election',
