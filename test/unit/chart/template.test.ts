@@ -491,6 +491,53 @@ describe('other settings', () => {
     expect(sm.spec.selector.matchLabels).toEqual(one(objects, 'Service').spec.selector);
   });
 
+  it('ServiceMonitor and PodMonitor carry relabelings and metricRelabelings', () => {
+    const relabel = [
+      'relabelings[0].sourceLabels={__meta_kubernetes_pod_node_name}',
+      'relabelings[0].targetLabel=node',
+      'metricRelabelings[0].sourceLabels={__name__}',
+      'metricRelabelings[0].regex=nodejs_.*',
+      'metricRelabelings[0].action=drop',
+    ];
+    const expected = {
+      relabelings: [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }],
+      metricRelabelings: [{ sourceLabels: ['__name__'], regex: 'nodejs_.*', action: 'drop' }],
+    };
+    const sm = one(
+      render(['metrics.serviceMonitor.enabled=true', ...relabel.map((r) => `metrics.serviceMonitor.${r}`)]),
+      'ServiceMonitor',
+    );
+    expect(sm.spec.endpoints[0]).toMatchObject(expected);
+    const pm = one(
+      render(['metrics.podMonitor.enabled=true', ...relabel.map((r) => `metrics.podMonitor.${r}`)]),
+      'PodMonitor',
+    );
+    expect(pm.spec.podMetricsEndpoints[0]).toMatchObject(expected);
+  });
+
+  it("PodMonitor scrapes the pods' health port, without the Service, and not with the ServiceMonitor", () => {
+    const objects = render([
+      'metrics.podMonitor.enabled=true',
+      'metrics.podMonitor.labels.release=prom',
+      'metrics.service.enabled=false',
+    ]);
+    expect(ofKind(objects, 'ServiceMonitor')).toEqual([]);
+    expect(ofKind(objects, 'Service')).toEqual([]);
+    const pm = one(objects, 'PodMonitor');
+    expect(pm.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(pm.metadata.labels?.release).toBe('prom');
+    expect(pm.spec.namespaceSelector).toEqual({ matchNames: [NAMESPACE] });
+    expect(pm.spec.podMetricsEndpoints).toEqual([
+      { port: 'health', path: '/metrics', interval: '30s', scrapeTimeout: '10s' },
+    ]);
+    const ports = container(objects).ports as { name: string }[];
+    expect(ports.map((p) => p.name)).toContain('health');
+    expect(pm.spec.selector.matchLabels).toEqual(deployment(objects).spec.selector.matchLabels);
+    const both = helm(templateArgs(['metrics.podMonitor.enabled=true', 'metrics.serviceMonitor.enabled=true']));
+    expect(both.status).not.toBe(0);
+    expect(both.stderr).toContain('would scrape every replica twice: enable one');
+  });
+
   it('NetworkPolicy: ingress to the health port only; egress to the API server, DNS and probe targets', () => {
     const objects = render(['networkPolicy.enabled=true']);
     const np = one(objects, 'NetworkPolicy').spec;
