@@ -121,6 +121,7 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
       'run',
       '--health-addr=0.0.0.0:8081',
       '--log-level=info',
+      '--log-format=json',
       '--probe-concurrency=256',
       '--workers=4',
       '--pod-workers=32',
@@ -478,6 +479,15 @@ describe('other settings', () => {
     );
     expect(container(objects).image).toBe(`ghcr.io/readygate/readygate@sha256:${'a'.repeat(64)}`);
     expect(args(objects).at(-1)).toBe('--log-level=debug');
+  });
+
+  it('logFormat=text becomes --log-format=text, which the operator takes; the schema refuses other formats', () => {
+    const objects = render(['logFormat=text']);
+    expect(args(objects)).toContain('--log-format=text');
+    expect(parseRunOptions(args(objects).slice(1), {}).logFormat).toBe('text');
+    const r = helm(templateArgs(['logFormat=pretty']));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('logFormat');
   });
 
   it('ServiceMonitor scrapes the metrics Service port', () => {
