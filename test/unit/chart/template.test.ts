@@ -496,7 +496,7 @@ describe('other settings', () => {
     expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(sm.metadata.labels?.release).toBe('prom');
     expect(sm.spec.endpoints).toEqual([
-      { port: 'http-metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' },
+      { port: 'http-metrics', path: '/metrics', honorLabels: true, interval: '30s', scrapeTimeout: '10s' },
     ]);
     expect(sm.spec.selector.matchLabels).toEqual(one(objects, 'Service').spec.selector);
   });
@@ -538,7 +538,7 @@ describe('other settings', () => {
     expect(pm.metadata.labels?.release).toBe('prom');
     expect(pm.spec.namespaceSelector).toEqual({ matchNames: [NAMESPACE] });
     expect(pm.spec.podMetricsEndpoints).toEqual([
-      { port: 'health', path: '/metrics', interval: '30s', scrapeTimeout: '10s' },
+      { port: 'health', path: '/metrics', honorLabels: true, interval: '30s', scrapeTimeout: '10s' },
     ]);
     const ports = container(objects).ports as { name: string }[];
     expect(ports.map((p) => p.name)).toContain('health');
