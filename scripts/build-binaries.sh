@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) and helm
-# from Go modules through the module proxy, and caches them outside the clone, keyed by version.
+# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl), helm and
+# promtool (checks the chart's alerting rules) from Go modules through the module proxy, and caches
+# them outside the clone, keyed by version.
 # Release download sites are unreachable here; the Go module proxy is. A warm cache costs nothing.
 #   usage: scripts/build-binaries.sh            -> prints the bin directory on the last line
 set -euo pipefail
@@ -12,7 +13,8 @@ cache=${READYGATE_CACHE:-$HOME/.cache/readygate}
 kube_version=$(version_of kube k8s.io/kubernetes)
 etcd_version=$(version_of etcd go.etcd.io/etcd/server/v3)
 helm_version=$(version_of helm helm.sh/helm/v3)
-[ -n "$kube_version" ] && [ -n "$etcd_version" ] && [ -n "$helm_version" ] || { echo "cannot read tool versions" >&2; exit 1; }
+promtool_version=$(version_of promtool github.com/prometheus/prometheus)
+[ -n "$kube_version" ] && [ -n "$etcd_version" ] && [ -n "$helm_version" ] && [ -n "$promtool_version" ] || { echo "cannot read tool versions" >&2; exit 1; }
 kube_minor=$(echo "$kube_version" | cut -d. -f2)
 
 mkdir -p "$cache/bin"
@@ -33,11 +35,18 @@ for pkg in chartutil lint/rules; do
   hflags="$hflags -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMinor=$helm_k8s_minor"
 done
 build "$helm_build" helm "$hflags" helm.sh/helm/v3/cmd/helm
+# Prometheus tags its Go module v0.3MM.P for release 3.MM.P; promtool --version reports the latter.
+prom_release=$(echo "$promtool_version" | sed -E 's/^v0\.3([0-9]{2})\.([0-9]+).*/3.\1.\2/; s/^3\.0?/3./')
+pv=github.com/prometheus/common/version
+build "promtool-$promtool_version" promtool \
+  "-s -w -X $pv.Version=$prom_release -X $pv.Branch=HEAD -X $pv.BuildUser=readygate" \
+  github.com/prometheus/prometheus/cmd/promtool
 
-# One stable directory of symlinks for the harness, keyed by all three versions.
-link="$cache/bin/current-$kube_version-$etcd_version-$helm_build"
+# One stable directory of symlinks for the harness, keyed by all four versions.
+link="$cache/bin/current-$kube_version-$etcd_version-$helm_build-promtool-$promtool_version"
 mkdir -p "$link"
 ln -sf "$cache/bin/kubernetes-$kube_version/"{kube-apiserver,kube-controller-manager,kubectl} "$link/"
 ln -sf "$cache/bin/etcd-$etcd_version/etcd" "$link/etcd"
 ln -sf "$cache/bin/$helm_build/helm" "$link/helm"
+ln -sf "$cache/bin/promtool-$promtool_version/promtool" "$link/promtool"
 echo "$link"

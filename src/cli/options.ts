@@ -20,6 +20,8 @@ export interface OperatorOptions {
   apiQps: number;
   apiBurst: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** json: one JSON object a line (log collectors); text: `time LEVEL msg key=value` for people. */
+  logFormat: 'json' | 'text';
   healthHost: string;
   healthPort: number;
   /** /metrics only for callers a TokenReview and SubjectAccessReview admit (src/observability/metrics-auth.ts). */
@@ -66,6 +68,7 @@ Flags (environment variable in brackets):
                                     stretch evenly up to N times (default 10; 1: never)
   --api-qps N, --api-burst N        rate limit for writes to the API server (default 200, 400)
   --log-level LEVEL                 fatal|error|warn|info|debug|trace [LOG_LEVEL] (default info)
+  --log-format FORMAT               json|text [LOG_FORMAT] (default json)
   --health-addr HOST:PORT           /healthz, /readyz, /metrics (default 127.0.0.1:8081)
   --metrics-auth                    /metrics only with a bearer token allowed get on /metrics
                                     (TokenReview + SubjectAccessReview; off by default)
@@ -119,6 +122,7 @@ export const RUN_FLAGS = {
   'api-qps': { type: 'string' },
   'api-burst': { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   'health-addr': { type: 'string' },
   'metrics-auth': { type: 'boolean' },
   'leader-elect': { type: 'boolean' },
@@ -159,6 +163,8 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   }
   const level = (str('log-level') ?? env.LOG_LEVEL ?? 'info') as OperatorOptions['logLevel'];
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level: must be one of ${LEVELS.join(', ')}`);
+  const format = str('log-format') ?? env.LOG_FORMAT ?? 'json';
+  if (format !== 'json' && format !== 'text') throw new UsageError('--log-format: must be json or text');
   const addr = str('health-addr') ?? '127.0.0.1:8081';
   const am = /^(.*):(\d+)$/.exec(addr);
   if (!am || Number(am[2]) > 65535) throw new UsageError(`--health-addr: expected HOST:PORT, got ${addr}`);
@@ -176,6 +182,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     apiQps: positiveInt('api-qps', str('api-qps') ?? '200', 100_000),
     apiBurst: positiveInt('api-burst', str('api-burst') ?? '400', 100_000),
     logLevel: level,
+    logFormat: format,
     healthHost: (am[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0',
     healthPort: Number(am[2]),
     metricsAuth: Boolean(values['metrics-auth']),

@@ -20,7 +20,7 @@ export async function runOperator(argv: string[], exit: (code: number) => void):
   // bench/RESULTS.md). Set here rather than on node's command line (NODE_OPTIONS refuses
   // it), so the image, the npm bin and the tests run the operator alike.
   if (opts.memorySaver) setFlagsFromString('--memory-saver-mode');
-  const log = createLogger({ level: opts.logLevel });
+  const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
   log.info(
     {
       version: VERSION,

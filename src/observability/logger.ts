@@ -9,6 +9,8 @@ export interface LoggerOptions {
   level?: string;
   /** Where lines go; default stdout. Tests pass an in-memory stream. */
   destination?: DestinationStream;
+  /** json (default) or text: `textLine` of each record, for people reading a terminal. */
+  format?: 'json' | 'text';
 }
 
 const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -31,8 +33,51 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       // Level names instead of numbers, readable without pino-pretty.
       formatters: { level: (label) => ({ level: label }) },
     },
-    opts.destination,
+    opts.format === 'text' ? textDestination(opts.destination ?? pino.destination(1)) : opts.destination,
   );
+}
+
+/** A destination that writes each JSON record pino gives it as `textLine`. */
+function textDestination(out: DestinationStream): DestinationStream {
+  return { write: (line: string) => out.write(textLine(line)) };
+}
+
+const PLAIN = /^[\w./:@+-]+$/;
+/** JSON of v, with DEL and the C1 controls (which JSON leaves raw; 0x9b starts terminal escapes) escaped too. */
+const quote = (v: unknown) =>
+  (JSON.stringify(v) ?? String(v)).replace(
+    /[\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+/** A value as text: bare when plain, else quoted. */
+const show = (v: unknown) => (typeof v === 'string' && PLAIN.test(v) ? v : quote(v));
+/** True unless the message holds a control character (C0, DEL or C1). */
+const printable = (s: string) => [...s].every((c) => c >= ' ' && (c < '\u007f' || c > '\u009f'));
+
+/**
+ * One JSON log record as `time LEVEL [component] msg key=value ...`. The message and values come
+ * from the cluster too: a message with a control character and any value but a plain word are
+ * quoted, so no record spans lines or carries terminal escapes. A line that is not JSON is quoted.
+ */
+export function textLine(json: string): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return `${quote(json.trimEnd())}\n`;
+  }
+  // name is always "readygate": the JSON format keeps it for collectors; text drops it.
+  const { time, level, name, component, msg, ...fields } = rec;
+  const head = [
+    String(time ?? ''),
+    String(level ?? '')
+      .toUpperCase()
+      .padEnd(5),
+  ];
+  if (component !== undefined) head.push(`[${show(component)}]`);
+  if (msg !== undefined) head.push(typeof msg === 'string' && printable(msg) ? msg : quote(msg));
+  const kv = Object.entries(fields).map(([k, v]) => `${k}=${show(v)}`);
+  return `${[...head, ...kv].join(' ')}\n`;
 }
 
 /** Returns a child logger whose lines carry `component` (e.g. "manager", "probes"). */

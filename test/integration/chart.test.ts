@@ -4,6 +4,8 @@
 // with `kubectl auth can-i --as system:serviceaccount:...`.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -14,7 +16,7 @@ import {
   KubernetesObjectApi,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { adminKubeConfig, createNamespace, deleteNamespace } from '../support/kube.ts';
 import { eventually } from '../support/wait.ts';
 
@@ -23,6 +25,7 @@ const CRD_NAME = 'probepolicies.readygate.dev';
 const cp = () => inject('controlPlane');
 /** The kinds the chart renders without a namespace. */
 const CLUSTER_SCOPED = new Set([
+  'CustomResourceDefinition',
   'ClusterRole',
   'ClusterRoleBinding',
   'ValidatingAdmissionPolicy',
@@ -52,6 +55,13 @@ function ok(r: Result, what: string): string {
 }
 
 const setFlags = (set: string[]) => set.flatMap((s) => ['--set', s]);
+/**
+ * The tests share one API server whose CRD test/support installs with no Helm ownership: a release
+ * rendering it (crds.enabled, the default) would be refused by helm ("invalid ownership metadata"),
+ * and an upgrade that adopted it would rewrite the CRD under every other test file. So releases here
+ * leave it alone; 'the CRD as a template' below installs, upgrades and keeps a renamed copy.
+ */
+const NO_CRD = setFlags(['crds.enabled=false']);
 
 /** Objects of a multi-document YAML text (empty documents dropped). */
 function objectsOf(yamlText: string): KubernetesObject[] {
@@ -181,10 +191,20 @@ const leaseForbidden = () => [
 ];
 
 describe('helm install into the test control plane', () => {
-  it('installs without --skip-crds: helm skips the CRD that exists and leaves it untouched', async () => {
+  it('installs with crds.enabled=false and leaves the CRD that exists untouched', async () => {
     const crds = kc.makeApiClient(ApiextensionsV1Api);
     const before = await crds.readCustomResourceDefinition({ name: CRD_NAME });
-    const r = tool('helm', ['install', release, CHART, '--namespace', ns, '--wait=false', '--timeout', '60s']);
+    const r = tool('helm', [
+      'install',
+      release,
+      CHART,
+      '--namespace',
+      ns,
+      '--wait=false',
+      '--timeout',
+      '60s',
+      ...NO_CRD,
+    ]);
     const out = ok(r, 'helm install');
     installed = true;
     // The namespace warns on workloads that would violate the restricted Pod Security Standard.
@@ -279,7 +299,16 @@ describe('helm install into the test control plane', () => {
 
   it('exec.enabled=true (helm upgrade) adds pods/exec create+get and nothing else', async () => {
     ok(
-      tool('helm', ['upgrade', release, CHART, '--namespace', ns, '--wait=false', ...setFlags(['exec.enabled=true'])]),
+      tool('helm', [
+        'upgrade',
+        release,
+        CHART,
+        '--namespace',
+        ns,
+        '--wait=false',
+        ...NO_CRD,
+        ...setFlags(['exec.enabled=true']),
+      ]),
       'helm upgrade',
     );
     await expectPermissions({
@@ -300,6 +329,7 @@ describe('helm install into the test control plane', () => {
         '--namespace',
         ns,
         '--wait=false',
+        ...NO_CRD,
         ...setFlags(['tls.allowSecretCA=true']),
       ]),
       'helm upgrade',
@@ -322,6 +352,7 @@ describe('helm install into the test control plane', () => {
         '--namespace',
         ns,
         '--wait=false',
+        ...NO_CRD,
         ...setFlags(['tls.allowConfigMapCA=true']),
       ]),
       'helm upgrade',
@@ -347,6 +378,7 @@ describe('helm install into the test control plane', () => {
         '--namespace',
         ns,
         '--wait=false',
+        ...NO_CRD,
         ...setFlags([`watchNamespaces={${watched}}`]),
       ]),
       'helm upgrade',
@@ -393,7 +425,7 @@ describe('helm install with injection.enabled=false', () => {
     const install = ['install', name, CHART, '--namespace', where, '--wait=false', '--timeout', '60s'];
     try {
       const out = ok(
-        tool('helm', [...install, ...setFlags(['injection.enabled=false', 'replicaCount=1'])]),
+        tool('helm', [...install, ...NO_CRD, ...setFlags(['injection.enabled=false', 'replicaCount=1'])]),
         'helm install',
       );
       expect(out).toContain('1. Gate injection is off (injection.enabled=false).');
@@ -409,6 +441,127 @@ describe('helm install with injection.enabled=false', () => {
     } finally {
       tool('helm', ['uninstall', name, '--namespace', where]);
       await deleteNamespace(kc, where).catch(() => {});
+    }
+  });
+});
+
+/**
+ * A copy of the chart whose CRD serves group <group> instead of readygate.dev (the shared CRD stays
+ * untouched), edited by `edit` before it is written to files/.
+ */
+function chartWithCrd(dir: string, group: string, edit: (crd: CrdDoc) => void = () => {}): string {
+  const chart = join(dir, 'readygate');
+  rmSync(chart, { recursive: true, force: true });
+  cpSync(CHART, chart, { recursive: true });
+  const file = join(chart, 'files/readygate.dev_probepolicies.yaml');
+  const crd = parse(readFileSync(file, 'utf8')) as CrdDoc;
+  crd.metadata.name = `${crd.spec.names.plural}.${group}`;
+  crd.spec.group = group;
+  edit(crd);
+  writeFileSync(file, stringify(crd));
+  return chart;
+}
+
+interface CrdDoc {
+  metadata: { name: string };
+  spec: {
+    group: string;
+    names: { plural: string };
+    versions: { name: string; additionalPrinterColumns: { name: string; type: string; jsonPath: string }[] }[];
+  };
+}
+
+describe('the CRD as a template (crds.enabled): install, upgrade, uninstall with crds.keep', () => {
+  it('adopts a CRD installed before, updates it on helm upgrade and keeps it on uninstall', async () => {
+    const id = randomBytes(3).toString('hex');
+    const group = `crd-${id}.readygate.dev`;
+    const crdName = `probepolicies.${group}`;
+    const name = `readygate-${id}`;
+    const where = await createNamespace(kc, 'chart-crd');
+    const dir = mkdtempSync(join(tmpdir(), 'readygate-crd-chart-'));
+    const crds = kc.makeApiClient(ApiextensionsV1Api);
+    const helmArgs = (verb: string, chart: string) => [
+      verb,
+      name,
+      chart,
+      '--namespace',
+      where,
+      '--wait=false',
+      '--timeout',
+      '60s',
+      ...setFlags(['replicaCount=1', 'injection.enabled=false', 'admissionPolicy.enabled=false']),
+    ];
+    try {
+      // As an older chart (crds/) left it: the CRD exists with no Helm ownership.
+      let chart = chartWithCrd(dir, group);
+      const plain = readFileSync(join(chart, 'files/readygate.dev_probepolicies.yaml'), 'utf8');
+      ok(tool('kubectl', ['create', '-f', '-'], plain), 'kubectl create crd');
+      const refused = tool('helm', helmArgs('install', chart));
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain('invalid ownership metadata');
+      tool('helm', ['uninstall', name, '--namespace', where]);
+      // The chart README's adoption commands, then the install takes the CRD over.
+      ok(tool('kubectl', ['label', 'crd', crdName, 'app.kubernetes.io/managed-by=Helm', '--overwrite']), 'label');
+      ok(
+        tool('kubectl', [
+          'annotate',
+          'crd',
+          crdName,
+          `meta.helm.sh/release-name=${name}`,
+          `meta.helm.sh/release-namespace=${where}`,
+        ]),
+        'annotate',
+      );
+      ok(tool('helm', helmArgs('install', chart)), 'helm install');
+      const installed = await crds.readCustomResourceDefinition({ name: crdName });
+      expect(installed.metadata?.annotations?.['helm.sh/resource-policy']).toBe('keep');
+      expect(installed.metadata?.labels?.['app.kubernetes.io/instance']).toBe(name);
+      const columns = (c: typeof installed) => c.spec.versions[0]?.additionalPrinterColumns?.map((p) => p.name);
+      expect(columns(installed)).not.toContain('Upgraded');
+
+      // A new chart version changes the CRD: helm upgrade applies it, and kubectl gets the new column.
+      chart = chartWithCrd(dir, group, (crd) =>
+        crd.spec.versions[0]?.additionalPrinterColumns.push({
+          name: 'Upgraded',
+          type: 'string',
+          jsonPath: '.spec.conditionType',
+        }),
+      );
+      ok(tool('helm', helmArgs('upgrade', chart)), 'helm upgrade');
+      const upgraded = await crds.readCustomResourceDefinition({ name: crdName });
+      expect(columns(upgraded)).toContain('Upgraded');
+      const policy = {
+        apiVersion: `${group}/v1alpha1`,
+        kind: 'ProbePolicy',
+        metadata: { name: 'db', namespace: where },
+        spec: {
+          conditionType: 'readygate.dev/db',
+          selector: { matchLabels: { app: 'db' } },
+          probe: { tcpSocket: { port: 5432 } },
+        },
+      };
+      await eventually(
+        () => ok(tool('kubectl', ['apply', '-f', '-'], JSON.stringify(policy)), 'kubectl apply'),
+        30_000,
+      );
+      await eventually(() => {
+        const out = ok(tool('kubectl', ['get', crdName, '--namespace', where]), 'kubectl get');
+        expect(out.split('\n')[0]).toMatch(/\bUPGRADED\b/);
+        expect(out).toMatch(/^db\s.*readygate\.dev\/db/m);
+      }, 30_000);
+
+      // crds.keep: helm uninstall leaves the CRD and its objects.
+      ok(tool('helm', ['uninstall', name, '--namespace', where]), 'helm uninstall');
+      const kept = await crds.readCustomResourceDefinition({ name: crdName });
+      expect(columns(kept)).toContain('Upgraded');
+      expect(ok(tool('kubectl', ['get', crdName, 'db', '--namespace', where, '-o', 'name']), 'get').trim()).toBe(
+        `probepolicy.${group}/db`,
+      );
+    } finally {
+      tool('helm', ['uninstall', name, '--namespace', where]);
+      tool('kubectl', ['delete', 'crd', crdName, '--ignore-not-found', '--wait=false']);
+      await deleteNamespace(kc, where).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -11,6 +11,12 @@ const modes: Record<string, string[]> = {
   'single replica without leader election': ['replicaCount=1', 'leaderElection.enabled=false'],
   'sharded, 3 replicas': ['sharding.enabled=true', 'replicaCount=3', 'sharding.buckets=32'],
   'network policy and service monitor': ['networkPolicy.enabled=true', 'metrics.serviceMonitor.enabled=true'],
+  'pod monitor, alerts, dashboard, no CRD': [
+    'metrics.podMonitor.enabled=true',
+    'metrics.prometheusRule.enabled=true',
+    'metrics.dashboard.enabled=true',
+    'crds.enabled=false',
+  ],
   'extension values': [
     'commonLabels.team=payments',
     'deploymentAnnotations.owner=platform',

@@ -73,6 +73,7 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ClusterRole/readygate',
       'ClusterRoleBinding/readygate',
+      'CustomResourceDefinition/probepolicies.readygate.dev',
       'Deployment/readygate',
       'PodDisruptionBudget/readygate',
       'Role/readygate-leader-election',
@@ -120,6 +121,7 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
       'run',
       '--health-addr=0.0.0.0:8081',
       '--log-level=info',
+      '--log-format=json',
       '--probe-concurrency=256',
       '--workers=4',
       '--pod-workers=32',
@@ -479,13 +481,22 @@ describe('other settings', () => {
     expect(args(objects).at(-1)).toBe('--log-level=debug');
   });
 
+  it('logFormat=text becomes --log-format=text, which the operator takes; the schema refuses other formats', () => {
+    const objects = render(['logFormat=text']);
+    expect(args(objects)).toContain('--log-format=text');
+    expect(parseRunOptions(args(objects).slice(1), {}).logFormat).toBe('text');
+    const r = helm(templateArgs(['logFormat=pretty']));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('logFormat');
+  });
+
   it('ServiceMonitor scrapes the metrics Service port', () => {
     const objects = render(['metrics.serviceMonitor.enabled=true', 'metrics.serviceMonitor.labels.release=prom']);
     const sm = one(objects, 'ServiceMonitor');
     expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(sm.metadata.labels?.release).toBe('prom');
     expect(sm.spec.endpoints).toEqual([
-      { port: 'http-metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' },
+      { port: 'http-metrics', path: '/metrics', honorLabels: true, interval: '30s', scrapeTimeout: '10s' },
     ]);
     expect(sm.spec.selector.matchLabels).toEqual(one(objects, 'Service').spec.selector);
   });
@@ -515,6 +526,53 @@ describe('other settings', () => {
         '/var/run/secrets/kubernetes.io/serviceaccount/token',
       );
     }
+  });
+
+  it('ServiceMonitor and PodMonitor carry relabelings and metricRelabelings', () => {
+    const relabel = [
+      'relabelings[0].sourceLabels={__meta_kubernetes_pod_node_name}',
+      'relabelings[0].targetLabel=node',
+      'metricRelabelings[0].sourceLabels={__name__}',
+      'metricRelabelings[0].regex=nodejs_.*',
+      'metricRelabelings[0].action=drop',
+    ];
+    const expected = {
+      relabelings: [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }],
+      metricRelabelings: [{ sourceLabels: ['__name__'], regex: 'nodejs_.*', action: 'drop' }],
+    };
+    const sm = one(
+      render(['metrics.serviceMonitor.enabled=true', ...relabel.map((r) => `metrics.serviceMonitor.${r}`)]),
+      'ServiceMonitor',
+    );
+    expect(sm.spec.endpoints[0]).toMatchObject(expected);
+    const pm = one(
+      render(['metrics.podMonitor.enabled=true', ...relabel.map((r) => `metrics.podMonitor.${r}`)]),
+      'PodMonitor',
+    );
+    expect(pm.spec.podMetricsEndpoints[0]).toMatchObject(expected);
+  });
+
+  it("PodMonitor scrapes the pods' health port, without the Service, and not with the ServiceMonitor", () => {
+    const objects = render([
+      'metrics.podMonitor.enabled=true',
+      'metrics.podMonitor.labels.release=prom',
+      'metrics.service.enabled=false',
+    ]);
+    expect(ofKind(objects, 'ServiceMonitor')).toEqual([]);
+    expect(ofKind(objects, 'Service')).toEqual([]);
+    const pm = one(objects, 'PodMonitor');
+    expect(pm.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(pm.metadata.labels?.release).toBe('prom');
+    expect(pm.spec.namespaceSelector).toEqual({ matchNames: [NAMESPACE] });
+    expect(pm.spec.podMetricsEndpoints).toEqual([
+      { port: 'health', path: '/metrics', honorLabels: true, interval: '30s', scrapeTimeout: '10s' },
+    ]);
+    const ports = container(objects).ports as { name: string }[];
+    expect(ports.map((p) => p.name)).toContain('health');
+    expect(pm.spec.selector.matchLabels).toEqual(deployment(objects).spec.selector.matchLabels);
+    const both = helm(templateArgs(['metrics.podMonitor.enabled=true', 'metrics.serviceMonitor.enabled=true']));
+    expect(both.status).not.toBe(0);
+    expect(both.stderr).toContain('would scrape every replica twice: enable one');
   });
 
   it('NetworkPolicy: ingress to the health port only; egress to the API server, DNS and probe targets', () => {

@@ -54,6 +54,7 @@ describe('run options', () => {
     [['--max-period-stretch', '0'], '--max-period-stretch'],
     [['--max-period-stretch', '1000'], '--max-period-stretch'],
     [['--log-level', 'loud'], '--log-level'],
+    [['--log-format', 'pretty'], '--log-format: must be json or text'],
     [['--namespaces', 'Bad_NS'], 'invalid namespace'],
     [['--health-addr', 'nowhere'], '--health-addr'],
     [['--renew-deadline', '20s'], 'retry-period < renew-deadline < lease-duration'],
@@ -63,6 +64,12 @@ describe('run options', () => {
   ])('rejects %j naming the flag', (args, words) => {
     expect(() => parseRunOptions(args, {})).toThrow(UsageError);
     expect(() => parseRunOptions(args, {})).toThrow(words);
+  });
+  it('logs JSON unless --log-format or LOG_FORMAT says text', () => {
+    expect(parseRunOptions([], {}).logFormat).toBe('json');
+    expect(parseRunOptions(['--log-format', 'text'], {}).logFormat).toBe('text');
+    expect(parseRunOptions([], { LOG_FORMAT: 'text' }).logFormat).toBe('text');
+    expect(parseRunOptions(['--log-format', 'json'], { LOG_FORMAT: 'text' }).logFormat).toBe('json');
   });
   it('shards only with leader election and a stable identity', () => {
     expect(parseRunOptions([], {}).shardBuckets).toBe(0);
