@@ -418,6 +418,36 @@ describe('helm install into the test control plane', () => {
   });
 });
 
+describe('helm install with watchNamespaces naming a namespace that does not exist', () => {
+  it('refuses before applying anything, naming the namespace and the command that creates it', async () => {
+    const where = await createNamespace(kc, 'chart-missing');
+    const name = `readygate-${randomBytes(3).toString('hex')}`;
+    const missing = `absent-${randomBytes(3).toString('hex')}`;
+    try {
+      const r = tool('helm', [
+        'install',
+        name,
+        CHART,
+        '--namespace',
+        where,
+        '--wait=false',
+        ...NO_CRD,
+        ...setFlags([`watchNamespaces={${where},${missing}}`, 'replicaCount=1']),
+      ]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(
+        `watchNamespaces names namespaces this cluster does not have: ${missing}. The chart puts a Role and RoleBinding in each, so create them first (kubectl create namespace ${missing})`,
+      );
+      // Nothing was applied: no release, no Role in the namespace that does exist.
+      expect(tool('helm', ['status', name, '--namespace', where]).stderr).toContain('release: not found');
+      expect(tool('kubectl', ['get', 'roles', '--namespace', where, '-o', 'name']).stdout).toBe('');
+    } finally {
+      tool('helm', ['uninstall', name, '--namespace', where]);
+      await deleteNamespace(kc, where).catch(() => {});
+    }
+  });
+});
+
 describe('helm install with injection.enabled=false', () => {
   it('creates no MutatingAdmissionPolicy, and NOTES.txt says how to add the gate by hand', async () => {
     const where = await createNamespace(kc, 'chart-noinject');

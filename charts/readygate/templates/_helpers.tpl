@@ -155,6 +155,7 @@ first failure, so each refusal reads the same whichever template meets the bad v
 {{- if and (not (kindIs "invalid" .Values.watchNamespaces)) (not (kindIs "slice" .Values.watchNamespaces)) }}
 {{- fail (printf "watchNamespaces must be a list of namespace names, got %q (a %s): use --set 'watchNamespaces={%v}' (several: --set 'watchNamespaces={shop,billing}'), or watchNamespaces: [%v] in a values file" (toString .Values.watchNamespaces) (kindOf .Values.watchNamespaces) .Values.watchNamespaces .Values.watchNamespaces) }}
 {{- end }}
+{{- include "readygate.validateWatchedNamespacesExist" . }}
 {{- if .Values.leaderElection.enabled }}
 {{- $le := .Values.leaderElection }}
 {{- $retry := include "readygate.durationMs" $le.retryPeriod | int64 }}
@@ -244,5 +245,25 @@ auto and the cluster serves MutatingAdmissionPolicy v1 (Kubernetes 1.36+). `helm
 {{- .Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy" }}
 {{- else }}
 {{- eq $mode "true" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Every namespace in watchNamespaces must exist: the chart puts a Role and RoleBinding in each, and
+one missing namespace would leave a failed release half applied. Checked only against a cluster:
+`helm template` and client dry runs answer every lookup with nothing, so kube-system (always there)
+is looked up first to tell a cluster from none.
+*/}}
+{{- define "readygate.validateWatchedNamespacesExist" -}}
+{{- if and (kindIs "slice" .Values.watchNamespaces) (lookup "v1" "Namespace" "" "kube-system") }}
+{{- $missing := list }}
+{{- range .Values.watchNamespaces }}
+{{- if not (lookup "v1" "Namespace" "" (toString .)) }}
+{{- $missing = append $missing (toString .) }}
+{{- end }}
+{{- end }}
+{{- if $missing }}
+{{- fail (printf "watchNamespaces names namespaces this cluster does not have: %s. The chart puts a Role and RoleBinding in each, so create them first (kubectl create namespace %s) or leave them out of watchNamespaces" (join ", " $missing) (join " " $missing)) }}
+{{- end }}
 {{- end }}
 {{- end }}
