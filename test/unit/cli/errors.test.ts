@@ -150,8 +150,8 @@ describe('describeFailure', () => {
 describe('kubeconfigSource', () => {
   const none = () => false;
   it('takes --kubeconfig first, then in-cluster, then $KUBECONFIG or ~/.kube/config', () => {
-    expect(kubeconfigSource('/k', { KUBERNETES_SERVICE_HOST: '10.0.0.1' }, '/home/u', none)).toBe('file');
-    expect(kubeconfigSource(undefined, { KUBERNETES_SERVICE_HOST: '10.0.0.1' }, '/home/u', none)).toBe('in-cluster');
+    expect(kubeconfigSource('/k', { KUBERNETES_SERVICE_HOST: '127.0.0.1' }, '/home/u', none)).toBe('file');
+    expect(kubeconfigSource(undefined, { KUBERNETES_SERVICE_HOST: '127.0.0.1' }, '/home/u', none)).toBe('in-cluster');
     expect(kubeconfigSource(undefined, { KUBECONFIG: '/k' }, '/home/u', none)).toBe('default');
     expect(kubeconfigSource(undefined, {}, '/home/u', (f) => f === '/home/u/.kube/config')).toBe('default');
   });
