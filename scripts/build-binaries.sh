@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl), helm and
+# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl), the real
+# node's kubelet, kube-scheduler and kube-proxy, helm and
 # promtool (checks the chart's alerting rules) from Go modules through the module proxy, and caches
 # them outside the clone, keyed by version.
 # Release download sites are unreachable here; the Go module proxy is. A warm cache costs nothing.
@@ -20,9 +21,14 @@ kube_minor=$(echo "$kube_version" | cut -d. -f2)
 mkdir -p "$cache/bin"
 
 cv=k8s.io/component-base/version
-build "kubernetes-$kube_version" kube \
-  "-s -w -X $cv.gitVersion=$kube_version -X $cv.gitMajor=1 -X $cv.gitMinor=$kube_minor -X $cv.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$kube_version -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$kube_minor" \
+kube_ldflags() {
+  echo "-s -w -X $cv.gitVersion=$kube_version -X $cv.gitMajor=1 -X $cv.gitMinor=$kube_minor -X $cv.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$kube_version -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$kube_minor"
+}
+build "kubernetes-$kube_version" kube "$(kube_ldflags)" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+# The node's binaries apart, so that a cache filled before they were added is not rebuilt.
+build "kubernetes-node-$kube_version" kube "$(kube_ldflags)" \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy
 build "etcd-$etcd_version" etcd "-s -w" go.etcd.io/etcd/server/v3
 # As helm's release Makefile does: the Kubernetes version `helm template` and `helm lint` assume
 # offline comes from the client-go helm is built with (unset, it would be 1.20 and the chart's
@@ -48,6 +54,7 @@ build "promtool-$promtool_version-nosd" promtool \
 link="$cache/bin/current-$kube_version-$etcd_version-$helm_build-promtool-$promtool_version-nosd"
 mkdir -p "$link"
 ln -sf "$cache/bin/kubernetes-$kube_version/"{kube-apiserver,kube-controller-manager,kubectl} "$link/"
+ln -sf "$cache/bin/kubernetes-node-$kube_version/"{kubelet,kube-scheduler,kube-proxy} "$link/"
 ln -sf "$cache/bin/etcd-$etcd_version/etcd" "$link/etcd"
 ln -sf "$cache/bin/$helm_build/helm" "$link/helm"
 ln -sf "$cache/bin/promtool-$promtool_version-nosd/promtool" "$link/promtool"
