@@ -8,7 +8,7 @@ import { API_VERSION, KIND, type ProbePolicy } from '../api/types.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { Metrics, OverloadStats } from '../observability/metrics.ts';
 import { Debouncer } from '../probes/debouncer.ts';
-import { runProbe } from '../probes/probe.ts';
+import { longestRunMs, runProbe } from '../probes/probe.ts';
 import { ProbeScheduler } from '../probes/scheduler.ts';
 import type { ProbeResult } from '../probes/types.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -357,7 +357,7 @@ class ProbeRunner implements ProbeManager {
     this.#scheduler.upsert({
       key,
       periodMs: (spec.probe.periodSeconds ?? 10) * 1000,
-      timeoutMs: (spec.probe.timeoutSeconds ?? 1) * 1000,
+      timeoutMs: longestRunMs(spec.probe),
       // A pod that just got its IP is probed at once (time to gate); a restart or a re-sync
       // spreads probes over the period by key instead (no thundering herd).
       immediate: !existing && !seed,

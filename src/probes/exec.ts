@@ -10,6 +10,7 @@
 // or hostile node or pod must not stop every gate. Here every frame is parsed in one pure function
 // that cannot throw: stdout and stderr are discarded, unknown channels ignored, the status
 // (channel 3) read within MAX_STATUS_BYTES, and no message may exceed MAX_FRAME_BYTES.
+import type { IncomingMessage } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import WebSocket, { type ClientOptions } from 'ws';
 import { classifyNetError, formatTimeout } from './net-errors.ts';
@@ -66,14 +67,21 @@ function runExec(kc: KubeConfig, req: ExecProbeRequest, now: () => number): Prom
       socket?.terminate();
       resolve({ ...r, durationMs: now() - started });
     };
-    // Kubelet exec probes fail on timeoutSeconds (pkg/probe/exec, ExecProbeTimeout); here the
-    // socket is closed, which makes the API server tear the exec session down. A session that
-    // never opened says nothing about the command: the API server did not answer in time.
-    const timer = setTimeout(() => {
-      const after = formatTimeout(req.timeoutMs);
-      if (!opened) return finish(notObserved(subject, `no exec session within ${after}`));
-      finish({ outcome: 'timeout', couldNotLook: false, message: `${subject}: timeout after ${after}` });
-    }, req.timeoutMs);
+    // Two deadlines of timeoutMs each. Until the session opens, nothing has run: the API server
+    // (and its proxy to the kubelet) did not answer in time, which says nothing about the command.
+    // Once it opens, the command has started, and the kubelet's own exec probe (pkg/probe/exec,
+    // ExecProbeTimeout) fails it on timeoutSeconds from there; the socket is then closed, which
+    // makes the API server tear the session down. One clock from the start instead read a slow
+    // API server (just restarted, loaded) as the command timing out: a failure that flipped a gate.
+    const after = formatTimeout(req.timeoutMs);
+    let timer = setTimeout(() => finish(notObserved(subject, `no exec session within ${after}`)), req.timeoutMs);
+    const commandStarted = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => finish({ outcome: 'timeout', couldNotLook: false, message: `${subject}: timeout after ${after}` }),
+        req.timeoutMs,
+      );
+    };
 
     const open = async (): Promise<void> => {
       const opts: ClientOptions = {};
@@ -90,14 +98,20 @@ function runExec(kc: KubeConfig, req: ExecProbeRequest, now: () => number): Prom
       socket = ws;
       ws.on('open', () => {
         opened = true;
+        if (!settled) commandStarted();
       });
       // Always listened to: an 'error' without a listener would be thrown. Before open nothing
       // was run: the API server could not be reached. After open 'close' follows and reports.
       ws.on('error', (err) => {
         if (!opened) finish(notObserved(subject, `API server unreachable: ${classifyNetError(err).text}`));
       });
-      // Listening replaces ws's own "Unexpected server response" error: the status is kept.
-      ws.on('unexpected-response', (_req, res) => finish(refused(subject, res.statusCode ?? 0)));
+      // Listening replaces ws's own "Unexpected server response" error: the status is kept, and
+      // for the two codes that may be about the target, the Status body that says whether it is.
+      ws.on('unexpected-response', (_req, res) => {
+        const code = res.statusCode ?? 0;
+        if (code !== 400 && code !== 404) return finish(refused(req, subject, code, undefined));
+        readBody(res, MAX_STATUS_BYTES, (body) => finish(refused(req, subject, code, body)));
+      });
       ws.on('message', (data, isBinary) => {
         const frame = readFrame(data, isBinary);
         if (frame.kind === 'status') finish(fromStatus(subject, frame.status));
@@ -156,16 +170,67 @@ export function readFrame(data: WebSocket.RawData, isBinary: boolean): ExecFrame
 }
 
 /**
- * The API server refused to open the session. 400 (no such container in the pod) and 404 (no
- * such pod) are about the target, as a refused port is for an HTTP probe. Anything else (401,
- * 403 missing RBAC, 429 throttling, 5xx, a proxy that will not upgrade) is about the path
- * from the operator to the container: not an observation of the pod.
+ * The API server refused to open the session. Only two refusals are about the target, as a refused
+ * port is for an HTTP probe: 404 NotFound for this pod, and 400 "container C is not valid for pod
+ * P" (pkg/registry/core/pod/strategy.go, streamLocation). Every other refusal is about the path
+ * from the operator to the container: a 404 for the Node or for a route the API server has not
+ * installed yet (it was seen while kube-apiserver restarted), 400 "pod does not have a host
+ * assigned", 401, 403 (RBAC), 429, 5xx, a proxy that will not upgrade. `body` is the response
+ * body as read (undefined when not read or unreadable).
  */
-function refused(subject: string, httpStatus: number): Omit<ProbeResult, 'durationMs'> {
-  if (httpStatus === 400 || httpStatus === 404) {
-    return { outcome: 'failure', couldNotLook: false, message: `${subject}: exec refused with HTTP ${httpStatus}` };
+export function refused(
+  req: Pick<ExecProbeRequest, 'pod' | 'container'>,
+  subject: string,
+  httpStatus: number,
+  body: string | undefined,
+): Omit<ProbeResult, 'durationMs'> {
+  const status = parseObject(body);
+  const details = isRecord(status?.details) ? status.details : undefined;
+  if (httpStatus === 404 && status?.reason === 'NotFound' && details?.kind === 'pods' && details.name === req.pod) {
+    return { outcome: 'failure', couldNotLook: false, message: `${subject}: exec refused with HTTP 404: no such pod` };
+  }
+  const noContainer = `container ${req.container} is not valid for pod ${req.pod}`;
+  if (httpStatus === 400 && status?.reason === 'BadRequest' && status.message === noContainer) {
+    return {
+      outcome: 'failure',
+      couldNotLook: false,
+      message: `${subject}: exec refused with HTTP 400: no such container in the pod`,
+    };
   }
   return notObserved(subject, `API server answered HTTP ${httpStatus}`);
+}
+
+/** Reads at most `limit` bytes of a response body; `undefined` when longer or broken. Calls `done` once. */
+function readBody(res: IncomingMessage, limit: number, done: (body: string | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let called = false;
+  const end = (body: string | undefined) => {
+    if (called) return;
+    called = true;
+    done(body);
+  };
+  res.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > limit) {
+      res.destroy();
+      end(undefined);
+    } else chunks.push(chunk);
+  });
+  res.on('end', () => end(Buffer.concat(chunks).toString('utf8')));
+  res.on('error', () => end(undefined));
+  res.on('close', () => end(size > limit ? undefined : Buffer.concat(chunks).toString('utf8')));
+}
+
+/** A JSON object, or undefined for anything else (never throws). */
+function parseObject(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return isRecord(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // An API problem, not the pod's answer: the debouncer neither counts nor resets on it, and the
@@ -176,9 +241,12 @@ function notObserved(subject: string, why: string): Omit<ProbeResult, 'durationM
 
 // The status channel (3) carries a metav1.Status: Success, or Failure/NonZeroExitCode with the
 // code in details.causes[reason=ExitCode] (k8s.io/client-go/util/exec, remotecommand v4+).
-// Its message is the runtime's text and may quote the container's output, so only the reason
-// (a CamelCase word such as InternalError) and the exit code as a number are reported. Any field
-// may have any JSON type here: it is read as unknown.
+// Any other Failure (InternalError when the API server's stream translator or the kubelet could not
+// run the command) says nothing about the command's answer: as the kubelet's own exec prober
+// (pkg/probe/exec) returns Unknown for every error that is not an exit code, and its worker throws
+// that result away, it is "could not look", never a failure. Its message is the runtime's text and
+// may quote the container's output, so only the reason (a CamelCase word) and the exit code as a
+// number are reported. Any field may have any JSON type here: it is read as unknown.
 function fromStatus(subject: string, status: Record<string, unknown>): Omit<ProbeResult, 'durationMs'> {
   if (status.status === 'Success')
     return { outcome: 'success', couldNotLook: false, message: `${subject}: exit code 0` };
@@ -189,7 +257,7 @@ function fromStatus(subject: string, status: Record<string, unknown>): Omit<Prob
   }
   const reason =
     typeof status.reason === 'string' && /^[A-Za-z]{1,64}$/.test(status.reason) ? ` (${status.reason})` : '';
-  return { outcome: 'failure', couldNotLook: false, message: `${subject}: exec failed${reason}` };
+  return notObserved(subject, `exec failed without an exit code${reason}`);
 }
 
 /** details.causes[reason=ExitCode].message, or '' when the status does not have it in that shape. */

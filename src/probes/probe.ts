@@ -40,6 +40,15 @@ export interface RunProbeInput {
 const httpProbers = new WeakMap<object, { caPem: string | undefined; exchange: unknown; prober: HttpProber }>();
 const execProbers = new WeakMap<KubeConfig, ExecProber>();
 
+/**
+ * The longest one run of this probe may take by its own deadlines. An exec probe has two of
+ * timeoutSeconds each (the session opening, then the command: exec.ts runExec); the others one.
+ */
+export function longestRunMs(probe: Pick<ProbeSpec, 'exec' | 'timeoutSeconds'>): number {
+  const timeoutMs = (probe.timeoutSeconds ?? PROBE_DEFAULTS.timeoutSeconds) * 1000;
+  return probe.exec ? 2 * timeoutMs : timeoutMs;
+}
+
 /** Runs the policy's probe against the pod once; resolves (never rejects) with the result. */
 export async function runProbe(input: RunProbeInput): Promise<ProbeResult> {
   const { probe, pod } = input;

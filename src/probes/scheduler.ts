@@ -25,6 +25,7 @@ export interface ScheduledTarget {
   /** Unique key, e.g. "namespace/policy#podUID"; it also fixes the target's phase. */
   key: string;
   periodMs: number;
+  /** The longest one run may take by its own deadlines; past it (plus a grace) the run is abandoned. */
   timeoutMs: number;
   /** Runs one probe; the signal aborts when the target is removed, replaced, or overruns. */
   run: (signal: AbortSignal) => Promise<ProbeResult>;

@@ -28,6 +28,8 @@ export interface FuzzSession {
   frames: FuzzFrame[];
   /** How the session ends after its frames: a close, a dropped connection, or nothing (the prober's timer). */
   end: 'close' | 'terminate' | 'hang';
+  /** Instead of a session, the upgrade refused with this status code and body (then the connection closed). */
+  refusal?: { code: number; body: Uint8Array };
 }
 
 const frame = (channel: number, payload: string | Uint8Array): Uint8Array =>
@@ -85,18 +87,38 @@ const frameBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
   },
 );
 
-/** Arbitrary exec sessions; a session that never ends is rare (each costs the probe's timeout). */
-export const sessionArbitrary: fc.Arbitrary<FuzzSession> = fc.record({
-  frames: fc.array(
-    fc.record({ binary: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, fc.constant(false)), bytes: frameBytes }),
-    { maxLength: 6 },
-  ),
-  end: fc.oneof(
-    { weight: 6, arbitrary: fc.constant('close' as const) },
-    { weight: 3, arbitrary: fc.constant('terminate' as const) },
-    { weight: 1, arbitrary: fc.constant('hang' as const) },
+/** Refusals of the upgrade: 400/404 (the codes whose body exec.ts reads) with Status-like or arbitrary bodies. */
+const refusal = fc.record({
+  code: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(400, 404) }, fc.integer({ min: 300, max: 599 })),
+  body: fc.oneof(
+    status.map((s) => Buffer.from(JSON.stringify(s))),
+    fc
+      .record({ kind: fc.constantFrom('pods', 'nodes'), name: fc.constantFrom('web-0', MARKER) })
+      .map((d) => Buffer.from(JSON.stringify({ reason: 'NotFound', message: MARKER, details: d }))),
+    fc.uint8Array({ maxLength: 64 }),
+    oversized.map((n) => Buffer.from(`{"reason":"BadRequest","message":"${'x'.repeat(n)}"}`)),
   ),
 });
+
+/** Arbitrary exec sessions; a session that never ends is rare (each costs the probe's timeout). */
+export const sessionArbitrary: fc.Arbitrary<FuzzSession> = fc.record(
+  {
+    frames: fc.array(
+      fc.record({
+        binary: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, fc.constant(false)),
+        bytes: frameBytes,
+      }),
+      { maxLength: 6 },
+    ),
+    end: fc.oneof(
+      { weight: 6, arbitrary: fc.constant('close' as const) },
+      { weight: 3, arbitrary: fc.constant('terminate' as const) },
+      { weight: 1, arbitrary: fc.constant('hang' as const) },
+    ),
+    refusal: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, refusal),
+  },
+  { requiredKeys: ['frames', 'end'] },
+);
 
 export interface FuzzServer {
   port: number;
@@ -124,6 +146,13 @@ export async function startFuzzServer(): Promise<FuzzServer> {
   });
   http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => {}); // the prober may drop the connection at any point
+    if (session.refusal) {
+      const { code, body } = session.refusal;
+      socket.end(
+        Buffer.concat([Buffer.from(`HTTP/1.1 ${code} Refused\r\nContent-Length: ${body.length}\r\n\r\n`), body]),
+      );
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       open.add(ws);
       ws.on('error', () => {});
@@ -159,8 +188,9 @@ export async function startFuzzServer(): Promise<FuzzServer> {
 const SUBJECT = 'exec ["probe"] in shop/web-0/app';
 /** Every message exec.ts can give: its own phrases, a number, or a CamelCase reason. */
 const VOCABULARY = new RegExp(
-  `^${escapeRegExp(SUBJECT)}: (exit code (\\d{1,3}|unknown)|exec failed( \\([A-Za-z]{1,64}\\))?|timeout after \\d+ms|` +
-    'exec refused with HTTP \\d{3}|not run: (unreadable exit status|exec stream closed without exit status|' +
+  `^${escapeRegExp(SUBJECT)}: (exit code (\\d{1,3}|unknown)|timeout after \\d+ms|` +
+    'exec refused with HTTP \\d{3}: (no such pod|no such container in the pod)|' +
+    'not run: (exec failed without an exit code( \\([A-Za-z]{1,64}\\))?|unreadable exit status|exec stream closed without exit status|' +
     'no exec session within \\d+ms|API server unreachable: [a-z ()-]+|API server answered HTTP \\d+))$',
 );
 

@@ -495,6 +495,23 @@ describe('fault: kube-apiserver paused, killed, and down under exec probes', () 
 
     // 2. Killed and restarted: the leader steps down or keeps its lease; either way, no flip.
     const sampler = await sampleProbes(replicas.filter(alive), ns.exec, 'exec');
+    // The test's own prober too, back to back through the outage: what each answer was, by message.
+    const seen = new Map<string, number>();
+    let probing = true;
+    const direct = (async () => {
+      for (let i = 0; probing && i < 2_000; i++) {
+        const r = await prober.probe({
+          namespace: ns.exec,
+          pod: 'e-0',
+          container: 'app',
+          command: COMMAND,
+          timeoutMs: 1_000,
+        });
+        const key = `${r.outcome}: ${r.message.replace(/^.*?: /, '')}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
     const killedAt = Date.now();
     process.kill(cp.apiServerPid(), 'SIGKILL');
     await cp.restartApiServer();
@@ -506,6 +523,8 @@ describe('fault: kube-apiserver paused, killed, and down under exec probes', () 
       expect(now.success - base.success).toBeGreaterThanOrEqual(2 * PODS.length);
     }, 30_000);
     const killed = await sampler.stop();
+    probing = false;
+    await direct;
     const outageWrites = podStatusPatches(cp.dir, OPERATOR_USER, ns.exec, before);
     for (const p of PODS) expect(await gate(ns.exec, p, GATE)).toBe('True');
 
@@ -523,8 +542,10 @@ describe('fault: kube-apiserver paused, killed, and down under exec probes', () 
         `(first leader ${alive(a) ? 'alive' : 'exited'}), probe counts grew ${JSON.stringify(killed)}; ` +
         `pod status writes during the outages: ${outageWrites.length}; writes after a renew deadline: ${late.length}; ` +
         `e-0 exit 1: False, ${afterFailing.failure - base.failure} failures counted; ` +
-        `exec sessions the kubelet endpoint served: ${kubelet.sessions.length}`,
+        `exec sessions the kubelet endpoint served: ${kubelet.sessions.length}; ` +
+        `the test's own exec probes through the kill and restart: ${JSON.stringify(Object.fromEntries(seen))}`,
     );
+    expect([...seen.keys()].filter((k) => k.startsWith('failure'))).toEqual([]);
     for (const p of paused) expect(p.grew.failure).toBe(0);
     expect(total(killed, 'failure')).toBe(0);
     expect(outageWrites).toEqual([]);

@@ -73,11 +73,36 @@ describe('exec prober', () => {
     expect(r.message).toBe('exec ["sleep"] in shop/web-0/app: timeout after 300ms');
   });
 
-  it('a Failure status without exit code (e.g. container not found) → failure naming its reason, not its text', async () => {
+  // The command's timeout runs from the session's opening, as the kubelet's runs from the command's
+  // start: time the API server takes to open the session is not the command's.
+  it('a slow session opening does not eat the command its timeout: success', async () => {
+    const s = await start({ openDelayMs: 250 });
+    const r = await run(s.port, ['slow', '200'], 300);
+    expect(r).toMatchObject({ outcome: 'success', couldNotLook: false });
+  });
+
+  it('a command that outlives timeoutSeconds after a slow opening → timeout', async () => {
+    const s = await start({ openDelayMs: 200 });
+    const r = await run(s.port, ['sleep'], 300);
+    expect(r).toMatchObject({ outcome: 'timeout', couldNotLook: false });
+  });
+
+  it('a session that does not open within timeoutSeconds → not observed, never a timeout of the command', async () => {
+    const s = await start({ openDelayMs: 2_000 });
+    const r = await run(s.port, ['true'], 300);
+    expect(r).toMatchObject({ outcome: 'unknown', couldNotLook: true });
+    expect(r.message).toBe('exec ["true"] in shop/web-0/app: not run: no exec session within 300ms');
+  });
+
+  // As the kubelet's exec prober: only an exit code is the command's answer. An InternalError is
+  // what kube-apiserver's stream translator or the kubelet sends when they could not run it.
+  it('a Failure status without exit code (InternalError) → could not look, naming its reason, not its text', async () => {
     const s = await start();
     const r = await run(s.port, ['missing']);
-    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
-    expect(r.message).toBe('exec ["missing"] in shop/web-0/app: exec failed (InternalError)');
+    expect(r).toMatchObject({ outcome: 'unknown', couldNotLook: true });
+    expect(r.message).toBe(
+      'exec ["missing"] in shop/web-0/app: not run: exec failed without an exit code (InternalError)',
+    );
   });
 
   it("a status carrying the container's text and escapes → only a numeric exit code is reported", async () => {
@@ -94,15 +119,35 @@ describe('exec prober', () => {
     expect(r.message).toBe(`exec ["true"] in shop/web-0/app: not run: API server answered HTTP ${code}`);
   });
 
-  it.each([400, 404])(
-    'an upgrade refused with HTTP %i (no such container or pod) → failure of the target',
-    async (code) => {
-      const s = await start({ rejectWith: code });
-      const r = await run(s.port, ['true']);
-      expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
-      expect(r.message).toBe(`exec ["true"] in shop/web-0/app: exec refused with HTTP ${code}`);
-    },
-  );
+  // kube-apiserver's own Status bodies (pkg/registry/core/pod/strategy.go, streamLocation).
+  const status = (code: number, reason: string, message: string, details?: object) =>
+    JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message, reason, details, code });
+  it.each([
+    [404, status(404, 'NotFound', 'pods "web-0" not found', { name: 'web-0', kind: 'pods' }), 'no such pod'],
+    [400, status(400, 'BadRequest', 'container app is not valid for pod web-0'), 'no such container in the pod'],
+  ])('an upgrade refused with HTTP %i about this pod or container → failure of the target', async (code, body, why) => {
+    const s = await start({ rejectWith: code, rejectBody: body });
+    const r = await run(s.port, ['true']);
+    expect(r).toMatchObject({ outcome: 'failure', couldNotLook: false });
+    expect(r.message).toBe(`exec ["true"] in shop/web-0/app: exec refused with HTTP ${code}: ${why}`);
+  });
+
+  // A 404 or 400 about anything else is the path, not the target: during a kube-apiserver restart
+  // a refusal not about the pod once counted as a failure and flipped a gate.
+  it.each([
+    [404, ''],
+    [404, '404 page not found'],
+    [404, status(404, 'NotFound', 'nodes "n1" not found', { name: 'n1', kind: 'nodes' })],
+    [404, status(404, 'NotFound', 'pods "web-1" not found', { name: 'web-1', kind: 'pods' })],
+    [400, status(400, 'BadRequest', 'pod web-0 does not have a host assigned')],
+    [400, status(400, 'BadRequest', 'container other is not valid for pod web-0')],
+    [400, `{"reason":"BadRequest","message":"container app is not valid for pod web-0"${' '.repeat(20_000)}}`],
+  ])('an upgrade refused with HTTP %i not about this pod (%#) → not observed', async (code, body) => {
+    const s = await start({ rejectWith: code, rejectBody: body });
+    const r = await run(s.port, ['true']);
+    expect(r).toMatchObject({ outcome: 'unknown', couldNotLook: true });
+    expect(r.message).toBe(`exec ["true"] in shop/web-0/app: not run: API server answered HTTP ${code}`);
+  });
 
   it('an unreachable API server → not observed, could not look', async () => {
     const port = await closedPort('127.0.0.1');

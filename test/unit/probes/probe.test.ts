@@ -1,7 +1,7 @@
 // Port resolution and the runProbe dispatcher (handler choice, named ports, per-pod IP).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolvePort } from '../../../src/probes/ports.ts';
-import { type PodLike, runProbe } from '../../../src/probes/probe.ts';
+import { longestRunMs, type PodLike, runProbe } from '../../../src/probes/probe.ts';
 import type { PodContainer } from '../../../src/probes/types.ts';
 import { type Running, startHttp, startRaw } from './support/servers.ts';
 
@@ -85,5 +85,16 @@ describe('runProbe', () => {
       signal: AbortSignal.abort(),
     });
     expect(r.message).toBe('probe cancelled');
+  });
+});
+
+describe('longestRunMs (the scheduler abandons a run only past it)', () => {
+  it('exec: the session opening, then the command, timeoutSeconds each', () => {
+    expect(longestRunMs({ exec: { command: ['true'] }, timeoutSeconds: 2 })).toBe(4000);
+    expect(longestRunMs({ exec: { command: ['true'] } })).toBe(2000);
+  });
+  it('network probes: timeoutSeconds', () => {
+    expect(longestRunMs({ timeoutSeconds: 3 })).toBe(3000);
+    expect(longestRunMs({})).toBe(1000);
   });
 });

@@ -2,7 +2,7 @@
 // server speaking the v4/v5 channel protocol. Channel byte 1 = stdout, 2 = stderr, 3 = a
 // metav1.Status as JSON. The command picks the behaviour:
 //   ["true"] → exit 0; ["exit", "<n>"] → exit n; ["echo"] → stdout/stderr output then exit 0;
-//   ["sleep"] → never answers; ["missing"] → Failure without exit code (container not found);
+//   ["sleep"] → never answers; ["slow", "<ms>"] → exit 0 after ms; ["missing"] → Failure without exit code (InternalError: the runtime could not run it);
 //   ["hostile"] → a non-zero exit whose message and exit code carry escape sequences;
 //   ["drop"] → the session closes without a status.
 // Hostile status channels (what a broken or hostile kubelet or runtime could send):
@@ -28,6 +28,10 @@ export interface ExecServerOptions {
   protocols?: string[];
   /** Answer the upgrade with this HTTP status instead (e.g. 403 for missing RBAC). */
   rejectWith?: number;
+  /** Open each session this long after the upgrade request (a slow API server or kubelet). */
+  openDelayMs?: number;
+  /** The body of that refusal (a metav1.Status as kube-apiserver sends it; empty if unset). */
+  rejectBody?: string;
 }
 
 /** Starts the fixture on 127.0.0.1. */
@@ -36,6 +40,7 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
   const requests: ExecServer['requests'] = [];
   const open = new Set<WebSocket>();
   const idleWaiters: Array<() => void> = [];
+  const delays = new Set<NodeJS.Timeout>();
   const http = createServer((_req, res) => res.writeHead(404).end());
   const sockets = new Set<Socket>();
   http.on('connection', (s: Socket) => {
@@ -48,9 +53,19 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
   });
   http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     if (options.rejectWith) {
-      socket.end(`HTTP/1.1 ${options.rejectWith} Refused\r\nContent-Length: 0\r\n\r\n`);
+      const body = Buffer.from(options.rejectBody ?? '');
+      const header = `HTTP/1.1 ${options.rejectWith} Refused\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+      socket.end(Buffer.concat([Buffer.from(header), body]));
       return;
     }
+    const delay = setTimeout(() => {
+      delays.delete(delay);
+      accept(req, socket, head);
+    }, options.openDelayMs ?? 0);
+    delays.add(delay);
+  });
+  const accept = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
       open.add(ws);
       ws.once('close', () => {
@@ -69,6 +84,12 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
       switch (command[0]) {
         case 'sleep':
           return;
+        case 'slow': {
+          // Exit 0 after command[1] ms (a command that takes a while).
+          const done = setTimeout(() => status({ status: 'Success' }), Number(command[1]));
+          ws.once('close', () => clearTimeout(done));
+          return;
+        }
         case 'drop':
           // The session ends without a status (the API server or kubelet went away mid-exec).
           return ws.close(1001);
@@ -113,7 +134,7 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
           });
       }
     });
-  });
+  };
   const port = await new Promise<number>((resolve) =>
     http.listen(0, '127.0.0.1', () => resolve((http.address() as { port: number }).port)),
   );
@@ -123,6 +144,7 @@ export async function startExecServer(options: ExecServerOptions = {}): Promise<
     idle: () => new Promise<void>((resolve) => (open.size === 0 ? resolve() : idleWaiters.push(resolve))),
     close: () =>
       new Promise<void>((resolve) => {
+        for (const d of delays) clearTimeout(d);
         for (const c of wss.clients) c.terminate();
         for (const s of sockets) s.destroy();
         wss.close();
