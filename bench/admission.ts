@@ -17,6 +17,7 @@ import { installCrd } from '../test/support/crd.ts';
 import { installGateInjection, waitForGates } from '../test/support/injection.ts';
 import { adminKubeConfigFrom, probePoliciesApi } from '../test/support/kube-admin.ts';
 import { describeCommit } from './git.ts';
+import { quantile } from './stats.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const GATE = 'readygate.dev/web';
@@ -24,12 +25,6 @@ const GATE = 'readygate.dev/web';
 interface Series {
   label: string;
   ms: number[];
-}
-
-/** The q-quantile of sorted samples (nearest rank). */
-export function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) throw new Error('no samples');
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
 const summary = (s: Series) => {
