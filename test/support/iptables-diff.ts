@@ -1,5 +1,7 @@
-// What the real node added to iptables (the kubelet's canary and hint chains; the bridge plugin
-// adds none with ipMasq off), from two iptables-save dumps, and the commands that remove it.
+// What the real node added to iptables (the kubelet's KUBE-FIREWALL, canary and hint chains; the
+// bridge plugin adds none with ipMasq off), from two iptables-save dumps, and the commands that
+// remove it. Only the node's own: other programs on the machine (podman, buildah: CNI-* chains)
+// change iptables at the same time, and their rules are never touched.
 
 export interface IptablesDump {
   /** table -> user-defined chain names (built-in chains have a policy and cannot be deleted) */
@@ -37,23 +39,30 @@ export function splitRule(line: string): string[] {
   return args;
 }
 
+/** The kubelet's chains are KUBE-*; a rule is the node's if it is in one or jumps to one. */
+export function isKubeletRule(args: string[]): boolean {
+  const target = args[args.indexOf('-j') + 1] ?? '';
+  return (args[1] ?? '').startsWith('KUBE-') || (args.includes('-j') && target.startsWith('KUBE-'));
+}
+
 /**
- * iptables argument lists that undo what `after` added to `before`: its new rules deleted, then
- * its new chains flushed and deleted. Rules and chains that were there before are never touched.
+ * iptables argument lists that undo what the kubelet added between `before` and `after`: its new
+ * rules deleted, then its new chains flushed and deleted. Rules and chains that were there before,
+ * and anything not the kubelet's (isKubeletRule), are never touched.
  */
 export function undoCommands(before: IptablesDump, after: IptablesDump): string[][] {
   const commands: string[][] = [];
   for (const [table, rules] of after.rules) {
     const old = new Set(before.rules.get(table) ?? []);
     for (const rule of rules) {
-      if (old.has(rule)) continue;
       const args = splitRule(rule);
+      if (old.has(rule) || !isKubeletRule(args)) continue;
       commands.push(['-t', table, '-D', ...args.slice(1)]);
     }
   }
   for (const [table, chains] of after.chains) {
     const old = before.chains.get(table) ?? new Set<string>();
-    const added = [...chains].filter((c) => !old.has(c));
+    const added = [...chains].filter((c) => !old.has(c) && c.startsWith('KUBE-'));
     for (const chain of added) commands.push(['-t', table, '-F', chain]);
     for (const chain of added) commands.push(['-t', table, '-X', chain]);
   }

@@ -67,28 +67,41 @@ export function linkExists(name: string): boolean {
   }
 }
 
-/** Kernel settings the kubelet sets at start-up (container_manager_linux.go setupKernelTunables). */
-export const KUBELET_SYSCTLS = [
-  'vm/overcommit_memory',
-  'vm/panic_on_oom',
-  'kernel/panic',
-  'kernel/panic_on_oops',
-  'kernel/keys/root_maxkeys',
-  'kernel/keys/root_maxbytes',
-  'net/ipv4/ip_forward',
-];
+/**
+ * Kernel settings the kubelet sets at start-up, with the values it sets
+ * (pkg/kubelet/cm/container_manager_linux.go, setupKernelTunables). ip_forward is not among them,
+ * and the bridge plugin leaves it alone here (isGateway off).
+ */
+export const KUBELET_SYSCTLS: Record<string, string> = {
+  'vm/overcommit_memory': '1',
+  'vm/panic_on_oom': '0',
+  'kernel/panic': '10',
+  'kernel/panic_on_oops': '1',
+  'kernel/keys/root_maxkeys': '1000000',
+  'kernel/keys/root_maxbytes': '25000000',
+};
 
-export function readSysctls(names: string[] = KUBELET_SYSCTLS): Record<string, string> {
+export function readSysctls(names: string[] = Object.keys(KUBELET_SYSCTLS)): Record<string, string> {
   return Object.fromEntries(names.map((n) => [n, readFileSync(`/proc/sys/${n}`, 'utf8').trim()]));
 }
 
-/** Writes back the values that changed; returns the names it could not restore. */
+/** The sysctls the kubelet changed from their saved values (and that nobody changed since). */
+export function changedByKubelet(saved: Record<string, string>): string[] {
+  return Object.entries(saved)
+    .filter(([name, value]) => {
+      const now = readFileSync(`/proc/sys/${name}`, 'utf8').trim();
+      return now !== value && now === KUBELET_SYSCTLS[name];
+    })
+    .map(([name]) => name);
+}
+
+/** Writes back the values the kubelet changed; returns the names it could not restore. */
 export function restoreSysctls(saved: Record<string, string>): string[] {
   const left: string[] = [];
-  for (const [name, value] of Object.entries(saved)) {
+  for (const name of changedByKubelet(saved)) {
     if (!/^[a-z0-9_/]+$/.test(name)) throw new Error(`sysctl ${JSON.stringify(name)} is not a sysctl path`);
     try {
-      if (readFileSync(`/proc/sys/${name}`, 'utf8').trim() !== value) writeFileSync(`/proc/sys/${name}`, value);
+      writeFileSync(`/proc/sys/${name}`, saved[name] ?? '');
     } catch {
       left.push(name);
     }

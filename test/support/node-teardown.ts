@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileS
 import { basename, dirname, join } from 'node:path';
 import { killAll } from './control-plane.ts';
 import { parseIptablesSave, undoCommands } from './iptables-diff.ts';
-import { deleteInterfaces, linkExists, restoreSysctls } from './node-net.ts';
+import { changedByKubelet, deleteInterfaces, linkExists, restoreSysctls } from './node-net.ts';
 
 export interface NodeState {
   dir: string;
@@ -20,7 +20,10 @@ export interface NodeState {
   sysctls: Record<string, string>;
   /** iptables-save and ip6tables-save output before the node started. */
   iptablesBefore: { v4: string; v6: string };
-  /** Top-level cgroups before the node started (containerd puts containers under a new one, k8s.io). */
+  /**
+   * Top-level cgroups before the node started: containerd puts pods under k8s.io (cgroupfs, no
+   * QoS cgroups), removed at teardown if it was new. Other programs' cgroups are never touched.
+   */
   cgroupsBefore: string[];
   /** Network namespaces of the pods (/run/netns/cni-…), found at teardown. */
   netns?: string[];
@@ -101,10 +104,7 @@ export function nodeLeftovers(state: NodeState): string[] {
   for (const f of cniResults(state)) left.push(`CNI cache ${join(CNI_RESULTS, f)}`);
   for (const name of state.interfaces) if (linkExists(name)) left.push(`interface ${name}`);
   for (const cmd of iptablesUndo(state.iptablesBefore)) left.push(`${cmd.tool} ${cmd.args.join(' ')} (not undone)`);
-  for (const [name, value] of Object.entries(state.sysctls)) {
-    const now = readFileSync(`/proc/sys/${name}`, 'utf8').trim();
-    if (now !== value) left.push(`sysctl ${name}=${now} (was ${value})`);
-  }
+  for (const name of changedByKubelet(state.sysctls)) left.push(`sysctl ${name} (was ${state.sysctls[name]})`);
   return left;
 }
 
@@ -123,9 +123,11 @@ export function topLevelCgroups(): string[] {
   return dirs;
 }
 
+const NODE_CGROUP = 'k8s.io';
+
 function newCgroups(before: string[]): string[] {
   const old = new Set(before);
-  return topLevelCgroups().filter((d) => !old.has(d));
+  return topLevelCgroups().filter((d) => !old.has(d) && d.endsWith(`/${NODE_CGROUP}`));
 }
 
 /** rmdir, children first: the kernel refuses a cgroup that still has processes, so nothing running is hit. */

@@ -22,6 +22,9 @@ const after = [
   ':OUTPUT ACCEPT [0:0]',
   ':MINE - [0:0]',
   ':KUBE-FIREWALL - [0:0]',
+  ':CNI-FORWARD - [0:0]',
+  '-A CNI-FORWARD -s 10.88.0.3/32 -j ACCEPT',
+  '-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD',
   '-A INPUT -j MINE',
   '-A INPUT -j KUBE-FIREWALL',
   '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -j DROP',
@@ -30,7 +33,7 @@ const after = [
 ].join('\n');
 
 describe('iptables diff', () => {
-  it('undoes only what was added: new rules deleted, then new chains flushed and deleted', () => {
+  it("undoes only what the kubelet added: its new rules deleted, then its chains; podman's stay", () => {
     expect(undoCommands(parseIptablesSave(before), parseIptablesSave(after))).toEqual([
       ['-t', 'filter', '-D', 'INPUT', '-j', 'KUBE-FIREWALL'],
       [
@@ -57,13 +60,9 @@ describe('iptables diff', () => {
     ]);
   });
 
-  it('has nothing to undo when nothing changed, and never touches built-in chains', () => {
+  it('has nothing to undo when nothing changed, and never touches built-in or foreign chains', () => {
     expect(undoCommands(parseIptablesSave(after), parseIptablesSave(after))).toEqual([]);
-    expect(undoCommands(parseIptablesSave(''), parseIptablesSave(before))).toEqual([
-      ['-t', 'filter', '-D', 'INPUT', '-j', 'MINE'],
-      ['-t', 'filter', '-F', 'MINE'],
-      ['-t', 'filter', '-X', 'MINE'],
-    ]);
+    expect(undoCommands(parseIptablesSave(''), parseIptablesSave(before))).toEqual([]);
   });
 
   it('splits quoted arguments with escaped quotes', () => {
