@@ -5,7 +5,17 @@
 // files, the interfaces, the iptables rules and chains added since the start, the sysctls.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { killAll } from './control-plane.ts';
 import { parseIptablesSave, undoCommands } from './iptables-diff.ts';
@@ -25,6 +35,12 @@ export interface NodeState {
    * QoS cgroups), removed at teardown if it was new. Other programs' cgroups are never touched.
    */
   cgroupsBefore: string[];
+  /**
+   * Paths outside the node's directory that the kubelet, containerd and CNI create whatever their
+   * config says (SYSTEM_PATHS) and that did not exist before the start: removed at teardown once
+   * empty of the node's files.
+   */
+  createdPaths: string[];
   /** Network namespaces of the pods (/run/netns/cni-…), found at teardown. */
   netns?: string[];
   /** Stopped in this order: the kubelet and the scheduler before containerd. */
@@ -46,6 +62,27 @@ export function readNodeState(dir: string): NodeState | undefined {
 }
 
 const CNI_RESULTS = '/var/lib/cni/results';
+/** The kubelet links each container's log here (a fixed path), pointing into its podLogsDir. */
+const CONTAINER_LOG_LINKS = '/var/log/containers';
+
+/**
+ * Fixed paths the node writes to, parents first: the kubelet's device plugin socket (not under
+ * --root-dir), its container log links, containerd's shim sockets (/run/containerd/s), libcni's
+ * cache and the network namespaces containerd's CRI plugin creates.
+ */
+export const SYSTEM_PATHS = [
+  '/var/lib/kubelet',
+  '/var/lib/kubelet/device-plugins',
+  '/var/lib/kubelet/device-plugins/kubelet.sock',
+  CONTAINER_LOG_LINKS,
+  '/run/containerd',
+  '/run/containerd/s',
+  '/var/lib/cni',
+  CNI_RESULTS,
+  '/run/netns',
+];
+
+export const missingPaths = (paths: string[] = SYSTEM_PATHS) => paths.filter((p) => !existsSync(p));
 
 /** Tears down what node.json records and removes dir; returns the leftovers (empty when clean). */
 export async function tearDownNode(dir: string): Promise<string[]> {
@@ -73,6 +110,8 @@ export async function tearDownNode(dir: string): Promise<string[]> {
   unmountUnder([dir, ...state.netns]);
   for (const path of state.netns) attempt(() => rmSync(path, { force: true }));
   for (const f of cniResults(state)) attempt(() => rmSync(join(CNI_RESULTS, f), { force: true }));
+  for (const link of containerLogLinks(dir)) attempt(() => rmSync(link, { force: true }));
+  removeCreatedPaths(state.createdPaths ?? []);
   deleteInterfaces(state.interfaces);
   undoIptables(state.iptablesBefore);
   restoreSysctls(state.sysctls);
@@ -102,6 +141,8 @@ export function nodeLeftovers(state: NodeState): string[] {
   for (const m of mountsUnder([state.dir, ...netns])) left.push(`mount ${m}`);
   for (const path of netns) if (existsSync(path)) left.push(`network namespace ${path}`);
   for (const f of cniResults(state)) left.push(`CNI cache ${join(CNI_RESULTS, f)}`);
+  for (const link of containerLogLinks(state.dir)) left.push(`container log link ${link}`);
+  for (const path of state.createdPaths ?? []) if (existsSync(path)) left.push(`${path} (created by the node)`);
   for (const name of state.interfaces) if (linkExists(name)) left.push(`interface ${name}`);
   for (const cmd of iptablesUndo(state.iptablesBefore)) left.push(`${cmd.tool} ${cmd.args.join(' ')} (not undone)`);
   for (const name of changedByKubelet(state.sysctls)) left.push(`sysctl ${name} (was ${state.sysctls[name]})`);
@@ -141,6 +182,30 @@ function removeCgroup(rel: string): void {
     } catch {}
   };
   walk(join(CGROUP_ROOT, rel), 0);
+}
+
+/** The kubelet's links in /var/log/containers that point into this node's directory. */
+function containerLogLinks(dir: string): string[] {
+  if (!existsSync(CONTAINER_LOG_LINKS)) return [];
+  return readdirSync(CONTAINER_LOG_LINKS)
+    .map((f) => join(CONTAINER_LOG_LINKS, f))
+    .filter((link) => {
+      try {
+        return readlinkSync(link).startsWith(`${dir}/`);
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Deepest first: a socket file is removed, a directory only once empty (rmdir), so no one else's file goes. */
+function removeCreatedPaths(paths: string[]): void {
+  for (const path of [...paths].sort((a, b) => b.length - a.length)) {
+    attempt(() => {
+      if (lstatSync(path).isDirectory()) rmdirSync(path);
+      else rmSync(path, { force: true });
+    });
+  }
 }
 
 /** One teardown step that may fail: the steps after it still run, and nodeLeftovers reports what is left. */

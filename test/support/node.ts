@@ -14,7 +14,14 @@ import { freePort } from './control-plane.ts';
 import { cniConfig, containerdConfig, kubeletConfig, type NodeLayout } from './node-config.ts';
 import { ensureNodeImages, type NodeImages } from './node-images.ts';
 import { createBridge, pickNetwork, readSysctls } from './node-net.ts';
-import { iptablesSave, type NodeState, tearDownNode, topLevelCgroups, writeNodeState } from './node-teardown.ts';
+import {
+  iptablesSave,
+  missingPaths,
+  type NodeState,
+  tearDownNode,
+  topLevelCgroups,
+  writeNodeState,
+} from './node-teardown.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const NODE_NAME = 'readygate-node';
@@ -75,6 +82,7 @@ export async function startNode(cp: ControlPlaneRef, opts: NodeOptions = {}): Pr
     sysctls: readSysctls(),
     iptablesBefore: { v4: iptablesSave('iptables'), v6: iptablesSave('ip6tables') },
     cgroupsBefore: topLevelCgroups(),
+    createdPaths: missingPaths(),
     processes: [],
   };
   writeNodeState(state);
