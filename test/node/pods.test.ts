@@ -24,7 +24,7 @@ afterAll(async () => {
 const inPodSubnet = (ip: string) => ip.startsWith(node.podSubnet.replace(/0\/24$/, ''));
 
 describe('a real node', () => {
-  it('runs a pod kube-scheduler placed on it, with an address from the bridge, reachable over HTTP and TCP', async () => {
+  it('runs a pod kube-scheduler placed on it, with an address from the bridge, reachable over HTTP and TCP, its log read through kube-apiserver', async () => {
     await core.createNamespacedPod({ namespace: ns, body: appPod('web', node.appImage) });
     const pod = await runningPod(core, ns, 'web');
     expect(pod.spec?.nodeName).toBe(node.nodeName);
@@ -33,6 +33,9 @@ describe('a real node', () => {
     const res = await fetch(`http://${ip}:${APP_PORTS.http}/healthz`, { signal: AbortSignal.timeout(5000) });
     expect([res.status, (await res.text()).trim()]).toEqual([200, 'ok']);
     await expect(readTcp(ip, APP_PORTS.tcp)).resolves.toBe('ok\n');
+    // pods/log: kube-apiserver to the kubelet (client certificate, webhook authorization), as exec below.
+    const logs = await core.readNamespacedPodLog({ namespace: ns, name: 'web', container: 'app' });
+    expect(logs).toContain(`serving HTTP :${APP_PORTS.http}, TCP :${APP_PORTS.tcp}, gRPC :${APP_PORTS.grpc}`);
   });
 
   it('keeps a pod with a readiness gate not Ready until the gate is True, then the kubelet sets Ready', async () => {

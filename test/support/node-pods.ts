@@ -18,6 +18,9 @@ export function appPod(name: string, image: string, gates: string[] = []): V1Pod
           name: 'app',
           image,
           imagePullPolicy: 'Never',
+          // The kubelet's own probe: ContainersReady only once the app listens (it opens its HTTP
+          // port last), never on what the tests switch (/healthz, the TCP port, gRPC, the check).
+          readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 1 },
           ports: [
             { name: 'http', containerPort: APP_PORTS.http },
             { name: 'tcp', containerPort: APP_PORTS.tcp },

@@ -67,8 +67,9 @@ const CONTAINER_LOG_LINKS = '/var/log/containers';
 
 /**
  * Fixed paths the node writes to, parents first: the kubelet's device plugin socket (not under
- * --root-dir), its container log links, containerd's shim sockets (/run/containerd/s), libcni's
- * cache and the network namespaces containerd's CRI plugin creates.
+ * --root-dir), its container log links, containerd's shim sockets (/run/containerd/s) and other
+ * directories under /run/containerd, libcni's cache and the network namespaces containerd's CRI
+ * plugin creates. Found by listing what was newer than a node's start, after its teardown.
  */
 export const SYSTEM_PATHS = [
   '/var/lib/kubelet',
@@ -77,6 +78,10 @@ export const SYSTEM_PATHS = [
   CONTAINER_LOG_LINKS,
   '/run/containerd',
   '/run/containerd/s',
+  // containerd's FIFO directory for process I/O, and the shim's cleanup runs runc in its default root.
+  '/run/containerd/fifo',
+  '/run/containerd/runc',
+  '/run/containerd/runc/k8s.io',
   '/var/lib/cni',
   CNI_RESULTS,
   '/run/netns',

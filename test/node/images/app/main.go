@@ -123,6 +123,10 @@ func serve() {
 	}
 	go func() { fatal(grpcSrv.Serve(gl)) }()
 	tcp := &tcpListener{port: tcpPort}
+	// Every port listens before the HTTP one does, so that a readiness probe on HTTP means all are up.
+	if failure() == 0 {
+		tcp.open()
+	}
 	go watch(healthSrv, tcp)
 	fmt.Printf("serving HTTP :%d, TCP :%d, gRPC :%d\n", httpPort, tcpPort, grpcPort)
 	fatal(http.ListenAndServe(fmt.Sprintf(":%d", httpPort), routes()))
