@@ -1,25 +1,41 @@
-// npm run cluster:up   -> starts a local control plane in the background, installs the CRD,
-//                          prints the kubeconfig path
-// npm run cluster:down -> stops it and removes its directory
-import { existsSync, readFileSync } from 'node:fs';
+// npm run cluster:up             -> starts a local control plane in the background, installs the CRD,
+//                                    prints the kubeconfig path
+// npm run cluster:up -- --node   -> also a real node (containerd, runc, CNI bridge, kubelet,
+//                                    kube-scheduler: test/support/node.ts); needs root
+// npm run cluster:down           -> stops them and removes their directories (and the node's
+//                                    mounts, network namespaces, bridge and iptables chains)
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { killAll, startControlPlane } from '../test/support/control-plane.ts';
 import { installCrd } from '../test/support/crd.ts';
+import { startNode } from '../test/support/node.ts';
+import { tearDownNode } from '../test/support/node-teardown.ts';
 
-const dir = join(process.env.READYGATE_CACHE ?? join(homedir(), '.cache/readygate'), 'cluster');
+const cache = process.env.READYGATE_CACHE ?? join(homedir(), '.cache/readygate');
+const dir = join(cache, 'cluster');
+// Apart from the control plane's directory: that one is removed with rm -r, never through mounts.
+const nodeDir = join(cache, 'cluster-node');
 const command = process.argv[2];
+const withNode = process.argv.includes('--node');
 
-if (command === 'up') {
+async function up(): Promise<void> {
   if (existsSync(join(dir, 'state.json'))) {
     const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { kubeconfigPath: string };
     console.error(`a control plane is already up (npm run cluster:down stops it); kubeconfig:`);
     console.log(state.kubeconfigPath);
-    process.exit(0);
+    return;
   }
-  const cp = await startControlPlane({ detached: true, dir, log: (l) => console.error(l) });
+  const log = (l: string) => console.error(l);
+  const cp = await startControlPlane({ detached: true, dir, log, node: withNode });
   try {
     await installCrd(cp.kubeconfigPath);
+    if (withNode) {
+      const node = await startNode(cp, { detached: true, dir: nodeDir, log });
+      console.error(
+        `node ${node.nodeName} at ${node.nodeIP}, pods on ${node.podSubnet}; app image ${node.images.app.ref}`,
+      );
+    }
   } catch (err) {
     await cp.stop();
     throw err;
@@ -27,17 +43,26 @@ if (command === 'up') {
   console.error(`kube-apiserver ${cp.version} at ${cp.server}; ProbePolicy CRD installed. Try:`);
   console.error(`  ${cp.binDir}/kubectl --kubeconfig ${cp.kubeconfigPath} get probepolicies -A`);
   console.log(cp.kubeconfigPath);
-} else if (command === 'down') {
+}
+
+async function down(): Promise<void> {
+  if (existsSync(nodeDir)) {
+    const left = await tearDownNode(nodeDir);
+    console.error(left.length === 0 ? 'node stopped and removed' : `node stopped; left behind:\n${left.join('\n')}`);
+  }
   if (!existsSync(join(dir, 'state.json'))) {
     console.error('no control plane is up');
-    process.exit(0);
+    return;
   }
   const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { pids: number[] };
   await killAll(state.pids);
-  const { rmSync } = await import('node:fs');
   rmSync(dir, { recursive: true, force: true });
   console.error('control plane stopped and removed');
-} else {
-  console.error('usage: node scripts/cluster.ts up|down');
+}
+
+if (command === 'up') await up();
+else if (command === 'down') await down();
+else {
+  console.error('usage: node scripts/cluster.ts up [--node] | down');
   process.exit(2);
 }

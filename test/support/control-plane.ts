@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { issueCertificate } from './certs.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -53,6 +54,13 @@ export interface StartOptions {
    * { ShardedListAndWatch: true } for test/integration/sharded-list.test.ts. Default none.
    */
   featureGates?: Record<string, boolean>;
+  /**
+   * Serve a real node (test/support/node.ts): the Node authorizer and NodeRestriction for the
+   * kubelet's credentials, and kube-apiserver authenticates to the kubelet with a client
+   * certificate, verifies its serving certificate and reaches it at its InternalIP. Default false:
+   * the integration tests' kubelet fixture serves on loopback with a certificate of its own.
+   */
+  node?: boolean;
 }
 
 /** Builds the binaries if the cache lacks them and returns the directory that holds them. */
@@ -346,7 +354,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       `--service-account-key-file=${join(dir, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
       '--service-cluster-ip-range=10.0.0.0/24',
-      '--authorization-mode=RBAC',
+      ...(opts.node ? nodeArgs(dir) : ['--authorization-mode=RBAC']),
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
       `--audit-log-path=${join(dir, 'audit.log')}`,
@@ -384,7 +392,9 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       // that type-checks ValidatingAdmissionPolicies into their status (the chart ships one).
       const kcm = launch('kube-controller-manager', [
         `--kubeconfig=${kubeconfigPath}`,
-        '--controllers=deployment,replicaset,garbagecollector,namespace,validatingadmissionpolicy-status-controller',
+        // With a real node, also the node lifecycle controller: it lifts the not-ready taint the
+        // kubelet registers with, once the node is Ready (else nothing schedules).
+        `--controllers=deployment,replicaset,garbagecollector,namespace,validatingadmissionpolicy-status-controller${opts.node ? ',nodelifecycle' : ''}`,
         '--leader-elect=false',
         '--bind-address=127.0.0.1',
         '--secure-port=0',
@@ -447,6 +457,28 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     await stop();
     throw err;
   }
+}
+
+/**
+ * kube-apiserver's flags for a real node, as kubeadm sets them: kubelets are authorized by the
+ * Node authorizer, and kube-apiserver's own client certificate (system:masters, which the
+ * kubelet's webhook authorizer then allows) is presented to the kubelet for exec and logs.
+ */
+function nodeArgs(dir: string): string[] {
+  const client = issueCertificate(dir, dir, {
+    name: 'apiserver-kubelet-client',
+    commonName: 'kube-apiserver-kubelet-client',
+    organizations: ['system:masters'],
+    usage: 'client',
+  });
+  return [
+    '--authorization-mode=Node,RBAC',
+    '--enable-admission-plugins=NodeRestriction',
+    `--kubelet-client-certificate=${client.cert}`,
+    `--kubelet-client-key=${client.key}`,
+    `--kubelet-certificate-authority=${join(dir, 'ca.crt')}`,
+    '--kubelet-preferred-address-types=InternalIP',
+  ];
 }
 
 /**

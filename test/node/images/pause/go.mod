@@ -1,0 +1,3 @@
+module readygate.test/pause
+
+go 1.24

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { cniConfig, containerdConfig, kubeletConfig, type NodeLayout } from '../support/node-config.ts';
+
+const layout: NodeLayout = {
+  dir: '/tmp/readygate-node-x',
+  containerdSocket: '/tmp/readygate-node-x/containerd.sock',
+  runcRoot: '/tmp/readygate-node-x/runc',
+  cniConfDir: '/tmp/readygate-node-x/cni/net.d',
+  nodeName: 'readygate-node',
+  nodeIP: '10.245.7.1',
+  kubeletPort: 12001,
+  kubeletHealthzPort: 12002,
+  podSubnet: '10.244.7.0/24',
+  bridge: 'rgbabc123',
+  networkName: 'readygate-abc123',
+  sandboxImage: 'readygate.test/pause:0123',
+};
+
+describe('the real node configuration', () => {
+  it("keeps containerd off the system service's paths and default streaming port", () => {
+    const toml = containerdConfig(layout);
+    expect(toml).not.toMatch(/\/run\/containerd|\/var\/lib\/containerd|\/opt\/containerd|10010/);
+    for (const line of [
+      'root = "/tmp/readygate-node-x/containerd/root"',
+      'state = "/tmp/readygate-node-x/containerd/state"',
+    ]) {
+      expect(toml).toContain(line);
+    }
+    expect(toml).toContain('address = "/tmp/readygate-node-x/containerd.sock"');
+    expect(toml).toContain('Root = "/tmp/readygate-node-x/runc"');
+    expect(toml).toContain('restrict_oom_score_adj = true');
+    expect(toml).toContain('sandbox_image = "readygate.test/pause:0123"');
+  });
+
+  it('has the bridge plugin neither masquerade nor route pods off the machine, with IPAM state in the node dir', () => {
+    const conf = JSON.parse(cniConfig(layout)) as { plugins: Record<string, unknown>[] };
+    expect(conf.plugins[0]).toMatchObject({
+      type: 'bridge',
+      bridge: 'rgbabc123',
+      isGateway: false,
+      ipMasq: false,
+      ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.7.0/24' }]], dataDir: '/tmp/readygate-node-x/cni/ipam' },
+    });
+    expect(JSON.stringify(conf)).not.toContain('routes');
+  });
+
+  it('serves the kubelet on the node address only, with x509 and webhook auth and no anonymous access', () => {
+    const config = JSON.parse(kubeletConfig(layout, { clientCA: '/ca.crt', cert: '/k.crt', key: '/k.key' }));
+    expect(config).toMatchObject({
+      address: '10.245.7.1',
+      readOnlyPort: 0,
+      healthzBindAddress: '127.0.0.1',
+      authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: '/ca.crt' } },
+      authorization: { mode: 'Webhook' },
+      containerRuntimeEndpoint: 'unix:///tmp/readygate-node-x/containerd.sock',
+      failCgroupV1: false,
+      cgroupDriver: 'cgroupfs',
+      cgroupsPerQOS: false,
+      enforceNodeAllocatable: [],
+      failSwapOn: false,
+    });
+  });
+});
