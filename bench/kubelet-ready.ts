@@ -13,6 +13,8 @@ import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { startControlPlane } from '../test/support/control-plane.ts';
 import { adminKubeConfigFrom } from '../test/support/kube-admin.ts';
 import { KubeletFixture } from '../test/support/kubelet-fixture.ts';
+import { startNode } from '../test/support/node.ts';
+import { appPod } from '../test/support/node-pods.ts';
 import { describeCommit } from './git.ts';
 import { measureTransitions, type Transitions } from './kubelet/measure.ts';
 import { quantile } from './stats.ts';
@@ -88,12 +90,33 @@ async function fixtureKubelet(): Promise<KubeletUnderTest> {
   };
 }
 
+/** The real kubelet (containerd, runc, CNI bridge) on a control plane started for it. */
+async function realKubelet(): Promise<KubeletUnderTest> {
+  const cp = await startControlPlane({ node: true, log: (l) => console.error(l) });
+  try {
+    const node = await startNode(cp, { log: (l) => console.error(l) });
+    return {
+      label: 'real kubelet v1.37.2 (containerd, runc; test/support/node.ts)',
+      kc: adminKubeConfigFrom(cp.kubeconfigPath),
+      pod: (name) => appPod(name, node.images.app.ref, [GATE]),
+      stop: async () => {
+        const left = await node.stop();
+        await cp.stop();
+        if (left.length > 0) throw new Error(`the node left behind: ${left.join(', ')}`);
+      },
+    };
+  } catch (err) {
+    await cp.stop();
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, pods: { type: 'string' } } });
   const count = Number(values.pods ?? (values.quick ? 10 : 100));
   const t0 = performance.now();
   const rows = [];
-  for (const start of [fixtureKubelet]) {
+  for (const start of [realKubelet, fixtureKubelet]) {
     const k = await start();
     try {
       rows.push(await measure(k, count));
