@@ -109,6 +109,10 @@ buildah build "${oci[@]}" "${limits[@]}" --layers --pull=never \
 log "built $tag (t=$((SECONDS - start))s)"
 podman save -q --format docker-archive -o "$archive.tmp" "$tag" >&2
 mv "$archive.tmp" "$archive"
-# Keep the three newest archives.
-ls -t "$cache"/readygate-*.docker.tar | tail -n +4 | xargs -r rm -f
+# Keep the three newest archives, and drop the older ones' tags from containers-storage.
+for old in $(ls -t "$cache"/readygate-*.docker.tar | tail -n +4); do
+  rm -f "$old"
+  old=${old##*/readygate-}
+  podman rmi -i "readygate.local/readygate:${old%.docker.tar}" >/dev/null
+done
 echo "$tag $archive"
