@@ -3,9 +3,9 @@
 // UID 65532, read-only root with a /tmp of its own, no capabilities, no new privileges. Against
 // the test control plane (host network: it listens on 127.0.0.1) under the chart's RBAC, it must
 // win the Lease, report ready and gate a pod of the kubelet fixture, then stop cleanly on SIGTERM.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -67,6 +67,20 @@ const podman = async (...args: string[]): Promise<string> => {
 const removeContainers = () => {
   const ids = execFileSync('podman', ['ps', '-aq', '--filter', `label=${LABEL}`], { encoding: 'utf8' }).split(/\s+/);
   if (ids.some(Boolean)) execFileSync('podman', ['rm', '-f', '-t', '0', ...ids.filter(Boolean)], { stdio: 'ignore' });
+};
+
+/**
+ * Has test/support/reaper.ts SIGKILL the container's process (its host PID) if this process dies
+ * first, even by SIGKILL, so that no operator outlives the run; the next run removes the container.
+ * The reaper stops when `dir` is removed in afterAll.
+ */
+const reapWithThisProcess = (pid: number) => {
+  const reaperDir = mkdtempSync(join(dir, 'reaper-'));
+  writeFileSync(join(reaperDir, 'pids'), String(pid));
+  spawn(process.execPath, [join(ROOT, 'test/support/reaper.ts'), String(process.pid), reaperDir], {
+    detached: true,
+    stdio: 'ignore',
+  }).unref();
 };
 
 let tag: string;
@@ -240,6 +254,7 @@ describe('readygate run in the image', () => {
       '--retry-period',
       '1s',
     );
+    reapWithThisProcess(Number(await podman('inspect', '--format', '{{.State.Pid}}', name)));
     const logs = () => podman('logs', name).catch((err: Error) => err.message);
 
     const coordination = kc.makeApiClient(CoordinationV1Api);
