@@ -5,7 +5,17 @@
 // win the Lease, report ready and gate a pod of the kubelet fixture, then stop cleanly on SIGTERM.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -210,6 +220,27 @@ describe('the image', () => {
       nodeModules: 'EACCES',
       tmp: 'written',
     });
+  });
+  it("carries Debian's CA bundle without the certificates this machine added (the build only mounts them)", async () => {
+    const bundle = await podman(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      ...HARDENED,
+      '--entrypoint',
+      '/nodejs/bin/node',
+      tag,
+      '-p',
+      'require("fs").readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8")',
+    );
+    expect(bundle.match(/-----BEGIN CERTIFICATE-----/g)?.length).toBeGreaterThan(100);
+    const local = '/usr/local/share/ca-certificates';
+    const added = existsSync(local) ? readdirSync(local).filter((f) => f.endsWith('.crt')) : [];
+    for (const f of added) {
+      const body = readFileSync(join(local, f), 'utf8').replace(/-----[A-Z ]+-----|\s/g, '');
+      expect(bundle.replace(/\s/g, ''), f).not.toContain(body);
+    }
   });
 });
 
