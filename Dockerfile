@@ -3,6 +3,8 @@
 #   docker build -t readygate:0.1.0 --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
 # Stages: build (all dependencies, tsc) → deps (production dependencies only) → runtime (distroless).
 # scripts/stage-runtime.sh reproduces the runtime stage's /app outside Docker, and a unit test checks it.
+# Without Docker or a registry: scripts/build-image.sh builds this file with buildah on base images made
+# from Debian and npm, and test/integration/image.test.ts runs the result.
 # Pin the base images by digest in release builds: --build-arg BUILD_IMAGE=node:24-bookworm-slim@sha256:...
 ARG BUILD_IMAGE=node:24-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot

@@ -1,7 +1,8 @@
 // The image recipe, read as data: a distroless non-root runtime stage that runs `node dist/main.js`
 // and holds only the compiled operator, production dependencies, package.json and the CRD; a build
 // context limited by .dockerignore to what the stages copy; and, when the dockerfile-utils linter
-// is installed, a clean lint. (No Docker engine runs here, so the image itself is not built.)
+// is installed, a clean lint. (The image itself is built by scripts/build-image.sh and run by
+// test/integration/image.test.ts.)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
