@@ -1,0 +1,161 @@
+// The sharded pod cache (docs/sharding.md, step 3): one watch per held bucket when the API server
+// honours shardSelector, today's full watch otherwise; a released bucket's pods leave the cache
+// with no delete event, and a bucket's listing is announced only once its list is in.
+import type { V1Pod } from '@kubernetes/client-node';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type PodSource, ShardedPodCache } from '../../../src/controllers/pod-cache.ts';
+import type { InformerHandlers } from '../../../src/runtime/informer.ts';
+import { shardSelector } from '../../../src/safety/sharding.ts';
+import { eventually } from '../../support/wait.ts';
+
+/** A pod source driven by the test: `list(pods)` delivers its initial list, `add` a watch event. */
+class FakeSource implements PodSource {
+  readonly handlers = new Set<InformerHandlers<V1Pod>>();
+  readonly pods = new Map<string, V1Pod>();
+  started = false;
+  stopped = false;
+  #synced = false;
+  #waiters: (() => void)[] = [];
+  readonly selector: string | undefined;
+  constructor(selector?: string) {
+    this.selector = selector;
+  }
+  on(h: InformerHandlers<V1Pod>) {
+    this.handlers.add(h);
+    return () => this.handlers.delete(h);
+  }
+  async start(signal: AbortSignal) {
+    this.started = true;
+    await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+    this.stopped = true;
+  }
+  hasSynced() {
+    return this.#synced;
+  }
+  waitForSync(signal: AbortSignal) {
+    if (this.#synced) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push(resolve);
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  }
+  list(ns?: string) {
+    return [...this.pods.values()].filter((p) => ns === undefined || p.metadata?.namespace === ns);
+  }
+  get(ns: string, name: string) {
+    return this.pods.get(`${ns}/${name}`);
+  }
+  size() {
+    return this.pods.size;
+  }
+  add(pod: V1Pod) {
+    this.pods.set(`${pod.metadata?.namespace}/${pod.metadata?.name}`, pod);
+    for (const h of this.handlers) h.add?.(pod);
+  }
+  listed(pods: V1Pod[]) {
+    for (const p of pods) this.add(p);
+    this.#synced = true;
+    for (const w of this.#waiters.splice(0)) w();
+  }
+}
+
+const pod = (name: string): V1Pod => ({ metadata: { name, namespace: 'ns', uid: `uid-${name}` } });
+
+let abort: AbortController | undefined;
+afterEach(() => abort?.abort());
+
+function harness(honoured: boolean, held: number[]) {
+  const full = new FakeSource();
+  const buckets = new Map<string, FakeSource>();
+  const owned = new Set(held);
+  const listed: number[] = [];
+  const dropped: number[] = [];
+  const events: string[] = [];
+  const cache = new ShardedPodCache({
+    buckets: 4,
+    held: () => owned,
+    honoured: async () => honoured,
+    full,
+    bucketInformer: (selector) => {
+      const s = new FakeSource(selector);
+      buckets.set(selector, s);
+      return s;
+    },
+    log: pino({ level: 'silent' }),
+    onListed: (b) => listed.push(b),
+    onDropped: (b) => dropped.push(b),
+  });
+  cache.on({
+    add: (p) => events.push(`add ${p.metadata?.name}`),
+    delete: (p) => events.push(`delete ${p.metadata?.name}`),
+  });
+  abort = new AbortController();
+  const running = cache.start(abort.signal);
+  const bucket = (b: number) => buckets.get(shardSelector([b], 4));
+  return { cache, full, owned, bucket, listed, dropped, events, running };
+}
+
+describe('ShardedPodCache', () => {
+  it('keeps the full watch when the API server does not honour shardSelector', async () => {
+    const h = harness(false, [0, 1]);
+    await eventually(() => expect(h.full.started).toBe(true));
+    expect(h.cache.sharded()).toBe(false);
+    expect(h.cache.hasSynced()).toBe(false);
+    h.full.listed([pod('a'), pod('b')]);
+    await h.cache.waitForSync(new AbortController().signal);
+    expect(h.cache.list('ns').map((p) => p.metadata?.name)).toEqual(['a', 'b']);
+    expect(h.events).toEqual(['add a', 'add b']);
+    h.cache.heldChanged();
+    expect(h.bucket(0)).toBeUndefined();
+  });
+
+  it('watches each held bucket alone, announces a bucket once listed, and drops a released one silently', async () => {
+    const h = harness(true, [0, 2]);
+    await h.cache.waitForSync(new AbortController().signal);
+    expect(h.cache.sharded()).toBe(true);
+    expect(h.full.started).toBe(false);
+    expect(h.bucket(0)?.started && h.bucket(2)?.started).toBe(true);
+    expect(h.cache.bucketWatches()).toBe(2);
+    h.bucket(0)!.listed([pod('a')]);
+    h.bucket(2)!.listed([pod('c')]);
+    await eventually(() => expect(h.listed.sort()).toEqual([0, 2]));
+    expect(h.cache.size()).toBe(2);
+    expect(h.cache.get('ns', 'c')?.metadata?.uid).toBe('uid-c');
+
+    // Bucket 1 acquired: its watch starts, the others are not listed again.
+    h.owned.add(1);
+    h.cache.heldChanged();
+    const b0 = h.bucket(0);
+    h.cache.heldChanged();
+    expect(h.bucket(0)).toBe(b0);
+    expect(h.listed).toHaveLength(2);
+    h.bucket(1)!.listed([pod('b')]);
+    await eventually(() => expect(h.listed).toContain(1));
+
+    // Bucket 0 released: its pods leave the cache at once, with no delete event, and its late events are ignored.
+    h.owned.delete(0);
+    h.cache.heldChanged();
+    expect(h.dropped).toEqual([0]);
+    expect(h.cache.get('ns', 'a')).toBeUndefined();
+    expect(
+      h.cache
+        .list()
+        .map((p) => p.metadata?.name)
+        .sort(),
+    ).toEqual(['b', 'c']);
+    await eventually(() => expect(b0?.stopped).toBe(true));
+    b0!.add(pod('late'));
+    expect(h.events).toEqual(['add a', 'add c', 'add b']);
+  });
+
+  it('stops every bucket watch when it stops', async () => {
+    const h = harness(true, [3]);
+    await h.cache.waitForSync(new AbortController().signal);
+    const b3 = h.bucket(3)!;
+    abort!.abort();
+    await h.running;
+    expect(b3.stopped).toBe(true);
+    expect(h.dropped).toEqual([]);
+  });
+});
