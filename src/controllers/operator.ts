@@ -46,7 +46,14 @@ export async function createOperator(
   const metrics = createMetrics();
   const fence = opts.leaderElect ? leaseFence(opts, clock) : Fence.unconditional();
   const late: Late = {};
-  const book = opts.shardBuckets > 0 ? new ShareBook(() => late.podCache?.sharded() ?? false) : undefined;
+  const book =
+    opts.shardBuckets > 0
+      ? new ShareBook({
+          active: () => late.podCache?.sharded() ?? false,
+          covered: () => late.podCache?.listedBuckets() ?? [],
+          buckets: opts.shardBuckets,
+        })
+      : undefined;
   const sharded = book ? shardedParts(kc, opts, clock, log, metrics, fence, late, book) : undefined;
   const manager = new Manager({
     logger: log,

@@ -65,6 +65,11 @@ export class ShardedPodCache implements CacheRunnable {
     return this.#honoured === true;
   }
 
+  /** The buckets whose pods are listed in full (their watch synced): what list() and get() cover. */
+  listedBuckets(): number[] {
+    return [...this.#watches].filter(([, w]) => w.informer.hasSynced()).map(([b]) => b);
+  }
+
   /** How many bucket watches run now. */
   bucketWatches(): number {
     return this.#watches.size;
@@ -92,15 +97,16 @@ export class ShardedPodCache implements CacheRunnable {
 
   list(namespace?: string): V1Pod[] {
     if (this.#honoured !== true) return this.#o.full.list(namespace);
+    // Only buckets listed in full: a policy pass never sees half a bucket (its counts cover whole buckets).
     const out: V1Pod[] = [];
-    for (const w of this.#watches.values()) out.push(...w.informer.list(namespace));
+    for (const w of this.#watches.values()) if (w.informer.hasSynced()) out.push(...w.informer.list(namespace));
     return out;
   }
 
   get(namespace: string, name: string): V1Pod | undefined {
     if (this.#honoured !== true) return this.#o.full.get(namespace, name);
     for (const w of this.#watches.values()) {
-      const pod = w.informer.get(namespace, name);
+      const pod = w.informer.hasSynced() ? w.informer.get(namespace, name) : undefined;
       if (pod) return pod;
     }
     return undefined;

@@ -421,6 +421,13 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
       return {};
     }
 
+    if (shares && !shares.complete()) {
+      // The shares do not add up to the whole (a bucket unheld, being listed, or still counted by
+      // its previous holder): the status keeps its counts until they do. The peers' next counts,
+      // or this cache's next bucket listed or dropped, bring the policy back here.
+      deps.onPass?.(req.namespace, performance.now() - resumed + passMs);
+      return {};
+    }
     const status = desiredStatus({
       policy,
       matched,

@@ -125,7 +125,7 @@ export function followPeers(
     if (!counts) return;
     const shares = view.members.map((m) => ({
       identity: m.identity,
-      counts: decodeShareCounts(m.annotations[SHARE_COUNTS_ANNOTATION])?.counts,
+      counts: decodeShareCounts(m.annotations[SHARE_COUNTS_ANNOTATION]),
     }));
     const moved = counts.peers.update(identity, shares);
     if (moved.length > 0) counts.onCounts(moved);

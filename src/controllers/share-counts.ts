@@ -81,8 +81,14 @@ export function sumShares(shares: readonly ShareCounts[]): ShareCounts | undefin
 
 type Wire = { m: number; r: number; u: number; t: number; f?: string[]; c?: string[]; x?: number[] };
 
-/** Pure: a replica's counts as the annotation's text, bounded in bytes (see MAX_SHARE_COUNTS_BYTES). */
-export function encodeShareCounts(counts: ReadonlyMap<string, ShareCounts>): string {
+/**
+ * Pure: a replica's counts as the annotation's text, bounded in bytes (see MAX_SHARE_COUNTS_BYTES).
+ * `covered`: the buckets whose pods every count was taken over, when they all were over the same
+ * ones; left out while they differ (a bucket moved since some policy's last pass) or when
+ * policies were cut, so that the status writer does not add up counts of unknown extent.
+ */
+export function encodeShareCounts(counts: ReadonlyMap<string, ShareCounts>, covered?: readonly number[]): string {
+  const b = covered === undefined ? {} : { b: [...covered].sort((x, y) => x - y) };
   const entries = [...counts].sort(([a], [b]) => (a < b ? -1 : 1));
   const wire = (s: ShareCounts, names: boolean, flips: boolean): Wire => ({
     m: s.matched,
@@ -98,7 +104,7 @@ export function encodeShareCounts(counts: ReadonlyMap<string, ShareCounts>): str
     [false, true],
     [false, false],
   ] as const) {
-    const text = JSON.stringify({ p: Object.fromEntries(entries.map(([k, s]) => [k, wire(s, names, flips)])) });
+    const text = JSON.stringify({ ...b, p: Object.fromEntries(entries.map(([k, s]) => [k, wire(s, names, flips)])) });
     if (text.length <= MAX_SHARE_COUNTS_BYTES) return text;
   }
   // Still too long: keep the policies that fit, in key order, and say how many were cut.
@@ -117,10 +123,15 @@ const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v
 const strings = (v: unknown) => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
 const times = (v: unknown) => (Array.isArray(v) ? v.filter((t): t is number => Number.isFinite(t)) : []);
 
+/** A replica's counts as read back: per policy, how many were cut, and the buckets they cover (if one set). */
+export interface DecodedShareCounts {
+  counts: Map<string, ShareCounts>;
+  cut: number;
+  covered?: number[];
+}
+
 /** Pure: counts read back from an annotation; malformed entries are skipped, malformed text is none. */
-export function decodeShareCounts(
-  text: string | undefined,
-): { counts: Map<string, ShareCounts>; cut: number } | undefined {
+export function decodeShareCounts(text: string | undefined): DecodedShareCounts | undefined {
   if (text === undefined || text.length > MAX_SHARE_COUNTS_BYTES) return undefined;
   let value: unknown;
   try {
@@ -128,7 +139,7 @@ export function decodeShareCounts(
   } catch {
     return undefined;
   }
-  const v = value as { p?: unknown; cut?: unknown } | null;
+  const v = value as { p?: unknown; cut?: unknown; b?: unknown } | null;
   if (typeof v !== 'object' || v === null || typeof v.p !== 'object' || v.p === null) return undefined;
   const counts = new Map<string, ShareCounts>();
   for (const [key, raw] of Object.entries(v.p as Record<string, Partial<Wire>>)) {
@@ -144,21 +155,56 @@ export function decodeShareCounts(
       flips: times(raw.x).slice(0, MAX_REPORTED_FLIPS),
     });
   }
-  return { counts, cut: count(v.cut) ?? 0 };
+  const cut = count(v.cut) ?? 0;
+  const covered = Array.isArray(v.b) && cut === 0 ? v.b.filter((x) => count(x) !== undefined) : undefined;
+  return { counts, cut, ...(covered && { covered }) };
+}
+
+/** Pure: whether `parts` cover every bucket of 0..buckets-1 exactly once (the shares add up to the whole). */
+export function partitions(parts: readonly (readonly number[])[], buckets: number): boolean {
+  const seen = new Set<number>();
+  for (const part of parts) {
+    for (const b of part) {
+      if (!Number.isInteger(b) || b < 0 || b >= buckets || seen.has(b)) return false;
+      seen.add(b);
+    }
+  }
+  return seen.size === buckets;
+}
+
+/** One peer's counts, and the buckets they cover (undefined: not one known set). */
+interface PeerShare {
+  counts: Map<string, ShareCounts>;
+  covered: number[] | undefined;
 }
 
 /** The live peers' counts (its own identity excluded), as read from each LIST of the member Leases. */
 export class PeerCounts {
-  #peers = new Map<string, Map<string, ShareCounts>>();
+  #peers = new Map<string, PeerShare>();
 
-  /** Replaces the view; returns the policy keys whose peers' part changed. */
-  update(self: string, members: readonly { identity: string; counts: Map<string, ShareCounts> | undefined }[]) {
+  /** Replaces the view; returns the policy keys whose peers' part changed (all of them when a coverage did). */
+  update(self: string, members: readonly { identity: string; counts: DecodedShareCounts | undefined }[]) {
     const before = this.#peers;
     this.#peers = new Map();
-    for (const m of members) if (m.identity !== self && m.counts) this.#peers.set(m.identity, m.counts);
+    for (const m of members) {
+      if (m.identity !== self && m.counts) {
+        this.#peers.set(m.identity, { counts: m.counts.counts, covered: m.counts.covered });
+      }
+    }
     const keys = new Set<string>();
-    for (const c of [...before.values(), ...this.#peers.values()]) for (const k of c.keys()) keys.add(k);
+    for (const c of [...before.values(), ...this.#peers.values()]) for (const k of c.counts.keys()) keys.add(k);
+    if (coverageOf(before) !== coverageOf(this.#peers)) return [...keys];
     return [...keys].filter((k) => JSON.stringify(partOf(before, k)) !== JSON.stringify(partOf(this.#peers, k)));
+  }
+
+  /** The buckets each peer's counts cover, or undefined when one peer's are not of one known set. */
+  covered(): number[][] | undefined {
+    const out: number[][] = [];
+    for (const p of this.#peers.values()) {
+      if (!p.covered) return undefined;
+      out.push(p.covered);
+    }
+    return out;
   }
 
   /** The peers' part of a policy: its pods in the buckets other replicas hold. */
@@ -169,10 +215,10 @@ export class PeerCounts {
   /** The peers' recent flips of a policy, each with an id stable across reports (the failsafe's foreign flips). */
   flips(policyKey: string): { id: string; at: number }[] {
     const out: { id: string; at: number }[] = [];
-    for (const [identity, counts] of this.#peers) {
+    for (const [identity, peer] of this.#peers) {
       // Equal times from one replica are distinct flips: the nth of a time is numbered n.
       const seen = new Map<number, number>();
-      for (const at of counts.get(policyKey)?.flips ?? []) {
+      for (const at of peer.counts.get(policyKey)?.flips ?? []) {
         const n = seen.get(at) ?? 0;
         seen.set(at, n + 1);
         out.push({ id: `${identity}#${at}#${n}`, at });
@@ -182,10 +228,14 @@ export class PeerCounts {
   }
 }
 
-function partOf(peers: ReadonlyMap<string, ReadonlyMap<string, ShareCounts>>, key: string): ShareCounts | undefined {
+function coverageOf(peers: ReadonlyMap<string, PeerShare>): string {
+  return JSON.stringify([...peers].map(([id, p]) => [id, p.covered ?? null]).sort());
+}
+
+function partOf(peers: ReadonlyMap<string, PeerShare>, key: string): ShareCounts | undefined {
   const shares: ShareCounts[] = [];
-  for (const counts of peers.values()) {
-    const s = counts.get(key);
+  for (const peer of peers.values()) {
+    const s = peer.counts.get(key);
     if (s) shares.push(s);
   }
   return sumShares(shares);
@@ -201,20 +251,32 @@ export interface ShareLedger {
   elsewhere(policyKey: string): ShareCounts | undefined;
   /** The peers' recent flips of a policy, for the failsafe's global budget. */
   flips(policyKey: string): { id: string; at: number }[];
+  /**
+   * Whether this replica's share and its peers' cover every bucket exactly once, so that their
+   * counts add up to the policy's pods: not while a bucket is unheld, not listed yet, or still
+   * counted by its previous holder.
+   */
+  complete(): boolean;
 }
 
 /** The ledger of a sharded replica: its own counts, published on its member Lease, and its peers'. */
 export class ShareBook implements ShareLedger {
-  readonly #own = new Map<string, ShareCounts>();
+  /** Per policy, its counts and the buckets covered when they were taken. */
+  readonly #own = new Map<string, { counts: ShareCounts; covered: string }>();
   readonly peers = new PeerCounts();
   readonly active: () => boolean;
+  readonly #covered: () => number[];
+  readonly #buckets: number;
 
-  constructor(active: () => boolean) {
-    this.active = active;
+  /** `covered`: the buckets whose pods the cache holds, listed in full, now. */
+  constructor(opts: { active: () => boolean; covered: () => number[]; buckets: number }) {
+    this.active = opts.active;
+    this.#covered = opts.covered;
+    this.#buckets = opts.buckets;
   }
 
   record(policyKey: string, counts: ShareCounts): void {
-    this.#own.set(policyKey, counts);
+    this.#own.set(policyKey, { counts, covered: this.#coveredKey() });
   }
 
   forget(policyKey: string): void {
@@ -229,8 +291,22 @@ export class ShareBook implements ShareLedger {
     return this.peers.flips(policyKey);
   }
 
+  complete(): boolean {
+    const peers = this.peers.covered();
+    return peers !== undefined && partitions([this.#covered(), ...peers], this.#buckets);
+  }
+
   /** The annotation text to publish, or undefined while the cache holds every pod (nothing to add up). */
   encode(): string | undefined {
-    return this.active() ? encodeShareCounts(this.#own) : undefined;
+    if (!this.active()) return undefined;
+    const now = this.#coveredKey();
+    const counts = new Map([...this.#own].map(([k, v]) => [k, v.counts]));
+    // Counts taken over other buckets than the cache holds now are not published as covering them.
+    const current = [...this.#own.values()].every((v) => v.covered === now);
+    return encodeShareCounts(counts, current ? this.#covered() : undefined);
+  }
+
+  #coveredKey(): string {
+    return [...this.#covered()].sort((a, b) => a - b).join(',');
   }
 }

@@ -4,14 +4,22 @@
 // (readygate_informer_objects{informer="pods"}), and the status writer adds the peers' share
 // counts (src/controllers/share-counts.ts) to its own: every policy's matchedPods and readyPods
 // are still the totals. A killed replica's buckets are taken over and their pods listed by the
-// survivors with no flip and no pods/status write, as the audit log shows (sharding.test.ts is
-// the same gate with the selector ignored).
-import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+// survivors with no flip and no pods/status write, as the audit log shows; a replica joining
+// makes the others drop buckets from their caches with no write or Event for those pods
+// (sharding.test.ts is the same gate with the selector ignored).
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  makeInformer,
+} from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardLeaseId } from '../../src/cli/options.ts';
 import { bucketLeaseName, SHARD_BUCKET_LABEL } from '../../src/kube/shard-leases.ts';
 import { bucketOf, fairShare } from '../../src/safety/sharding.ts';
-import { auditPosition, podStatusPatches } from '../support/audit.ts';
+import { auditPosition, podStatusPatches, writesBy } from '../support/audit.ts';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.ts';
 import { installCrd } from '../support/crd.ts';
 import { recordGateFlips } from '../support/gate-flips.ts';
@@ -45,6 +53,10 @@ const uids = new Map<string, string>();
 const bucketOfPod = (name: string) => bucketOf(uids.get(name) ?? '', BUCKETS);
 const started: Replica[] = [];
 let flipWatch: Awaited<ReturnType<typeof recordGateFlips>> | undefined;
+type PolicyObject = KubernetesObject & { status?: { matchedPods?: number; readyPods?: number } };
+/** Every policy status a watch saw, as `name matched/ready`: the counts as written, transients included. */
+const statusesSeen: string[] = [];
+let policyWatch: ReturnType<typeof makeInformer<PolicyObject>> | undefined;
 
 const podName = (policy: string, i: number) => `${policy}-${String(i).padStart(3, '0')}`;
 const policyOfPod = (name: string) => name.slice(0, name.lastIndexOf('-'));
@@ -85,11 +97,26 @@ beforeAll(async () => {
   }
   expect(uids.size).toBe(POLICIES.length * PODS_PER_POLICY);
   flipWatch = await recordGateFlips(kc, ns, (type) => POLICIES.some((p) => gateOf(p) === type));
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const list = { group: 'readygate.dev', version: 'v1alpha1', plural: 'probepolicies', namespace: ns };
+  policyWatch = makeInformer<PolicyObject>(
+    kc,
+    `/apis/readygate.dev/v1alpha1/namespaces/${ns}/probepolicies`,
+    () => custom.listNamespacedCustomObject(list) as never,
+  );
+  const see = (p: PolicyObject) => {
+    const st = p.status;
+    if (st?.matchedPods !== undefined) statusesSeen.push(`${p.metadata?.name} ${st.matchedPods}/${st.readyPods}`);
+  };
+  policyWatch.on('add', see);
+  policyWatch.on('update', see);
+  await policyWatch.start();
 }, 240_000);
 
 afterAll(async () => {
   try {
     await flipWatch?.stop();
+    await policyWatch?.stop();
     for (const r of started) await r.op.kill();
     await fixture?.stop();
   } finally {
@@ -216,6 +243,7 @@ describe('sharded pod cache: three replicas, 300 pods, 16 buckets, shardSelector
     const split = await eventually(() => expectCachesFollowBuckets(replicas), 60_000, 250);
     console.log(`caches: ${split}`);
     await eventually(() => expectTotals(), 30_000, 250);
+    const totalsSeenAt = statusesSeen.length;
 
     // 2. SIGKILL the leader: the survivors take its buckets over, list their pods, and write no
     // pod over 3 probe rounds of all 300 targets; the new leader's totals are still every pod.
@@ -241,9 +269,36 @@ describe('sharded pod cache: three replicas, 300 pods, 16 buckets, shardSelector
     await eventually(async () => expect(await gatesNot('True')).toEqual([failing]), 30_000, 250);
     await eventually(() => expectTotals([failing as string]), 30_000, 250);
 
+    // 4. A replica joins: the others release buckets down to the fair share, dropping those pods
+    // from their caches with no delete seen by anything (no pod write, no Event), and the joiner
+    // lists its buckets. Over 3 rounds of all 300 targets, nothing but policy status is written.
+    const beforeJoin = auditPosition(cp.dir);
+    const joiner = await startReplica('cache-d', replicas);
+    const live = [...survivors, joiner];
+    const joined = await eventually(() => expectCachesFollowBuckets(live), 60_000, 250);
+    console.log(`after cache-d joined: ${joined}`);
+    await roundsAcross(live, 3);
+    await eventually(() => expectTotals([failing as string]), 30_000, 250);
+    const joinWrites = writesBy(cp.dir, OPERATOR_USER, ns, beforeJoin);
+    const policyWrites = joinWrites.filter((e) => e.objectRef?.resource === 'probepolicies');
+    console.log(`writes in ${ns} since the join: ${joinWrites.length}, ${policyWrites.length} of them policy status`);
+    expect(
+      joinWrites
+        .filter((e) => e.objectRef?.resource !== 'probepolicies')
+        .map((e) => `${e.verb} ${e.objectRef?.resource}/${e.objectRef?.subresource ?? ''} ${e.objectRef?.name}`),
+    ).toEqual([]);
+    expect(await gatesNot('True')).toEqual([failing]);
+
+    // The status writer never wrote counts of a part of the pods: it writes only while the shares
+    // cover every bucket once, so matchedPods was always 150, across the kill and the join; and
+    // readyPods never went below 149 once every gate was True.
+    console.log(`policy statuses seen: ${statusesSeen.length}, the last ${statusesSeen.slice(-6).join(', ')}`);
+    expect(statusesSeen.filter((st) => !st.includes(` ${PODS_PER_POLICY}/`))).toEqual([]);
+    expect(statusesSeen.slice(totalsSeenAt).filter((st) => Number(st.split('/')[1]) < PODS_PER_POLICY - 1)).toEqual([]);
+
     // No healthy pod's gate was ever False, as a watch saw them from before the first replica started.
     const flips = flipWatch?.flips ?? [];
     expect(flips.map((f) => f.pod)).toEqual([failing]);
-    expect(survivors.every(alive)).toBe(true);
+    expect(live.every(alive)).toBe(true);
   }, 420_000);
 });

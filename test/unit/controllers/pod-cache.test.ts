@@ -130,7 +130,13 @@ describe('ShardedPodCache', () => {
     h.cache.heldChanged();
     expect(h.bucket(0)).toBe(b0);
     expect(h.listed).toHaveLength(2);
+    // Until its list is in, the bucket's pods are not in the cache's view: no pass sees half a bucket.
+    h.bucket(1)!.add(pod('early'));
+    expect(h.cache.get('ns', 'early')).toBeUndefined();
+    expect(h.cache.listedBuckets().sort()).toEqual([0, 2]);
     h.bucket(1)!.listed([pod('b')]);
+    expect(h.cache.get('ns', 'early')?.metadata?.name).toBe('early');
+    expect(h.cache.listedBuckets().sort()).toEqual([0, 1, 2]);
     await eventually(() => expect(h.listed).toContain(1));
 
     // Bucket 0 released: its pods leave the cache at once, with no delete event, and its late events are ignored.
@@ -143,10 +149,10 @@ describe('ShardedPodCache', () => {
         .list()
         .map((p) => p.metadata?.name)
         .sort(),
-    ).toEqual(['b', 'c']);
+    ).toEqual(['b', 'c', 'early']);
     await eventually(() => expect(b0?.stopped).toBe(true));
     b0!.add(pod('late'));
-    expect(h.events).toEqual(['add a', 'add c', 'add b']);
+    expect(h.events).toEqual(['add a', 'add c', 'add early', 'add b']);
   });
 
   it('stops every bucket watch when it stops', async () => {

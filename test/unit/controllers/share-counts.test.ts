@@ -11,6 +11,7 @@ import {
   MAX_REPORTED_FLIPS,
   MAX_SHARE_COUNTS_BYTES,
   PeerCounts,
+  partitions,
   recentFlipTimes,
   ShareBook,
   type ShareCounts,
@@ -123,6 +124,7 @@ describe('share counts on the wire', () => {
       ['shop/web', share({ matched: 2, ready: 2, targets: 1, conflictedWith: ['old'] })],
     ]);
     expect(decodeShareCounts(encodeShareCounts(counts))).toEqual({ counts, cut: 0 });
+    expect(decodeShareCounts(encodeShareCounts(counts, [3, 1]))).toEqual({ counts, cut: 0, covered: [1, 3] });
   });
 
   it('drops names, then flips, then policies to stay within its bytes, and says how many policies were cut', () => {
@@ -137,8 +139,10 @@ describe('share counts on the wire', () => {
     for (let i = 0; i < 3000; i++) huge.set(`namespace-${i}/policy-${i}`, share({ matched: 1000, ready: 999 }));
     const text = encodeShareCounts(huge);
     expect(text.length).toBeLessThanOrEqual(MAX_SHARE_COUNTS_BYTES);
-    const cut = decodeShareCounts(text);
+    const cut = decodeShareCounts(encodeShareCounts(huge, [0]));
     expect(cut!.cut + cut!.counts.size).toBe(3000);
+    // Policies cut: the counts cover no known set of buckets, so no one adds them up as whole.
+    expect(cut!.covered).toBeUndefined();
     expect(cut!.cut).toBeGreaterThan(0);
   });
 
@@ -171,9 +175,9 @@ describe('PeerCounts', () => {
     const r2 = new Map([['shop/db', share({ matched: 4, ready: 4, targets: 4 })]]);
     const me = new Map([['shop/db', share({ matched: 100 })]]);
     const moved = peers.update('me', [
-      { identity: 'me', counts: me },
-      { identity: 'r1', counts: r1 },
-      { identity: 'r2', counts: r2 },
+      { identity: 'me', counts: { counts: me, cut: 0 } },
+      { identity: 'r1', counts: { counts: r1, cut: 0 } },
+      { identity: 'r2', counts: { counts: r2, cut: 0 } },
     ]);
     expect(moved).toEqual(['shop/db']);
     expect(peers.elsewhere('shop/db')).toMatchObject({ matched: 7, ready: 6, targets: 7, failing: ['x'] });
@@ -183,14 +187,36 @@ describe('PeerCounts', () => {
     expect(new Set(flips.map((f) => f.id)).size).toBe(2);
     expect(
       peers.update('me', [
-        { identity: 'r1', counts: r1 },
-        { identity: 'r2', counts: r2 },
+        { identity: 'r1', counts: { counts: r1, cut: 0 } },
+        { identity: 'r2', counts: { counts: r2, cut: 0 } },
       ]),
     ).toEqual([]);
     expect(peers.flips('shop/db')).toEqual(flips);
     // A peer gone (its member Lease expired): its share no longer counts.
-    expect(peers.update('me', [{ identity: 'r2', counts: r2 }])).toEqual(['shop/db']);
+    expect(peers.update('me', [{ identity: 'r2', counts: { counts: r2, cut: 0 } }])).toEqual(['shop/db']);
     expect(peers.elsewhere('shop/db')).toMatchObject({ matched: 4, ready: 4 });
+  });
+
+  it('knows which buckets each peer covers, and moves every policy when one coverage does', () => {
+    const peers = new PeerCounts();
+    const counts = new Map([['shop/db', share({ matched: 1 })]]);
+    peers.update('me', [{ identity: 'r1', counts: { counts, cut: 0, covered: [0, 1] } }]);
+    expect(peers.covered()).toEqual([[0, 1]]);
+    expect(peers.update('me', [{ identity: 'r1', counts: { counts, cut: 0, covered: [0] } }])).toEqual(['shop/db']);
+    // A peer whose counts cover no one set (a bucket moved since some pass): coverage unknown.
+    peers.update('me', [
+      { identity: 'r1', counts: { counts, cut: 0, covered: [0] } },
+      { identity: 'r2', counts: { counts, cut: 0 } },
+    ]);
+    expect(peers.covered()).toBeUndefined();
+  });
+
+  it('partitions: every bucket once, no more, no less', () => {
+    expect(partitions([[0, 2], [1], [3]], 4)).toBe(true);
+    expect(partitions([[0, 2], [1]], 4)).toBe(false); // 3 unheld or not listed yet
+    expect(partitions([[0, 2], [1, 2], [3]], 4)).toBe(false); // 2 counted twice during a move
+    expect(partitions([[0, 1, 2, 3, 4]], 4)).toBe(false);
+    expect(partitions([], 0)).toBe(true);
   });
 
   it('sumShares of nothing is undefined', () => {
@@ -200,7 +226,8 @@ describe('PeerCounts', () => {
 
 describe('the policy reconciler with a share-only cache', () => {
   function harness(writes: boolean) {
-    const book = new ShareBook(() => true);
+    const covered = [0, 1];
+    const book = new ShareBook({ active: () => true, covered: () => covered, buckets: 4 });
     const metrics = createMetrics({ defaultMetrics: false });
     const synced: unknown[] = [];
     const patched: unknown[] = [];
@@ -231,13 +258,19 @@ describe('the policy reconciler with a share-only cache', () => {
     const ctx = { signal: new AbortController().signal, log: pino({ level: 'silent' }), retries: 0 };
     const gauge = async (what: string) =>
       (await metrics.registry.getSingleMetric(`readygate_policy_${what}_pods`)!.get()).values[0]?.value;
-    return { book, synced, patched, gauge, pass: () => reconcile({ namespace: 'shop', name: 'db' }, ctx) };
+    return { book, covered, synced, patched, gauge, pass: () => reconcile({ namespace: 'shop', name: 'db' }, ctx) };
   }
 
   it("records its own share, and hands the peers' targets and flips to the failsafe", async () => {
     const h = harness(false);
     h.book.peers.update('me', [
-      { identity: 'r2', counts: new Map([['shop/db', share({ matched: 6, ready: 6, targets: 6, flips: [T0 - 1] })]]) },
+      {
+        identity: 'r2',
+        counts: {
+          counts: new Map([['shop/db', share({ matched: 6, ready: 6, targets: 6, flips: [T0 - 1] })]]),
+          cut: 0,
+        },
+      },
     ]);
     await h.pass();
     expect(h.synced).toEqual([
@@ -245,22 +278,45 @@ describe('the policy reconciler with a share-only cache', () => {
     ]);
     // A replica that does not write status publishes its share and writes nothing.
     expect(h.patched).toEqual([]);
-    expect(decodeShareCounts(h.book.encode())?.counts.get('shop/db')).toEqual(
+    const published = decodeShareCounts(h.book.encode());
+    expect(published?.counts.get('shop/db')).toEqual(
       share({ matched: 2, ready: 1, targets: 2, failing: ['b'], flips: [T0 - 5_000] }),
     );
+    expect(published?.covered).toEqual([0, 1]);
+    // A bucket listed since that pass: the counts no longer say which buckets they cover.
+    h.covered.push(3);
+    expect(decodeShareCounts(h.book.encode())?.covered).toBeUndefined();
+    await h.pass();
+    expect(decodeShareCounts(h.book.encode())?.covered).toEqual([0, 1, 3]);
   });
 
-  it("writes status over its share and the peers' (the status writer)", async () => {
+  it("writes status over its share and the peers', only once the shares cover every bucket once", async () => {
     const h = harness(true);
-    h.book.peers.update('me', [
-      { identity: 'r2', counts: new Map([['shop/db', share({ matched: 6, ready: 5, ungated: 2, targets: 6 })]]) },
-    ]);
+    const peer = (covered: number[]) => [
+      {
+        identity: 'r2',
+        counts: {
+          counts: new Map([['shop/db', share({ matched: 6, ready: 5, ungated: 2, targets: 6 })]]),
+          cut: 0,
+          covered,
+        },
+      },
+    ];
+    // Bucket 3 is not counted by anyone yet (unheld, or its pods not listed): no write.
+    h.book.peers.update('me', peer([2]));
+    await h.pass();
+    expect(h.patched).toHaveLength(0);
+    // Bucket 1 counted twice (moving from this replica to the peer): no write either.
+    h.book.peers.update('me', peer([1, 2, 3]));
+    await h.pass();
+    expect(h.patched).toHaveLength(0);
+    h.book.peers.update('me', peer([2, 3]));
     await h.pass();
     expect(h.patched).toHaveLength(1);
     expect([await h.gauge('matched'), await h.gauge('ready'), await h.gauge('failing')]).toEqual([8, 6, 2]);
   });
 
   it('publishes nothing while the cache holds every pod', () => {
-    expect(new ShareBook(() => false).encode()).toBeUndefined();
+    expect(new ShareBook({ active: () => false, covered: () => [], buckets: 4 }).encode()).toBeUndefined();
   });
 });
