@@ -399,12 +399,7 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     // A share-only cache sees only this replica's buckets: the peers' counts fill in the rest.
     const shares = deps.shares?.active() ? deps.shares : undefined;
     const elsewhere = shares?.elsewhere(key);
-    const config: PolicyProbeConfig | undefined = problem
-      ? undefined
-      : {
-          caPem: (check as { caPem?: string }).caPem,
-          ...(shares && { elsewhere: { targets: elsewhere?.targets ?? 0, flips: shares.flips(key) } }),
-        };
+    const config = problem ? undefined : probeConfig(check as { caPem?: string }, key, shares, elsewhere);
     deps.probes.syncPolicy(policy, config ? targets : [], config ?? {});
     const conflictedWith = [...owners].sort();
     const now = deps.now();
@@ -412,15 +407,15 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
       key,
       shareCountsOf({ policy, matched, ungated, targets: config ? targets.length : 0, conflictedWith, now }),
     );
+    // With a share-only cache each replica speaks for the ungated pods of its share; else only
+    // the status writer, for the whole policy (shards.ts, eventAllowed).
+    if (shares) announceUngated(policy, ungated, announced, deps);
     if (deps.statusWriter?.() === false) {
       // The status writer reports the policy's pods; a replica that stopped writing drops its stale series.
       deps.metrics?.forgetPolicyPods(req.namespace, req.name);
       deps.onPass?.(req.namespace, performance.now() - resumed + passMs);
-      // Each replica speaks for the ungated pods of its own share (shards.ts, eventAllowed).
-      if (shares) announceUngated(policy, ungated, announced, deps);
       return {};
     }
-
     if (shares && !shares.complete()) {
       // The shares do not add up to the whole (a bucket unheld, being listed, or still counted by
       // its previous holder): the status keeps its counts until they do. The peers' next counts,
@@ -444,22 +439,42 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     passMs += performance.now() - resumed;
     deps.onPass?.(req.namespace, passMs);
     deps.metrics?.setPolicyPods(req.namespace, req.name, podCounts(status));
-    if (statusDiffers(policy.status, status)) {
-      await deps.writeLimiter.wait(ctx.signal, req.namespace);
-      await deps.fence
-        .run(ctx.signal, (signal) => patchPolicyStatus(deps.kc, req, status, signal))
-        .catch((err: unknown) => {
-          deps.metrics?.apiErrorsTotal.inc({
-            verb: 'patch',
-            resource: 'probepolicies/status',
-            code: String(statusCode(err) ?? 'transport'),
-          });
-          throw err;
-        });
-      ctx.log.debug({ matched: status.matchedPods, ready: status.readyPods }, 'status updated');
-    }
-    // Only here, on the status writer: one replica speaks for the whole policy (shards.ts, eventAllowed).
-    announceUngated(policy, ungated, announced, deps);
+    if (statusDiffers(policy.status, status)) await writeStatus(deps, req, ctx, status);
+    if (!shares) announceUngated(policy, ungated, announced, deps);
     return {};
   };
+}
+
+/** The probe config of a pass; with a share-only cache, the peers' targets and flips for the failsafe. */
+function probeConfig(
+  check: { caPem?: string },
+  key: string,
+  shares: ShareLedger | undefined,
+  elsewhere: ShareCounts | undefined,
+): PolicyProbeConfig {
+  return {
+    caPem: check.caPem,
+    ...(shares && { elsewhere: { targets: elsewhere?.targets ?? 0, flips: shares.flips(key) } }),
+  };
+}
+
+/** PATCHes the policy's status through the status writer's fence, within the write budget. */
+async function writeStatus(
+  deps: PolicyReconcilerDeps,
+  req: Request,
+  ctx: ReconcileContext,
+  status: ProbePolicyStatus,
+): Promise<void> {
+  await deps.writeLimiter.wait(ctx.signal, req.namespace);
+  await deps.fence
+    .run(ctx.signal, (signal) => patchPolicyStatus(deps.kc, req, status, signal))
+    .catch((err: unknown) => {
+      deps.metrics?.apiErrorsTotal.inc({
+        verb: 'patch',
+        resource: 'probepolicies/status',
+        code: String(statusCode(err) ?? 'transport'),
+      });
+      throw err;
+    });
+  ctx.log.debug({ matched: status.matchedPods, ready: status.readyPods }, 'status updated');
 }
