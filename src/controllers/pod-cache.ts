@@ -16,6 +16,8 @@ import { shardSelector } from '../safety/sharding.ts';
 
 /** How often the start-up check of shardSelector is tried before the full watch is chosen. */
 const DETECT_ATTEMPTS = 4;
+/** Each try's deadline: an API server that does not answer must not hold the cache's sync. */
+const DETECT_TIMEOUT_MS = 10_000;
 
 /** What the cache needs of an informer (a ResilientInformer). */
 export type PodSource = CacheRunnable &
@@ -218,12 +220,22 @@ export async function detectShardSelector(
   const ns = deps.namespaces[0];
   const path = ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods';
   for (let attempt = 1; attempt <= DETECT_ATTEMPTS && !signal.aborted; attempt++) {
+    const attemptAbort = new AbortController();
+    const onAbort = () => attemptAbort.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = deps.clock.setTimeout(() => attemptAbort.abort(new Error('timed out')), DETECT_TIMEOUT_MS, {
+      unref: true,
+    });
     try {
-      const text = await rest(deps.kc, { method: 'GET', path, query: { limit: '1', shardSelector: sent }, signal });
+      const query = { limit: '1', shardSelector: sent };
+      const text = await rest(deps.kc, { method: 'GET', path, query, signal: attemptAbort.signal });
       return shardSelectorHonoured(sent, JSON.parse(text) as ShardedListMeta);
     } catch (err) {
       deps.log.warn({ err: String(err), attempt }, 'could not check whether the API server honours shardSelector');
       if (attempt < DETECT_ATTEMPTS) await deps.clock.sleep(1000 * 2 ** (attempt - 1), signal).catch(() => undefined);
+    } finally {
+      deps.clock.clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
     }
   }
   return false;

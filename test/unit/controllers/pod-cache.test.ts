@@ -1,10 +1,12 @@
 // The sharded pod cache (docs/sharding.md, step 3): one watch per held bucket when the API server
 // honours shardSelector, today's full watch otherwise; a released bucket's pods leave the cache
 // with no delete event, and a bucket's listing is announced only once its list is in.
-import type { V1Pod } from '@kubernetes/client-node';
+import { createServer as createHttpServer } from 'node:http';
+import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type PodSource, ShardedPodCache } from '../../../src/controllers/pod-cache.ts';
+import { detectShardSelector, type PodSource, ShardedPodCache } from '../../../src/controllers/pod-cache.ts';
+import { FakeClock } from '../../../src/runtime/clock.ts';
 import type { InformerHandlers } from '../../../src/runtime/informer.ts';
 import { shardSelector } from '../../../src/safety/sharding.ts';
 import { eventually } from '../../support/wait.ts';
@@ -163,5 +165,70 @@ describe('ShardedPodCache', () => {
     await h.running;
     expect(b3.stopped).toBe(true);
     expect(h.dropped).toEqual([]);
+  });
+});
+
+describe('detectShardSelector', () => {
+  /** An "API server" answering pod LISTs with `answer(query)`; records each query. */
+  async function apiServer(answer: (q: URLSearchParams) => { status: number; body: unknown }) {
+    const queries: URLSearchParams[] = [];
+    const server = createHttpServer((req, res) => {
+      const q = new URL(req.url ?? '', 'http://x').searchParams;
+      queries.push(q);
+      const { status, body } = answer(q);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        { name: 'c', server: `http://127.0.0.1:${(server.address() as { port: number }).port}`, skipTLSVerify: true },
+      ],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    return { kc, queries, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+  const deps = (kc: KubeConfig, clock = new FakeClock()) => ({
+    kc,
+    namespaces: ['ns'],
+    buckets: 4,
+    clock,
+    log: pino({ level: 'silent' }),
+  });
+  const sent = shardSelector([0], 4);
+
+  it('is true when the list echoes the selector, false when it ignores it (the gate off)', async () => {
+    let echo = true;
+    const api = await apiServer((q) => ({
+      status: 200,
+      body: { items: [], metadata: echo ? { shardInfo: { selector: q.get('shardSelector') } } : {} },
+    }));
+    try {
+      expect(await detectShardSelector(deps(api.kc), new AbortController().signal)).toBe(true);
+      expect(api.queries[0]?.get('shardSelector')).toBe(sent);
+      expect(api.queries[0]?.get('limit')).toBe('1');
+      echo = false;
+      expect(await detectShardSelector(deps(api.kc), new AbortController().signal)).toBe(false);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('retries errors, then settles for the full watch', async () => {
+    const api = await apiServer(() => ({ status: 500, body: { kind: 'Status' } }));
+    const clock = new FakeClock();
+    try {
+      const detected = detectShardSelector(deps(api.kc, clock), new AbortController().signal);
+      for (let i = 0; i < 50 && api.queries.length < 4; i++) {
+        await new Promise((r) => setImmediate(r));
+        await clock.tick(1_000);
+      }
+      expect(await detected).toBe(false);
+      expect(api.queries).toHaveLength(4);
+    } finally {
+      await api.close();
+    }
   });
 });
