@@ -19,15 +19,21 @@ export interface BenchCluster {
 
 /**
  * Runs fn against a fresh cluster whose listener farm serves the addresses; tears it down after.
- * `helmSet` are the chart values the operator's RBAC is rendered with (e.g. sharding.enabled=true).
+ * `helmSet` are the chart values the operator's RBAC is rendered with (e.g. sharding.enabled=true);
+ * `featureGates` the kube-apiserver's (e.g. ShardedListAndWatch).
  */
 export async function withBenchCluster<T>(
   addresses: string[],
   log: (m: string) => void,
   fn: (c: BenchCluster) => Promise<T>,
   helmSet: string[] = [],
+  featureGates?: Record<string, boolean>,
 ): Promise<T> {
-  const cp = await startControlPlane({ controllerManager: false, log: (l) => log(`control plane: ${l}`) });
+  const cp = await startControlPlane({
+    controllerManager: false,
+    ...(featureGates && { featureGates }),
+    log: (l) => log(`control plane: ${l}`),
+  });
   const api = new Api(cp.server, cp.caPem, cp.adminToken, 64);
   let farm: ListenerFarm | undefined;
   try {

@@ -47,6 +47,8 @@ export interface ShardBenchOptions {
   sharedAddresses: number;
   /** Extra flags for `readygate run`. */
   operatorArgs: string[];
+  /** kube-apiserver feature gates, e.g. ShardedListAndWatch (each sharded replica then caches its buckets only). */
+  featureGates?: Record<string, boolean>;
 }
 
 export const LEADER_ELECTION_ID = 'readygate';
@@ -192,6 +194,7 @@ export async function runShardBench(
       log,
       (c) => runSize(o, n, c, addrs, log, signal, progress),
       helmSet,
+      o.featureGates,
     );
     runs.push(run);
     await onProgress?.({ options: o, runs, seconds: s(performance.now() - started) });

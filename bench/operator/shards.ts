@@ -3,14 +3,15 @@
 // the three SIGKILLed.
 //   node bench/operator/shards.ts [--sizes 50000,100000] [--replicas 3] [--buckets 16]
 //                                 [--probes-per-second 1000 | --period 50] [--steady 60]
-//                                 [--operator-args "..."]
+//                                 [--operator-args "..."] [--feature-gates ShardedListAndWatch=true]
 // The probe period is N / --probes-per-second (at least 10 s) unless --period fixes it: the
 // replicas, the API server, etcd and the listeners share 2 cores here, and one replica alone must
 // keep up with every target in the first half (bench/operator/shard-run.ts says what is measured).
 // Writes bench/results/<date>-shards.json after each set of replicas ("partial": true until the
 // end) and <date>-shards.md (the section for bench/RESULTS.md) at the end; -shards-<sizes>.* for
 // other pod counts (e.g. -shards-100000), and -custom after that when the period, replicas,
-// buckets or operator flags differ from the defaults.
+// buckets or operator flags differ from the defaults, and -sharded-watch with the API server's
+// ShardedListAndWatch gate on (each sharded replica then lists and watches its buckets only).
 //   node bench/operator/shards.ts --report bench/results/<file>.json
 // writes the section of a run cut short. Ctrl-C or SIGTERM stops the replicas, the listener farm
 // and the control plane before exiting.
@@ -58,7 +59,19 @@ const cli = {
   period: { type: 'string' },
   steady: { type: 'string' },
   'operator-args': { type: 'string' },
+  'feature-gates': { type: 'string' },
 } as const;
+
+/** `--feature-gates A=true,B=false`, as kube-apiserver spells them, or a clear error. */
+function featureGates(value: string): Record<string, boolean> {
+  const gates: Record<string, boolean> = {};
+  for (const term of value.split(',')) {
+    const m = /^([A-Za-z0-9]+)=(true|false)$/.exec(term.trim());
+    if (!m) throw new Error(`--feature-gates: ${JSON.stringify(term)} is not Name=true or Name=false`);
+    gates[m[1]!] = m[2] === 'true';
+  }
+  return gates;
+}
 
 /** A positive integer flag, or a clear error. */
 function positive(flag: string, value: string): number {
@@ -78,11 +91,14 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
   if (v.period) o.periodSeconds = positive('period', v.period);
   if (v.steady) o.steadyMinSeconds = positive('steady', v.steady);
   if (v['operator-args']) o.operatorArgs = v['operator-args'].split(/\s+/).filter(Boolean);
+  if (v['feature-gates']) o.featureGates = featureGates(v['feature-gates']);
   if (o.replicas < 2) throw new Error('--replicas: the second set needs at least 2 (one is killed)');
   if (o.buckets < o.replicas || o.buckets > 256) throw new Error(`--buckets: from --replicas (${o.replicas}) to 256`);
   if (o.periodSeconds > 0 && o.periodSeconds <= o.timeoutSeconds)
     throw new Error(`--period: must be more than the ${o.timeoutSeconds} s timeout`);
-  const custom = Boolean(v.period || v['probes-per-second'] || v.replicas || v.buckets || v['operator-args']);
+  const custom = Boolean(
+    v.period || v['probes-per-second'] || v.replicas || v.buckets || v['operator-args'] || v['feature-gates'],
+  );
   return { o, custom };
 }
 
@@ -120,7 +136,8 @@ async function main(): Promise<void> {
   }
   const date = new Date().toISOString().slice(0, 10);
   const sizes = o.sizes.join('-') === defaultShardOptions.sizes.join('-') ? '' : `-${o.sizes.join('-')}`;
-  const name = `${date}-shards${sizes}${custom ? '-custom' : ''}`;
+  const watch = o.featureGates?.ShardedListAndWatch ? '-sharded-watch' : '';
+  const name = `${date}-shards${sizes}${custom ? '-custom' : ''}${watch}`;
   const header: Header = {
     date,
     // The code that runs: read at the start, not after a run of an hour.

@@ -58,6 +58,8 @@ export function generationChanged(p: ProbePolicy, old: ProbePolicy): boolean {
 export interface ShardFilter {
   owns(podUid: string): boolean;
   isStatusWriter(): boolean;
+  /** Whether this replica counts its share for the status writer (it caches only its buckets' pods). */
+  countsShare?(): boolean;
   /** Another replica's pod changed: its flips count against the shared failsafe budget. */
   foreignPod?(pod: V1Pod, old: V1Pod | undefined): void;
 }
@@ -99,7 +101,9 @@ export function watchForKeys(
     // would mean 10,000 full passes; a costly namespace waits longer (StatusBatch).
     const change = old === undefined ? 'targets' : podChange(old, pod);
     if (change === 'targets') policiesOf(ns);
-    else if (change === 'status' && (!shards || shards.isStatusWriter())) policiesOf(ns, batch.delayMs(ns));
+    else if (change === 'status' && (!shards || shards.isStatusWriter() || shards.countsShare?.())) {
+      policiesOf(ns, batch.delayMs(ns));
+    }
   };
   pods.on({ add: (pod) => onPod(pod), update: (pod, old) => onPod(pod, old), delete: (pod) => onPod(pod) });
   const onPolicy = (p: ProbePolicy) => {

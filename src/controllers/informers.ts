@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { clientNodeInformerFactory, ResilientInformer } from '../runtime/informer.ts';
 import { normalizerFor } from '../runtime/normalize.ts';
+import { bucketPodSource } from './pod-cache.ts';
 import { projectPod } from './projection.ts';
 
 const normalizePod = normalizerFor<V1Pod>({ apiVersion: 'v1', kind: 'Pod' });
@@ -24,23 +25,10 @@ export function createInformers(
   metrics: Metrics,
 ): { pods: ResilientInformer<V1Pod>; policies: ResilientInformer<PolicyObject> } {
   const namespaces = opts.namespaces.length > 0 ? opts.namespaces : undefined;
-  const podsPath = (ns: string | undefined) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods');
+  const pods = podInformer(kc, opts, clock, log, metrics);
   const policiesPath = (ns: string | undefined) =>
     ns ? `/apis/${GROUP}/${GROUP_VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${GROUP_VERSION}/${PLURAL}`;
 
-  const pods = new ResilientInformer<V1Pod>({
-    name: 'pods',
-    factory: clientNodeInformerFactory<V1Pod>(kc, {
-      path: podsPath,
-      list: (ns, signal) => listAll<V1Pod>(kc, podsPath(ns), { transform: projectPod, signal }),
-    }),
-    normalize: (pod) => normalizePod(projectPod(pod)),
-    namespaces,
-    clock,
-    logger: log,
-    resyncMs: opts.resyncMs,
-    onRestart: metrics.informerRestartHook('pods'),
-  });
   const policies = new ResilientInformer<PolicyObject>({
     name: 'probepolicies',
     factory: clientNodeInformerFactory<PolicyObject>(kc, {
@@ -58,4 +46,35 @@ export function createInformers(
     onRestart: metrics.informerRestartHook('probepolicies'),
   });
   return { pods, policies };
+}
+
+/**
+ * A pod informer (projected by projectPod): over every pod, or with `shardSelector` over one
+ * bucket's pods only (src/controllers/pod-cache.ts).
+ */
+export function podInformer(
+  kc: KubeConfig,
+  opts: Pick<OperatorOptions, 'namespaces' | 'resyncMs'>,
+  clock: Clock,
+  log: Logger,
+  metrics: Metrics,
+  shardSelector?: string,
+): ResilientInformer<V1Pod> {
+  const podsPath = (ns: string | undefined) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods');
+  return new ResilientInformer<V1Pod>({
+    name: 'pods',
+    factory:
+      shardSelector === undefined
+        ? clientNodeInformerFactory<V1Pod>(kc, {
+            path: podsPath,
+            list: (ns, signal) => listAll<V1Pod>(kc, podsPath(ns), { transform: projectPod, signal }),
+          })
+        : bucketPodSource(kc, shardSelector, projectPod),
+    normalize: (pod) => normalizePod(projectPod(pod)),
+    namespaces: opts.namespaces.length > 0 ? opts.namespaces : undefined,
+    clock,
+    logger: shardSelector === undefined ? log : log.child({ shardSelector }),
+    resyncMs: opts.resyncMs,
+    onRestart: metrics.informerRestartHook('pods'),
+  });
 }

@@ -1,6 +1,6 @@
 // The operator assembled: informers → workqueues → policy and pod reconcilers → probe manager,
 // under a Manager, optionally behind leader election. main.ts only parses flags and calls this.
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorOptions } from '../cli/options.ts';
 import { statusCode } from '../kube/errors.ts';
@@ -12,18 +12,21 @@ import { apiServerReviews, metricsAuthorizer } from '../observability/metrics-au
 import { type Clock, realClock } from '../runtime/clock.ts';
 import { Controller, requestFromKey } from '../runtime/controller.ts';
 import { FairTokenBucket } from '../runtime/fair-limiter.ts';
+import type { ResilientInformer } from '../runtime/informer.ts';
 import { Manager, type Runnable } from '../runtime/manager.ts';
 import { handleUnexpectedErrors } from '../runtime/unexpected.ts';
 import { Fence } from '../safety/fencing.ts';
 import { StatusBatch, watchForKeys } from './event-handlers.ts';
-import { createInformers } from './informers.ts';
+import { createInformers, podInformer } from './informers.ts';
 import { leaderElection, leaseFence, statusLeader, waitForNoLiveShards } from './leader.ts';
 import { podReconciler } from './pod.ts';
+import { detectShardSelector, ShardedPodCache } from './pod-cache.ts';
 import { type Caches, policyReconciler } from './policy.ts';
 import type { ProbeManager } from './probe-manager.ts';
 import { createProbeManager } from './probe-runner.ts';
 import { encodeReport, type PeerReports } from './shard-reports.ts';
 import { createSharding, followPeers, type Sharding, type WriteGuards, writeGuards } from './shards.ts';
+import { ShareBook } from './share-counts.ts';
 
 export interface Operator {
   manager: Manager;
@@ -43,22 +46,35 @@ export async function createOperator(
   const metrics = createMetrics();
   const fence = opts.leaderElect ? leaseFence(opts, clock) : Fence.unconditional();
   const late: Late = {};
-  const sharded = opts.shardBuckets > 0 ? shardedParts(kc, opts, clock, log, metrics, fence, late) : undefined;
+  const book =
+    opts.shardBuckets > 0
+      ? new ShareBook({
+          active: () => late.podCache?.sharded() ?? false,
+          covered: () => late.podCache?.listedBuckets() ?? [],
+          buckets: opts.shardBuckets,
+        })
+      : undefined;
+  const sharded = book ? shardedParts(kc, opts, clock, log, metrics, fence, late, book) : undefined;
   const manager = new Manager({
     logger: log,
     clock,
     gracePeriodMs: opts.shutdownGraceMs,
     leaderElection: opts.leaderElect && !sharded ? leaderElection(kc, opts, clock, log, metrics, fence) : undefined,
   });
-  const { pods, policies } = createInformers(kc, opts, clock, log, metrics);
+  const informers = createInformers(kc, opts, clock, log, metrics);
+  const { policies } = informers;
+  const pods = sharded ? shardedPodCache(kc, opts, clock, log, metrics, sharded, informers.pods) : informers.pods;
+  late.podCache = pods instanceof ShardedPodCache ? pods : undefined;
   manager.addCache(pods, 'pods');
+  metrics.registerInformerObjects('pods', () => pods.size());
+  metrics.registerInformerObjects('probepolicies', () => policies.size());
   manager.addCache(policies, 'probepolicies');
   const caches: Caches = { pods, policies };
 
   const batch = new StatusBatch();
-  const guards = writeGuards(fence, sharded?.sharding);
+  const guards = writeGuards(fence, sharded?.sharding, () => late.podCache?.sharded() ?? false);
   const peers = sharded?.peers;
-  const built = createControllers({ kc, opts, clock, log, metrics, guards, caches, batch, peers });
+  const built = createControllers({ kc, opts, clock, log, metrics, guards, caches, batch, peers, shares: book });
   const { probes, policyController, podController } = built;
   Object.assign(late, { probes, policyController, caches });
   const shardFilter = guards.shards && { ...guards.shards, foreignPod: probes.foreignFlip.bind(probes) };
@@ -107,6 +123,43 @@ interface Late {
   probes?: ProbeManager;
   policyController?: Controller;
   caches?: Caches;
+  podCache?: ShardedPodCache;
+  /** Enqueues every policy (sharded only). */
+  everyPolicy?: () => void;
+}
+
+/**
+ * Sharded: the pod cache over the held buckets when the API server honours shardSelector, else
+ * over every pod (src/controllers/pod-cache.ts). A bucket's policies pass again once its pods are
+ * listed (their targets seeded from them) and once they are dropped (the share is counted again).
+ */
+function shardedPodCache(
+  kc: KubeConfig,
+  opts: OperatorOptions,
+  clock: Clock,
+  log: Logger,
+  metrics: Metrics,
+  sharded: { sharding: Sharding; late: Late },
+  full: ResilientInformer<V1Pod>,
+): ShardedPodCache {
+  const { coordinator } = sharded.sharding;
+  const cacheLog = log.child({ component: 'pod-cache' });
+  const { namespaces, shardBuckets: buckets } = opts;
+  const cache = new ShardedPodCache({
+    buckets,
+    held: () => coordinator.owned(),
+    honoured: (signal) => detectShardSelector({ kc, namespaces, buckets, clock, log: cacheLog }, signal),
+    full,
+    bucketInformer: (selector) => podInformer(kc, opts, clock, log, metrics, selector),
+    log: cacheLog,
+    onListed: () => sharded.late.everyPolicy?.(),
+    onDropped: () => sharded.late.everyPolicy?.(),
+  });
+  // After the sharding's own listeners: a lost bucket's targets are dropped before its pods.
+  coordinator.onAcquired(() => cache.heldChanged());
+  coordinator.onLost(() => cache.heldChanged());
+  metrics.registerPodWatch(() => ({ sharded: cache.sharded(), buckets: cache.bucketWatches() }));
+  return cache;
 }
 
 /**
@@ -121,7 +174,8 @@ function shardedParts(
   metrics: Metrics,
   fence: Fence,
   late: Late,
-): { sharding: Sharding; peers: PeerReports; runnables: [string, Runnable][] } {
+  book: ShareBook,
+): { sharding: Sharding; peers: PeerReports; runnables: [string, Runnable][]; late: Late } {
   let leaderSeen: string | undefined;
   const reconcile = (keys: Iterable<string>) => {
     for (const key of keys) late.policyController?.enqueue(requestFromKey(key));
@@ -139,10 +193,19 @@ function shardedParts(
       const r = late.probes?.shardReport();
       return encodeReport(r?.stretch ?? 1, r?.held ?? new Map());
     },
+    counts: () => book.encode(),
   });
-  const peers = followPeers(sharding, opts.identity, (keys) => {
-    if (fence.holds()) keys === 'all' ? everyPolicy() : reconcile(keys);
-  });
+  late.everyPolicy = everyPolicy;
+  // Peers' counts move the status writer's totals, and with a share-only cache every replica's failsafe budget.
+  const onCounts = (keys: string[]) => (fence.holds() || book.active()) && reconcile(keys);
+  const peers = followPeers(
+    sharding,
+    opts.identity,
+    (keys) => {
+      if (fence.holds()) keys === 'all' ? everyPolicy() : reconcile(keys);
+    },
+    { peers: book.peers, onCounts },
+  );
   const election = leaderElection(kc, opts, clock, log, metrics, fence, (id) => {
     leaderSeen = id;
   });
@@ -154,6 +217,7 @@ function shardedParts(
       ['shards', sharding.runnable],
       ['status-leader', writer],
     ],
+    late,
   };
 }
 
@@ -211,8 +275,9 @@ function createControllers(parts: {
   caches: Caches;
   batch: StatusBatch;
   peers: PeerReports | undefined;
+  shares: ShareBook | undefined;
 }): { probes: ProbeManager; policyController: Controller; podController: Controller } {
-  const { kc, opts, clock, log, metrics, guards, caches, batch, peers } = parts;
+  const { kc, opts, clock, log, metrics, guards, caches, batch, peers, shares } = parts;
   const core = kc.makeApiClient(CoreV1Api);
   const writeLimiter = new FairTokenBucket({ qps: opts.apiQps, burst: opts.apiBurst, clock });
   const events = new EventRecorder({
@@ -266,6 +331,7 @@ function createControllers(parts: {
       fence: guards.statusFence,
       statusWriter: guards.shards ? guards.writesStatus : undefined,
       peers,
+      shares,
       allowedConditionPrefixes: opts.allowedConditionPrefixes,
       releaseAfterMs: opts.releaseOrphanedGatesAfterMs,
       onPass: (namespace, ms) => batch.record(namespace, ms),

@@ -14,6 +14,7 @@ import type { Fence } from '../safety/fencing.ts';
 import { formatGrace, RELEASE_REASON } from '../safety/gate-release.ts';
 import { conditionTypeProblem } from '../safety/ownership.ts';
 import type { FailsafeStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
+import { failsafeWindowMs, firstNames, recentFlipTimes, type ShareCounts, type ShareLedger } from './share-counts.ts';
 import { computeTargets, countsUngated, olderFirst, selects } from './targets.ts';
 import { type Announced, dueAnnouncements, groupUngated, PODS_NOT_GATED } from './ungated.ts';
 
@@ -48,6 +49,11 @@ export interface PolicyReconcilerDeps {
   statusWriter?: () => boolean;
   /** Sharded: the other replicas' failsafe holds and stretch, merged into Degraded (src/controllers/shard-reports.ts). */
   peers?: { failsafe(policyKey: string): FailsafeStatus | undefined; stretch(): number };
+  /**
+   * Sharded, while this replica caches only its buckets' pods: where its own share's counts go,
+   * and the live peers' (src/controllers/share-counts.ts). Inactive while the cache holds every pod.
+   */
+  shares?: ShareLedger;
   /** Told the CPU time of each pass over a namespace's pods (src/controllers/event-handlers.ts). */
   onPass?: (namespace: string, ms: number) => void;
   /** The grace before the gates of a deleted policy are released (src/safety/gate-release.ts); 0 or none: never. */
@@ -153,16 +159,18 @@ export function desiredStatus(input: {
   failsafe?: { reason: string; message: string };
   /** The operator stretches this policy's periods (src/safety/overload.ts). */
   overload?: { reason: string; message: string; effectivePeriodSeconds: number };
+  /** Sharded with a share-only cache: the policy's pods in the buckets other replicas hold. */
+  elsewhere?: Pick<ShareCounts, 'matched' | 'ready' | 'failing'>;
   now: number;
 }): ProbePolicyStatus {
-  const { policy, matched, now } = input;
+  const { policy, matched: own, now, elsewhere } = input;
   const type = policy.spec.conditionType;
   const generation = policy.metadata?.generation ?? 0;
   const gateTrue = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === type && c.status === 'True') ?? false;
   // The first FAILING_PODS_CAP names in sort order, kept by insertion: no sort of 10,000 names.
   let failingCount = 0;
   const failing: string[] = [];
-  for (const p of matched) {
+  for (const p of own) {
     if (gateTrue(p)) continue;
     failingCount++;
     const name = p.metadata?.name ?? '';
@@ -172,6 +180,11 @@ export function desiredStatus(input: {
     failing.splice(i, 0, name);
     if (failing.length > FAILING_PODS_CAP) failing.pop();
   }
+  if (elsewhere) {
+    failingCount += elsewhere.matched - elsewhere.ready;
+    failing.splice(0, failing.length, ...firstNames([failing, elsewhere.failing], FAILING_PODS_CAP));
+  }
+  const total = own.length + (elsewhere?.matched ?? 0);
   let conditions: Condition[] = policy.status?.conditions ?? [];
   const set = (c: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>) => {
     conditions = setStatusCondition(conditions, { ...c, observedGeneration: generation }, now);
@@ -180,7 +193,7 @@ export function desiredStatus(input: {
     set({ type: 'Ready', status: 'False', ...input.problem });
   } else {
     const dry = policy.spec.dryRun ? ' (dry run: pods are not patched)' : '';
-    set({ type: 'Ready', status: 'True', reason: 'Probing', message: `probing ${matched.length} matched pods${dry}` });
+    set({ type: 'Ready', status: 'True', reason: 'Probing', message: `probing ${total} matched pods${dry}` });
   }
   if (input.failsafe) {
     set({ type: 'Degraded', status: 'True', reason: input.failsafe.reason, message: input.failsafe.message });
@@ -193,7 +206,7 @@ export function desiredStatus(input: {
       reason: 'Conflict',
       message: `older ProbePolicy ${input.conflictedWith.join(', ')} owns ${type} on some matched pods; this policy writes nothing to them`,
     });
-  } else if (matched.length === 0) {
+  } else if (total === 0) {
     const ungated = input.ungated ? `; ${input.ungated} selected pods do not list it (status.ungatedPods)` : '';
     set({
       type: 'Degraded',
@@ -206,8 +219,8 @@ export function desiredStatus(input: {
   }
   const status: ProbePolicyStatus = {
     observedGeneration: generation,
-    matchedPods: matched.length,
-    readyPods: matched.length - failingCount,
+    matchedPods: total,
+    readyPods: total - failingCount,
     // 0 rather than absent while counted, so the Ungated column reads 0; absent (the column
     // empty) when spec.injection is Disabled: nothing was counted.
     ...(countsUngated(policy) ? { ungatedPods: input.ungated ?? 0 } : {}),
@@ -216,6 +229,38 @@ export function desiredStatus(input: {
   };
   if (input.overload) status.effectivePeriodSeconds = input.overload.effectivePeriodSeconds;
   return status;
+}
+
+/**
+ * Pure: this replica's share of a policy, as it publishes it to the status writer when it caches
+ * only its buckets' pods (src/controllers/share-counts.ts): counts, the first failing names, the
+ * conflicts, and the flips readygate made within the failsafe's memory of them (2 windows).
+ */
+export function shareCountsOf(input: {
+  policy: ProbePolicy;
+  matched: readonly V1Pod[];
+  ungated: readonly V1Pod[];
+  targets: number;
+  conflictedWith: string[];
+  now: number;
+}): ShareCounts {
+  const { policy, matched, now } = input;
+  const type = policy.spec.conditionType;
+  let ready = 0;
+  const failing: string[] = [];
+  for (const p of matched) {
+    if (p.status?.conditions?.some((c) => c.type === type && c.status === 'True')) ready++;
+    else failing.push(p.metadata?.name ?? '');
+  }
+  return {
+    matched: matched.length,
+    ready,
+    ungated: input.ungated.length,
+    targets: input.targets,
+    failing: firstNames([failing], FAILING_PODS_CAP),
+    conflictedWith: input.conflictedWith,
+    flips: recentFlipTimes(matched, type, now - 2 * failsafeWindowMs(policy.spec)),
+  };
 }
 
 /** Pure: the pod counts of a status, for the readygate_policy_*_pods gauges. */
@@ -303,6 +348,7 @@ function policyGone(
 ): void {
   const [namespace = '', name = ''] = key.split('/');
   deps.probes.removePolicy(key);
+  deps.shares?.forget(key);
   deps.metrics?.forgetPolicyPods(namespace, name);
   state.announced.delete(key);
   const gone = state.known.get(key);
@@ -350,44 +396,85 @@ export function policyReconciler(deps: PolicyReconcilerDeps) {
     const check = owned ?? (await blockingProblem(policy, deps, secretCache));
     const resumed = performance.now();
     const problem = 'reason' in check ? check : undefined;
-    const config: PolicyProbeConfig | undefined = problem ? undefined : { caPem: (check as { caPem?: string }).caPem };
+    // A share-only cache sees only this replica's buckets: the peers' counts fill in the rest.
+    const shares = deps.shares?.active() ? deps.shares : undefined;
+    const elsewhere = shares?.elsewhere(key);
+    const config = problem ? undefined : probeConfig(check as { caPem?: string }, key, shares, elsewhere);
     deps.probes.syncPolicy(policy, config ? targets : [], config ?? {});
+    const conflictedWith = [...owners].sort();
+    const now = deps.now();
+    shares?.record(
+      key,
+      shareCountsOf({ policy, matched, ungated, targets: config ? targets.length : 0, conflictedWith, now }),
+    );
+    // With a share-only cache each replica speaks for the ungated pods of its share; else only
+    // the status writer, for the whole policy (shards.ts, eventAllowed).
+    if (shares) announceUngated(policy, ungated, announced, deps);
     if (deps.statusWriter?.() === false) {
       // The status writer reports the policy's pods; a replica that stopped writing drops its stale series.
       deps.metrics?.forgetPolicyPods(req.namespace, req.name);
       deps.onPass?.(req.namespace, performance.now() - resumed + passMs);
       return {};
     }
-
+    if (shares && !shares.complete()) {
+      // The shares do not add up to the whole (a bucket unheld, being listed, or still counted by
+      // its previous holder): the status keeps its counts until they do. The peers' next counts,
+      // or this cache's next bucket listed or dropped, bring the policy back here.
+      deps.onPass?.(req.namespace, performance.now() - resumed + passMs);
+      return {};
+    }
     const status = desiredStatus({
       policy,
       matched,
-      ungated: ungated.length,
-      conflictedWith: [...owners].sort(),
+      ungated: ungated.length + (elsewhere?.ungated ?? 0),
+      conflictedWith: elsewhere
+        ? [...new Set([...conflictedWith, ...elsewhere.conflictedWith])].sort()
+        : conflictedWith,
       problem,
       failsafe: deps.probes.failsafe(key) ?? deps.peers?.failsafe(key),
       overload: deps.probes.overload(key, deps.peers?.stretch()),
-      now: deps.now(),
+      ...(elsewhere && { elsewhere }),
+      now,
     });
     passMs += performance.now() - resumed;
     deps.onPass?.(req.namespace, passMs);
     deps.metrics?.setPolicyPods(req.namespace, req.name, podCounts(status));
-    if (statusDiffers(policy.status, status)) {
-      await deps.writeLimiter.wait(ctx.signal, req.namespace);
-      await deps.fence
-        .run(ctx.signal, (signal) => patchPolicyStatus(deps.kc, req, status, signal))
-        .catch((err: unknown) => {
-          deps.metrics?.apiErrorsTotal.inc({
-            verb: 'patch',
-            resource: 'probepolicies/status',
-            code: String(statusCode(err) ?? 'transport'),
-          });
-          throw err;
-        });
-      ctx.log.debug({ matched: status.matchedPods, ready: status.readyPods }, 'status updated');
-    }
-    // Only here, on the status writer: one replica speaks for the whole policy (shards.ts, eventAllowed).
-    announceUngated(policy, ungated, announced, deps);
+    if (statusDiffers(policy.status, status)) await writeStatus(deps, req, ctx, status);
+    if (!shares) announceUngated(policy, ungated, announced, deps);
     return {};
   };
+}
+
+/** The probe config of a pass; with a share-only cache, the peers' targets and flips for the failsafe. */
+function probeConfig(
+  check: { caPem?: string },
+  key: string,
+  shares: ShareLedger | undefined,
+  elsewhere: ShareCounts | undefined,
+): PolicyProbeConfig {
+  return {
+    caPem: check.caPem,
+    ...(shares && { elsewhere: { targets: elsewhere?.targets ?? 0, flips: shares.flips(key) } }),
+  };
+}
+
+/** PATCHes the policy's status through the status writer's fence, within the write budget. */
+async function writeStatus(
+  deps: PolicyReconcilerDeps,
+  req: Request,
+  ctx: ReconcileContext,
+  status: ProbePolicyStatus,
+): Promise<void> {
+  await deps.writeLimiter.wait(ctx.signal, req.namespace);
+  await deps.fence
+    .run(ctx.signal, (signal) => patchPolicyStatus(deps.kc, req, status, signal))
+    .catch((err: unknown) => {
+      deps.metrics?.apiErrorsTotal.inc({
+        verb: 'patch',
+        resource: 'probepolicies/status',
+        code: String(statusCode(err) ?? 'transport'),
+      });
+      throw err;
+    });
+  ctx.log.debug({ matched: status.matchedPods, ready: status.readyPods }, 'status updated');
 }

@@ -8,6 +8,12 @@ import type { OverloadStats } from '../observability/metrics.ts';
 /** Per-policy inputs resolved by the policy reconciler (e.g. a CA read from a Secret). */
 export interface PolicyProbeConfig {
   caPem?: string;
+  /**
+   * Sharded, with each replica caching only its buckets' pods: the policy's targets and recent
+   * flips in the buckets other replicas hold (src/controllers/share-counts.ts), for the failsafe's
+   * global budget. Absent when the cache holds every pod: foreign flips are then seen in it.
+   */
+  elsewhere?: { targets: number; flips: readonly { id: string; at: number }[] };
 }
 
 /** Why a policy's flips to False are held, and the text its Degraded condition shows. */

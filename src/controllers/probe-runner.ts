@@ -20,6 +20,7 @@ import { stallExplainsTimeout } from '../safety/stalls.ts';
 import { type EluSource, OverloadMonitor } from './overload.ts';
 import type { Caches } from './policy.ts';
 import type { FailsafeStatus, OverloadStatus, PolicyProbeConfig, ProbeManager } from './probe-manager.ts';
+import { failsafeWindowMs, flipTime } from './share-counts.ts';
 import { type StallSource, watchStalls } from './stall-watch.ts';
 
 export interface ProbeManagerDeps {
@@ -91,9 +92,6 @@ interface PolicyState {
   globalTargets: number;
 }
 
-/** Condition reasons that mean a flip to False written by readygate (a previous leader included). */
-const FLIP_REASONS = new Set(['ProbeFailed', 'ProbeTimeout']);
-
 /** Creates the ProbeManager over the probe engine in src/probes. */
 export function createProbeManager(deps: ProbeManagerDeps): ProbeManager {
   return new ProbeRunner(deps);
@@ -131,7 +129,9 @@ class ProbeRunner implements ProbeManager {
 
   syncPolicy(policy: ProbePolicy, pods: readonly V1Pod[], config: PolicyProbeConfig): void {
     const state = this.#policyState(policy, pods);
-    state.globalTargets = pods.length;
+    // Each replica caching only its buckets' pods: the others' targets and flips come from their counts.
+    state.globalTargets = pods.length + (config.elsewhere?.targets ?? 0);
+    for (const f of config.elsewhere?.flips ?? []) this.#failsafe.noteForeignFlip(keyOf(state), f.id, f.at);
     // Runs over every matched pod on every policy reconcile: an unchanged target costs a map
     // lookup and four comparisons, and allocates nothing.
     const pass = ++state.pass;
@@ -528,11 +528,8 @@ function keyOf(state: PolicyState): string {
 
 function limitsOf(state: PolicyState, targets = state.targets.size): PolicyLimits {
   const globalTargets = Math.max(targets, state.globalTargets);
-  const probe = state.spec.probe;
   return {
-    // A failureThreshold's worth of periods: a mass outage reaches every target's threshold
-    // within it, whatever the phase spread.
-    windowMs: (probe.periodSeconds ?? 10) * 1000 * Math.max(1, probe.failureThreshold ?? 3),
+    windowMs: failsafeWindowMs(state.spec),
     maxUnavailable: state.spec.failsafe?.maxUnavailable ?? '50%',
     targets,
     globalTargets,
@@ -547,14 +544,6 @@ function recentFlips(pods: readonly V1Pod[], conditionType: string): number[] {
     if (at !== undefined) out.push(at);
   }
   return out;
-}
-
-/** When readygate flipped this pod's gate to False, if that is what the gate says now. */
-function flipTime(pod: V1Pod, conditionType: string): number | undefined {
-  const c = pod.status?.conditions?.find((x) => x.type === conditionType);
-  if (c?.status !== 'False' || !FLIP_REASONS.has(c.reason ?? '') || !c.lastTransitionTime) return undefined;
-  const at = new Date(c.lastTransitionTime).getTime();
-  return Number.isFinite(at) ? at : undefined;
 }
 
 function unchanged(t: Target, state: PolicyState, pod: V1Pod, config: PolicyProbeConfig): boolean {

@@ -11,6 +11,7 @@ import type { Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
 import { bucketOf, mayAcquireBuckets } from '../safety/sharding.ts';
 import { decodeReport, PeerReports, SHARD_REPORT_ANNOTATION } from './shard-reports.ts';
+import { decodeShareCounts, type PeerCounts, SHARE_COUNTS_ANNOTATION } from './share-counts.ts';
 import { PODS_NOT_GATED } from './ungated.ts';
 
 export interface Sharding {
@@ -34,6 +35,8 @@ export interface ShardingHooks {
   onLost(): void;
   /** This replica's report to the status writer, written on its member Lease (src/controllers/shard-reports.ts). */
   report(): string;
+  /** This replica's share counts, published while it caches only its buckets' pods (src/controllers/share-counts.ts). */
+  counts?(): string | undefined;
 }
 
 /** Builds the coordinator of `opts.shardBuckets` buckets and the ownership view over it. */
@@ -56,7 +59,13 @@ export function createSharding(
     renewDeadlineMs: opts.renewDeadlineMs,
     retryPeriodMs: opts.retryPeriodMs,
     clock,
-    memberAnnotations: () => ({ [SHARD_REPORT_ANNOTATION]: hooks.report() }),
+    memberAnnotations: () => {
+      const counts = hooks.counts?.();
+      return {
+        [SHARD_REPORT_ANNOTATION]: hooks.report(),
+        ...(counts === undefined ? {} : { [SHARE_COUNTS_ANNOTATION]: counts }),
+      };
+    },
     mayAcquire: (view) =>
       mayAcquireBuckets({
         otherSets: view.otherSets,
@@ -95,12 +104,14 @@ export function createSharding(
 
 /**
  * The other replicas' reports, read from each LIST of the member Leases. `onChange` gets the
- * policies whose merged hold changed, or every policy ('all') when the largest stretch did.
+ * policies whose merged hold changed, or every policy ('all') when the largest stretch did;
+ * `onCounts` the policies whose peers' share counts changed, if `counts` is followed.
  */
 export function followPeers(
   sharding: Sharding,
   identity: string,
   onChange: (policies: string[] | 'all') => void,
+  counts?: { peers: PeerCounts; onCounts(policies: string[]): void },
 ): PeerReports {
   const peers = new PeerReports();
   sharding.coordinator.onMembers((view) => {
@@ -111,6 +122,13 @@ export function followPeers(
     const { changed, stretchChanged } = peers.update(identity, members);
     if (stretchChanged) onChange('all');
     else if (changed.length > 0) onChange(changed);
+    if (!counts) return;
+    const shares = view.members.map((m) => ({
+      identity: m.identity,
+      counts: decodeShareCounts(m.annotations[SHARE_COUNTS_ANNOTATION]),
+    }));
+    const moved = counts.peers.update(identity, shares);
+    if (moved.length > 0) counts.onCounts(moved);
   });
   return peers;
 }
@@ -139,11 +157,14 @@ export interface WriteGuards {
   /** Whether this replica writes policy status now. */
   writesStatus(): boolean;
   eventAllowed(obj: { kind?: string; uid?: string }, reason: string): boolean;
-  shards?: { owns(podUid: string): boolean; isStatusWriter(): boolean };
+  shards?: { owns(podUid: string): boolean; isStatusWriter(): boolean; countsShare(): boolean };
 }
 
-/** The write guards: the leader fence for everything, or sharded, each pod's bucket fence. */
-export function writeGuards(leader: Fence, sharding: Sharding | undefined): WriteGuards {
+/**
+ * The write guards: the leader fence for everything, or sharded, each pod's bucket fence.
+ * `countsShare` says whether this replica caches only its buckets' pods (src/controllers/pod-cache.ts).
+ */
+export function writeGuards(leader: Fence, sharding: Sharding | undefined, countsShare = () => false): WriteGuards {
   if (!sharding) {
     // Only the leader runs the controllers at all: it always writes status.
     return {
@@ -160,13 +181,16 @@ export function writeGuards(leader: Fence, sharding: Sharding | undefined): Writ
     writesStatus,
     // A pod's Events come from its owner; a policy's from any replica probing a share of it
     // (each says which in reportingInstance), but what is about the whole policy (its deletion,
-    // its ungated pods) only from the status writer.
+    // its ungated pods) only from the status writer; but with a share-only cache, each replica
+    // speaks for the ungated pods it sees, those of its buckets.
     eventAllowed: (obj, reason) =>
       obj.kind === 'Pod'
         ? sharding.fenceFor(obj.uid ?? '').holds()
-        : STATUS_WRITER_REASONS.has(reason)
-          ? leader.holds()
-          : sharding.holdsAny() || leader.holds(),
-    shards: { owns: sharding.owns, isStatusWriter: writesStatus },
+        : reason === PODS_NOT_GATED && countsShare()
+          ? sharding.holdsAny()
+          : STATUS_WRITER_REASONS.has(reason)
+            ? leader.holds()
+            : sharding.holdsAny() || leader.holds(),
+    shards: { owns: sharding.owns, isStatusWriter: writesStatus, countsShare },
   };
 }

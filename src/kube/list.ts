@@ -12,6 +12,8 @@ export const LIST_PAGE_SIZE = 500;
 
 export interface ListOptions<T = KubernetesObject> {
   labelSelector?: string;
+  /** A KEP-5866 shard selector (src/safety/sharding.ts shardSelector); ignored by servers without the gate. */
+  shardSelector?: string;
   /** Objects per page (default LIST_PAGE_SIZE). */
   limit?: number;
   /**
@@ -49,7 +51,12 @@ export async function listAll<T extends KubernetesObject>(
     const text = await rest(kc, {
       method: 'GET',
       path,
-      query: { limit: String(opts.limit ?? LIST_PAGE_SIZE), labelSelector: opts.labelSelector, continue: next },
+      query: {
+        limit: String(opts.limit ?? LIST_PAGE_SIZE),
+        labelSelector: opts.labelSelector,
+        shardSelector: opts.shardSelector,
+        continue: next,
+      },
       signal: opts.signal,
     });
     const list = JSON.parse(text) as RawList<T>;

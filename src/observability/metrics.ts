@@ -56,6 +56,10 @@ export interface Metrics {
   registerOverload(stats: () => OverloadStats): void;
   /** Reports the failsafe's held targets and could-not-look share at each scrape. */
   registerFailsafe(stats: () => { held: Record<string, number>; couldNotLookRatio: number }): void;
+  /** Reports `size()` as the objects the informer `informer` caches, at each scrape. */
+  registerInformerObjects(informer: string, size: () => number): void;
+  /** Reports whether pods are listed and watched per held bucket (shardSelector honoured) and how many bucket watches run. */
+  registerPodWatch(stats: () => { sharded: boolean; buckets: number }): void;
   /** Reports `depth()` as the workqueue depth of `controller` at each scrape; returns an unregister function. */
   registerWorkqueue(controller: string, depth: () => number): () => void;
   /** A policy appeared: its labelled counters start at 0, so rate() and absent() work from the start. */
@@ -132,6 +136,35 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     help: 'Informer restarts, by informer and reason (error, stall, resync).',
     labelNames: ['informer', 'reason'],
     registers,
+  });
+
+  const objectSources = new Map<string, () => number>();
+  new Gauge<'informer'>({
+    name: 'readygate_informer_objects',
+    help: 'Objects each informer caches now (pods: only the held buckets while the pod watch is sharded).',
+    labelNames: ['informer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [informer, size] of objectSources) this.set({ informer }, size());
+    },
+  });
+  let podWatch: (() => { sharded: boolean; buckets: number }) | undefined;
+  new Gauge({
+    name: 'readygate_pod_watch_sharded',
+    help: '1 while pods are listed and watched per held bucket (the API server honours shardSelector), 0 while every pod is watched.',
+    registers,
+    collect() {
+      this.set(podWatch?.().sharded ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'readygate_pod_watch_buckets',
+    help: 'Bucket pod watches running now (0 unless the pod watch is sharded).',
+    registers,
+    collect() {
+      this.set(podWatch?.().buckets ?? 0);
+    },
   });
 
   let failsafeStats: (() => { held: Record<string, number>; couldNotLookRatio: number }) | undefined;
@@ -260,6 +293,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     registerOverload(stats) {
       overloadStats = stats;
+    },
+    registerInformerObjects(informer, size) {
+      objectSources.set(informer, size);
+    },
+    registerPodWatch(stats) {
+      podWatch = stats;
     },
     registerWorkqueue(controller, depth) {
       depthSources.set(controller, depth);

@@ -148,7 +148,7 @@ describe('mayDropPods', () => {
 });
 
 describe('watchForKeys, sharded', () => {
-  function sharded(writer: boolean) {
+  function sharded(writer: boolean, countsShare = false) {
     const podQueue: Request[] = [];
     const policyQueue: [Request, number][] = [];
     const foreign: string[] = [];
@@ -163,6 +163,7 @@ describe('watchForKeys, sharded', () => {
       {
         owns: (uid) => uid === 'mine',
         isStatusWriter: () => writer,
+        countsShare: () => countsShare,
         foreignPod: (pod) => foreign.push(pod.metadata?.name ?? ''),
       },
     );
@@ -190,6 +191,12 @@ describe('watchForKeys, sharded', () => {
     const writer = sharded(true);
     writer.pods.update(podOf('p', 'mine', 'True'), podOf('p', 'mine'));
     expect(writer.policyQueue).toEqual([[{ namespace: 'ns', name: 'a' }, POLICY_STATUS_BATCH_MS]]);
+  });
+
+  it('batches status-only reconciles on every replica that counts its share (share-only cache)', () => {
+    const counting = sharded(false, true);
+    counting.pods.update(podOf('p', 'mine', 'True'), podOf('p', 'mine'));
+    expect(counting.policyQueue).toEqual([[{ namespace: 'ns', name: 'a' }, POLICY_STATUS_BATCH_MS]]);
   });
 
   it("a deleted policy's pods are looked at again by their owner only", () => {

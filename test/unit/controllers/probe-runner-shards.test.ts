@@ -117,6 +117,21 @@ describe('probe runner on a share of the pods', () => {
     expect(probes.desiredFor('uid-c')[0]?.status).toBe('True');
   });
 
+  it("with a share-only cache, counts the peers' reported flips and targets against the global budget", async () => {
+    const port = await listen();
+    const ok = { status: 'True', reason: 'ProbeSucceeded', at: T0 - 60_000 };
+    // The cache holds only this replica's pod a; a peer reports 3 targets, one flipped 5 s ago.
+    const pods = [pod('a', '127.0.0.2', ok)];
+    const { clock, probes } = runner(pods, new Set(['uid-a']));
+    const elsewhere = { targets: 3, flips: [{ id: `peer#${T0 - 5_000}#0`, at: T0 - 5_000 }] };
+    probes.syncPolicy(policyOf(port, 1), pods, { elsewhere });
+    await clock.tick(0);
+    await clock.tick(10_000);
+    await eventually(() => expect(probes.failsafe('shop/db')?.reason).toBe('Failsafe'), 10_000);
+    expect(probes.failsafe('shop/db')?.message).toContain('of 4 pods, across replicas');
+    expect(probes.desiredFor('uid-a')[0]?.status).not.toBe('False');
+  });
+
   it('without foreign flips, its own failing pod flips', async () => {
     const port = await listen();
     const ok = { status: 'True', reason: 'ProbeSucceeded', at: T0 - 60_000 };

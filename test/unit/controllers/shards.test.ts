@@ -57,6 +57,21 @@ describe('writeGuards', () => {
     expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PodsNotGated')).toBe(true);
   });
 
+  it('sharded with a share-only cache: each replica holding buckets speaks for its ungated pods', () => {
+    const leader = fence();
+    let share = true;
+    const g = writeGuards(leader, sharding(new Map(), true), () => share);
+    expect(g.shards?.countsShare()).toBe(true);
+    expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PodsNotGated')).toBe(true);
+    // A deletion is still said once, by the status writer.
+    expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PolicyDeleted')).toBe(false);
+    expect(
+      writeGuards(leader, sharding(new Map(), false), () => true).eventAllowed({ kind: 'ProbePolicy' }, 'PodsNotGated'),
+    ).toBe(false);
+    share = false;
+    expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'PodsNotGated')).toBe(false);
+  });
+
   it('sharded: a replica holding no bucket records no policy Event unless it writes status', () => {
     const g = writeGuards(fence(), sharding(new Map(), false));
     expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'ProbesOverloaded')).toBe(false);
