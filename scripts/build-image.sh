@@ -13,7 +13,7 @@ cache=${READYGATE_CACHE:-$HOME/.cache/readygate}/images
 . "$root/scripts/lib/image-bases.sh"
 [ "$(id -u)" = 0 ] || { echo "build-image.sh: needs root (mmdebstrap and buildah build here as root)" >&2; exit 1; }
 for tool in buildah podman mmdebstrap; do
-  command -v "$tool" >/dev/null || { echo "build-image.sh: $tool is missing (apt-get install buildah podman mmdebstrap)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "build-image.sh: $tool is missing (.ci/run's apt step installs it)" >&2; exit 1; }
 done
 # crun refuses cgroups v1 hybrid mode here, and raising rlimits is refused: runc, and limits within ours.
 oci=(--runtime runc)
@@ -62,6 +62,7 @@ make_bases() {
   debian=$cache/debian-$({ declare -f debian_root; echo "$DEBIAN_SUITE ${DEBIAN_MIRRORS[*]}"; } | hash_of).tar
   if [ ! -f "$debian" ]; then
     log "Debian $DEBIAN_SUITE minbase root (mmdebstrap) -> $debian"
+    rm -f "$debian.tmp" # an interrupted run's
     debian_root "$debian.tmp"
     mv "$debian.tmp" "$debian"
   fi
