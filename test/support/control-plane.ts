@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { issueCertificate } from './certs.ts';
+import { alive } from './watchdog.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -255,14 +256,6 @@ async function apiGet(
 
 /** Kills the processes (SIGTERM, then SIGKILL after graceMs) and waits until they are gone. */
 export async function killAll(pids: number[], graceMs = 5000): Promise<void> {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (pids.some(alive) && Date.now() < deadline) await sleep(50);

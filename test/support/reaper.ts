@@ -2,29 +2,15 @@
 // the process that started them is gone (even by SIGKILL) it kills the processes listed in
 // <dir>/pids and removes <dir>.
 // It exits by itself once <dir> is removed by a normal teardown.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { alive, whenParentGone } from './watchdog.ts';
 
 const [parentArg, dir] = process.argv.slice(2);
 const parent = Number(parentArg);
 if (!parent || !dir) process.exit(2);
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const timer = setInterval(() => {
-  if (!existsSync(dir)) {
-    clearInterval(timer);
-    return;
-  }
-  if (alive(parent)) return;
-  clearInterval(timer);
+whenParentGone(parent, dir, () => {
   let pids: number[] = [];
   try {
     pids = readFileSync(join(dir, 'pids'), 'utf8').split('\n').map(Number).filter(Boolean);
@@ -32,4 +18,4 @@ const timer = setInterval(() => {
   for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
   // Give the kernel a moment to release files before removing the directory.
   setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500);
-}, 1000);
+});
