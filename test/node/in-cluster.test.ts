@@ -4,7 +4,9 @@
 // they gate real app pods with HTTP, TCP, gRPC and exec probes (exec: operator pod →
 // kube-apiserver → the real kubelet), halt a Deployment's broken rollout and let the fixed one
 // complete, and the standby takes over from a deleted leader without a flip or a write.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import {
   AppsV1Api,
   CoordinationV1Api,
@@ -15,6 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { auditPosition, podStatusPatches, readAudit } from '../support/audit.ts';
+import { KUBERNETES_SERVICE_IP, SERVICE_CIDR } from '../support/control-plane.ts';
 import { recordGateFlips } from '../support/gate-flips.ts';
 import { adminKubeConfig, deleteNamespace, probePolicies } from '../support/kube.ts';
 import { buildOperatorImage, helm, helmInstall, importImage } from '../support/node-operator.ts';
@@ -147,6 +150,29 @@ describe('readygate installed by helm on the real node', () => {
     });
   });
 
+  it('gives a pod routes to the Service CIDR and the node IP only; the host drops what a pod sends to an unused Service address', async () => {
+    const [pod] = await operatorReady(2);
+    const netns = podNetns(pod?.status?.podIP ?? '');
+    const gateway = node.podSubnet.replace(/0\/24$/, '1');
+    const routes = inNetns(netns, ['ip', '-4', 'route', 'show']).trim().split('\n');
+    expect(routes.map((r) => r.trim().replace(/\s+/g, ' ')).sort()).toEqual(
+      [
+        `${node.nodeIP} via ${gateway} dev eth0`,
+        `${SERVICE_CIDR} via ${gateway} dev eth0`,
+        `${node.podSubnet} dev eth0 proto kernel scope link src ${pod?.status?.podIP}`,
+      ].sort(),
+    );
+    // The kubernetes Service answers (kube-proxy's DNAT to kube-apiserver on the node IP)...
+    expect(() => inNetns(netns, ['bash', '-c', `exec 3<>/dev/tcp/${KUBERNETES_SERVICE_IP}/443`])).not.toThrow();
+    // ...an address of the CIDR no Service has is dropped on the host, never forwarded.
+    const before = droppedPackets();
+    expect(() => inNetns(netns, ['timeout', '2', 'bash', '-c', 'exec 3<>/dev/tcp/10.0.0.250/443'])).toThrow();
+    // (Where the host does not forward at all, the kernel drops it before FORWARD.)
+    if (readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '1') {
+      expect(droppedPackets()).toBeGreaterThan(before);
+    }
+  });
+
   it('gates app pods with HTTP, TCP, gRPC and exec probes: True and Ready, a failing app False and not Ready, and back', async () => {
     await Promise.all(
       Object.keys(PROBES).map(async (kind) => {
@@ -225,6 +251,31 @@ describe('readygate installed by helm on the real node', () => {
     await operatorReady(2);
   });
 });
+
+/** The network namespace (/run/netns/…) holding a pod's address. */
+function podNetns(ip: string): string {
+  const names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter(Boolean);
+  const found = names.find((n) =>
+    execFileSync('ip', ['-n', n, '-4', 'addr'], { encoding: 'utf8' }).includes(`inet ${ip}/`),
+  );
+  if (!found) throw new Error(`no network namespace holds ${ip}`);
+  return found;
+}
+
+const inNetns = (netns: string, cmd: string[]) =>
+  execFileSync('ip', ['netns', 'exec', netns, ...cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** Packets FORWARD sent to the harness's READYGATE-FWD-* chain (node-net.ts), which drops them. */
+function droppedPackets(): number {
+  const out = execFileSync('iptables', ['-w', '5', '-L', 'FORWARD', '-v', '-x', '-n'], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((l) => l.includes('READYGATE-FWD-'))
+    .reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[0]), 0);
+}
 
 /** The test app as a Deployment behind the `web` gate; a broken version starts failing (its init container). */
 function webDeployment(version: string, broken: boolean): V1Deployment {

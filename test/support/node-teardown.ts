@@ -19,7 +19,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { killAll } from './control-plane.ts';
 import { parseIptablesSave, undoCommands } from './iptables-diff.ts';
-import { changedByKubelet, deleteInterfaces, linkExists, restoreSysctls } from './node-net.ts';
+import { changedByKubelet, changedNetworkSysctls, deleteInterfaces, linkExists, restoreSysctls } from './node-net.ts';
 
 export interface NodeState {
   dir: string;
@@ -28,6 +28,8 @@ export interface NodeState {
   networkName: string;
   interfaces: string[];
   sysctls: Record<string, string>;
+  /** node-net.ts NETWORK_SYSCTLS before the start: none may change (reported, never written). */
+  networkSysctls?: Record<string, string>;
   /** iptables-save and ip6tables-save output before the node started. */
   iptablesBefore: { v4: string; v6: string };
   /**
@@ -151,6 +153,7 @@ export function nodeLeftovers(state: NodeState): string[] {
   for (const name of state.interfaces) if (linkExists(name)) left.push(`interface ${name}`);
   for (const cmd of iptablesUndo(state.iptablesBefore)) left.push(`${cmd.tool} ${cmd.args.join(' ')} (not undone)`);
   for (const name of changedByKubelet(state.sysctls)) left.push(`sysctl ${name} (was ${state.sysctls[name]})`);
+  for (const change of changedNetworkSysctls(state.networkSysctls ?? {})) left.push(`sysctl ${change}`);
   return left;
 }
 

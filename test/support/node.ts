@@ -13,7 +13,7 @@ import { issueCertificate, writeCertKubeconfig } from './certs.ts';
 import { freePort, SERVICE_CIDR } from './control-plane.ts';
 import { cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig, type NodeLayout } from './node-config.ts';
 import { ensureNodeImages, type NodeImages } from './node-images.ts';
-import { createBridge, type NodeNetwork, pickNetwork, readSysctls } from './node-net.ts';
+import { createBridge, type NodeNetwork, pickNetwork, readNetworkSysctls, readSysctls } from './node-net.ts';
 import {
   iptablesSave,
   missingPaths,
@@ -76,6 +76,7 @@ export function prepareNode(opts: NodeOptions = {}): PreparedNode {
     networkName: `readygate-${net.bridge.slice(3)}`,
     interfaces: [net.bridge],
     sysctls: readSysctls(),
+    networkSysctls: readNetworkSysctls(),
     iptablesBefore: { v4: iptablesSave('iptables'), v6: iptablesSave('ip6tables') },
     cgroupsBefore: topLevelCgroups(),
     createdPaths: missingPaths(),
