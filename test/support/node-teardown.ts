@@ -112,6 +112,9 @@ export async function tearDownNode(dir: string): Promise<string[]> {
     state.processes.filter((p) => p.name === 'containerd').map((p) => p.pid),
     5000,
   );
+  // Once more with containerd gone, before the shims (the containers' parents) go: whatever a
+  // delete raced with is still in runc's root.
+  for (const id of containerIds(runcRoot)) runc(runcRoot, ['delete', '--force', id]);
   await killAll(shimPids(state.containerdSocket), 0);
   for (const id of ids) attempt(() => rmSync(shimSocket(state.containerdSocket, id), { force: true }));
   unmountUnder([dir, ...state.netns]);
@@ -240,10 +243,25 @@ function runc(root: string, args: string[]): string {
   }
 }
 
+/**
+ * The containers in runc's root: what `runc list` reports, and every state directory there. The
+ * directories count too because `runc list` fails as a whole when a container's state goes away
+ * while it reads (containerd deleting a pod the test's namespace deletion stopped): a teardown
+ * once deleted nothing that way and left 11 containers running.
+ */
 function containerIds(runcRoot: string): string[] {
   if (!existsSync(runcRoot)) return [];
-  const list = JSON.parse(runc(runcRoot, ['list', '--format', 'json']) || 'null') as { id: string }[] | null;
-  return (list ?? []).map((c) => c.id);
+  let listed: { id: string }[] = [];
+  try {
+    listed = (JSON.parse(runc(runcRoot, ['list', '--format', 'json']) || 'null') as { id: string }[] | null) ?? [];
+  } catch {}
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync(runcRoot, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && /^[0-9a-f]{64}$/.test(e.name))
+      .map((e) => e.name);
+  } catch {}
+  return [...new Set([...listed.map((c) => c.id), ...dirs])];
 }
 
 /** The network namespace files (/run/netns/cni-…) the containers joined, from runc's state. */

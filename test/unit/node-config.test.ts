@@ -41,7 +41,7 @@ describe('the real node configuration', () => {
   });
 
   it('has the bridge plugin neither masquerade nor route pods off the machine, with IPAM state in the node dir', () => {
-    const conf = JSON.parse(cniConfig(layout)) as { plugins: Record<string, unknown>[] };
+    const conf = JSON.parse(cniConfig(layout)) as { plugins: { ipam?: { routes?: unknown } }[] };
     expect(conf.plugins[0]).toMatchObject({
       type: 'bridge',
       bridge: 'rgbabc123',
@@ -54,7 +54,7 @@ describe('the real node configuration', () => {
       },
     });
     // Routes through the gateway to the Services and the node IP only: no default route.
-    expect((conf.plugins[0]?.ipam as { routes: unknown }).routes).toEqual([
+    expect(conf.plugins[0]?.ipam?.routes).toEqual([
       { dst: '10.0.0.0/24', gw: '10.244.7.1' },
       { dst: '10.245.7.1/32', gw: '10.244.7.1' },
     ]);
