@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { killAll, startControlPlane } from '../test/support/control-plane.ts';
 import { installCrd } from '../test/support/crd.ts';
-import { startNode } from '../test/support/node.ts';
+import { prepareNode, startNode } from '../test/support/node.ts';
 import { tearDownNode } from '../test/support/node-teardown.ts';
 
 const cache = process.env.READYGATE_CACHE ?? join(homedir(), '.cache/readygate');
@@ -27,11 +27,19 @@ async function up(): Promise<void> {
     return;
   }
   const log = (l: string) => console.error(l);
-  const cp = await startControlPlane({ detached: true, dir, log, node: withNode });
+  // With a node, its network first: kube-apiserver binds the node IP (pods reach it there).
+  const prepared = withNode ? prepareNode({ detached: true, dir: nodeDir }) : undefined;
+  let cp: Awaited<ReturnType<typeof startControlPlane>>;
+  try {
+    cp = await startControlPlane({ detached: true, dir, log, node: withNode, bindAddress: prepared?.net.nodeIP });
+  } catch (err) {
+    await prepared?.stop();
+    throw err;
+  }
   try {
     await installCrd(cp.kubeconfigPath);
-    if (withNode) {
-      const node = await startNode(cp, { detached: true, dir: nodeDir, log });
+    if (prepared) {
+      const node = await startNode(cp, { detached: true, dir: nodeDir, log, prepared });
       console.error(
         `node ${node.nodeName} at ${node.nodeIP}, pods on ${node.podSubnet}; app image ${node.images.app.ref}`,
       );

@@ -18,7 +18,7 @@ export interface ControlPlane {
   /** Directory holding certs, data, logs and the kubeconfig; removed on stop(). */
   dir: string;
   kubeconfigPath: string;
-  /** https://127.0.0.1:<port> */
+  /** https://127.0.0.1:<port>, or the bind address's */
   server: string;
   /** Bearer token of the admin user (system:masters); tests of the operator use a ServiceAccount token instead. */
   adminToken: string;
@@ -62,7 +62,17 @@ export interface StartOptions {
    * the integration tests' kubelet fixture serves on loopback with a certificate of its own.
    */
   node?: boolean;
+  /**
+   * The address kube-apiserver binds, advertises and is reached at (default 127.0.0.1): with a
+   * real node, the node IP (node-net.ts), so that pods reach it through the `kubernetes` Service
+   * as on a real cluster. It must already be on an interface (create the node's network first).
+   */
+  bindAddress?: string;
 }
+
+/** The service CIDR, and the `kubernetes` Service's ClusterIP (its first address). */
+export const SERVICE_CIDR = '10.0.0.0/24';
+export const KUBERNETES_SERVICE_IP = '10.0.0.1';
 
 /** Builds the binaries if the cache lacks them and returns the directory that holds them. */
 export function ensureBinaries(log: (line: string) => void = () => {}): string {
@@ -125,8 +135,11 @@ function openssl(dir: string, args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** Writes a CA, a serving certificate for 127.0.0.1/localhost and a service-account key pair into dir. */
-function writeCertificates(dir: string): void {
+/**
+ * Writes a CA, a serving certificate for 127.0.0.1/localhost (plus the bind address and the
+ * `kubernetes` Service's ClusterIP, for clients in pods) and a service-account key pair into dir.
+ */
+function writeCertificates(dir: string, bindAddress: string): void {
   openssl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key']);
   openssl(dir, [
     'req',
@@ -145,7 +158,7 @@ function writeCertificates(dir: string): void {
   openssl(dir, ['req', '-new', '-key', 'apiserver.key', '-subj', '/CN=kube-apiserver', '-out', 'apiserver.csr']);
   writeFileSync(
     join(dir, 'apiserver.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n',
+    `subjectAltName=${[...new Set(['127.0.0.1', bindAddress, KUBERNETES_SERVICE_IP])].map((a) => `IP:${a}`).join(',')},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`,
   );
   openssl(
     dir,
@@ -304,7 +317,8 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   };
 
   try {
-    writeCertificates(dir);
+    const bindAddress = opts.bindAddress ?? '127.0.0.1';
+    writeCertificates(dir, bindAddress);
     const adminToken = randomBytes(24).toString('hex');
     writeFileSync(join(dir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
 
@@ -330,13 +344,14 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     );
     log(`etcd ready on ${etcdUrl}`);
 
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${bindAddress}:${apiPort}`;
     const apiArgs = [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      // The 'kubernetes' Service endpoints may not point at loopback; nothing here needs them.
-      '--endpoint-reconciler-type=none',
+      `--bind-address=${bindAddress}`,
+      `--advertise-address=${bindAddress}`,
+      // The 'kubernetes' Service endpoints may not point at loopback; only pods need them, and
+      // they are there only with a real node's address.
+      `--endpoint-reconciler-type=${bindAddress === '127.0.0.1' ? 'none' : 'lease'}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${join(dir, 'apiserver-certs')}`,
       `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
@@ -346,9 +361,8 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${join(dir, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
-      ...(opts.node ? nodeArgs(dir) : ['--authorization-mode=RBAC']),
-      '--disable-admission-plugins=ServiceAccount',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      ...(opts.node ? nodeArgs(dir) : ['--authorization-mode=RBAC', '--disable-admission-plugins=ServiceAccount']),
       '--allow-privileged=true',
       `--audit-log-path=${join(dir, 'audit.log')}`,
       `--audit-policy-file=${writeAuditPolicy(dir, opts.auditLeaseRequests ?? false)}`,
@@ -387,7 +401,10 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
         `--kubeconfig=${kubeconfigPath}`,
         // With a real node, also the node lifecycle controller: it lifts the not-ready taint the
         // kubelet registers with, once the node is Ready (else nothing schedules).
-        `--controllers=deployment,replicaset,garbagecollector,namespace,validatingadmissionpolicy-status-controller${opts.node ? ',nodelifecycle' : ''}`,
+        // And the ServiceAccount controllers: pods on a real node get a token (ServiceAccount
+        // admission) and the kube-root-ca.crt ConfigMap, as on any cluster.
+        `--controllers=deployment,replicaset,garbagecollector,namespace,validatingadmissionpolicy-status-controller${opts.node ? ',nodelifecycle,serviceaccount,root-ca-cert-publisher' : ''}`,
+        ...(opts.node ? [`--root-ca-file=${join(dir, 'ca.crt')}`] : []),
         '--leader-elect=false',
         '--bind-address=127.0.0.1',
         '--secure-port=0',
@@ -466,6 +483,7 @@ function nodeArgs(dir: string): string[] {
   });
   return [
     '--authorization-mode=Node,RBAC',
+    // ServiceAccount admission (on by default) mounts the operator pods' tokens.
     '--enable-admission-plugins=NodeRestriction',
     `--kubelet-client-certificate=${client.cert}`,
     `--kubelet-client-key=${client.key}`,

@@ -39,10 +39,15 @@ export function splitRule(line: string): string[] {
   return args;
 }
 
-/** The kubelet's chains are KUBE-*; a rule is the node's if it is in one or jumps to one. */
+/**
+ * The node's chains: the kubelet's and kube-proxy's KUBE-*, and the harness's own READYGATE-*
+ * (node-net.ts). A rule is the node's if it is in one or jumps to one.
+ */
+export const isNodeChain = (name: string) => name.startsWith('KUBE-') || name.startsWith('READYGATE-');
+
 export function isKubeletRule(args: string[]): boolean {
   const target = args[args.indexOf('-j') + 1] ?? '';
-  return (args[1] ?? '').startsWith('KUBE-') || (args.includes('-j') && target.startsWith('KUBE-'));
+  return isNodeChain(args[1] ?? '') || (args.includes('-j') && isNodeChain(target));
 }
 
 /**
@@ -62,7 +67,7 @@ export function undoCommands(before: IptablesDump, after: IptablesDump): string[
   }
   for (const [table, chains] of after.chains) {
     const old = before.chains.get(table) ?? new Set<string>();
-    const added = [...chains].filter((c) => !old.has(c) && c.startsWith('KUBE-'));
+    const added = [...chains].filter((c) => !old.has(c) && isNodeChain(c));
     for (const chain of added) commands.push(['-t', table, '-F', chain]);
     for (const chain of added) commands.push(['-t', table, '-X', chain]);
   }

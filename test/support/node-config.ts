@@ -16,6 +16,9 @@ export interface NodeLayout {
   kubeletHealthzPort: number;
   /** The pod network, a /24, on the harness's bridge. */
   podSubnet: string;
+  /** The pod network's gateway on the bridge: pods' routes to the Services and the node IP. */
+  gateway: string;
+  serviceCIDR: string;
   bridge: string;
   networkName: string;
   sandboxImage: string;
@@ -66,7 +69,8 @@ export function containerdConfig(l: NodeLayout): string {
 /**
  * The bridge plugin on the harness's own bridge, which already holds the gateway address, so the
  * plugin neither enables IP forwarding nor masquerades (no iptables rules); pods get no default
- * route: they reach the host and each other, nothing outside this machine.
+ * route: they reach the host and each other, nothing outside this machine, and through the
+ * gateway only the Service CIDR (kube-proxy DNATs it on the host) and the node IP.
  */
 export function cniConfig(l: NodeLayout): string {
   return JSON.stringify(
@@ -80,7 +84,15 @@ export function cniConfig(l: NodeLayout): string {
           isGateway: false,
           ipMasq: false,
           hairpinMode: true,
-          ipam: { type: 'host-local', ranges: [[{ subnet: l.podSubnet }]], dataDir: `${l.dir}/cni/ipam` },
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: l.podSubnet, gateway: l.gateway }]],
+            routes: [
+              { dst: l.serviceCIDR, gw: l.gateway },
+              { dst: `${l.nodeIP}/32`, gw: l.gateway },
+            ],
+            dataDir: `${l.dir}/cni/ipam`,
+          },
         },
         { type: 'loopback' },
       ],
@@ -130,6 +142,41 @@ export function kubeletConfig(l: NodeLayout, files: { clientCA: string; cert: st
     registerNode: true,
     rotateCertificates: false,
     serverTLSBootstrap: false,
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/**
+ * KubeProxyConfiguration: iptables mode, listening on loopback only, and no kernel settings
+ * written (this sandbox refuses them): conntrack sizes and timeouts 0 leave the kernel's as they
+ * are, no NodePorts on localhost (they need route_localnet), oomScoreAdj as inherited.
+ */
+export function kubeProxyConfig(
+  l: NodeLayout,
+  o: { kubeconfig: string; healthzPort: number; metricsPort: number },
+): string {
+  const config = {
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    clientConnection: { kubeconfig: o.kubeconfig },
+    hostnameOverride: l.nodeName,
+    bindAddress: l.nodeIP,
+    healthzBindAddress: `127.0.0.1:${o.healthzPort}`,
+    metricsBindAddress: `127.0.0.1:${o.metricsPort}`,
+    mode: 'iptables',
+    clusterCIDR: l.podSubnet,
+    detectLocalMode: 'ClusterCIDR',
+    nodePortAddresses: [`${l.nodeIP}/32`],
+    iptables: { localhostNodePorts: false, masqueradeAll: false, syncPeriod: '30s', minSyncPeriod: '0s' },
+    conntrack: {
+      maxPerCore: 0,
+      min: 0,
+      tcpEstablishedTimeout: '0s',
+      tcpCloseWaitTimeout: '0s',
+      udpTimeout: '0s',
+      udpStreamTimeout: '0s',
+    },
+    oomScoreAdj: 0,
   };
   return `${JSON.stringify(config, null, 2)}\n`;
 }

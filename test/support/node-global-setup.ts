@@ -7,13 +7,15 @@ import type { TestProject } from 'vitest/node';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { installCrd } from './crd.ts';
 import type { ControlPlaneInfo } from './global-setup.ts';
-import { type RealNode, startNode } from './node.ts';
+import { type PreparedNode, prepareNode, type RealNode, startNode } from './node.ts';
 
 export interface RealNodeInfo {
   nodeName: string;
   nodeIP: string;
   podSubnet: string;
   appImage: string;
+  /** containerd's socket, for importing more images (the operator's: test/support/node-operator.ts). */
+  containerdSocket: string;
 }
 
 declare module 'vitest' {
@@ -24,11 +26,13 @@ declare module 'vitest' {
 }
 
 let cp: ControlPlane | undefined;
+let prepared: PreparedNode | undefined;
 let node: RealNode | undefined;
 
 async function stopAll(): Promise<string[]> {
-  const left = (await node?.stop()) ?? [];
+  const left = (await (node ?? prepared)?.stop()) ?? [];
   node = undefined;
+  prepared = undefined;
   await cp?.stop();
   cp = undefined;
   return left;
@@ -42,10 +46,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    cp = await startControlPlane({ node: true, log });
+    // The node's network first: kube-apiserver binds the node IP, where pods reach it through
+    // the `kubernetes` Service (kube-proxy).
+    prepared = prepareNode();
+    cp = await startControlPlane({ node: true, bindAddress: prepared.net.nodeIP, log });
     await installCrd(cp.kubeconfigPath);
     const started = Date.now();
-    node = await startNode(cp, { log });
+    node = await startNode(cp, { log, prepared });
     log(`node ${node.nodeName} up in ${((Date.now() - started) / 1000).toFixed(1)} s (${node.dir})`);
   } catch (err) {
     await stopAll();
@@ -53,8 +60,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const { kubeconfigPath, server, version, binDir, dir, caPem, adminToken } = cp;
   project.provide('controlPlane', { kubeconfigPath, server, version, binDir, dir, caPem, adminToken });
-  const { nodeName, nodeIP, podSubnet, images } = node;
-  project.provide('realNode', { nodeName, nodeIP, podSubnet, appImage: images.app.ref });
+  const { nodeName, nodeIP, podSubnet, images, containerdSocket } = node;
+  project.provide('realNode', { nodeName, nodeIP, podSubnet, appImage: images.app.ref, containerdSocket });
   return async () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

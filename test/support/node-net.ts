@@ -5,7 +5,7 @@
 // Everything here stays on this machine: 10.245.N.1/32 and 10.244.N.0/24 are local addresses.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 export interface NodeNetwork {
   /** Interface name, at most 15 characters, unique per run. */
@@ -42,7 +42,26 @@ export function createBridge(net: NodeNetwork): void {
   ip(['addr', 'add', `${net.gateway}/24`, 'dev', net.bridge]);
   ip(['addr', 'add', `${net.nodeIP}/32`, 'dev', net.bridge]);
   ip(['link', 'set', net.bridge, 'up']);
+  dropForwarded(net.bridge);
 }
+
+/**
+ * Pods route the Service CIDR to the host; kube-proxy DNATs the Services' addresses to local
+ * ones, but this host forwards (ip_forward is on here, and stays as it is), so a packet to any
+ * other address of the CIDR would leave the machine. This chain drops whatever a pod sends that
+ * the host would route off the bridge (pod to pod stays on it). Removed with the node's iptables
+ * rules (iptables-diff.ts: READYGATE-*).
+ */
+export function dropForwarded(bridge: string): void {
+  const chain = forwardChain(bridge);
+  const iptables = (args: string[]) =>
+    execFileSync('iptables', ['-w', '5', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  iptables(['-N', chain]);
+  iptables(['-A', chain, '-j', 'DROP']);
+  iptables(['-I', 'FORWARD', '1', '-i', bridge, '!', '-o', bridge, '-j', chain]);
+}
+
+export const forwardChain = (bridge: string) => `READYGATE-FWD-${bridge.slice(3)}`;
 
 /** Deletes the interfaces that exist; returns the names it could not delete. */
 export function deleteInterfaces(names: string[]): string[] {
@@ -107,4 +126,27 @@ export function restoreSysctls(saved: Record<string, string>): string[] {
     }
   }
   return left;
+}
+
+/**
+ * Kernel settings nothing of the node may change: IP forwarding (off, nothing is routed off the
+ * machine), route_localnet (kube-proxy sets it only for NodePorts on localhost, which its config
+ * turns off) and bridge netfilter. Read where they exist; teardown reports any that changed.
+ */
+export const NETWORK_SYSCTLS = [
+  'net/ipv4/ip_forward',
+  'net/ipv4/conf/all/route_localnet',
+  'net/bridge/bridge-nf-call-iptables',
+];
+
+export function readNetworkSysctls(): Record<string, string> {
+  return readSysctls(NETWORK_SYSCTLS.filter((n) => existsSync(`/proc/sys/${n}`)));
+}
+
+/** The network sysctls whose value is not what it was before the node started, as "name (was → now)". */
+export function changedNetworkSysctls(saved: Record<string, string>): string[] {
+  const now = readSysctls(Object.keys(saved));
+  return Object.entries(saved)
+    .filter(([name, value]) => now[name] !== value)
+    .map(([name, value]) => `${name} (was ${value}, now ${now[name]})`);
 }

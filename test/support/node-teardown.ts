@@ -19,7 +19,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { killAll } from './control-plane.ts';
 import { parseIptablesSave, undoCommands } from './iptables-diff.ts';
-import { changedByKubelet, deleteInterfaces, linkExists, restoreSysctls } from './node-net.ts';
+import { changedByKubelet, changedNetworkSysctls, deleteInterfaces, linkExists, restoreSysctls } from './node-net.ts';
 
 export interface NodeState {
   dir: string;
@@ -28,6 +28,8 @@ export interface NodeState {
   networkName: string;
   interfaces: string[];
   sysctls: Record<string, string>;
+  /** node-net.ts NETWORK_SYSCTLS before the start: none may change (reported, never written). */
+  networkSysctls?: Record<string, string>;
   /** iptables-save and ip6tables-save output before the node started. */
   iptablesBefore: { v4: string; v6: string };
   /**
@@ -110,6 +112,9 @@ export async function tearDownNode(dir: string): Promise<string[]> {
     state.processes.filter((p) => p.name === 'containerd').map((p) => p.pid),
     5000,
   );
+  // Once more with containerd gone, before the shims (the containers' parents) go: whatever a
+  // delete raced with is still in runc's root.
+  for (const id of containerIds(runcRoot)) runc(runcRoot, ['delete', '--force', id]);
   await killAll(shimPids(state.containerdSocket), 0);
   for (const id of ids) attempt(() => rmSync(shimSocket(state.containerdSocket, id), { force: true }));
   unmountUnder([dir, ...state.netns]);
@@ -151,6 +156,7 @@ export function nodeLeftovers(state: NodeState): string[] {
   for (const name of state.interfaces) if (linkExists(name)) left.push(`interface ${name}`);
   for (const cmd of iptablesUndo(state.iptablesBefore)) left.push(`${cmd.tool} ${cmd.args.join(' ')} (not undone)`);
   for (const name of changedByKubelet(state.sysctls)) left.push(`sysctl ${name} (was ${state.sysctls[name]})`);
+  for (const change of changedNetworkSysctls(state.networkSysctls ?? {})) left.push(`sysctl ${change}`);
   return left;
 }
 
@@ -237,10 +243,25 @@ function runc(root: string, args: string[]): string {
   }
 }
 
+/**
+ * The containers in runc's root: what `runc list` reports, and every state directory there. The
+ * directories count too because `runc list` fails as a whole when a container's state goes away
+ * while it reads (containerd deleting a pod the test's namespace deletion stopped): a teardown
+ * once deleted nothing that way and left 11 containers running.
+ */
 function containerIds(runcRoot: string): string[] {
   if (!existsSync(runcRoot)) return [];
-  const list = JSON.parse(runc(runcRoot, ['list', '--format', 'json']) || 'null') as { id: string }[] | null;
-  return (list ?? []).map((c) => c.id);
+  let listed: { id: string }[] = [];
+  try {
+    listed = (JSON.parse(runc(runcRoot, ['list', '--format', 'json']) || 'null') as { id: string }[] | null) ?? [];
+  } catch {}
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync(runcRoot, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && /^[0-9a-f]{64}$/.test(e.name))
+      .map((e) => e.name);
+  } catch {}
+  return [...new Set([...listed.map((c) => c.id), ...dirs])];
 }
 
 /** The network namespace files (/run/netns/cni-…) the containers joined, from runc's state. */

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { issueCertificate, writeCertKubeconfig } from './certs.ts';
-import { freePort } from './control-plane.ts';
-import { cniConfig, containerdConfig, kubeletConfig, type NodeLayout } from './node-config.ts';
+import { freePort, SERVICE_CIDR } from './control-plane.ts';
+import { cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig, type NodeLayout } from './node-config.ts';
 import { ensureNodeImages, type NodeImages } from './node-images.ts';
-import { createBridge, pickNetwork, readSysctls } from './node-net.ts';
+import { createBridge, type NodeNetwork, pickNetwork, readNetworkSysctls, readSysctls } from './node-net.ts';
 import {
   iptablesSave,
   missingPaths,
@@ -51,52 +51,86 @@ export interface NodeOptions {
   dir?: string;
 }
 
-export async function startNode(cp: ControlPlaneRef, opts: NodeOptions = {}): Promise<RealNode> {
-  const log = opts.log ?? (() => {});
-  const started = Date.now();
-  const images = ensureNodeImages(log);
+/**
+ * The node's directory, network and recorded state before any process starts: the bridge holds
+ * the node IP, which kube-apiserver then binds (control-plane.ts bindAddress), so the node's
+ * network comes before the control plane. stop() undoes it on any exit path from here on.
+ */
+export interface PreparedNode {
+  dir: string;
+  net: NodeNetwork;
+  state: NodeState;
+  detached: boolean;
+  stop(): Promise<string[]>;
+}
+
+export function prepareNode(opts: NodeOptions = {}): PreparedNode {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'readygate-node-'));
   mkdirSync(dir, { recursive: true });
   const net = pickNetwork();
-  const layout: NodeLayout = {
-    dir,
-    containerdSocket: join(dir, 'containerd.sock'),
-    runcRoot: join(dir, 'runc'),
-    cniConfDir: join(dir, 'cni/net.d'),
-    nodeName: NODE_NAME,
-    nodeIP: net.nodeIP,
-    kubeletPort: await freePort(),
-    kubeletHealthzPort: await freePort(),
-    podSubnet: net.podSubnet,
-    bridge: net.bridge,
-    networkName: `readygate-${net.bridge.slice(3)}`,
-    sandboxImage: images.pause.ref,
-  };
   // Recorded before anything is changed, so that any exit path from here on can undo it.
   const state: NodeState = {
     dir,
-    containerdSocket: layout.containerdSocket,
-    runcRoot: layout.runcRoot,
-    networkName: layout.networkName,
+    containerdSocket: join(dir, 'containerd.sock'),
+    runcRoot: join(dir, 'runc'),
+    networkName: `readygate-${net.bridge.slice(3)}`,
     interfaces: [net.bridge],
     sysctls: readSysctls(),
+    networkSysctls: readNetworkSysctls(),
     iptablesBefore: { v4: iptablesSave('iptables'), v6: iptablesSave('ip6tables') },
     cgroupsBefore: topLevelCgroups(),
     createdPaths: missingPaths(),
     processes: [],
   };
   writeNodeState(state);
-  if (!opts.detached) spawnReaper(dir);
+  const detached = opts.detached ?? false;
+  if (!detached) spawnReaper(dir);
   const stop = () => tearDownNode(dir);
   try {
     createBridge(net);
-    const launch = launcher(state, opts.detached ?? false);
+  } catch (err) {
+    void stop();
+    throw err;
+  }
+  return { dir, net, state, detached, stop };
+}
+
+/** Starts the node's processes on a prepared node (prepareNode), or on one it prepares itself. */
+export async function startNode(
+  cp: ControlPlaneRef,
+  opts: NodeOptions & { prepared?: PreparedNode } = {},
+): Promise<RealNode> {
+  const log = opts.log ?? (() => {});
+  const started = Date.now();
+  const prepared = opts.prepared ?? prepareNode(opts);
+  const { dir, net, state, stop } = prepared;
+  try {
+    const images = ensureNodeImages(log);
+    const layout: NodeLayout = {
+      dir,
+      containerdSocket: state.containerdSocket,
+      runcRoot: state.runcRoot,
+      cniConfDir: join(dir, 'cni/net.d'),
+      nodeName: NODE_NAME,
+      nodeIP: net.nodeIP,
+      kubeletPort: await freePort(),
+      kubeletHealthzPort: await freePort(),
+      podSubnet: net.podSubnet,
+      gateway: net.gateway,
+      serviceCIDR: SERVICE_CIDR,
+      bridge: net.bridge,
+      networkName: state.networkName,
+      sandboxImage: images.pause.ref,
+    };
+    const launch = launcher(state, prepared.detached);
     await startContainerd(layout, launch);
     importImages(layout, images);
     log(`containerd ready, images imported (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     await startKubelet(cp, layout, launch);
     log(`kubelet ready: Node ${NODE_NAME} Ready at ${net.nodeIP} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     startScheduler(cp, layout, launch);
+    await startKubeProxy(cp, layout, launch);
+    log(`kube-proxy synced the Service rules (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     return {
       dir,
       nodeName: NODE_NAME,
@@ -243,4 +277,33 @@ function startScheduler(cp: ControlPlaneRef, layout: NodeLayout, launch: Launch)
     '--secure-port=0',
     '--v=1',
   ]);
+}
+
+/**
+ * kube-proxy in iptables mode, with credentials of its own (system:kube-proxy, which the
+ * bootstrap policy binds to system:node-proxier): it DNATs the `kubernetes` Service's ClusterIP to
+ * kube-apiserver on the node IP. Ready once its healthz reports a sync of the rules.
+ */
+async function startKubeProxy(cp: ControlPlaneRef, layout: NodeLayout, launch: Launch): Promise<void> {
+  const cert = issueCertificate(cp.dir, join(layout.dir, 'pki'), {
+    name: 'kube-proxy',
+    commonName: 'system:kube-proxy',
+    usage: 'client',
+  });
+  const kubeconfig = join(layout.dir, 'kube-proxy.kubeconfig');
+  writeCertKubeconfig(kubeconfig, cp.server, join(cp.dir, 'ca.crt'), 'system:kube-proxy', cert);
+  const healthzPort = await freePort();
+  const config = join(layout.dir, 'kube-proxy.json');
+  writeFileSync(config, kubeProxyConfig(layout, { kubeconfig, healthzPort, metricsPort: await freePort() }));
+  const proc = launch('kube-proxy', join(cp.binDir, 'kube-proxy'), [`--config=${config}`, '--v=2']);
+  await waitUntil(
+    'kube-proxy',
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${healthzPort}/healthz`, { signal: AbortSignal.timeout(2000) });
+      const body = (await res.json()) as { lastUpdated?: string };
+      return res.ok && Boolean(body.lastUpdated) && iptablesSave('iptables').includes('default/kubernetes:https');
+    },
+    proc,
+    60_000,
+  );
 }

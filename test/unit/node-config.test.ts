@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { cniConfig, containerdConfig, kubeletConfig, type NodeLayout } from '../support/node-config.ts';
+import {
+  cniConfig,
+  containerdConfig,
+  kubeletConfig,
+  kubeProxyConfig,
+  type NodeLayout,
+} from '../support/node-config.ts';
 
 const layout: NodeLayout = {
   dir: '/tmp/readygate-node-x',
@@ -11,6 +17,8 @@ const layout: NodeLayout = {
   kubeletPort: 12001,
   kubeletHealthzPort: 12002,
   podSubnet: '10.244.7.0/24',
+  gateway: '10.244.7.1',
+  serviceCIDR: '10.0.0.0/24',
   bridge: 'rgbabc123',
   networkName: 'readygate-abc123',
   sandboxImage: 'readygate.test/pause:0123',
@@ -33,15 +41,42 @@ describe('the real node configuration', () => {
   });
 
   it('has the bridge plugin neither masquerade nor route pods off the machine, with IPAM state in the node dir', () => {
-    const conf = JSON.parse(cniConfig(layout)) as { plugins: Record<string, unknown>[] };
+    const conf = JSON.parse(cniConfig(layout)) as { plugins: { ipam?: { routes?: unknown } }[] };
     expect(conf.plugins[0]).toMatchObject({
       type: 'bridge',
       bridge: 'rgbabc123',
       isGateway: false,
       ipMasq: false,
-      ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.7.0/24' }]], dataDir: '/tmp/readygate-node-x/cni/ipam' },
+      ipam: {
+        type: 'host-local',
+        ranges: [[{ subnet: '10.244.7.0/24', gateway: '10.244.7.1' }]],
+        dataDir: '/tmp/readygate-node-x/cni/ipam',
+      },
     });
-    expect(JSON.stringify(conf)).not.toContain('routes');
+    // Routes through the gateway to the Services and the node IP only: no default route.
+    expect(conf.plugins[0]?.ipam?.routes).toEqual([
+      { dst: '10.0.0.0/24', gw: '10.244.7.1' },
+      { dst: '10.245.7.1/32', gw: '10.244.7.1' },
+    ]);
+    expect(JSON.stringify(conf)).not.toContain('"0.0.0.0/0"');
+  });
+
+  it('runs kube-proxy in iptables mode on loopback and the node IP, writing no kernel settings', () => {
+    const config = JSON.parse(
+      kubeProxyConfig(layout, { kubeconfig: '/kp.kubeconfig', healthzPort: 12003, metricsPort: 12004 }),
+    );
+    expect(config).toMatchObject({
+      kind: 'KubeProxyConfiguration',
+      mode: 'iptables',
+      bindAddress: '10.245.7.1',
+      healthzBindAddress: '127.0.0.1:12003',
+      metricsBindAddress: '127.0.0.1:12004',
+      clusterCIDR: '10.244.7.0/24',
+      nodePortAddresses: ['10.245.7.1/32'],
+      iptables: { localhostNodePorts: false, masqueradeAll: false },
+      conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+      clientConnection: { kubeconfig: '/kp.kubeconfig' },
+    });
   });
 
   it('serves the kubelet on the node address only, with x509 and webhook auth and no anonymous access', () => {
