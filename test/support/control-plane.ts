@@ -70,7 +70,11 @@ export interface StartOptions {
   bindAddress?: string;
 }
 
-/** The service CIDR, and the `kubernetes` Service's ClusterIP (its first address). */
+/**
+ * The service CIDR, and the `kubernetes` Service's ClusterIP (its first address). Virtual: on the
+ * real node kube-proxy DNATs it to kube-apiserver on the node IP, an address of this machine on the
+ * harness's own bridge; the host drops anything else a pod sends off the bridge (node-net.ts).
+ */
 export const SERVICE_CIDR = '10.0.0.0/24';
 export const KUBERNETES_SERVICE_IP = '10.0.0.1';
 
@@ -202,7 +206,7 @@ export function writeKubeconfig(path: string, server: string, caPem: string, use
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls fn until it returns true, the child exits, or the deadline passes (then throws with the log tail). */
-async function waitFor(
+export async function waitFor(
   what: string,
   fn: () => Promise<boolean>,
   child: ChildProcess,

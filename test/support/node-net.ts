@@ -54,12 +54,25 @@ export function createBridge(net: NodeNetwork): void {
  */
 export function dropForwarded(bridge: string): void {
   const chain = forwardChain(bridge);
-  const iptables = (args: string[]) =>
-    execFileSync('iptables', ['-w', '5', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   iptables(['-N', chain]);
   iptables(['-A', chain, '-j', 'DROP']);
-  iptables(['-I', 'FORWARD', '1', '-i', bridge, '!', '-o', bridge, '-j', chain]);
+  iptables(['-I', 'FORWARD', '1', ...forwardHook(bridge)]);
 }
+
+/**
+ * Puts the drop back in front of FORWARD: kube-proxy inserts its own jumps at the top when it
+ * starts, and keeps them where they are afterwards. Called once kube-proxy has synced, before any
+ * pod runs, so that no rule of anyone else sees a pod's packet first.
+ */
+export function dropForwardedFirst(bridge: string): void {
+  iptables(['-D', 'FORWARD', ...forwardHook(bridge)]);
+  iptables(['-I', 'FORWARD', '1', ...forwardHook(bridge)]);
+}
+
+const forwardHook = (bridge: string) => ['-i', bridge, '!', '-o', bridge, '-j', forwardChain(bridge)];
+
+const iptables = (args: string[]) =>
+  execFileSync('iptables', ['-w', '5', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 
 export const forwardChain = (bridge: string) => `READYGATE-FWD-${bridge.slice(3)}`;
 

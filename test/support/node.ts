@@ -4,16 +4,23 @@
 // test app images imported without a registry (node-images.ts). Teardown on every exit path:
 // stop(), and node-reaper.ts if this process dies (node-teardown.ts lists what it removes).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { issueCertificate, writeCertKubeconfig } from './certs.ts';
-import { freePort, SERVICE_CIDR } from './control-plane.ts';
+import { freePort, SERVICE_CIDR, waitFor } from './control-plane.ts';
 import { cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig, type NodeLayout } from './node-config.ts';
 import { ensureNodeImages, type NodeImages } from './node-images.ts';
-import { createBridge, type NodeNetwork, pickNetwork, readNetworkSysctls, readSysctls } from './node-net.ts';
+import {
+  createBridge,
+  dropForwardedFirst,
+  type NodeNetwork,
+  pickNetwork,
+  readNetworkSysctls,
+  readSysctls,
+} from './node-net.ts';
 import {
   iptablesSave,
   missingPaths,
@@ -130,6 +137,7 @@ export async function startNode(
     log(`kubelet ready: Node ${NODE_NAME} Ready at ${net.nodeIP} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     startScheduler(cp, layout, launch);
     await startKubeProxy(cp, layout, launch);
+    dropForwardedFirst(net.bridge);
     log(`kube-proxy synced the Service rules (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     return {
       dir,
@@ -172,32 +180,13 @@ function launcher(state: NodeState, detached: boolean): Launch {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(
+/** control-plane.ts's waitFor, for a process launched here. */
+const waitUntil = (
   what: string,
   ready: () => Promise<boolean>,
   proc: { child: ChildProcess; logPath: string },
   timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-      throw new Error(`${what} exited (${proc.child.exitCode ?? proc.child.signalCode}):\n${tail(proc.logPath)}`);
-    }
-    if (await ready().catch(() => false)) return;
-    await sleep(200);
-  }
-  throw new Error(`${what} was not ready within ${timeoutMs / 1000} s:\n${tail(proc.logPath)}`);
-}
-
-function tail(path: string, lines = 40): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
+): Promise<void> => waitFor(what, ready, proc.child, proc.logPath, timeoutMs);
 
 function ctr(layout: NodeLayout, args: string[]): string {
   return execFileSync('ctr', ['--address', layout.containerdSocket, '--namespace', 'k8s.io', ...args], {

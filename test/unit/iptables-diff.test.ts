@@ -23,6 +23,7 @@ const after = [
   ':MINE - [0:0]',
   ':KUBE-FIREWALL - [0:0]',
   ':CNI-FORWARD - [0:0]',
+  // Rule text only (podman's own bridge network): nothing is sent anywhere.
   '-A CNI-FORWARD -s 10.88.0.3/32 -j ACCEPT',
   '-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD',
   '-A INPUT -j MINE',

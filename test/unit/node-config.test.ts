@@ -13,6 +13,7 @@ const layout: NodeLayout = {
   runcRoot: '/tmp/readygate-node-x/runc',
   cniConfDir: '/tmp/readygate-node-x/cni/net.d',
   nodeName: 'readygate-node',
+  // Configuration text only: no traffic. On a real node these are addresses of the harness's own bridge.
   nodeIP: '10.245.7.1',
   kubeletPort: 12001,
   kubeletHealthzPort: 12002,
