@@ -20,7 +20,7 @@ import { KUBERNETES_SERVICE_IP, SERVICE_CIDR } from '../support/control-plane.ts
 import { recordGateFlips } from '../support/gate-flips.ts';
 import { adminKubeConfig, deleteNamespace, probePolicies } from '../support/kube.ts';
 import { buildOperatorImage, helm, helmInstall, importImage } from '../support/node-operator.ts';
-import { APP_PORTS, appPod, condition, runningPod } from '../support/node-pods.ts';
+import { APP_PORTS, appPod, condition, runningPod, switchApp } from '../support/node-pods.ts';
 import { probeRounds } from '../support/operator.ts';
 import { eventually } from '../support/wait.ts';
 
@@ -105,14 +105,6 @@ const waitGate = (name: string, gate: string, status: string, timeoutMs = 60_000
     expect(condition(pod, 'Ready'), `${name} Ready`).toBe(status);
     return pod;
   }, timeoutMs);
-
-const switchApp = async (ip: string, path: string) => {
-  const res = await fetch(`http://${ip}:${APP_PORTS.http}${path}`, {
-    method: 'POST',
-    signal: AbortSignal.timeout(5000),
-  });
-  expect(res.status).toBe(200);
-};
 
 beforeAll(async () => {
   const image = await buildOperatorImage();

@@ -5,7 +5,7 @@
 import { CoreV1Api, type V1PodCondition } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adminKubeConfig, createNamespace, deleteNamespace, probePolicies } from '../support/kube.ts';
-import { APP_PORTS, appPod, runningPod } from '../support/node-pods.ts';
+import { APP_PORTS, appPod, runningPod, switchApp } from '../support/node-pods.ts';
 import { type OperatorProcess, operatorKubeconfig, startOperator } from '../support/operator.ts';
 import { eventually } from '../support/wait.ts';
 
@@ -47,14 +47,6 @@ const waitConditions = (pod: string, expected: Record<string, string>, timeoutMs
     }
     return byType;
   }, timeoutMs);
-
-const switchApp = async (ip: string, path: string) => {
-  const res = await fetch(`http://${ip}:${APP_PORTS.http}${path}`, {
-    method: 'POST',
-    signal: AbortSignal.timeout(5000),
-  });
-  expect(res.status).toBe(200);
-};
 
 beforeAll(async () => {
   ns = await createNamespace(kc, 'node-op');

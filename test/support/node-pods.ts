@@ -61,3 +61,13 @@ export function readTcp(ip: string, port: number, timeoutMs = 5000): Promise<str
     socket.on('error', reject);
   });
 }
+
+/** Switches the test app's health over its HTTP port (POST /fail?code=N or /recover); expects 200. */
+export async function switchApp(ip: string, path: string): Promise<void> {
+  const res = await fetch(`http://${ip}:${APP_PORTS.http}${path}`, {
+    method: 'POST',
+    signal: AbortSignal.timeout(5000),
+  });
+  // Thrown, not vitest's expect: bench/kubelet-ready.ts imports this file outside vitest.
+  if (res.status !== 200) throw new Error(`POST ${path} to the app at ${ip}: expected 200, got ${res.status}`);
+}
