@@ -49,6 +49,20 @@ function startupRows(run: SizeRun): FigureRow[] {
       source: SOURCE,
       note: `start → every gate True seen by a watch; ${n(r.gatesTrueAfterStartup)} True at the end of the start-up, ${n(r.startupPodWrites)} pod writes`,
     },
+    ...(r.unstretchedSeconds === undefined
+      ? []
+      : [
+          {
+            figure: `Every period stretch back to 1 after the start-up, ${n(run.pods)} pods, ${replicasName(r)}`,
+            value: r.unstretchedSeconds,
+            unit: 's',
+            source: SOURCE,
+            note:
+              r.unstretchedSeconds === null
+                ? 'still stretched at the deadline: the steady window began stretched'
+                : 'after the settle wait; the steady window began then',
+          },
+        ]),
   ]);
 }
 
@@ -192,7 +206,8 @@ POD_NAME and health port, lease duration ${o.leaseDurationSeconds} s, renew dead
 ${o.retryPeriodSeconds} s (the chart's defaults)${o.operatorArgs.length ? `, and ${o.operatorArgs.join(' ')}` : ''}. First one replica, then, after it stopped and
 every gate was cleared (a strategic-merge \`$patch: delete\` of the condition), ${o.replicas} fresh replicas: start-up
 until the replicas' \`readygate_probes_total\` summed reach N (polled every 250 ms; a count of probes,
-not of distinct pods) and until a watch sees every gate True; ${o.settleSeconds} s later a steady window of
+not of distinct pods) and until a watch sees every gate True; ${o.settleSeconds} s later, and once every
+replica's period stretch is back to 1 (up to max(120 s, 2 periods)), a steady window of
 max(${o.steadyMinSeconds} s, ${o.steadyPeriods} periods). CPU per probe is each process's Δ CPU time (/proc) ÷ Δ
 \`readygate_probes_total\` over the window, from the per-second samples: it includes everything
 the replica does (Lease renewals, the leader's policy status, the watch of every pod). A replica

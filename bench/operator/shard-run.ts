@@ -135,6 +135,12 @@ export interface ReplicaSetRun {
   gatesTrueAfterStartup: number;
   startupPodWrites: number;
   /**
+   * Seconds from the settle wait's end until every replica's period stretch was back to 1, the
+   * start of the steady window; null when one was still stretched at the deadline (the window
+   * starts then). Absent from older JSON, whose windows could start while a stretch unwound.
+   */
+  unstretchedSeconds?: number | null;
+  /**
    * loadAverage: the machine's 1-minute load average at the window's start and end (others' work
    * shows here); absent from older JSON.
    */
@@ -300,7 +306,14 @@ function replicaArgs(x: SizeContext): string[] {
 /** Starts the replicas at once (each its own POD_NAME and health port); stops those that started if one did not. */
 async function startReplicas(x: SizeContext, names: string[], t0: number): Promise<Replica[]> {
   const args = replicaArgs(x);
-  const env = (name: string) => ({ POD_NAME: name, POD_NAMESPACE: OPERATOR_NAMESPACE });
+  // BENCH_OPERATOR_CPU_PROF=<dir>: each replica writes a V8 CPU profile there when it stops
+  // (bench/operator/cpu-summary.ts reads it; a SIGKILLed replica writes none).
+  const prof = process.env.BENCH_OPERATOR_CPU_PROF;
+  const env = (name: string) => ({
+    POD_NAME: name,
+    POD_NAMESPACE: OPERATOR_NAMESPACE,
+    ...(prof ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof} --cpu-prof-name=${name}-\${pid}.cpuprofile` } : {}),
+  });
   const settled = await Promise.allSettled(
     names.map((name) => startOperator(x.c.operatorKubeconfig, x.c.cp.dir, args, env(name))),
   );
@@ -358,6 +371,7 @@ async function replicaSet(x: SizeContext, names: string[], kill: boolean): Promi
     const startupEnd = Date.now();
     const startupCpu = reps.map((r) => (procSample(r.pid)?.cpuMs ?? 0) / 1000);
     await sleep(x.o.settleSeconds * 1000);
+    const unstretchedSeconds = await untilUnstretched(x, reps);
     const steady = await steadyWindow(x, reps, t0, startupCpu);
     const run: ReplicaSetRun = {
       replicas: names.length,
@@ -365,6 +379,7 @@ async function replicaSet(x: SizeContext, names: string[], kill: boolean): Promi
       healthySeconds,
       ...up,
       startupPodWrites: 0,
+      unstretchedSeconds,
       steady: { ...steady.window, podWrites: 0 },
       members: steady.members,
       wall: { start: wallStart, startupEnd, steadyFrom: steady.wall.from, steadyTo: steady.wall.to },
@@ -449,6 +464,28 @@ function perProbe(samples: OverloadSample[], from: number, to: number): ReplicaF
     cpuPerProbeMs: probes > 0 ? Math.round((cpuMs / probes) * 1000) / 1000 : null,
     stretchMax: windowStats(samples, from, to).stretchMax,
   };
+}
+
+/**
+ * Waits until every replica's last sample says its periods are not stretched: a start-up that
+ * saturated a replica leaves a stretch that unwinds over a minute or more (src/safety/overload.ts
+ * lowers it at most 25 % per settle time), and a window taken meanwhile counts the policy passes
+ * its status changes cost and probes fewer targets. Up to max(120 s, 2 periods), then null.
+ */
+async function untilUnstretched(x: SizeContext, reps: Replica[]): Promise<number | null> {
+  const start = performance.now();
+  const deadline = start + Math.max(120, 2 * x.period) * 1000;
+  const stretched = () => reps.filter((r) => (r.sampler.samples.at(-1)?.stretch ?? 1) > 1);
+  while (stretched().length > 0) {
+    if (performance.now() >= deadline) {
+      x.log(`${x.ns}: still stretched at the deadline: ${stretched().map((r) => r.name)}`);
+      return null;
+    }
+    await sleep(1000);
+  }
+  const seconds = s(performance.now() - start);
+  x.log(`${x.ns}, ${reps.length} replica(s): every period stretch back to 1 after ${seconds} s`);
+  return seconds;
 }
 
 /** The steady window: per replica CPU per probe, RSS, its buckets and whether it leads; gates leaving True. */
