@@ -285,6 +285,9 @@ async function clearGates(x: SizeContext, names: string[]): Promise<void> {
   await x.watch.until(() => x.watch.count('none') >= x.n, 120_000, `${x.ns}: every gate cleared`);
 }
 
+/** The CPU profiler's sampling interval (µs) with BENCH_OPERATOR_CPU_PROF. */
+const PROF_INTERVAL_US = 10_000;
+
 interface Replica {
   name: string;
   op: OperatorProcess;
@@ -307,12 +310,17 @@ function replicaArgs(x: SizeContext): string[] {
 async function startReplicas(x: SizeContext, names: string[], t0: number): Promise<Replica[]> {
   const args = replicaArgs(x);
   // BENCH_OPERATOR_CPU_PROF=<dir>: each replica writes a V8 CPU profile there when it stops
-  // (bench/operator/cpu-summary.ts reads it; a SIGKILLed replica writes none).
+  // (bench/operator/cpu-summary.ts reads it; a SIGKILLed replica writes none). One sample per
+  // PROF_INTERVAL_US: at V8's default 1 ms, an hour's samples would weigh on the RSS measured.
   const prof = process.env.BENCH_OPERATOR_CPU_PROF;
   const env = (name: string) => ({
     POD_NAME: name,
     POD_NAMESPACE: OPERATOR_NAMESPACE,
-    ...(prof ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof} --cpu-prof-name=${name}-\${pid}.cpuprofile` } : {}),
+    ...(prof
+      ? {
+          NODE_OPTIONS: `--cpu-prof --cpu-prof-interval=${PROF_INTERVAL_US} --cpu-prof-dir=${prof} --cpu-prof-name=${name}-\${pid}.cpuprofile`,
+        }
+      : {}),
   });
   const settled = await Promise.allSettled(
     names.map((name) => startOperator(x.c.operatorKubeconfig, x.c.cp.dir, args, env(name))),
