@@ -17,6 +17,9 @@ export interface BenchCluster {
   farm: ListenerFarm;
 }
 
+/** The listener farm's own deadline (s): a backstop for a bench that dies without closing its stdin. */
+const FARM_MAX_SECONDS = 4 * 3600;
+
 /**
  * Runs fn against a fresh cluster whose listener farm serves the addresses; tears it down after.
  * `helmSet` are the chart values the operator's RBAC is rendered with (e.g. sharding.enabled=true);
@@ -28,6 +31,8 @@ export async function withBenchCluster<T>(
   fn: (c: BenchCluster) => Promise<T>,
   helmSet: string[] = [],
   featureGates?: Record<string, boolean>,
+  /** Addresses of one pod each whose probe times the farm keeps (ListenerFarm.gaps). */
+  tracked: string[] = [],
 ): Promise<T> {
   const cp = await startControlPlane({
     controllerManager: false,
@@ -39,7 +44,8 @@ export async function withBenchCluster<T>(
   try {
     await installCrd(cp.kubeconfigPath);
     const kubeconfig = await operatorKubeconfig(adminKubeConfigFrom(cp.kubeconfigPath), cp, helmSet);
-    farm = await startListenerFarm(addresses);
+    // 4 h, not 1: one size of the sharding bench at 100,000 pods or more takes about an hour.
+    farm = await startListenerFarm(addresses, FARM_MAX_SECONDS, tracked);
     log(`listener farm up: ${addresses.length} addresses, port ${farm.port}`);
     return await fn({ cp, api, operatorKubeconfig: kubeconfig, farm });
   } finally {

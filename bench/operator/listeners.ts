@@ -11,8 +11,20 @@ import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+/** A tracked address's longest time between probes since a moment (ListenerFarm.gaps). */
+export interface ProbeGap {
+  longestMs: number;
+  /** No probe since the moment: longestMs runs to now and is still growing. */
+  open: boolean;
+}
+
 export interface ListenerFarm {
   port: number;
+  /**
+   * For each tracked address (one pod each): the longest interval between consecutive requests
+   * that ends after `since` (ms since the epoch), or runs from the last request to now.
+   */
+  gaps(since: number): Promise<Record<string, ProbeGap>>;
   /** Closes the listeners of these addresses; resolves once they refuse connections. */
   down(addresses: string[]): Promise<void>;
   /** Opens them again. */
@@ -34,16 +46,44 @@ export function addressBlock(second: number, count: number): string[] {
   return out;
 }
 
-/** Starts the child and resolves once every listener is up. */
-export async function startListenerFarm(addresses: string[], maxSeconds = 3600): Promise<ListenerFarm> {
+/**
+ * Pure: the longest interval between consecutive request times (ascending, ms) that ends after
+ * `since`, counting the one from the last request to `now`: how long the pod went unprobed
+ * across the moment `since` (a kill), and open when nothing came after it.
+ */
+export function longestGap(times: readonly number[], since: number, now: number): ProbeGap {
+  let longestMs = 0;
+  for (let i = 1; i < times.length; i++) {
+    if (times[i]! > since) longestMs = Math.max(longestMs, times[i]! - times[i - 1]!);
+  }
+  const last = times.at(-1);
+  const open = last === undefined || last <= since;
+  // Since the last request (or the moment, if none came before it) to now: still unprobed.
+  if (open) longestMs = Math.max(longestMs, now - (last ?? since));
+  return { longestMs, open };
+}
+
+/** Requests kept per tracked address: hours of probes at a 10 s period. */
+const TRACKED_TIMES = 4096;
+
+/**
+ * Starts the child and resolves once every listener is up. `tracked` addresses (each one pod's)
+ * have their request times kept, for `gaps`.
+ */
+export async function startListenerFarm(
+  addresses: string[],
+  maxSeconds = 3600,
+  tracked: string[] = [],
+): Promise<ListenerFarm> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [fileURLToPath(import.meta.url), JSON.stringify({ addresses, maxSeconds })],
+    [fileURLToPath(import.meta.url), JSON.stringify({ addresses, maxSeconds, tracked })],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
-  const waiting = new Map<number, (reply: { ok: boolean; error?: string }) => void>();
+  type Reply = { ok: boolean; error?: string; gaps?: Record<string, ProbeGap> };
+  const waiting = new Map<number, (reply: Reply) => void>();
   let nextId = 1;
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
@@ -51,25 +91,26 @@ export async function startListenerFarm(addresses: string[], maxSeconds = 3600):
       reject(new Error(`listener farm exited (${code ?? signal}) before it was up`)),
     );
     lines.on('line', (line) => {
-      const msg = JSON.parse(line) as { ready?: boolean; port?: number; id?: number; ok?: boolean; error?: string };
+      const msg = JSON.parse(line) as Partial<Reply> & { ready?: boolean; port?: number; id?: number };
       if (msg.ready) resolve(msg.port!);
       else if (msg.id !== undefined) {
-        waiting.get(msg.id)?.({ ok: msg.ok ?? false, error: msg.error });
+        waiting.get(msg.id)?.({ ok: msg.ok ?? false, error: msg.error, gaps: msg.gaps });
         waiting.delete(msg.id);
       }
     });
   });
-  const command = (op: 'down' | 'up', addrs: string[]) =>
-    new Promise<void>((resolve, reject) => {
+  const command = (op: 'down' | 'up' | 'gaps', addrs: string[], since = 0) =>
+    new Promise<Reply>((resolve, reject) => {
       const id = nextId++;
-      waiting.set(id, (r) => (r.ok ? resolve() : reject(new Error(`listener farm ${op}: ${r.error}`))));
-      child.stdin!.write(`${JSON.stringify({ id, op, addrs })}\n`);
+      waiting.set(id, (r) => (r.ok ? resolve(r) : reject(new Error(`listener farm ${op}: ${r.error}`))));
+      child.stdin!.write(`${JSON.stringify({ id, op, addrs, since })}\n`);
     });
   return {
     port,
     pid: child.pid!,
-    down: (a) => command('down', a),
-    up: (a) => command('up', a),
+    gaps: async (since) => (await command('gaps', [], since)).gaps ?? {},
+    down: async (a) => void (await command('down', a)),
+    up: async (a) => void (await command('up', a)),
     stop: async () => {
       process.off('exit', killOnExit);
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -85,10 +126,20 @@ export async function startListenerFarm(addresses: string[], maxSeconds = 3600):
 // ---- the child ----
 
 async function childMain(arg: string): Promise<void> {
-  const { addresses, maxSeconds } = JSON.parse(arg) as { addresses: string[]; maxSeconds: number };
+  const { addresses, maxSeconds, tracked } = JSON.parse(arg) as {
+    addresses: string[];
+    maxSeconds: number;
+    tracked?: string[];
+  };
   const hardStop = setTimeout(() => process.exit(0), maxSeconds * 1000);
   hardStop.unref();
+  const times = new Map<string, number[]>((tracked ?? []).map((a) => [a, []]));
   const handler: http.RequestListener = (req, res) => {
+    const seen = times.get(req.socket.localAddress ?? '');
+    if (seen) {
+      seen.push(Date.now());
+      if (seen.length > TRACKED_TIMES) seen.splice(0, seen.length - TRACKED_TIMES);
+    }
     req.resume();
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3', connection: 'close' });
     res.end('ok\n');
@@ -129,7 +180,18 @@ async function childMain(arg: string): Promise<void> {
 
   const rl = createInterface({ input: process.stdin });
   rl.on('line', (line) => {
-    const { id, op, addrs } = JSON.parse(line) as { id: number; op: 'down' | 'up'; addrs: string[] };
+    const { id, op, addrs, since } = JSON.parse(line) as {
+      id: number;
+      op: 'down' | 'up' | 'gaps';
+      addrs: string[];
+      since: number;
+    };
+    if (op === 'gaps') {
+      const now = Date.now();
+      const gaps = Object.fromEntries([...times].map(([a, t]) => [a, longestGap(t, since, now)]));
+      process.stdout.write(`${JSON.stringify({ id, ok: true, gaps })}\n`);
+      return;
+    }
     const work =
       op === 'down'
         ? Promise.all(

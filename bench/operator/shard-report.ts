@@ -2,7 +2,14 @@
 // bench/RESULTS.md. Pure: a result in, rows and text out.
 import type { FigureRow } from '../figures.ts';
 import { figuresTable } from '../run.ts';
-import type { ReplicaFigures, ReplicaSetRun, ShardBenchOptions, ShardResult, SizeRun } from './shard-run.ts';
+import type {
+  KillFigures,
+  ReplicaFigures,
+  ReplicaSetRun,
+  ShardBenchOptions,
+  ShardResult,
+  SizeRun,
+} from './shard-run.ts';
 
 /** Issue 14: per-replica CPU per probe within 1.1× of the single replica's. */
 export const CPU_PER_PROBE_RATIO_GOAL = 1.1;
@@ -155,6 +162,24 @@ function killRows(run: SizeRun): FigureRow[] {
       source: SOURCE,
       note: `audit log over ${k.observedSeconds} s from the kill, through one more probe per target by the survivors (${k.roundSeconds === null ? 'not within its deadline' : `${k.roundSeconds} s after every bucket was held`}); ${k.leftTrue} gates left True, ${n(k.gatesTrueAtEnd)} of ${n(run.pods)} True at the end`,
     },
+    ...gapRows(run, k),
+  ];
+}
+
+/** The longest time a sampled pod went unprobed across the kill, against what the kill alone explains. */
+function gapRows(run: SizeRun, k: KillFigures): FigureRow[] {
+  const g = k.gaps;
+  if (!g) return [];
+  const open =
+    g.open > 0 ? `; ${g.open} not probed again within the ${g.waitedSeconds} s waited, so it is at least this` : '';
+  return [
+    {
+      figure: `Longest gap a pod went unprobed across the kill, ${n(run.pods)} pods`,
+      value: g.longestSeconds,
+      unit: 's',
+      source: SOURCE,
+      note: `between two probes of one pod, over ${n(g.pods)} pods with an address each spread over all the pods (median ${g.medianSeconds} s; the probe period is ${run.periodSeconds} s and every bucket was held again ${orDash(k.allHeldSeconds)} s after the kill)${open}`,
+    },
   ];
 }
 
@@ -216,7 +241,14 @@ window in the table), so its probes/s falls below N ÷ period; others' work on t
 average is in the steady rows) can cause that as well as the replica's own. Peak RSS is VmHWM. Pod writes are the operator's PATCH pods/status in the audit log. Then the replica holding the
 most buckets is SIGKILLed; the bucket Leases are listed every ${o.leasePollMs} ms until the survivors hold all
 ${o.buckets} (renewed within the lease duration), and the bench waits for the survivors to make one more
-probe per target (summed) before counting the pod writes since the kill and the gates that left True.`;
+probe per target (summed) before counting the pod writes since the kill and the gates that left True.${
+    o.gapSample > 0
+      ? `
+${n(o.gapSample)} pods spread evenly over all of them have an address of their own, on which the listeners note each
+probe's time: the longest gap is the longest interval between two probes of one of them that ends after the
+kill (or runs to the end of the wait, if one was not probed again within 2 periods and a minute of the takeover).`
+      : ''
+  }`;
 }
 
 /** The Markdown section for bench/RESULTS.md. */

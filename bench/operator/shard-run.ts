@@ -45,6 +45,11 @@ export interface ShardBenchOptions {
   leasePollMs: number;
   createConcurrency: number;
   sharedAddresses: number;
+  /**
+   * Pods given an address of their own (spread evenly over the pods), whose probe times the
+   * listener farm keeps: the sample for the longest gap a pod went unprobed across the kill.
+   */
+  gapSample: number;
   /** Extra flags for `readygate run`. */
   operatorArgs: string[];
   /** kube-apiserver feature gates, e.g. ShardedListAndWatch (each sharded replica then caches its buckets only). */
@@ -119,6 +124,12 @@ export interface KillFigures {
   podWritesSinceKill: number;
   /** Gates the watch saw leave True since the kill. */
   leftTrue: number;
+  /**
+   * The pods sampled with an address each (gapSample): the longest and the median time between
+   * two probes of one pod across the kill, and how many were not probed again by the deadline
+   * (their gap is still open, so the longest is a lower bound). Absent from older JSON.
+   */
+  gaps?: { pods: number; longestSeconds: number; medianSeconds: number; open: number; waitedSeconds: number };
   gatesTrueAtEnd: number;
   observedSeconds: number;
   wall: { kill: number; end: number };
@@ -176,6 +187,17 @@ interface SizeContext {
   c: BenchCluster;
   watch: GateWatch;
   log: (m: string) => void;
+  /** The addresses of the pods sampled for probe gaps. */
+  tracked: string[];
+}
+
+/** Moves every k-th pod to an address of its own, k spreading the sample over all the pods; returns the addresses used. */
+export function sampleForGaps(plans: { ip: string }[], own: string[]): string[] {
+  const m = Math.min(own.length, plans.length);
+  if (m === 0) return [];
+  const k = Math.floor(plans.length / m);
+  for (let j = 0; j < m; j++) plans[j * k]!.ip = own[j]!;
+  return own.slice(0, m);
 }
 
 /** Runs every size in turn, each on a cluster of its own; an abort stops the current one. */
@@ -187,7 +209,11 @@ export async function runShardBench(
   onProgress?: (partial: ShardResult) => Promise<void>,
 ): Promise<ShardResult> {
   const started = performance.now();
-  const addrs: Addresses = { shared: addressBlock(50, o.sharedAddresses), flip: [], solo: [] };
+  const addrs: Addresses = {
+    shared: addressBlock(50, o.sharedAddresses),
+    flip: [],
+    solo: addressBlock(52, o.gapSample),
+  };
   const helmSet = ['sharding.enabled=true', `replicaCount=${o.replicas}`, `sharding.buckets=${o.buckets}`];
   const runs: SizeRun[] = [];
   for (const n of o.sizes) {
@@ -196,11 +222,12 @@ export async function runShardBench(
       onProgress &&
       ((r: SizeRun) => onProgress({ options: o, runs: [...runs, r], seconds: s(performance.now() - started) }));
     const run = await withBenchCluster(
-      addrs.shared,
+      [...addrs.shared, ...addrs.solo],
       log,
       (c) => runSize(o, n, c, addrs, log, signal, progress),
       helmSet,
       o.featureGates,
+      addrs.solo,
     );
     runs.push(run);
     await onProgress?.({ options: o, runs, seconds: s(performance.now() - started) });
@@ -223,13 +250,14 @@ async function runSize(
   await c.api.request('POST', '/api/v1/namespaces', { metadata: { name: ns } });
   await c.api.request('POST', `/apis/readygate.dev/v1alpha1/namespaces/${ns}/probepolicies`, policy(ns, timing));
   const lay = layout(n, false, addrs, { massFlip: 0, singleFlips: 0 });
+  const tracked = sampleForGaps(lay.plans, addrs.solo);
   const createStart = performance.now();
   const driver = { namespace: ns, conditionType: CONDITION_TYPE, port: c.farm.port, concurrency: o.createConcurrency };
   await abortable(startPods(c.api, lay.plans, driver), signal);
   const createSeconds = s(performance.now() - createStart);
   log(`${ns}: ${n} pods Running in ${createSeconds} s; probe period ${period} s`);
   const watch = await GateWatch.start(c.api, ns, CONDITION_TYPE);
-  const ctx: SizeContext = { o, n, ns, period, c, watch, log };
+  const ctx: SizeContext = { o, n, ns, period, c, watch, log, tracked };
   try {
     const size = {
       pods: n,
@@ -547,6 +575,32 @@ async function steadyWindow(x: SizeContext, reps: Replica[], t0: number, startup
 }
 
 /**
+ * The sampled pods' probe gaps since `since` (ms since the epoch): polled every second until each
+ * was probed again or `until` (performance.now()) passes; undefined with no sample.
+ */
+async function gapsSince(x: SizeContext, since: number, until: number): Promise<KillFigures['gaps']> {
+  if (x.tracked.length === 0) return undefined;
+  const start = performance.now();
+  let gaps = await x.c.farm.gaps(since);
+  while (Object.values(gaps).some((g) => g.open) && performance.now() < until) {
+    await sleep(1000);
+    gaps = await x.c.farm.gaps(since);
+  }
+  const ms = Object.values(gaps)
+    .map((g) => g.longestMs)
+    .sort((a, b) => a - b);
+  const out = {
+    pods: ms.length,
+    longestSeconds: s(ms.at(-1) ?? 0),
+    medianSeconds: s(ms[Math.floor(ms.length / 2)] ?? 0),
+    open: Object.values(gaps).filter((g) => g.open).length,
+    waitedSeconds: s(performance.now() - start),
+  };
+  x.log(`${x.ns}: probe gaps across the kill ${JSON.stringify(out)}`);
+  return out;
+}
+
+/**
  * SIGKILLs the replica holding the most buckets; polls the bucket Leases until the survivors hold
  * every one, then waits for one more probe per target from the survivors (summed).
  */
@@ -586,6 +640,7 @@ async function killOne(x: SizeContext, reps: Replica[], members: ReplicaFigures[
     const base = await probesNow(survivors, until);
     roundAt = base === undefined ? undefined : await probesReach(survivors, base + x.n, until);
   }
+  const gaps = await gapsSince(x, wallKill, tk + (o.leaseDurationSeconds * 4 + 30 + 2 * x.period + 60) * 1000);
   off();
   const leaderTexts = await Promise.all(survivors.map((r) => metricsText(r.op, 5000).catch(() => '')));
   const leaderAt = leaderTexts.findIndex((t) => sumMetric(t, 'readygate_leader') === 1);
@@ -602,6 +657,7 @@ async function killOne(x: SizeContext, reps: Replica[], members: ReplicaFigures[
     roundSeconds: roundAt === undefined || allHeldAt === undefined ? null : s(roundAt - allHeldAt),
     podWritesSinceKill: 0,
     leftTrue,
+    ...(gaps ? { gaps } : {}),
     gatesTrueAtEnd: x.watch.count('True'),
     observedSeconds: s(performance.now() - tk),
     wall: { kill: wallKill, end: Date.now() },

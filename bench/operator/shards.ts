@@ -48,6 +48,7 @@ export const defaultShardOptions: ShardBenchOptions = {
   leasePollMs: 250,
   createConcurrency: 32,
   sharedAddresses: 256,
+  gapSample: 1024,
   operatorArgs: [],
 };
 

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { longestGap } from '../../../bench/operator/listeners.ts';
 import {
   bucketsPerHolder,
   countBetween,
@@ -20,6 +21,7 @@ import {
   type ReplicaFigures,
   type ReplicaSetRun,
   type SizeRun,
+  sampleForGaps,
   setIdOf,
   steadySecondsFor,
 } from '../../../bench/operator/shard-run.ts';
@@ -231,6 +233,14 @@ describe('the goals of issue 14', () => {
     expect(row(run({ allHeldSeconds: null }), 'Every bucket held again')?.met).toBe(false);
   });
 
+  it('reports the longest probe gap across the kill when pods were sampled, and says when one stayed open', () => {
+    expect(row(run(), 'Longest gap')).toBeUndefined();
+    const gaps = { pods: 1024, longestSeconds: 31.5, medianSeconds: 10.1, open: 0, waitedSeconds: 40 };
+    expect(row(run({ gaps }), 'Longest gap')).toMatchObject({ value: 31.5 });
+    expect(row(run({ gaps }), 'Longest gap')?.note).not.toContain('at least');
+    expect(row(run({ gaps: { ...gaps, open: 2 } }), 'Longest gap')?.note).toContain('2 not probed again');
+  });
+
   it('wants no pod write in steady state, and judges RSS only at 150,000 pods across 3 replicas', () => {
     expect(row(run(), 'Pod writes in steady state, 3 replicas')?.met).toBe(true);
     expect(row(run({}, 2), 'Pod writes in steady state, 3 replicas')?.met).toBe(false);
@@ -238,5 +248,39 @@ describe('the goals of issue 14', () => {
     expect(row(run(), 'Peak RSS per replica, 3 replicas')?.met).toBeUndefined();
     const big: SizeRun = { ...run(), pods: 150_000 };
     expect(row(big, 'Peak RSS per replica, 3 replicas')?.met).toBe(true);
+  });
+});
+
+describe('probe gaps of the sampled pods', () => {
+  it('takes the longest interval that ends after the moment, and the open one to now', () => {
+    // Probed every 10 s, killed at 25, probed again at 48, then at 58.
+    expect(longestGap([0, 10, 20, 48, 58], 25, 60)).toEqual({ longestMs: 28, open: false });
+    // Intervals that ended before the moment do not count.
+    expect(longestGap([0, 30, 35, 40], 32, 41)).toEqual({ longestMs: 5, open: false });
+    // Not probed since: open, and growing to now.
+    expect(longestGap([0, 10, 20], 25, 70)).toEqual({ longestMs: 50, open: true });
+    // Never probed: from the moment to now.
+    expect(longestGap([], 25, 70)).toEqual({ longestMs: 45, open: true });
+  });
+
+  it('gives every k-th pod an address of its own, spread over all of them', () => {
+    const plans = Array.from({ length: 10 }, () => ({ ip: 'shared' }));
+    expect(sampleForGaps(plans, ['a', 'b', 'c'])).toEqual(['a', 'b', 'c']);
+    expect(plans.map((p) => p.ip)).toEqual([
+      'a',
+      'shared',
+      'shared',
+      'b',
+      'shared',
+      'shared',
+      'c',
+      'shared',
+      'shared',
+      'shared',
+    ]);
+    const few = Array.from({ length: 2 }, () => ({ ip: 'shared' }));
+    expect(sampleForGaps(few, ['a', 'b', 'c'])).toEqual(['a', 'b']);
+    expect(few.map((p) => p.ip)).toEqual(['a', 'b']);
+    expect(sampleForGaps(plans, [])).toEqual([]);
   });
 });
