@@ -2,6 +2,7 @@
 // bench/RESULTS.md. Pure: a result in, rows and text out.
 import type { FigureRow } from '../figures.ts';
 import { figuresTable } from '../run.ts';
+import type { GapFigures } from './shard-replicas.ts';
 import type {
   KillFigures,
   ReplicaFigures,
@@ -66,7 +67,7 @@ function startupRows(run: SizeRun): FigureRow[] {
             source: SOURCE,
             note:
               r.unstretchedSeconds === null
-                ? 'still stretched at the deadline: the steady window began stretched'
+                ? 'still stretched (or not answering) at the deadline: the steady window began then'
                 : 'after the settle wait; the steady window began then',
           },
         ]),
@@ -166,26 +167,72 @@ function killRows(run: SizeRun): FigureRow[] {
   ];
 }
 
-/** The longest time a sampled pod went unprobed across the kill, against what the kill alone explains. */
+/** The longest time a sampled pod went unprobed across the kill. */
 function gapRows(run: SizeRun, k: KillFigures): FigureRow[] {
-  const g = k.gaps;
-  if (!g) return [];
+  return k.gaps
+    ? [gapRow(run, 'the kill', k.gaps, `every bucket was held again ${orDash(k.allHeldSeconds)} s after it`)]
+    : [];
+}
+
+/**
+ * A gap row. A target keeps its phase on the epoch grid of its period when its bucket moves
+ * (src/probes/scheduler.ts nextOnGrid), so a pod goes one period unprobed, or two when the
+ * handover spans its slot: the note says so rather than a goal.
+ */
+function gapRow(run: SizeRun, across: string, g: GapFigures, held: string): FigureRow {
   const open =
     g.open > 0 ? `; ${g.open} not probed again within the ${g.waitedSeconds} s waited, so it is at least this` : '';
-  return [
-    {
-      figure: `Longest gap a pod went unprobed across the kill, ${n(run.pods)} pods`,
-      value: g.longestSeconds,
-      unit: 's',
-      source: SOURCE,
-      note: `between two probes of one pod, over ${n(g.pods)} pods with an address each spread over all the pods (median ${g.medianSeconds} s; the probe period is ${run.periodSeconds} s and every bucket was held again ${orDash(k.allHeldSeconds)} s after the kill)${open}`,
-    },
-  ];
+  return {
+    figure: `Longest gap a pod went unprobed across ${across}, ${n(run.pods)} pods`,
+    value: g.longestSeconds,
+    unit: 's',
+    source: SOURCE,
+    note: `between two probes of one pod, over ${n(g.pods)} pods with an address each spread over all the pods (median ${g.medianSeconds} s); the probe period is ${run.periodSeconds} s, a moved pod keeps its slot in it, and ${held}${open}`,
+  };
+}
+
+/** The single replica scaled to 3 and back: time to balance, flips, gaps. */
+function scaleRows(run: SizeRun): FigureRow[] {
+  const steps = run.sets[0]?.scale ?? [];
+  return steps.flatMap((st): FigureRow[] => {
+    const label = `scale ${st.from} → ${st.to}`;
+    const holders = Object.entries(st.holdersAfter)
+      .map(([h, b]) => `${h} ${b.length}`)
+      .join(', ');
+    return [
+      {
+        figure: `Buckets held as planned after ${label}, ${n(run.pods)} pods`,
+        value: st.balancedSeconds,
+        unit: 's',
+        source: SOURCE,
+        note: `from the ${st.to > st.from ? 'start of the joiners' : 'graceful stop of the two'} until every bucket is held by the ${st.to} replica(s), none above its fair share; ${st.moved} buckets moved; after: ${holders}`,
+      },
+      {
+        figure: `Flips on ${label}, ${n(run.pods)} pods`,
+        value: st.podWrites,
+        unit: 'PATCH pods/status',
+        goal: '0',
+        met: st.podWrites === 0 && st.leftTrue === 0,
+        source: SOURCE,
+        note: `audit log over ${st.observedSeconds} s from the step, through one more probe per target (${st.roundSeconds === null ? 'not within its deadline' : `${st.roundSeconds} s after the buckets were held as planned`}); ${st.leftTrue} gates left True`,
+      },
+      ...(st.gaps
+        ? [gapRow(run, label, st.gaps, `the buckets were held as planned ${orDash(st.balancedSeconds)} s after it`)]
+        : []),
+    ];
+  });
 }
 
 /** `shardedWatch`: the API server ran with ShardedListAndWatch (`--feature-gates`), so sharded replicas cache their buckets only. */
 export function shardRows(run: SizeRun, shardedWatch = false): FigureRow[] {
-  return [...cpuRows(run), ...rssRows(run, shardedWatch), ...steadyRows(run), ...killRows(run), ...startupRows(run)];
+  return [
+    ...cpuRows(run),
+    ...rssRows(run, shardedWatch),
+    ...steadyRows(run),
+    ...killRows(run),
+    ...scaleRows(run),
+    ...startupRows(run),
+  ];
 }
 
 /** One line per replica of each set. */
@@ -228,7 +275,13 @@ audit log on), the chart's RBAC rendered with \`sharding.enabled=true\`, and the
 ${o.sharedAddresses} shared loopback listeners ${period} (timeout ${o.timeoutSeconds} s, failureThreshold ${o.failureThreshold}).
 Every replica is \`node src/main.ts run --namespaces <ns> --leader-elect --shard-buckets ${o.buckets}\` with its own
 POD_NAME and health port, lease duration ${o.leaseDurationSeconds} s, renew deadline ${o.renewDeadlineSeconds} s, retry period
-${o.retryPeriodSeconds} s (the chart's defaults)${o.operatorArgs.length ? `, and ${o.operatorArgs.join(' ')}` : ''}. First one replica, then, after it stopped and
+${o.retryPeriodSeconds} s (the chart's defaults)${o.operatorArgs.length ? `, and ${o.operatorArgs.join(' ')}` : ''}. First one replica${
+    o.scale
+      ? ` (after its steady window, two more join it; once the bucket Leases show the ${o.buckets} buckets split, none above
+the fair share, and one more probe per target was made, the two stop gracefully and the first holds them all again:
+the scale rows)`
+      : ''
+  }, then, after it stopped and
 every gate was cleared (a strategic-merge \`$patch: delete\` of the condition), ${o.replicas} fresh replicas: start-up
 until the replicas' \`readygate_probes_total\` summed reach N (polled every 250 ms; a count of probes,
 not of distinct pods) and until a watch sees every gate True; ${o.settleSeconds} s later, and once every

@@ -2,7 +2,8 @@
 // its own (etcd + kube-apiserver, audit log on) with the chart's RBAC rendered for sharding, N gated
 // pods Running on the shared loopback listeners, then:
 //   1 replica (--shard-buckets B), fresh: start-up until every pod was probed once and every gate
-//     is True, then a steady window (CPU per probe, RSS, pod writes); stopped gracefully;
+//     is True, then a steady window (CPU per probe, RSS, pod writes); then scaled to 3 replicas
+//     and back to 1 (bench/operator/shard-scale.ts); stopped gracefully;
 //   the gates cleared (every pod back to no condition, as at the first start);
 //   R replicas, fresh: the same, then the replica holding the most buckets is SIGKILLed: time
 //     until every bucket is held again (bucket Leases polled), pod writes and gates leaving True
@@ -11,15 +12,28 @@
 // log at the end (bench/operator/shard-observe.ts).
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OPERATOR_NAMESPACE, OPERATOR_USER, type OperatorProcess, startOperator } from '../../test/support/operator.ts';
+import { OPERATOR_NAMESPACE, OPERATOR_USER } from '../../test/support/operator.ts';
 import { abortable, type BenchCluster, withBenchCluster } from './cluster.ts';
 import { type Addresses, CONDITION_TYPE, layout, metricsText, type ProbeTiming, policy } from './harness.ts';
 import { addressBlock } from './listeners.ts';
 import { untilOrDeadline } from './phases.ts';
 import { startPods } from './pods.ts';
 import { procSample, sumMetric } from './proc.ts';
-import { type OverloadSample, type Sampler, startSampler, windowStats } from './sampler.ts';
+import { type OverloadSample, windowStats } from './sampler.ts';
 import { bucketLeases, bucketsPerHolder, countBetween, heldBuckets, podStatusPatchTimes } from './shard-observe.ts';
+import {
+  type GapFigures,
+  gapsSince,
+  probesNow,
+  probesReach,
+  type Replica,
+  type SizeContext,
+  s,
+  sampleForGaps,
+  setIdOf,
+  startReplicas,
+} from './shard-replicas.ts';
+import { type ScaleStep, scaleUpAndDown } from './shard-scale.ts';
 import { GateWatch } from './watch.ts';
 
 export interface ShardBenchOptions {
@@ -50,20 +64,16 @@ export interface ShardBenchOptions {
    * listener farm keeps: the sample for the longest gap a pod went unprobed across the kill.
    */
   gapSample: number;
+  /** Scale the single replica to 3 and back after its steady window (bench/operator/shard-scale.ts). */
+  scale: boolean;
   /** Extra flags for `readygate run`. */
   operatorArgs: string[];
   /** kube-apiserver feature gates, e.g. ShardedListAndWatch (each sharded replica then caches its buckets only). */
   featureGates?: Record<string, boolean>;
 }
 
-export const LEADER_ELECTION_ID = 'readygate';
-const POLICY = 'bench';
-const s = (ms: number) => Math.round(ms) / 1000;
 const MiB = (kib: number) => Math.round(kib / 102.4) / 10;
 const round2 = (x: number) => Math.round(x * 100) / 100;
-
-/** The bucket Leases' set id, as `readygate run` names it (src/cli/options.ts). */
-export const setIdOf = (buckets: number) => `${LEADER_ELECTION_ID}-s${buckets}`;
 
 /** The probe period at n pods: fixed, or n / probesPerSecond rounded up, within 10–3,600 s. */
 export function periodFor(o: ShardBenchOptions, n: number): number {
@@ -124,12 +134,8 @@ export interface KillFigures {
   podWritesSinceKill: number;
   /** Gates the watch saw leave True since the kill. */
   leftTrue: number;
-  /**
-   * The pods sampled with an address each (gapSample): the longest and the median time between
-   * two probes of one pod across the kill, and how many were not probed again by the deadline
-   * (their gap is still open, so the longest is a lower bound). Absent from older JSON.
-   */
-  gaps?: { pods: number; longestSeconds: number; medianSeconds: number; open: number; waitedSeconds: number };
+  /** The sampled pods' probe gaps across the kill; absent from older JSON. */
+  gaps?: GapFigures;
   gatesTrueAtEnd: number;
   observedSeconds: number;
   wall: { kill: number; end: number };
@@ -158,6 +164,8 @@ export interface ReplicaSetRun {
   steady: { from: number; to: number; podWrites: number; leftTrue: number; loadAverage?: [number, number] };
   members: ReplicaFigures[];
   kill?: KillFigures;
+  /** The single replica's set: 1 → 3, then 3 → 1 (absent from older JSON). */
+  scale?: ScaleStep[];
   /** Wall clock (ms since the epoch) of the phase edges, for the audit log. */
   wall: { start: number; startupEnd: number; steadyFrom: number; steadyTo: number };
 }
@@ -177,27 +185,6 @@ export interface ShardResult {
   options: ShardBenchOptions;
   runs: SizeRun[];
   seconds: number;
-}
-
-interface SizeContext {
-  o: ShardBenchOptions;
-  n: number;
-  ns: string;
-  period: number;
-  c: BenchCluster;
-  watch: GateWatch;
-  log: (m: string) => void;
-  /** The addresses of the pods sampled for probe gaps. */
-  tracked: string[];
-}
-
-/** Moves every k-th pod to an address of its own, k spreading the sample over all the pods; returns the addresses used. */
-export function sampleForGaps(plans: { ip: string }[], own: string[]): string[] {
-  const m = Math.min(own.length, plans.length);
-  if (m === 0) return [];
-  const k = Math.floor(plans.length / m);
-  for (let j = 0; j < m; j++) plans[j * k]!.ip = own[j]!;
-  return own.slice(0, m);
 }
 
 /** Runs every size in turn, each on a cluster of its own; an abort stops the current one. */
@@ -296,6 +283,7 @@ function withAuditedWrites(r: ReplicaSetRun, times: number[]): ReplicaSetRun {
     steady: { ...r.steady, podWrites: countBetween(times, r.wall.steadyFrom, r.wall.steadyTo) },
   };
   if (r.kill) out.kill = { ...r.kill, podWritesSinceKill: countBetween(times, r.kill.wall.kill, r.kill.wall.end) };
+  if (r.scale) out.scale = r.scale.map((st) => ({ ...st, podWrites: countBetween(times, st.wall.start, st.wall.end) }));
   return out;
 }
 
@@ -311,67 +299,6 @@ async function clearGates(x: SizeContext, names: string[]): Promise<void> {
   };
   await Promise.all(Array.from({ length: Math.min(x.o.createConcurrency, names.length) }, worker));
   await x.watch.until(() => x.watch.count('none') >= x.n, 120_000, `${x.ns}: every gate cleared`);
-}
-
-/** The CPU profiler's sampling interval (µs) with BENCH_OPERATOR_CPU_PROF. */
-const PROF_INTERVAL_US = 10_000;
-
-interface Replica {
-  name: string;
-  op: OperatorProcess;
-  pid: number;
-  sampler: Sampler;
-}
-
-/** The flags of every replica: sharded, on the chart's Lease names and the bench's timings. */
-function replicaArgs(x: SizeContext): string[] {
-  const o = x.o;
-  return [
-    ...['--namespaces', x.ns, '--log-level', 'info', '--leader-elect'],
-    ...['--leader-election-namespace', OPERATOR_NAMESPACE, '--leader-election-id', LEADER_ELECTION_ID],
-    ...['--lease-duration', `${o.leaseDurationSeconds}s`, '--renew-deadline', `${o.renewDeadlineSeconds}s`],
-    ...['--retry-period', `${o.retryPeriodSeconds}s`, '--shard-buckets', String(o.buckets), ...o.operatorArgs],
-  ];
-}
-
-/** Starts the replicas at once (each its own POD_NAME and health port); stops those that started if one did not. */
-async function startReplicas(x: SizeContext, names: string[], t0: number): Promise<Replica[]> {
-  const args = replicaArgs(x);
-  // BENCH_OPERATOR_CPU_PROF=<dir>: each replica writes a V8 CPU profile there when it stops
-  // (bench/operator/cpu-summary.ts reads it; a SIGKILLed replica writes none). One sample per
-  // PROF_INTERVAL_US: at V8's default 1 ms, an hour's samples would weigh on the RSS measured.
-  const prof = process.env.BENCH_OPERATOR_CPU_PROF;
-  const env = (name: string) => ({
-    POD_NAME: name,
-    POD_NAMESPACE: OPERATOR_NAMESPACE,
-    ...(prof
-      ? {
-          NODE_OPTIONS: `--cpu-prof --cpu-prof-interval=${PROF_INTERVAL_US} --cpu-prof-dir=${prof} --cpu-prof-name=${name}-\${pid}.cpuprofile`,
-        }
-      : {}),
-  });
-  const settled = await Promise.allSettled(
-    names.map((name) => startOperator(x.c.operatorKubeconfig, x.c.cp.dir, args, env(name))),
-  );
-  const failed = settled.find((r) => r.status === 'rejected');
-  if (failed) {
-    await Promise.all(settled.map((r) => (r.status === 'fulfilled' ? r.value.stop(20_000) : undefined)));
-    throw failed.reason;
-  }
-  return settled.map((r, i) => {
-    const op = (r as PromiseFulfilledResult<OperatorProcess>).value;
-    const pid = op.child.pid!;
-    const metrics = (timeoutMs: number) => metricsText(op, timeoutMs);
-    const sampler = startSampler({
-      pid,
-      t0,
-      namespace: x.ns,
-      policy: POLICY,
-      metrics,
-      gatesTrue: () => x.watch.count('True'),
-    });
-    return { name: names[i]!, op, pid, sampler };
-  });
 }
 
 /** Waits (up to a lease duration and a margin) until no bucket Lease of the set is live; returns how long it took. */
@@ -421,6 +348,7 @@ async function replicaSet(x: SizeContext, names: string[], kill: boolean): Promi
       wall: { start: wallStart, startupEnd, steadyFrom: steady.wall.from, steadyTo: steady.wall.to },
     };
     if (kill) run.kill = await killOne(x, reps, steady.members);
+    else if (x.o.scale) run.scale = await scaleUpAndDown(x, reps[0]!, t0);
     return run;
   } catch (err) {
     for (const r of reps) x.log(`${r.name} log tail:\n${r.op.log().slice(-2000)}`);
@@ -429,35 +357,6 @@ async function replicaSet(x: SizeContext, names: string[], kill: boolean): Promi
     await Promise.all(reps.map((r) => r.sampler.stop()));
     await Promise.all(reps.map((r) => r.op.stop(20_000)));
   }
-}
-
-/**
- * The replicas' probes summed, or undefined when one did not answer /metrics within 2 s: counting
- * a busy replica as 0 once made the goal of the kill's probe round 0 + N, reached at once.
- */
-async function probesOf(reps: Replica[]): Promise<number | undefined> {
-  const texts = await Promise.all(reps.map((r) => metricsText(r.op, 2000).catch(() => undefined)));
-  if (texts.some((t) => t === undefined)) return undefined;
-  return texts.reduce((sum, t) => sum + sumMetric(t!, 'readygate_probes_total'), 0);
-}
-
-/** The replicas' probes summed, polled every 250 ms until all of them answer; undefined after `until`. */
-async function probesNow(reps: Replica[], until: number): Promise<number | undefined> {
-  while (performance.now() < until) {
-    const n = await probesOf(reps);
-    if (n !== undefined) return n;
-    await sleep(250);
-  }
-  return undefined;
-}
-
-/** The first time (performance.now()) the replicas' probes summed reach `goal`, polled every 250 ms; undefined after `until`. */
-async function probesReach(reps: Replica[], goal: number, until: number): Promise<number | undefined> {
-  while (performance.now() < until) {
-    if (((await probesOf(reps)) ?? -1) >= goal) return performance.now();
-    await sleep(250);
-  }
-  return undefined;
 }
 
 type Startup = Pick<ReplicaSetRun, 'probedOnceSeconds' | 'allTrueSeconds' | 'gatesTrueAfterStartup'>;
@@ -511,10 +410,12 @@ function perProbe(samples: OverloadSample[], from: number, to: number): ReplicaF
 async function untilUnstretched(x: SizeContext, reps: Replica[]): Promise<number | null> {
   const start = performance.now();
   const deadline = start + Math.max(120, 2 * x.period) * 1000;
-  const stretched = () => reps.filter((r) => (r.sampler.samples.at(-1)?.stretch ?? 1) > 1);
+  // A sample whose /metrics did not answer in time has no stretch: unknown, not 1 (a saturated
+  // replica answers late, and a 100,000-pod window once began at a stretch of 10 that way).
+  const stretched = () => reps.filter((r) => (r.sampler.samples.at(-1)?.stretch ?? Number.POSITIVE_INFINITY) > 1);
   while (stretched().length > 0) {
     if (performance.now() >= deadline) {
-      x.log(`${x.ns}: still stretched at the deadline: ${stretched().map((r) => r.name)}`);
+      x.log(`${x.ns}: still stretched (or not answering) at the deadline: ${stretched().map((r) => r.name)}`);
       return null;
     }
     await sleep(1000);
@@ -575,32 +476,6 @@ async function steadyWindow(x: SizeContext, reps: Replica[], t0: number, startup
 }
 
 /**
- * The sampled pods' probe gaps since `since` (ms since the epoch): polled every second until each
- * was probed again or `until` (performance.now()) passes; undefined with no sample.
- */
-async function gapsSince(x: SizeContext, since: number, until: number): Promise<KillFigures['gaps']> {
-  if (x.tracked.length === 0) return undefined;
-  const start = performance.now();
-  let gaps = await x.c.farm.gaps(since);
-  while (Object.values(gaps).some((g) => g.open) && performance.now() < until) {
-    await sleep(1000);
-    gaps = await x.c.farm.gaps(since);
-  }
-  const ms = Object.values(gaps)
-    .map((g) => g.longestMs)
-    .sort((a, b) => a - b);
-  const out = {
-    pods: ms.length,
-    longestSeconds: s(ms.at(-1) ?? 0),
-    medianSeconds: s(ms[Math.floor(ms.length / 2)] ?? 0),
-    open: Object.values(gaps).filter((g) => g.open).length,
-    waitedSeconds: s(performance.now() - start),
-  };
-  x.log(`${x.ns}: probe gaps across the kill ${JSON.stringify(out)}`);
-  return out;
-}
-
-/**
  * SIGKILLs the replica holding the most buckets; polls the bucket Leases until the survivors hold
  * every one, then waits for one more probe per target from the survivors (summed).
  */
@@ -640,7 +515,12 @@ async function killOne(x: SizeContext, reps: Replica[], members: ReplicaFigures[
     const base = await probesNow(survivors, until);
     roundAt = base === undefined ? undefined : await probesReach(survivors, base + x.n, until);
   }
-  const gaps = await gapsSince(x, wallKill, tk + (o.leaseDurationSeconds * 4 + 30 + 2 * x.period + 60) * 1000);
+  const gaps = await gapsSince(
+    x,
+    wallKill,
+    tk + (o.leaseDurationSeconds * 4 + 30 + 2 * x.period + 60) * 1000,
+    'the kill',
+  );
   off();
   const leaderTexts = await Promise.all(survivors.map((r) => metricsText(r.op, 5000).catch(() => '')));
   const leaderAt = leaderTexts.findIndex((t) => sumMetric(t, 'readygate_leader') === 1);

@@ -1,9 +1,10 @@
 // The sharding bench (issue 14 "Measured in bench/", docs/sharding.md §4): at each pod count, on a
-// control plane of its own, one sharded replica and then three, each started fresh; then one of
-// the three SIGKILLed.
+// control plane of its own, one sharded replica (scaled to three and back after its steady window,
+// unless --no-scale) and then three, each started fresh; then one of the three SIGKILLed.
 //   node bench/operator/shards.ts [--sizes 50000,100000] [--replicas 3] [--buckets 16]
 //                                 [--probes-per-second 1000 | --period 50] [--steady 60]
 //                                 [--operator-args "..."] [--feature-gates ShardedListAndWatch=true]
+//                                 [--no-scale]
 // The probe period is N / --probes-per-second (at least 10 s) unless --period fixes it: the
 // replicas, the API server, etcd and the listeners share 2 cores here, and one replica alone must
 // keep up with every target in the first half (bench/operator/shard-run.ts says what is measured).
@@ -49,6 +50,7 @@ export const defaultShardOptions: ShardBenchOptions = {
   createConcurrency: 32,
   sharedAddresses: 256,
   gapSample: 1024,
+  scale: true,
   operatorArgs: [],
 };
 
@@ -61,6 +63,7 @@ const cli = {
   steady: { type: 'string' },
   'operator-args': { type: 'string' },
   'feature-gates': { type: 'string' },
+  'no-scale': { type: 'boolean' },
 } as const;
 
 /** `--feature-gates A=true,B=false`, as kube-apiserver spells them, or a clear error. */
@@ -81,7 +84,7 @@ function positive(flag: string, value: string): number {
   return x;
 }
 
-/** The options of the command line; `custom` when the period, replicas, buckets or operator flags differ from the defaults. */
+/** The options of the command line; `custom` when the period, replicas, buckets, operator flags or phases differ from the defaults. */
 export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: boolean } {
   const { values: v } = parseArgs({ args: argv, options: cli, strict: true });
   const o = { ...defaultShardOptions };
@@ -93,12 +96,19 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
   if (v.steady) o.steadyMinSeconds = positive('steady', v.steady);
   if (v['operator-args']) o.operatorArgs = v['operator-args'].split(/\s+/).filter(Boolean);
   if (v['feature-gates']) o.featureGates = featureGates(v['feature-gates']);
+  if (v['no-scale']) o.scale = false;
   if (o.replicas < 2) throw new Error('--replicas: the second set needs at least 2 (one is killed)');
   if (o.buckets < o.replicas || o.buckets > 256) throw new Error(`--buckets: from --replicas (${o.replicas}) to 256`);
   if (o.periodSeconds > 0 && o.periodSeconds <= o.timeoutSeconds)
     throw new Error(`--period: must be more than the ${o.timeoutSeconds} s timeout`);
   const custom = Boolean(
-    v.period || v['probes-per-second'] || v.replicas || v.buckets || v['operator-args'] || v['feature-gates'],
+    v.period ||
+      v['probes-per-second'] ||
+      v.replicas ||
+      v.buckets ||
+      v['operator-args'] ||
+      v['feature-gates'] ||
+      v['no-scale'],
   );
   return { o, custom };
 }

@@ -14,6 +14,7 @@ import {
   type LeaseView,
   podStatusPatchTimes,
 } from '../../../bench/operator/shard-observe.ts';
+import { sampleForGaps, setIdOf } from '../../../bench/operator/shard-replicas.ts';
 import { pooledPerProbe, shardRows, worstPerProbe } from '../../../bench/operator/shard-report.ts';
 import {
   type KillFigures,
@@ -21,8 +22,6 @@ import {
   type ReplicaFigures,
   type ReplicaSetRun,
   type SizeRun,
-  sampleForGaps,
-  setIdOf,
   steadySecondsFor,
 } from '../../../bench/operator/shard-run.ts';
 import { defaultShardOptions, shardOptions } from '../../../bench/operator/shards.ts';
@@ -239,6 +238,33 @@ describe('the goals of issue 14', () => {
     expect(row(run({ gaps }), 'Longest gap')).toMatchObject({ value: 31.5 });
     expect(row(run({ gaps }), 'Longest gap')?.note).not.toContain('at least');
     expect(row(run({ gaps: { ...gaps, open: 2 } }), 'Longest gap')?.note).toContain('2 not probed again');
+  });
+
+  it('reports each scale step of the single replica: time to balance, flips, gaps', () => {
+    const gaps = { pods: 1024, longestSeconds: 12, medianSeconds: 10, open: 0, waitedSeconds: 5 };
+    const step = {
+      from: 1,
+      to: 3,
+      balancedSeconds: 4.2,
+      moved: 10,
+      holdersAfter: { 'rg-solo': [0, 1, 2, 3, 4, 5], 'rg-a': [6, 7, 8, 9, 10], 'rg-b': [11, 12, 13, 14, 15] },
+      roundSeconds: 10,
+      podWrites: 0,
+      leftTrue: 0,
+      gaps,
+      observedSeconds: 20,
+      wall: { start: 0, end: 0 },
+    };
+    const down = { ...step, from: 3, to: 1, podWrites: 1, gaps: undefined };
+    const r = run();
+    r.sets[0] = { ...r.sets[0]!, scale: [step, down] };
+    expect(row(r, 'Buckets held as planned after scale 1 → 3')).toMatchObject({ value: 4.2 });
+    expect(row(r, 'Buckets held as planned after scale 1 → 3')?.note).toContain('rg-a 5');
+    expect(row(r, 'Flips on scale 1 → 3')?.met).toBe(true);
+    expect(row(r, 'Flips on scale 3 → 1')?.met).toBe(false);
+    expect(row(r, 'Longest gap a pod went unprobed across scale 1 → 3')).toMatchObject({ value: 12 });
+    expect(row(r, 'Longest gap a pod went unprobed across scale 3 → 1')).toBeUndefined();
+    expect(row(run(), 'Flips on scale')).toBeUndefined();
   });
 
   it('wants no pod write in steady state, and judges RSS only at 150,000 pods across 3 replicas', () => {
