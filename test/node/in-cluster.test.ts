@@ -3,7 +3,9 @@
 // Security Standard. Its pods reach kube-apiserver through the `kubernetes` Service (kube-proxy);
 // they gate real app pods with HTTP, TCP, gRPC and exec probes (exec: operator pod →
 // kube-apiserver → the real kubelet), halt a Deployment's broken rollout and let the fixed one
-// complete, and the standby takes over from a deleted leader without a flip or a write.
+// complete, and the standby takes over from a deleted leader without a flip or a write. Then
+// sharding is turned on over three replicas, and the sharded Deployment rolled: neither moves a
+// gate or writes a pod's status.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -15,13 +17,15 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { shardLeaseId } from '../../src/cli/options.ts';
+import { SHARD_BUCKET_LABEL } from '../../src/kube/shard-leases.ts';
 import { auditPosition, podStatusPatches, readAudit } from '../support/audit.ts';
 import { KUBERNETES_SERVICE_IP, SERVICE_CIDR } from '../support/control-plane.ts';
 import { recordGateFlips } from '../support/gate-flips.ts';
 import { adminKubeConfig, deleteNamespace, probePolicies } from '../support/kube.ts';
-import { buildOperatorImage, helm, helmInstall, importImage } from '../support/node-operator.ts';
+import { buildOperatorImage, helm, helmInstall, helmUpgrade, importImage } from '../support/node-operator.ts';
 import { APP_PORTS, appPod, condition, runningPod, switchApp } from '../support/node-pods.ts';
-import { probeRounds } from '../support/operator.ts';
+import { probeRounds, probeRoundsAcross } from '../support/operator.ts';
 import { eventually } from '../support/wait.ts';
 
 const kc = adminKubeConfig();
@@ -36,6 +40,8 @@ const appNs = `apps-${suffix}`; // the one namespace the operator watches
 const release = 'readygate'; // fullname = release: the ServiceAccount, the Lease's Deployment
 const OPERATOR_USER = `system:serviceaccount:${opNs}:${release}`;
 const HEALTH_PORT = 8081; // the chart's healthPort
+const BUCKETS = 16; // the chart's sharding.buckets
+const SET_ID = shardLeaseId({ leaderElectionId: 'readygate', shardBuckets: BUCKETS });
 let installed = false;
 
 const gateOf = (kind: string) => `readygate.dev/${kind}`;
@@ -263,7 +269,66 @@ describe('readygate installed by helm on the real node', () => {
     }
     await operatorReady(2);
   });
+
+  it('shards the pods over three replicas, then rolls the sharded Deployment: 0 gate flips and 0 pod status writes', async () => {
+    await operatorReady(2);
+    const targets = { ...Object.fromEntries(Object.keys(PROBES).map((k) => [k, 1])), web: 2 };
+    const flips = await recordGateFlips(kc, appNs, (t) => t.startsWith('readygate.dev/'));
+    try {
+      // Sharding on, 3 replicas: a configuration rollout. The new pods acquire buckets only once
+      // the leader is one of theirs (docs/sharding.md decision 6), and seed from the conditions.
+      const beforeOn = auditPosition(cp.dir);
+      helmUpgrade(cp, release, opNs, ['sharding.enabled=true', 'replicaCount=3']);
+      const sharded = await shardedAndProbing(targets);
+      const onWrites = podStatusPatches(cp.dir, OPERATOR_USER, appNs, beforeOn);
+      console.log(`sharding on: ${sharded}; pod status writes since: ${onWrites.length}`);
+
+      // A rolling update of the sharded Deployment (maxSurge 1, maxUnavailable 0): each old
+      // replica's buckets move to the others or to a new one as it stops.
+      const beforeRoll = auditPosition(cp.dir);
+      helmUpgrade(cp, release, opNs, ['podAnnotations.readygate-test/rollout=r2']);
+      const rolled = await shardedAndProbing(targets, 'r2');
+      const rollWrites = podStatusPatches(cp.dir, OPERATOR_USER, appNs, beforeRoll);
+      console.log(`rolled: ${rolled}; pod status writes since: ${rollWrites.length}`);
+      const writes = [...onWrites, ...rollWrites].map((p) => `${p.objectRef?.name} by ${p.sourceIPs?.[0]}`);
+      expect({ writes, flips: flips.flips }).toEqual({ writes: [], flips: [] });
+    } finally {
+      await flips.stop();
+    }
+  });
 });
+
+/**
+ * Waits until the Deployment has rolled out 3 replicas (with the rollout annotation, if given),
+ * every bucket Lease is held by one of them, and they made 3 more probe rounds of every target
+ * between them; returns who holds how many buckets.
+ */
+async function shardedAndProbing(targets: Record<string, number>, rollout?: string): Promise<string> {
+  const pods = await eventually(async () => {
+    const d = await apps.readNamespacedDeploymentStatus({ namespace: opNs, name: release });
+    expect(d.status?.observedGeneration).toBe(d.metadata?.generation);
+    expect([d.status?.updatedReplicas, d.status?.availableReplicas, d.status?.replicas]).toEqual([3, 3, 3]);
+    const pods = await operatorPods();
+    expect(pods.map((p) => p.metadata?.annotations?.['readygate-test/rollout'])).toEqual(Array(3).fill(rollout));
+    return pods;
+  }, 240_000);
+  const names = pods.map((p) => p.metadata?.name ?? '');
+  const held = await eventually(async () => {
+    const leases = (
+      await coordination.listNamespacedLease({ namespace: opNs, labelSelector: `${SHARD_BUCKET_LABEL}=${SET_ID}` })
+    ).items;
+    const live = leases.filter((l) => {
+      const renewed = l.spec?.renewTime ? new Date(l.spec.renewTime).getTime() : 0;
+      return Date.now() - renewed < (l.spec?.leaseDurationSeconds ?? 0) * 1000;
+    });
+    const holders = live.map((l) => l.spec?.holderIdentity ?? '');
+    expect(holders.length).toBe(BUCKETS);
+    for (const h of holders) expect(names).toContain(h);
+    return names.map((n) => `${n} ${holders.filter((h) => h === n).length}`).join(', ');
+  }, 60_000);
+  await probeRoundsAcross(pods.map(metricsUrl), targets, 3, 120_000);
+  return held;
+}
 
 /** The network namespace (/run/netns/…) holding a pod's address. */
 function podNetns(ip: string): string {

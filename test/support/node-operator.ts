@@ -72,3 +72,16 @@ export function helmInstall(
   ];
   helm(cp, ['install', release, CHART, '--namespace', namespace, ...values.flatMap((v) => ['--set', v])]);
 }
+
+/** `helm upgrade` of the release with its values kept (`--reuse-values`) and `set` on top. */
+export function helmUpgrade(cp: HelmRef, release: string, namespace: string, set: string[]): void {
+  helm(cp, [
+    'upgrade',
+    release,
+    CHART,
+    '--namespace',
+    namespace,
+    '--reuse-values',
+    ...set.flatMap((v) => ['--set', v]),
+  ]);
+}

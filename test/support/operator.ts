@@ -214,19 +214,31 @@ export async function probesOf(healthUrl: string, policy: string, result?: strin
  * had the chance to act before a test asserts that it did not. A policy's count is not per target,
  * but some target got at least `rounds` of them, so at least `rounds - 1` periods went by.
  */
-export async function probeRounds(
+export function probeRounds(
   healthUrl: string,
   targets: Record<string, number>,
   rounds: number,
   timeoutMs = 60_000,
 ): Promise<void> {
+  return probeRoundsAcross([healthUrl], targets, rounds, timeoutMs);
+}
+
+/** probeRounds with the probes summed over several sharded replicas, each probing its share. */
+export async function probeRoundsAcross(
+  healthUrls: string[],
+  targets: Record<string, number>,
+  rounds: number,
+  timeoutMs = 60_000,
+): Promise<void> {
   const policies = Object.entries(targets);
-  const goals = await Promise.all(policies.map(async ([p, n]) => (await probesOf(healthUrl, p)) + n * rounds));
+  const made = async (policy: string) =>
+    (await Promise.all(healthUrls.map((u) => probesOf(u, policy)))).reduce((a, b) => a + b, 0);
+  const goals = await Promise.all(policies.map(async ([p, n]) => (await made(p)) + n * rounds));
   // Plain errors, not expect(): scripts and bench/ import this module outside vitest.
   await eventually(async () => {
     for (const [i, [policy]] of policies.entries()) {
-      const made = await probesOf(healthUrl, policy);
-      if (made < (goals[i] as number)) throw new Error(`${policy}: ${made} probes made, waiting for ${goals[i]}`);
+      const now = await made(policy);
+      if (now < (goals[i] as number)) throw new Error(`${policy}: ${now} probes made, waiting for ${goals[i]}`);
     }
   }, timeoutMs);
 }

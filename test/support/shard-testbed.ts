@@ -13,9 +13,14 @@ import { installCrd } from './crd.ts';
 import { recordGateFlips } from './gate-flips.ts';
 import { adminKubeConfigFrom, createNamespace, probePoliciesApi } from './kube-admin.ts';
 import { APP_ANNOTATION, KubeletFixture } from './kubelet-fixture.ts';
-import { mintKubeconfig, OPERATOR_NAMESPACE, operatorKubeconfig, probesOf, startOperator } from './operator.ts';
+import {
+  mintKubeconfig,
+  OPERATOR_NAMESPACE,
+  operatorKubeconfig,
+  probeRoundsAcross,
+  startOperator,
+} from './operator.ts';
 import type { Replica } from './replicas.ts';
-import { eventually } from './wait.ts';
 
 /** The chart's leaderElection.id: the leader Lease, and the prefix of the shard leases. */
 export const LEASE = 'readygate';
@@ -211,12 +216,13 @@ export class ShardTestbed {
    * Waits until `rounds` probes per target of every policy have been made, summed over `replicas`:
    * the evidence that the replicas had the chance to act before asserting that they did not.
    */
-  async roundsAcross(replicas: Replica[], rounds: number, timeoutMs = 60_000): Promise<void> {
-    const made = async (policy: string) =>
-      (await Promise.all(replicas.map((r) => probesOf(r.op.healthUrl, policy)))).reduce((a, b) => a + b, 0);
-    const goals = await Promise.all(POLICIES.map(async (p) => (await made(p)) + PODS_PER_POLICY * rounds));
-    await eventually(async () => {
-      for (const [i, p] of POLICIES.entries()) expect(await made(p), p).toBeGreaterThanOrEqual(goals[i] as number);
-    }, timeoutMs);
+  roundsAcross(replicas: Replica[], rounds: number, timeoutMs = 60_000): Promise<void> {
+    const targets = Object.fromEntries(POLICIES.map((p) => [p, PODS_PER_POLICY]));
+    return probeRoundsAcross(
+      replicas.map((r) => r.op.healthUrl),
+      targets,
+      rounds,
+      timeoutMs,
+    );
   }
 }
