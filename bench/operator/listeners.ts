@@ -133,13 +133,9 @@ async function childMain(arg: string): Promise<void> {
   };
   const hardStop = setTimeout(() => process.exit(0), maxSeconds * 1000);
   hardStop.unref();
-  const times = new Map<string, number[]>((tracked ?? []).map((a) => [a, []]));
+  const times = probeTimes(tracked ?? []);
   const handler: http.RequestListener = (req, res) => {
-    const seen = times.get(req.socket.localAddress ?? '');
-    if (seen) {
-      seen.push(Date.now());
-      if (seen.length > TRACKED_TIMES) seen.splice(0, seen.length - TRACKED_TIMES);
-    }
+    times.note(req.socket.localAddress);
     req.resume();
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3', connection: 'close' });
     res.end('ok\n');
@@ -177,7 +173,42 @@ async function childMain(arg: string): Promise<void> {
     }
   }
   process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
+  // Addresses go down and up again on the same port.
+  const down = async (a: string) => {
+    const s = servers.get(a);
+    servers.delete(a);
+    if (s) await close(s);
+  };
+  const up = async (a: string) => {
+    if (!servers.has(a)) servers.set(a, await open(a, port));
+  };
+  serveCommands(times, down, up);
+}
 
+/** The request times of the tracked addresses (one pod each), at most TRACKED_TIMES each. */
+function probeTimes(tracked: string[]) {
+  const times = new Map<string, number[]>(tracked.map((a) => [a, []]));
+  return {
+    note(address: string | undefined): void {
+      const seen = times.get(address ?? '');
+      if (!seen) return;
+      seen.push(Date.now());
+      if (seen.length > TRACKED_TIMES) seen.splice(0, seen.length - TRACKED_TIMES);
+    },
+    gaps(since: number): Record<string, ProbeGap> {
+      const now = Date.now();
+      return Object.fromEntries([...times].map(([a, t]) => [a, longestGap(t, since, now)]));
+    },
+  };
+}
+
+/** Answers the parent's commands, one JSON line each, until its stdin closes or a signal comes. */
+function serveCommands(
+  times: ReturnType<typeof probeTimes>,
+  down: (a: string) => Promise<void>,
+  up: (a: string) => Promise<void>,
+): void {
+  const reply = (msg: object) => process.stdout.write(`${JSON.stringify(msg)}\n`);
   const rl = createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     const { id, op, addrs, since } = JSON.parse(line) as {
@@ -186,29 +217,10 @@ async function childMain(arg: string): Promise<void> {
       addrs: string[];
       since: number;
     };
-    if (op === 'gaps') {
-      const now = Date.now();
-      const gaps = Object.fromEntries([...times].map(([a, t]) => [a, longestGap(t, since, now)]));
-      process.stdout.write(`${JSON.stringify({ id, ok: true, gaps })}\n`);
-      return;
-    }
-    const work =
-      op === 'down'
-        ? Promise.all(
-            addrs.map(async (a) => {
-              const s = servers.get(a);
-              servers.delete(a);
-              if (s) await close(s);
-            }),
-          )
-        : Promise.all(
-            addrs.map(async (a) => {
-              if (!servers.has(a)) servers.set(a, await open(a, port));
-            }),
-          );
-    work.then(
-      () => process.stdout.write(`${JSON.stringify({ id, ok: true })}\n`),
-      (err: unknown) => process.stdout.write(`${JSON.stringify({ id, ok: false, error: String(err) })}\n`),
+    if (op === 'gaps') return reply({ id, ok: true, gaps: times.gaps(since) });
+    Promise.all(addrs.map(op === 'down' ? down : up)).then(
+      () => reply({ id, ok: true }),
+      (err: unknown) => reply({ id, ok: false, error: String(err) }),
     );
   });
   const shutdown = () => process.exit(0);

@@ -172,3 +172,14 @@ export async function gapsSince(
   x.log(`${x.ns}: probe gaps across ${across} ${JSON.stringify(out)}`);
   return out;
 }
+
+/**
+ * One more probe per target, summed over `reps`, from now: when (performance.now()) they made
+ * it, or undefined if not within 2 periods and a minute. The evidence that the replicas had the
+ * chance to act before counting what they wrote.
+ */
+export async function oneMoreRound(x: SizeContext, reps: Replica[]): Promise<number | undefined> {
+  const until = performance.now() + (2 * x.period + 60) * 1000;
+  const base = await probesNow(reps, until);
+  return base === undefined ? undefined : await probesReach(reps, base + x.n, until);
+}

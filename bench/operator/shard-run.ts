@@ -24,7 +24,7 @@ import { bucketLeases, bucketsPerHolder, countBetween, heldBuckets, podStatusPat
 import {
   type GapFigures,
   gapsSince,
-  probesNow,
+  oneMoreRound,
   probesReach,
   type Replica,
   type SizeContext,
@@ -509,12 +509,7 @@ async function killOne(x: SizeContext, reps: Replica[], members: ReplicaFigures[
     else await sleep(o.leasePollMs);
   }
   // One more probe per target, summed over the survivors, from the moment every bucket was held.
-  let roundAt: number | undefined;
-  if (allHeldAt !== undefined) {
-    const until = performance.now() + (2 * x.period + 60) * 1000;
-    const base = await probesNow(survivors, until);
-    roundAt = base === undefined ? undefined : await probesReach(survivors, base + x.n, until);
-  }
+  const roundAt = allHeldAt === undefined ? undefined : await oneMoreRound(x, survivors);
   const gaps = await gapsSince(
     x,
     wallKill,

@@ -10,8 +10,7 @@ import { bucketLeases, bucketsPerHolder, heldBuckets } from './shard-observe.ts'
 import {
   type GapFigures,
   gapsSince,
-  probesNow,
-  probesReach,
+  oneMoreRound,
   type Replica,
   type SizeContext,
   s,
@@ -85,12 +84,7 @@ async function step(x: SizeContext, before: Replica[], change: () => Promise<Rep
     if (held.size === o.buckets && fair) balancedAt = performance.now();
     else await sleep(o.leasePollMs);
   }
-  let roundAt: number | undefined;
-  if (balancedAt !== undefined) {
-    const until = performance.now() + (2 * x.period + 60) * 1000;
-    const base = await probesNow(after, until);
-    roundAt = base === undefined ? undefined : await probesReach(after, base + x.n, until);
-  }
+  const roundAt = balancedAt === undefined ? undefined : await oneMoreRound(x, after);
   const gaps = await gapsSince(
     x,
     wallStart,

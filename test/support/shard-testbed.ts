@@ -57,12 +57,14 @@ export class ShardTestbed {
   readonly fixture: KubeletFixture;
   flipWatch: Awaited<ReturnType<typeof recordGateFlips>> | undefined;
 
-  private constructor(
-    readonly cp: ControlPlane,
-    readonly kc: KubeConfig,
-    readonly ns: string,
-    firstIp: string,
-  ) {
+  readonly cp: ControlPlane;
+  readonly kc: KubeConfig;
+  readonly ns: string;
+
+  private constructor(cp: ControlPlane, kc: KubeConfig, ns: string, firstIp: string) {
+    this.cp = cp;
+    this.kc = kc;
+    this.ns = ns;
     this.core = kc.makeApiClient(CoreV1Api);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
     this.fixture = new KubeletFixture(kc, { namespaces: [ns], firstIp });

@@ -1,5 +1,6 @@
 // The bench's listener farm keeps the probe times of tracked addresses (one pod each) and answers
 // the longest gap since a moment: the sharding bench's measure of how long a pod went unprobed.
+// It also takes addresses down and up, as the operator bench's mass flip does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressBlock, type ListenerFarm, startListenerFarm } from '../../../bench/operator/listeners.ts';
 
@@ -27,5 +28,12 @@ describe('listener farm gaps', () => {
     const after = (await farm.gaps(since))[tracked];
     expect(after?.open).toBe(false);
     expect(after?.longestMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('takes an address down (connections refused) and up again on the same port', async () => {
+    await farm.down([other]);
+    await expect(get(other)).rejects.toThrow();
+    await farm.up([other]);
+    expect(await get(other)).toBe('ok\n');
   });
 });
