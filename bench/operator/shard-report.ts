@@ -77,7 +77,9 @@ function startupRows(run: SizeRun): FigureRow[] {
 const us = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : Math.round(ms * 1000));
 
 function cpuRows(run: SizeRun): FigureRow[] {
-  const [one, many] = run.sets;
+  // By size, not position: a run with --no-solo has the set of replicas only.
+  const one = run.sets.find((r) => r.replicas === 1);
+  const many = run.sets.find((r) => r.replicas > 1);
   const solo = one?.members[0]?.steady;
   const base = solo?.cpuPerProbeMs ?? null;
   const rows: FigureRow[] = [
@@ -193,7 +195,7 @@ function gapRow(run: SizeRun, across: string, g: GapFigures, held: string): Figu
 
 /** The single replica scaled to 3 and back: time to balance, flips, gaps. */
 function scaleRows(run: SizeRun): FigureRow[] {
-  const steps = run.sets[0]?.scale ?? [];
+  const steps = run.sets.find((r) => r.scale)?.scale ?? [];
   return steps.flatMap((st): FigureRow[] => {
     const label = `scale ${st.from} → ${st.to}`;
     const holders = Object.entries(st.holdersAfter)

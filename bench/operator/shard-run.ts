@@ -66,6 +66,8 @@ export interface ShardBenchOptions {
   gapSample: number;
   /** Scale the single replica to 3 and back after its steady window (bench/operator/shard-scale.ts). */
   scale: boolean;
+  /** Run the single replica's set first; without it, only the set of `replicas` runs. */
+  solo: boolean;
   /** Extra flags for `readygate run`. */
   operatorArgs: string[];
   /** kube-apiserver feature gates, e.g. ShardedListAndWatch (each sharded replica then caches its buckets only). */
@@ -255,6 +257,11 @@ async function runSize(
     };
     const audited = async (r: ReplicaSetRun) =>
       withAuditedWrites(r, await podStatusPatchTimes(c.cp.dir, OPERATOR_USER, ns));
+    const names = Array.from({ length: o.replicas }, (_, i) => `rg-${i}`);
+    if (!o.solo) {
+      const only = await audited(await abortable(replicaSet(ctx, names, true), signal));
+      return { ...size, clearSeconds: null, sets: [only] };
+    }
     const one = await audited(await abortable(replicaSet(ctx, ['rg-solo'], false), signal));
     await progress?.({ ...size, clearSeconds: null, sets: [one] });
     const clearStart = performance.now();
@@ -267,7 +274,6 @@ async function runSize(
     );
     const clearSeconds = s(performance.now() - clearStart);
     log(`${ns}: every gate cleared in ${clearSeconds} s`);
-    const names = Array.from({ length: o.replicas }, (_, i) => `rg-${i}`);
     const many = await audited(await abortable(replicaSet(ctx, names, true), signal));
     return { ...size, clearSeconds, sets: [one, many] };
   } finally {

@@ -1,10 +1,11 @@
 // The sharding bench (issue 14 "Measured in bench/", docs/sharding.md §4): at each pod count, on a
 // control plane of its own, one sharded replica (scaled to three and back after its steady window,
 // unless --no-scale) and then three, each started fresh; then one of the three SIGKILLed.
+// --no-solo runs the three only (e.g. at a size where one replica's figures are already known).
 //   node bench/operator/shards.ts [--sizes 50000,100000] [--replicas 3] [--buckets 16]
 //                                 [--probes-per-second 1000 | --period 50] [--steady 60]
 //                                 [--operator-args "..."] [--feature-gates ShardedListAndWatch=true]
-//                                 [--no-scale]
+//                                 [--no-scale] [--no-solo]
 // The probe period is N / --probes-per-second (at least 10 s) unless --period fixes it: the
 // replicas, the API server, etcd and the listeners share 2 cores here, and one replica alone must
 // keep up with every target in the first half (bench/operator/shard-run.ts says what is measured).
@@ -51,6 +52,7 @@ export const defaultShardOptions: ShardBenchOptions = {
   sharedAddresses: 256,
   gapSample: 1024,
   scale: true,
+  solo: true,
   operatorArgs: [],
 };
 
@@ -64,6 +66,7 @@ const cli = {
   'operator-args': { type: 'string' },
   'feature-gates': { type: 'string' },
   'no-scale': { type: 'boolean' },
+  'no-solo': { type: 'boolean' },
 } as const;
 
 /** `--feature-gates A=true,B=false`, as kube-apiserver spells them, or a clear error. */
@@ -97,6 +100,7 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
   if (v['operator-args']) o.operatorArgs = v['operator-args'].split(/\s+/).filter(Boolean);
   if (v['feature-gates']) o.featureGates = featureGates(v['feature-gates']);
   if (v['no-scale']) o.scale = false;
+  if (v['no-solo']) o.solo = false;
   if (o.replicas < 2) throw new Error('--replicas: the second set needs at least 2 (one is killed)');
   if (o.buckets < o.replicas || o.buckets > 256) throw new Error(`--buckets: from --replicas (${o.replicas}) to 256`);
   if (o.periodSeconds > 0 && o.periodSeconds <= o.timeoutSeconds)
@@ -108,7 +112,8 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
       v.buckets ||
       v['operator-args'] ||
       v['feature-gates'] ||
-      v['no-scale'],
+      v['no-scale'] ||
+      v['no-solo'],
   );
   return { o, custom };
 }

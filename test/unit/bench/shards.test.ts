@@ -136,6 +136,12 @@ describe('the probe period and the options', () => {
     expect(() => shardOptions(['--period', '2'])).toThrow('more than the 2 s timeout');
     expect(() => shardOptions(['--sizes', '5k'])).toThrow('not a positive integer');
   });
+
+  it('skips the scale steps or the single replica on request, and names such runs custom', () => {
+    expect(shardOptions([]).o).toMatchObject({ scale: true, solo: true });
+    expect(shardOptions(['--no-scale'])).toMatchObject({ o: { scale: false }, custom: true });
+    expect(shardOptions(['--no-solo'])).toMatchObject({ o: { solo: false }, custom: true });
+  });
 });
 
 function member(name: string, cpuMs: number, probes: number, over: Partial<ReplicaFigures> = {}): ReplicaFigures {
@@ -265,6 +271,15 @@ describe('the goals of issue 14', () => {
     expect(row(r, 'Longest gap a pod went unprobed across scale 1 → 3')).toMatchObject({ value: 12 });
     expect(row(r, 'Longest gap a pod went unprobed across scale 3 → 1')).toBeUndefined();
     expect(row(run(), 'Flips on scale')).toBeUndefined();
+  });
+
+  it('reports a run of the replicas alone (--no-solo) without a single replica to compare with', () => {
+    const r = run();
+    const only: SizeRun = { ...r, sets: [r.sets[1]!] };
+    expect(row(only, 'CPU per probe, 1 replica')?.value).toBeNull();
+    expect(row(only, 'CPU per probe per replica')?.value).toBeNull();
+    expect(row(only, 'Peak RSS per replica, 3 replicas')).toMatchObject({ value: 250 });
+    expect(row(only, 'Flips after the kill')?.met).toBe(true);
   });
 
   it('wants no pod write in steady state, and judges RSS only at 150,000 pods across 3 replicas', () => {
