@@ -17,8 +17,6 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { shardLeaseId } from '../../src/cli/options.ts';
-import { SHARD_BUCKET_LABEL } from '../../src/kube/shard-leases.ts';
 import { auditPosition, podStatusPatches, readAudit } from '../support/audit.ts';
 import { KUBERNETES_SERVICE_IP, SERVICE_CIDR } from '../support/control-plane.ts';
 import { recordGateFlips } from '../support/gate-flips.ts';
@@ -26,6 +24,7 @@ import { adminKubeConfig, deleteNamespace, probePolicies } from '../support/kube
 import { buildOperatorImage, helm, helmInstall, helmUpgrade, importImage } from '../support/node-operator.ts';
 import { APP_PORTS, appPod, condition, runningPod, switchApp } from '../support/node-pods.ts';
 import { probeRounds, probeRoundsAcross } from '../support/operator.ts';
+import { bucketHolders } from '../support/shard-testbed.ts';
 import { eventually } from '../support/wait.ts';
 
 const kc = adminKubeConfig();
@@ -40,8 +39,6 @@ const appNs = `apps-${suffix}`; // the one namespace the operator watches
 const release = 'readygate'; // fullname = release: the ServiceAccount, the Lease's Deployment
 const OPERATOR_USER = `system:serviceaccount:${opNs}:${release}`;
 const HEALTH_PORT = 8081; // the chart's healthPort
-const BUCKETS = 16; // the chart's sharding.buckets
-const SET_ID = shardLeaseId({ leaderElectionId: 'readygate', shardBuckets: BUCKETS });
 let installed = false;
 
 const gateOf = (kind: string) => `readygate.dev/${kind}`;
@@ -314,15 +311,8 @@ async function shardedAndProbing(targets: Record<string, number>, rollout?: stri
   }, 240_000);
   const names = pods.map((p) => p.metadata?.name ?? '');
   const held = await eventually(async () => {
-    const leases = (
-      await coordination.listNamespacedLease({ namespace: opNs, labelSelector: `${SHARD_BUCKET_LABEL}=${SET_ID}` })
-    ).items;
-    const live = leases.filter((l) => {
-      const renewed = l.spec?.renewTime ? new Date(l.spec.renewTime).getTime() : 0;
-      return Date.now() - renewed < (l.spec?.leaseDurationSeconds ?? 0) * 1000;
-    });
-    const holders = live.map((l) => l.spec?.holderIdentity ?? '');
-    expect(holders.length).toBe(BUCKETS);
+    // Every bucket's Lease live and held by one of the rolled-out pods ('' is none).
+    const holders = [...(await bucketHolders(coordination, opNs)).values()];
     for (const h of holders) expect(names).toContain(h);
     return names.map((n) => `${n} ${holders.filter((h) => h === n).length}`).join(', ');
   }, 60_000);

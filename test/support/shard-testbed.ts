@@ -39,6 +39,24 @@ export const policyOfPod = (name: string) => name.slice(0, name.lastIndexOf('-')
 export const holdersOf = (held: Map<number, string>, name: string) =>
   [...held].filter(([, h]) => h === name).map(([b]) => b);
 
+/**
+ * Bucket → the holder of its Lease in `namespace`, for the Leases renewed within a lease duration
+ * (live); '' for none. The chart's set: `readygate`, 16 buckets.
+ */
+export async function bucketHolders(coordination: CoordinationV1Api, namespace: string): Promise<Map<number, string>> {
+  const leases = (
+    await coordination.listNamespacedLease({ namespace, labelSelector: `${SHARD_BUCKET_LABEL}=${SET_ID}` })
+  ).items;
+  const held = new Map<number, string>();
+  for (let b = 0; b < BUCKETS; b++) {
+    const spec = leases.find((l) => l.metadata?.name === bucketLeaseName(SET_ID, b))?.spec;
+    const renewed = spec?.renewTime ? new Date(spec.renewTime).getTime() : 0;
+    const live = Date.now() - renewed < (spec?.leaseDurationSeconds ?? 0) * 1000;
+    held.set(b, live ? (spec?.holderIdentity ?? '') : '');
+  }
+  return held;
+}
+
 export interface ShardTestbedOptions {
   /** Names the namespace and prefixes the control plane's log lines. */
   name: string;
@@ -187,22 +205,9 @@ export class ShardTestbed {
     return [...(await this.gates())].filter(([n, s]) => s !== want && !except.includes(n)).map(([n]) => n);
   }
 
-  /** Bucket → the holder of its Lease, for the Leases renewed within a lease duration (live); '' for none. */
-  async bucketHolders(): Promise<Map<number, string>> {
-    const leases = (
-      await this.coordination.listNamespacedLease({
-        namespace: OPERATOR_NAMESPACE,
-        labelSelector: `${SHARD_BUCKET_LABEL}=${SET_ID}`,
-      })
-    ).items;
-    const held = new Map<number, string>();
-    for (let b = 0; b < BUCKETS; b++) {
-      const spec = leases.find((l) => l.metadata?.name === bucketLeaseName(SET_ID, b))?.spec;
-      const renewed = spec?.renewTime ? new Date(spec.renewTime).getTime() : 0;
-      const live = Date.now() - renewed < (spec?.leaseDurationSeconds ?? 0) * 1000;
-      held.set(b, live ? (spec?.holderIdentity ?? '') : '');
-    }
-    return held;
+  /** Bucket → the holder of its live Lease; '' for none (bucketHolders). */
+  bucketHolders(): Promise<Map<number, string>> {
+    return bucketHolders(this.coordination, OPERATOR_NAMESPACE);
   }
 
   /** Every bucket held by one of `replicas`, at most `most` each; returns who holds what. */
