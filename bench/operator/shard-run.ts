@@ -43,6 +43,8 @@ export interface ShardBenchOptions {
   buckets: number;
   /** Probes per second over all targets that pick the period when periodSeconds is 0. */
   probesPerSecond: number;
+  /** The start-up's deadline in seconds, or 0 for startupDeadlineSeconds(n). */
+  startupDeadlineSeconds?: number;
   /** A fixed probe period, or 0 for one from probesPerSecond (10–3,600 s). */
   periodSeconds: number;
   timeoutSeconds: number;
@@ -86,8 +88,11 @@ export function periodFor(o: ShardBenchOptions, n: number): number {
 export const steadySecondsFor = (o: ShardBenchOptions, period: number) =>
   Math.max(o.steadyMinSeconds, o.steadyPeriods * period);
 
-/** Start-up gives up after this: the write budget alone allows 200 writes/s, so n / 100 s is twice that. */
-export const startupDeadlineSeconds = (n: number) => 180 + Math.ceil(n / 100);
+/**
+ * Start-up gives up after this: the write budget alone allows 200 writes/s, so n / 100 s is twice
+ * that; `fixed` (--startup-deadline) replaces it when positive.
+ */
+export const startupDeadlineSeconds = (n: number, fixed = 0) => (fixed > 0 ? fixed : 180 + Math.ceil(n / 100));
 
 export interface ReplicaFigures {
   name: string;
@@ -369,7 +374,7 @@ type Startup = Pick<ReplicaSetRun, 'probedOnceSeconds' | 'allTrueSeconds' | 'gat
 
 /** Every pod probed once (summed probes ≥ n) and every gate True, both within the start-up deadline. */
 async function startup(x: SizeContext, reps: Replica[], t0: number): Promise<Startup> {
-  const deadlineMs = startupDeadlineSeconds(x.n) * 1000;
+  const deadlineMs = startupDeadlineSeconds(x.n, x.o.startupDeadlineSeconds) * 1000;
   const probed = probesReach(reps, x.n, t0 + deadlineMs);
   const allTrueAt = await untilOrDeadline(
     x.watch,

@@ -5,13 +5,14 @@
 //   node bench/operator/shards.ts [--sizes 50000,100000] [--replicas 3] [--buckets 16]
 //                                 [--probes-per-second 1000 | --period 50] [--steady 60]
 //                                 [--operator-args "..."] [--feature-gates ShardedListAndWatch=true]
-//                                 [--no-scale] [--no-solo]
+//                                 [--no-scale] [--no-solo] [--startup-deadline 2400]
 // The probe period is N / --probes-per-second (at least 10 s) unless --period fixes it: the
 // replicas, the API server, etcd and the listeners share 2 cores here, and one replica alone must
 // keep up with every target in the first half (bench/operator/shard-run.ts says what is measured).
 // Writes bench/results/<date>-shards.json after each set of replicas ("partial": true until the
 // end) and <date>-shards.md (the section for bench/RESULTS.md) at the end; -shards-<sizes>.* for
-// other pod counts (e.g. -shards-100000), and -custom after that when the period, replicas,
+// other pod counts (e.g. -shards-100000), -no-solo when the single replica is left out (so such a
+// run does not overwrite the full one of the day), and -custom after that when the period, replicas,
 // buckets or operator flags differ from the defaults, and -sharded-watch with the API server's
 // ShardedListAndWatch gate on (each sharded replica then lists and watches its buckets only).
 //   node bench/operator/shards.ts --report bench/results/<file>.json
@@ -67,6 +68,7 @@ const cli = {
   'feature-gates': { type: 'string' },
   'no-scale': { type: 'boolean' },
   'no-solo': { type: 'boolean' },
+  'startup-deadline': { type: 'string' },
 } as const;
 
 /** `--feature-gates A=true,B=false`, as kube-apiserver spells them, or a clear error. */
@@ -101,6 +103,7 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
   if (v['feature-gates']) o.featureGates = featureGates(v['feature-gates']);
   if (v['no-scale']) o.scale = false;
   if (v['no-solo']) o.solo = false;
+  if (v['startup-deadline']) o.startupDeadlineSeconds = positive('startup-deadline', v['startup-deadline']);
   if (o.replicas < 2) throw new Error('--replicas: the second set needs at least 2 (one is killed)');
   if (o.buckets < o.replicas || o.buckets > 256) throw new Error(`--buckets: from --replicas (${o.replicas}) to 256`);
   if (o.periodSeconds > 0 && o.periodSeconds <= o.timeoutSeconds)
@@ -113,9 +116,17 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
       v['operator-args'] ||
       v['feature-gates'] ||
       v['no-scale'] ||
-      v['no-solo'],
+      v['no-solo'] ||
+      v['startup-deadline'],
   );
   return { o, custom };
+}
+
+/** The results' file name without extension; see the module comment. */
+export function resultName(o: ShardBenchOptions, custom: boolean, date: string): string {
+  const sizes = o.sizes.join('-') === defaultShardOptions.sizes.join('-') ? '' : `-${o.sizes.join('-')}`;
+  const watch = o.featureGates?.ShardedListAndWatch ? '-sharded-watch' : '';
+  return `${date}-shards${sizes}${o.solo ? '' : '-no-solo'}${custom ? '-custom' : ''}${watch}`;
 }
 
 type Header = Omit<ShardSectionInput, 'result'>;
@@ -151,9 +162,7 @@ async function main(): Promise<void> {
     process.once(sig, () => interrupt.abort(new Error(`interrupted by ${sig}`)));
   }
   const date = new Date().toISOString().slice(0, 10);
-  const sizes = o.sizes.join('-') === defaultShardOptions.sizes.join('-') ? '' : `-${o.sizes.join('-')}`;
-  const watch = o.featureGates?.ShardedListAndWatch ? '-sharded-watch' : '';
-  const name = `${date}-shards${sizes}${custom ? '-custom' : ''}${watch}`;
+  const name = resultName(o, custom, date);
   const header: Header = {
     date,
     // The code that runs: read at the start, not after a run of an hour.

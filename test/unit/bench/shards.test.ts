@@ -24,7 +24,7 @@ import {
   type SizeRun,
   steadySecondsFor,
 } from '../../../bench/operator/shard-run.ts';
-import { defaultShardOptions, shardOptions } from '../../../bench/operator/shards.ts';
+import { defaultShardOptions, resultName, shardOptions } from '../../../bench/operator/shards.ts';
 import type { AuditEvent } from '../../../test/support/audit.ts';
 
 const NOW = Date.parse('2026-11-30T12:00:00Z');
@@ -141,6 +141,22 @@ describe('the probe period and the options', () => {
     expect(shardOptions([]).o).toMatchObject({ scale: true, solo: true });
     expect(shardOptions(['--no-scale'])).toMatchObject({ o: { scale: false }, custom: true });
     expect(shardOptions(['--no-solo'])).toMatchObject({ o: { solo: false }, custom: true });
+    expect(shardOptions(['--startup-deadline', '2400'])).toMatchObject({ o: { startupDeadlineSeconds: 2400 }, custom: true });
+    expect(() => shardOptions(['--startup-deadline', '0'])).toThrow('--startup-deadline');
+  });
+
+  it('names a run of the replicas alone apart from the full run of the same size and day', () => {
+    const name = (argv: string[]) => {
+      const { o, custom } = shardOptions(argv);
+      return resultName(o, custom, '2026-12-01');
+    };
+    expect(name([])).toBe('2026-12-01-shards');
+    expect(name(['--sizes', '100000', '--feature-gates', 'ShardedListAndWatch=true'])).toBe(
+      '2026-12-01-shards-100000-custom-sharded-watch',
+    );
+    expect(name(['--sizes', '100000', '--no-solo', '--feature-gates', 'ShardedListAndWatch=true'])).toBe(
+      '2026-12-01-shards-100000-no-solo-custom-sharded-watch',
+    );
   });
 });
 
