@@ -36,6 +36,8 @@ export async function withBenchCluster<T>(
 ): Promise<T> {
   const cp = await startControlPlane({
     controllerManager: false,
+    // Lease bodies (a few writes a second): their renewTime splits a renew's latency (shard-observe.ts).
+    auditLeaseRequests: true,
     ...(featureGates && { featureGates }),
     log: (l) => log(`control plane: ${l}`),
   });

@@ -2,6 +2,7 @@
 // bench/RESULTS.md. Pure: a result in, rows and text out.
 import type { FigureRow } from '../figures.ts';
 import { figuresTable } from '../run.ts';
+import type { Spread } from './shard-observe.ts';
 import type { GapFigures } from './shard-replicas.ts';
 import type {
   KillFigures,
@@ -141,6 +142,27 @@ function steadyRows(run: SizeRun): FigureRow[] {
   }));
 }
 
+const spreadText = (x: Spread | null) => (x ? `p50 ${x.p50} s, p99 ${x.p99} s, max ${x.max} s` : '–');
+
+/** The replicas' Lease writes (audit log): past the renew deadline, and where their time went. */
+function leaseRows(run: SizeRun): FigureRow[] {
+  return run.sets.flatMap((r) =>
+    r.leaseWrites
+      ? (['startup', 'after'] as const).map((phase) => {
+          const f = r.leaseWrites![phase];
+          const failed = Object.entries(f.failed).map(([code, k]) => `${k} × ${code}`);
+          return {
+            figure: `Lease writes answered past the renew deadline, ${phase === 'startup' ? 'start-up' : 'after the start-up'}, ${replicasName(r)}, ${n(run.pods)} pods`,
+            value: f.pastDeadline,
+            unit: 'writes',
+            source: SOURCE,
+            note: `audit log, of ${n(f.writes)} held-Lease writes (${failed.length ? `not 2xx: ${failed.join(', ')}` : 'all 2xx'}); sent → received ${spreadText(f.toServer)}; received → answered ${spreadText(f.inServer)}`,
+          };
+        })
+      : [],
+  );
+}
+
 function killRows(run: SizeRun): FigureRow[] {
   const r = run.sets.find((x) => x.kill);
   const k = r?.kill;
@@ -234,6 +256,7 @@ export function shardRows(run: SizeRun, shardedWatch = false): FigureRow[] {
     ...killRows(run),
     ...scaleRows(run),
     ...startupRows(run),
+    ...leaseRows(run),
   ];
 }
 

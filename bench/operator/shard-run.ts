@@ -20,7 +20,16 @@ import { untilOrDeadline } from './phases.ts';
 import { startPods } from './pods.ts';
 import { procSample, sumMetric } from './proc.ts';
 import { type OverloadSample, windowStats } from './sampler.ts';
-import { bucketLeases, bucketsPerHolder, countBetween, heldBuckets, podStatusPatchTimes } from './shard-observe.ts';
+import {
+  bucketLeases,
+  bucketsPerHolder,
+  countBetween,
+  heldBuckets,
+  type LeaseWriteFigures,
+  leaseWriteFigures,
+  leaseWrites,
+  podStatusPatchTimes,
+} from './shard-observe.ts';
 import {
   type GapFigures,
   gapsSince,
@@ -175,6 +184,11 @@ export interface ReplicaSetRun {
   scale?: ScaleStep[];
   /** Wall clock (ms since the epoch) of the phase edges, for the audit log. */
   wall: { start: number; startupEnd: number; steadyFrom: number; steadyTo: number };
+  /**
+   * The replicas' Lease writes from the audit log, sent during the start-up and after it until
+   * the set stopped (absent from older JSON): where a renew's time went when buckets are lost.
+   */
+  leaseWrites?: { startup: LeaseWriteFigures; after: LeaseWriteFigures };
 }
 
 export interface SizeRun {
@@ -260,8 +274,19 @@ async function runSize(
       steadySeconds: steadySecondsFor(o, period),
       createSeconds,
     };
-    const audited = async (r: ReplicaSetRun) =>
-      withAuditedWrites(r, await podStatusPatchTimes(c.cp.dir, OPERATOR_USER, ns));
+    const audited = async (r: ReplicaSetRun) => {
+      const end = Date.now();
+      const deadlineMs = o.renewDeadlineSeconds * 1000;
+      const leases = await leaseWrites(c.cp.dir);
+      const leaseFigures = {
+        startup: leaseWriteFigures(leases, r.wall.start, r.wall.startupEnd, deadlineMs),
+        after: leaseWriteFigures(leases, r.wall.startupEnd, end, deadlineMs),
+      };
+      return {
+        ...withAuditedWrites(r, await podStatusPatchTimes(c.cp.dir, OPERATOR_USER, ns)),
+        leaseWrites: leaseFigures,
+      };
+    };
     const names = Array.from({ length: o.replicas }, (_, i) => `rg-${i}`);
     if (!o.solo) {
       const only = await audited(await abortable(replicaSet(ctx, names, true), signal));

@@ -14,6 +14,8 @@ export interface AuditEvent {
   objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string; apiGroup?: string };
   responseStatus?: { code?: number };
   requestReceivedTimestamp: string;
+  /** When the stage was reached: for ResponseComplete, when the answer was sent. */
+  stageTimestamp?: string;
   /** The request body: logged for Lease writes only, by a control plane started with auditLeaseRequests. */
   requestObject?: { spec?: { holderIdentity?: string; renewTime?: string } };
 }

@@ -12,7 +12,11 @@ import {
   heldBuckets,
   isPodStatusPatch,
   type LeaseView,
+  leaseWriteFigures,
+  leaseWriteOf,
+  leaseWrites,
   podStatusPatchTimes,
+  spread,
 } from '../../../bench/operator/shard-observe.ts';
 import { sampleForGaps, setIdOf } from '../../../bench/operator/shard-replicas.ts';
 import { pooledPerProbe, shardRows, worstPerProbe } from '../../../bench/operator/shard-report.ts';
@@ -116,6 +120,76 @@ describe('pod writes from the audit log', () => {
   });
 });
 
+describe('Lease writes from the audit log', () => {
+  const write = (sent: string, received: string, done: string, code = 200, holder = 'rg-0'): AuditEvent => ({
+    auditID: received,
+    stage: 'ResponseComplete',
+    verb: 'update',
+    user: { username: 'u' },
+    objectRef: { resource: 'leases', namespace: 'readygate-system', name: 'readygate-bucket-3' },
+    responseStatus: { code },
+    requestReceivedTimestamp: received,
+    stageTimestamp: done,
+    requestObject: { spec: { holderIdentity: holder, renewTime: sent } },
+  });
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('splits a held-Lease write into the way to the API server and the time it took there', () => {
+    const e = write('2026-11-30T12:00:00.000000Z', '2026-11-30T12:00:02.500000Z', '2026-11-30T12:00:03.000000Z');
+    expect(leaseWriteOf(e)).toEqual({
+      holder: 'rg-0',
+      sentAt: NOW,
+      receivedAt: NOW + 2500,
+      doneAt: NOW + 3000,
+      code: 200,
+    });
+    // A hand-back (no holder), another stage, another resource or a body not logged: none.
+    expect(leaseWriteOf({ ...e, requestObject: { spec: { holderIdentity: '', renewTime: 'x' } } })).toBeUndefined();
+    expect(leaseWriteOf({ ...e, stage: 'ResponseStarted' })).toBeUndefined();
+    expect(leaseWriteOf({ ...e, objectRef: { resource: 'pods' } })).toBeUndefined();
+    expect(leaseWriteOf({ ...e, requestObject: undefined })).toBeUndefined();
+  });
+
+  it('counts the writes sent in a window, those not 2xx and those answered past the renew deadline', () => {
+    const at = (ms: number) => new Date(NOW + ms).toISOString();
+    const events = [
+      write(at(0), at(10), at(30)),
+      write(at(1000), at(1100), at(12_000), 504),
+      write(at(2000), at(9000), at(9100), 409),
+      write(at(60_000), at(60_001), at(60_002)),
+    ];
+    const f = leaseWriteFigures(
+      events.map((e) => leaseWriteOf(e)!),
+      NOW,
+      NOW + 60_000,
+      10_000,
+    );
+    expect(f).toEqual({
+      writes: 3,
+      failed: { 409: 1, 504: 1 },
+      toServer: { p50: 0.1, p99: 7, max: 7 },
+      inServer: { p50: 0.1, p99: 10.9, max: 10.9 },
+      pastDeadline: 1,
+    });
+    expect(leaseWriteFigures([], NOW, NOW + 1, 10_000)).toMatchObject({ writes: 0, toServer: null, inServer: null });
+    expect(spread([5, 1, 3, 2, 4])).toEqual({ p50: 0.003, p99: 0.005, max: 0.005 });
+  });
+
+  it('reads them from every audit file', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'shards-lease-audit-'));
+    const e = write('2026-11-30T12:00:00Z', '2026-11-30T12:00:00.010Z', '2026-11-30T12:00:00.020Z');
+    writeFileSync(path.join(dir, 'audit-2026-11-30T11-59-00.000.log'), `${JSON.stringify(e)}\n`);
+    writeFileSync(
+      path.join(dir, 'audit.log'),
+      `${JSON.stringify({ ...e, auditID: 'b' })}\n{"resource":"leases","holderIdentity"`,
+    );
+    expect((await leaseWrites(dir)).map((w) => w.receivedAt)).toEqual([NOW + 10, NOW + 10]);
+  });
+});
+
 describe('the probe period and the options', () => {
   it('probes about probesPerSecond targets a second, 10 s at least', () => {
     expect(periodFor(defaultShardOptions, 2000)).toBe(10);
@@ -141,7 +215,10 @@ describe('the probe period and the options', () => {
     expect(shardOptions([]).o).toMatchObject({ scale: true, solo: true });
     expect(shardOptions(['--no-scale'])).toMatchObject({ o: { scale: false }, custom: true });
     expect(shardOptions(['--no-solo'])).toMatchObject({ o: { solo: false }, custom: true });
-    expect(shardOptions(['--startup-deadline', '2400'])).toMatchObject({ o: { startupDeadlineSeconds: 2400 }, custom: true });
+    expect(shardOptions(['--startup-deadline', '2400'])).toMatchObject({
+      o: { startupDeadlineSeconds: 2400 },
+      custom: true,
+    });
     expect(() => shardOptions(['--startup-deadline', '0'])).toThrow('--startup-deadline');
   });
 
@@ -242,6 +319,24 @@ describe('the goals of issue 14', () => {
     const even = set([member('a', 5_000, 10_000), member('b', 5_200, 10_000)]);
     const r: SizeRun = { ...run(), sets: [solo, even] };
     expect(row(r, 'CPU per probe per replica')).toMatchObject({ value: 104, met: true });
+  });
+
+  it('reports the Lease writes past the renew deadline, with where their time went, when the audit log had them', () => {
+    expect(row(run(), 'Lease writes answered past')).toBeUndefined();
+    const f = (pastDeadline: number) => ({
+      writes: 100,
+      failed: (pastDeadline ? { 504: 1 } : {}) as Record<string, number>,
+      toServer: { p50: 0.01, p99: 0.2, max: 0.5 },
+      inServer: { p50: 0.005, p99: 3, max: 11 },
+      pastDeadline,
+    });
+    const r = run();
+    r.sets[1] = { ...r.sets[1]!, leaseWrites: { startup: f(1), after: f(0) } };
+    expect(row(r, 'Lease writes answered past the renew deadline, start-up')).toMatchObject({
+      value: 1,
+      note: expect.stringContaining('(not 2xx: 1 × 504); sent → received p50 0.01 s, p99 0.2 s, max 0.5 s'),
+    });
+    expect(row(r, 'Lease writes answered past the renew deadline, after')?.note).toContain('all 2xx');
   });
 
   it('counts a pod write or a gate leaving True after the kill as a flip, and takeover against its bound', () => {
