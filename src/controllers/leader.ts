@@ -13,7 +13,7 @@ import {
   restLeaseClient,
 } from '../kube/lease.ts';
 import { SHARD_BUCKET_LABEL } from '../kube/shard-leases.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import { leaseCallMetrics, type Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { LeaderElection, Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
@@ -39,7 +39,7 @@ export function leaderElection(
   onNewLeader?: (identity: string) => void,
 ): LeaderElection {
   const elector = new LeaderElector({
-    client: restLeaseClient(kc, opts.leaderElectionNamespace, opts.leaderElectionId),
+    client: restLeaseClient(kc, opts.leaderElectionNamespace, opts.leaderElectionId, leaseCallMetrics(metrics)),
     namespace: opts.leaderElectionNamespace,
     name: opts.leaderElectionId,
     identity: opts.identity,

@@ -7,7 +7,7 @@ import { statusCode } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { restLeaseSetClient } from '../kube/lease.ts';
 import { startHealthServer } from '../observability/health.ts';
-import { createMetrics, type Metrics } from '../observability/metrics.ts';
+import { createMetrics, leaseCallMetrics, type Metrics } from '../observability/metrics.ts';
 import { apiServerReviews, metricsAuthorizer } from '../observability/metrics-auth.ts';
 import { type Clock, realClock } from '../runtime/clock.ts';
 import { Controller, requestFromKey } from '../runtime/controller.ts';
@@ -82,7 +82,7 @@ export async function createOperator(
 
   // Unsharded, only the leader runs the controllers. Sharded, every replica does, and the
   // Leases are Runnables of their own, released only after the controllers drained.
-  const noShards = opts.leaderElect && !sharded ? noShardsWait(kc, opts, clock, log) : undefined;
+  const noShards = opts.leaderElect && !sharded ? noShardsWait(kc, opts, clock, log, metrics) : undefined;
   manager.add(controllersRunnable(probes, policyController, podController, noShards), 'controllers', {
     needLeaderElection: true,
   });
@@ -112,8 +112,8 @@ export async function createOperator(
 }
 
 /** The unsharded leader's wait for shard bucket Leases to go (src/controllers/leader.ts). */
-function noShardsWait(kc: KubeConfig, opts: OperatorOptions, clock: Clock, log: Logger) {
-  const client = restLeaseSetClient(kc, opts.leaderElectionNamespace);
+function noShardsWait(kc: KubeConfig, opts: OperatorOptions, clock: Clock, log: Logger, metrics: Metrics) {
+  const client = restLeaseSetClient(kc, opts.leaderElectionNamespace, leaseCallMetrics(metrics));
   const { leaseDurationMs, retryPeriodMs } = opts;
   return (signal: AbortSignal) => waitForNoLiveShards({ client, clock, leaseDurationMs, retryPeriodMs, log }, signal);
 }

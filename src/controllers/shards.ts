@@ -4,8 +4,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type OperatorOptions, shardLeaseId } from '../cli/options.ts';
+import { restLeaseSetClient } from '../kube/lease.ts';
 import { ShardCoordinator } from '../kube/shard-leases.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import { leaseCallMetrics, type Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
@@ -50,7 +51,7 @@ export function createSharding(
 ): Sharding {
   const buckets = opts.shardBuckets;
   const coordinator = new ShardCoordinator({
-    kubeConfig: kc,
+    client: restLeaseSetClient(kc, opts.leaderElectionNamespace, leaseCallMetrics(metrics)),
     namespace: opts.leaderElectionNamespace,
     leaseId: shardLeaseId(opts),
     identity: opts.identity,

@@ -58,32 +58,72 @@ const LEASE_TYPE = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' };
 const leasesPath = (namespace: string) =>
   `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
 
-/** A LeaseSetClient over the API server. */
-export function restLeaseSetClient(kc: KubeConfig, namespace: string): LeaseSetClient {
+/** Told each Lease call's verb, result (ok, conflict, notfound, aborted, error) and duration in seconds. */
+export type LeaseCallObserver = (verb: 'get' | 'list' | 'create' | 'update', result: string, seconds: number) => void;
+
+/** `work`, reported to `observe` when it ends: how long the renewals take shows before one misses its deadline. */
+async function observed<T>(
+  verb: Parameters<LeaseCallObserver>[0],
+  observe: LeaseCallObserver | undefined,
+  signal: AbortSignal,
+  work: () => Promise<T>,
+): Promise<T> {
+  if (!observe) return work();
+  const t0 = performance.now();
+  const seconds = () => (performance.now() - t0) / 1000;
+  try {
+    const value = await work();
+    observe(verb, 'ok', seconds());
+    return value;
+  } catch (err) {
+    const result = signal.aborted ? 'aborted' : isConflict(err) ? 'conflict' : isNotFound(err) ? 'notfound' : 'error';
+    observe(verb, result, seconds());
+    throw err;
+  }
+}
+
+/** A LeaseSetClient over the API server; `observe` is told of every call. */
+export function restLeaseSetClient(kc: KubeConfig, namespace: string, observe?: LeaseCallObserver): LeaseSetClient {
   const base = leasesPath(namespace);
   const path = (lease: Lease) => `${base}/${encodeURIComponent(lease.metadata.name)}`;
   return {
     list: async (labelSelector, signal) => {
-      const text = await rest(kc, { method: 'GET', path: base, query: { labelSelector }, signal });
+      const text = await observed('list', observe, signal, () =>
+        rest(kc, { method: 'GET', path: base, query: { labelSelector }, signal }),
+      );
       return (JSON.parse(text) as { items?: Lease[] }).items ?? [];
     },
-    create: async (lease, signal) =>
-      JSON.parse(await rest(kc, { method: 'POST', path: base, body: { ...LEASE_TYPE, ...lease }, signal })) as Lease,
-    update: async (lease, signal) =>
-      JSON.parse(
-        await rest(kc, { method: 'PUT', path: path(lease), body: { ...LEASE_TYPE, ...lease }, signal }),
-      ) as Lease,
+    create: async (lease, signal) => {
+      const body = { ...LEASE_TYPE, ...lease };
+      return JSON.parse(
+        await observed('create', observe, signal, () => rest(kc, { method: 'POST', path: base, body, signal })),
+      ) as Lease;
+    },
+    update: async (lease, signal) => {
+      const body = { ...LEASE_TYPE, ...lease };
+      const text = await observed('update', observe, signal, () =>
+        rest(kc, { method: 'PUT', path: path(lease), body, signal }),
+      );
+      return JSON.parse(text) as Lease;
+    },
   };
 }
 
-/** A LeaseClient over the API server. */
-export function restLeaseClient(kc: KubeConfig, namespace: string, name: string): LeaseClient {
+/** A LeaseClient over the API server; `observe` is told of every call. */
+export function restLeaseClient(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  observe?: LeaseCallObserver,
+): LeaseClient {
   const path = `${leasesPath(namespace)}/${encodeURIComponent(name)}`;
-  const set = restLeaseSetClient(kc, namespace);
+  const set = restLeaseSetClient(kc, namespace, observe);
   return {
     get: async (signal) => {
       try {
-        return JSON.parse(await rest(kc, { method: 'GET', path, signal })) as Lease;
+        return JSON.parse(
+          await observed('get', observe, signal, () => rest(kc, { method: 'GET', path, signal })),
+        ) as Lease;
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;

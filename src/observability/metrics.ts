@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { LeaseCallObserver } from '../kube/lease.ts';
 import type { ControllerHooks } from '../runtime/controller.ts';
 import type { RestartReason } from '../runtime/informer.ts';
 import type { WorkQueueMetricsProvider } from '../runtime/queue-metrics.ts';
@@ -10,6 +11,8 @@ import { workqueueMetricsProvider } from './workqueue-metrics.ts';
 
 // Probe and reconcile durations: probes time out within seconds; reconciles may take longer.
 const PROBE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+// Lease calls: milliseconds when the API server is idle, up to the 10 s renew deadline when it is not.
+const LEASE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const RECONCILE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** Every metric the operator exports, typed by label names. */
@@ -43,6 +46,11 @@ export interface Metrics {
   readonly shardBucketsOwned: Gauge;
   /** Buckets acquired or lost, by kind. */
   readonly shardBucketChangesTotal: Counter<'kind'>;
+  /**
+   * Lease calls (leader election and shard Leases) by verb and result (ok | conflict | notfound |
+   * aborted | error): renewals nearing the renew deadline show here before a Lease is lost.
+   */
+  readonly leaseRequestDuration: Histogram<'verb' | 'result'>;
   /** Informer restarts by informer and reason (error | stall | resync). */
   readonly informerRestartsTotal: Counter<'informer' | 'reason'>;
   /**
@@ -264,6 +272,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       labelNames: ['kind'],
       registers,
     }),
+    leaseRequestDuration: new Histogram({
+      name: 'readygate_lease_request_duration_seconds',
+      help: 'Lease calls (leader election and shard Leases) by verb and result (ok, conflict, notfound, aborted, error).',
+      labelNames: ['verb', 'result'],
+      buckets: LEASE_BUCKETS,
+      registers,
+    }),
     informerRestartsTotal,
     probeCrashesTotal: new Counter({
       name: 'readygate_probe_crashes_total',
@@ -346,4 +361,9 @@ function overloadGauges(registers: Registry[], stats: () => OverloadStats | unde
       this.set(stats()?.eventLoopUtilization ?? 0);
     },
   });
+}
+
+/** Lease calls into readygate_lease_request_duration_seconds (src/kube/lease.ts's observer). */
+export function leaseCallMetrics(metrics: Metrics): LeaseCallObserver {
+  return (verb, result, seconds) => metrics.leaseRequestDuration.observe({ verb, result }, seconds);
 }
