@@ -4,6 +4,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { createOperator, type Operator } from '../controllers/operator.ts';
 import { loadKubeConfig } from '../kube/config.ts';
+import { traceLeaseCalls } from '../kube/lease-trace.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { type Clock, realClock } from '../runtime/clock.ts';
 import { EXIT_MARGIN_MS, ExitDeadline, openHandles } from '../runtime/shutdown.ts';
@@ -31,8 +32,22 @@ export async function runOperator(argv: string[], exit: (code: number) => void):
     'starting readygate',
   );
   const kc = loadKubeConfig(opts.kubeconfig);
-  const operator = await createOperator(kc, opts, log);
-  return await runUntilStopped(operator, { gracePeriodMs: opts.shutdownGraceMs, log, exit });
+  // The Lease calls get a connection of their own, as kube-controller-manager's leader election
+  // has a client of its own: on the shared one, renewals wait behind the pod LISTs, watches and
+  // writes multiplexed there (its stream limit, and the bodies ahead of theirs).
+  const leases = loadKubeConfig(opts.kubeconfig);
+  // A Lease call slower than a quarter of the renew deadline is logged with where its time went.
+  const stopTrace = opts.leaderElect
+    ? traceLeaseCalls(opts.renewDeadlineMs / 4, (phases) =>
+        log.warn({ component: 'leases', ...phases }, 'slow Lease call'),
+      )
+    : undefined;
+  try {
+    const operator = await createOperator(kc, opts, log, realClock, leases);
+    return await runUntilStopped(operator, { gracePeriodMs: opts.shutdownGraceMs, log, exit });
+  } finally {
+    stopTrace?.();
+  }
 }
 
 /**

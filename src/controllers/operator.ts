@@ -36,12 +36,17 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
-/** Builds every part of the operator from its options; nothing runs until run(). */
+/**
+ * Builds every part of the operator from its options; nothing runs until run(). `leases` makes
+ * the Lease calls (leader election, shard Leases): a KubeConfig of its own keeps them on a
+ * connection of their own (src/cli/run.ts).
+ */
 export async function createOperator(
   kc: KubeConfig,
   opts: OperatorOptions,
   log: Logger,
   clock: Clock = realClock,
+  leases: KubeConfig = kc,
 ): Promise<Operator> {
   const metrics = createMetrics();
   const fence = opts.leaderElect ? leaseFence(opts, clock) : Fence.unconditional();
@@ -54,12 +59,12 @@ export async function createOperator(
           buckets: opts.shardBuckets,
         })
       : undefined;
-  const sharded = book ? shardedParts(kc, opts, clock, log, metrics, fence, late, book) : undefined;
+  const sharded = book ? shardedParts(leases, opts, clock, log, metrics, fence, late, book) : undefined;
   const manager = new Manager({
     logger: log,
     clock,
     gracePeriodMs: opts.shutdownGraceMs,
-    leaderElection: opts.leaderElect && !sharded ? leaderElection(kc, opts, clock, log, metrics, fence) : undefined,
+    leaderElection: opts.leaderElect && !sharded ? leaderElection(leases, opts, clock, log, metrics, fence) : undefined,
   });
   const informers = createInformers(kc, opts, clock, log, metrics);
   const { policies } = informers;
@@ -82,7 +87,7 @@ export async function createOperator(
 
   // Unsharded, only the leader runs the controllers. Sharded, every replica does, and the
   // Leases are Runnables of their own, released only after the controllers drained.
-  const noShards = opts.leaderElect && !sharded ? noShardsWait(kc, opts, clock, log, metrics) : undefined;
+  const noShards = opts.leaderElect && !sharded ? noShardsWait(leases, opts, clock, log, metrics) : undefined;
   manager.add(controllersRunnable(probes, policyController, podController, noShards), 'controllers', {
     needLeaderElection: true,
   });
@@ -167,7 +172,8 @@ function shardedPodCache(
  * the leader Lease only picks the writer of policy status, which merges the others' reports.
  */
 function shardedParts(
-  kc: KubeConfig,
+  /** For the Lease calls only. */
+  leases: KubeConfig,
   opts: OperatorOptions,
   clock: Clock,
   log: Logger,
@@ -185,7 +191,7 @@ function shardedParts(
       late.policyController?.enqueue({ namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' });
     }
   };
-  const sharding = createSharding(kc, opts, clock, log.child({ component: 'shards' }), metrics, {
+  const sharding = createSharding(leases, opts, clock, log.child({ component: 'shards' }), metrics, {
     leader: () => leaderSeen,
     onAcquired: everyPolicy,
     onLost: () => late.probes?.releaseUnowned(),
@@ -206,7 +212,7 @@ function shardedParts(
     },
     { peers: book.peers, onCounts },
   );
-  const election = leaderElection(kc, opts, clock, log, metrics, fence, (id) => {
+  const election = leaderElection(leases, opts, clock, log, metrics, fence, (id) => {
     leaderSeen = id;
   });
   const writer = statusLeader(election, clock, opts.retryPeriodMs, everyPolicy);
