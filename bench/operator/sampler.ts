@@ -23,6 +23,8 @@ export interface OverloadSample {
   eventLoopUtilization: number | null;
   /** p99 of the event loop's delay since the previous scrape (prom-client's default metric). */
   eventLoopLagP99Seconds: number | null;
+  /** The longest event loop delay since the previous scrape: a block of seconds shows here, not in the p99. Absent from older JSON. */
+  eventLoopLagMaxSeconds?: number | null;
   podQueue: number | null;
   /** How long /metrics took to answer; null if it did not within the sample's time. */
   metricsMs: number | null;
@@ -54,6 +56,7 @@ export function readMetrics(
     ),
     eventLoopUtilization: metricValue(text, ELU_METRIC),
     eventLoopLagP99Seconds: metricValue(text, 'nodejs_eventloop_lag_p99_seconds'),
+    eventLoopLagMaxSeconds: metricValue(text, 'nodejs_eventloop_lag_max_seconds'),
     podQueue: metricValue(text, 'readygate_workqueue_depth', (l) => l.includes('controller="pod"')),
   };
 }

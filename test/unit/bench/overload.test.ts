@@ -29,6 +29,7 @@ readygate_probe_effective_period_seconds{namespace="b",policy="bench"} 10
 readygate_probe_period_stretch 2.5
 readygate_event_loop_utilization 0.97
 nodejs_eventloop_lag_p99_seconds 0.25
+nodejs_eventloop_lag_max_seconds 4.5
 `;
 
 function sample(t: number, over: Partial<OverloadSample> = {}): OverloadSample {
@@ -56,13 +57,14 @@ describe('what the overload bench reads from /metrics', () => {
     expect(metricValue(METRICS, 'readygate_probes_total')).toBe(105);
   });
 
-  it('takes the stretch, the policy effective period, the event loop and the pod queue', () => {
+  it('takes the stretch, the policy effective period, the event loop (p99 and max) and the pod queue', () => {
     expect(readMetrics(METRICS, 'a', 'bench')).toEqual({
       probes: 105,
       stretch: 2.5,
       effectivePeriodSeconds: 25,
       eventLoopUtilization: 0.97,
       eventLoopLagP99Seconds: 0.25,
+      eventLoopLagMaxSeconds: 4.5,
       podQueue: 42,
     });
   });
