@@ -289,6 +289,18 @@ export interface ShardSectionInput {
   partial?: boolean;
 }
 
+/** The single replica's phase as the method says it, or that there was none (--no-solo). */
+function soloPhase(o: ShardBenchOptions): string {
+  if (!o.solo) return 'No single replica (`--no-solo`): only';
+  const scale = o.scale
+    ? ` (after its steady window, two more join it; once the bucket Leases show the ${o.buckets} buckets split, none above
+the fair share, and one more probe per target was made, the two stop gracefully and the first holds them all again:
+the scale rows)`
+    : '';
+  return `First one replica${scale}, then, after it stopped and
+every gate was cleared (a strategic-merge \`$patch: delete\` of the condition),`;
+}
+
 function method(o: ShardBenchOptions): string {
   const period =
     o.periodSeconds > 0
@@ -300,14 +312,7 @@ audit log on), the chart's RBAC rendered with \`sharding.enabled=true\`, and the
 ${o.sharedAddresses} shared loopback listeners ${period} (timeout ${o.timeoutSeconds} s, failureThreshold ${o.failureThreshold}).
 Every replica is \`node src/main.ts run --namespaces <ns> --leader-elect --shard-buckets ${o.buckets}\` with its own
 POD_NAME and health port, lease duration ${o.leaseDurationSeconds} s, renew deadline ${o.renewDeadlineSeconds} s, retry period
-${o.retryPeriodSeconds} s (the chart's defaults)${o.operatorArgs.length ? `, and ${o.operatorArgs.join(' ')}` : ''}. First one replica${
-    o.scale
-      ? ` (after its steady window, two more join it; once the bucket Leases show the ${o.buckets} buckets split, none above
-the fair share, and one more probe per target was made, the two stop gracefully and the first holds them all again:
-the scale rows)`
-      : ''
-  }, then, after it stopped and
-every gate was cleared (a strategic-merge \`$patch: delete\` of the condition), ${o.replicas} fresh replicas: start-up
+${o.retryPeriodSeconds} s (the chart's defaults)${o.operatorArgs.length ? `, and ${o.operatorArgs.join(' ')}` : ''}. ${soloPhase(o)} ${o.replicas} fresh replicas: start-up
 until the replicas' \`readygate_probes_total\` summed reach N (polled every 250 ms; a count of probes,
 not of distinct pods) and until a watch sees every gate True; ${o.settleSeconds} s later, and once every
 replica's period stretch is back to 1 (up to max(120 s, 2 periods)), a steady window of
