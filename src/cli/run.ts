@@ -27,6 +27,7 @@ export async function runOperator(argv: string[], exit: (code: number) => void):
       version: VERSION,
       namespaces: opts.namespaces,
       leaderElect: opts.leaderElect,
+      ...(opts.leaderElect ? { identity: opts.identity } : {}),
       memorySaver: opts.memorySaver,
     },
     'starting readygate',

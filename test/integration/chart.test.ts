@@ -15,6 +15,7 @@ import {
   type KubernetesObject,
   KubernetesObjectApi,
 } from '@kubernetes/client-node';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { adminKubeConfig, createNamespace, deleteNamespace } from '../support/kube.ts';
@@ -32,6 +33,7 @@ const CLUSTER_SCOPED = new Set([
   'ValidatingAdmissionPolicyBinding',
   'MutatingAdmissionPolicy',
   'MutatingAdmissionPolicyBinding',
+  'FlowSchema',
 ]);
 
 interface Result {
@@ -238,6 +240,7 @@ describe('helm install into the test control plane', () => {
       `ClusterRole/${release}`,
       `ClusterRoleBinding/${release}`,
       `Deployment/${release}`,
+      `FlowSchema/${release}-leases`,
       `MutatingAdmissionPolicy/${release}-gate-injection`,
       `MutatingAdmissionPolicyBinding/${release}-gate-injection`,
       `PodDisruptionBudget/${release}`,
@@ -252,6 +255,49 @@ describe('helm install into the test control plane', () => {
     for (const o of manifest) {
       const live = await client.read(o as KubernetesObject & { metadata: { name: string } });
       expect(live.metadata?.labels?.['app.kubernetes.io/instance'], `${o.kind}/${o.metadata?.name}`).toBe(release);
+    }
+  });
+
+  it("serves the ServiceAccount's Lease calls at the leader-election priority level, and nothing else of it", async () => {
+    // API Priority and Fairness names the FlowSchema that classified a request in every answer.
+    const flowSchema = (name: string) =>
+      JSON.parse(ok(tool('kubectl', ['get', 'flowschema', name, '-o', 'json']), `get flowschema ${name}`)) as {
+        metadata: { uid: string };
+        spec: { priorityLevelConfiguration: { name: string } };
+      };
+    const fs = flowSchema(`${release}-leases`);
+    expect(fs.spec.priorityLevelConfiguration.name).toBe('leader-election');
+    const ours = fs.metadata.uid;
+    const serviceAccounts = flowSchema('service-accounts').metadata.uid;
+    const token = (
+      await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+        name: release,
+        namespace: ns,
+        body: { spec: { audiences: [], expirationSeconds: 600 } },
+      })
+    ).status?.token;
+    const dispatcher = new Agent({ connect: { ca: cp().caPem } });
+    const classifiedBy = async (path: string) => {
+      const res = await request(`${cp().server}${path}`, {
+        dispatcher,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      });
+      await res.body.text();
+      return { status: res.statusCode, schema: res.headers['x-kubernetes-pf-flowschema-uid'] };
+    };
+    try {
+      // A LIST of Leases in the release namespace (the shard coordinator's call), and a GET of one
+      // (the leader elector's; 404 here, still classified), by the release's ServiceAccount.
+      const leases = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`;
+      expect(await classifiedBy(`${leases}?labelSelector=readygate.dev%2Fshard-bucket`)).toEqual({
+        status: 200,
+        schema: ours,
+      });
+      expect(await classifiedBy(`${leases}/readygate`)).toEqual({ status: 404, schema: ours });
+      // Its pod LIST stays where every ServiceAccount's requests go.
+      expect(await classifiedBy(`/api/v1/namespaces/${other}/pods`)).toEqual({ status: 200, schema: serviceAccounts });
+    } finally {
+      await dispatcher.close();
     }
   });
 

@@ -19,11 +19,19 @@ export const OPERATOR_NAMESPACE = 'readygate-system';
 export const OPERATOR_SA = 'readygate';
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${OPERATOR_SA}`;
 
-const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+// The FlowSchema too: it decides where API Priority and Fairness queues the operator's Lease calls.
+const INSTALLED_KINDS = new Set([
+  'ServiceAccount',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'Role',
+  'RoleBinding',
+  'FlowSchema',
+]);
 
 /**
- * Installs the chart's ServiceAccount and RBAC objects (rendered by `helm template` with the given
- * --set values) and returns a kubeconfig path that authenticates as that ServiceAccount.
+ * Installs the chart's ServiceAccount, RBAC objects and Lease FlowSchema (rendered by `helm template`
+ * with the given --set values) and returns a kubeconfig path that authenticates as that ServiceAccount.
  */
 export async function operatorKubeconfig(
   admin: KubeConfig,
@@ -42,7 +50,7 @@ export async function operatorKubeconfig(
     ],
     { encoding: 'utf8' },
   );
-  const objects = (loadAllYaml(rendered) as KubernetesObject[]).filter((o) => o && RBAC_KINDS.has(o.kind ?? ''));
+  const objects = (loadAllYaml(rendered) as KubernetesObject[]).filter((o) => o && INSTALLED_KINDS.has(o.kind ?? ''));
   if (!objects.some((o) => o.kind === 'ServiceAccount')) throw new Error('the chart rendered no ServiceAccount');
   const core = admin.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch(() => {});

@@ -75,6 +75,7 @@ describe('default values (cluster-wide, leader election, no opt-ins)', () => {
       'ClusterRoleBinding/readygate',
       'CustomResourceDefinition/probepolicies.readygate.dev',
       'Deployment/readygate',
+      'FlowSchema/readygate-leases',
       'PodDisruptionBudget/readygate',
       'Role/readygate-leader-election',
       'RoleBinding/readygate-leader-election',
@@ -227,6 +228,7 @@ describe('namespace-scoped mode (watchNamespaces)', () => {
   it('creates nothing cluster-scoped', () => {
     expect(ofKind(objects, 'ClusterRole')).toEqual([]);
     expect(ofKind(objects, 'ClusterRoleBinding')).toEqual([]);
+    expect(ofKind(objects, 'FlowSchema')).toEqual([]);
   });
 
   it('grants the watch rules in each listed namespace only, and the Lease rules in the release namespace', () => {
@@ -451,6 +453,52 @@ describe('admission policy (no confused deputy) and condition prefixes', () => {
     expect(one(objects, 'ValidatingAdmissionPolicy', 'gate-probepolicies').metadata.labels).toMatchObject({
       'app.kubernetes.io/instance': 'readygate',
     });
+  });
+});
+
+describe('API Priority and Fairness for the Lease calls (leaderElection.flowSchema)', () => {
+  it("serves the ServiceAccount's Lease calls in the release namespace at the leader-election level", () => {
+    const fs = one(render(), 'FlowSchema', 'readygate-leases');
+    expect(fs.apiVersion).toBe('flowcontrol.apiserver.k8s.io/v1');
+    expect(fs.spec).toEqual({
+      priorityLevelConfiguration: { name: 'leader-election' },
+      matchingPrecedence: 250,
+      distinguisherMethod: { type: 'ByUser' },
+      rules: [
+        {
+          subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'readygate', namespace: NAMESPACE } }],
+          resourceRules: [
+            {
+              apiGroups: ['coordination.k8s.io'],
+              resources: ['leases'],
+              namespaces: [NAMESPACE],
+              verbs: ['get', 'list', 'create', 'update'],
+            },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('takes another level and precedence, and is left out when disabled or without leader election', () => {
+    const custom = render([
+      'leaderElection.flowSchema.priorityLevel=workload-high',
+      'leaderElection.flowSchema.matchingPrecedence=500',
+    ]);
+    expect(one(custom, 'FlowSchema').spec).toMatchObject({
+      priorityLevelConfiguration: { name: 'workload-high' },
+      matchingPrecedence: 500,
+    });
+    expect(ofKind(render(['leaderElection.flowSchema.enabled=false']), 'FlowSchema')).toEqual([]);
+    expect(ofKind(render(['replicaCount=1', 'leaderElection.enabled=false']), 'FlowSchema')).toEqual([]);
+  });
+
+  it('refuses a precedence the API server would refuse', () => {
+    for (const p of ['0', '10000']) {
+      const r = helm(templateArgs([`leaderElection.flowSchema.matchingPrecedence=${p}`]));
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain('/leaderElection/flowSchema/matchingPrecedence');
+    }
   });
 });
 
