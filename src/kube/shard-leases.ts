@@ -13,9 +13,14 @@
 //   bucket lease expired counts as gone (countLiveMembers), so the others' share grows in the
 //   round they may take its buckets over, whatever its member Lease says. `onMembers` listeners
 //   get what the LIST showed (ShardView), and `mayAcquire` may veto this round's acquires.
-// - Plan (planBuckets), then release the excess and strays, renew every held bucket and acquire
-//   the planned ones at once (PUT with the listed resourceVersion, POST for a bucket with no
-//   Lease yet; a 409 loses the race), then renew the member Lease (with `memberAnnotations`).
+// - With the LIST, not after it, renew every held bucket and the member Lease (with
+//   `memberAnnotations`), each a PUT over the Lease as this replica's last write of it came back.
+//   Under load a LIST took 2–4 s, and renewals that waited for it came within a second of their
+//   fences' deadline (docs/sharding.md, risk 10). A 409 there loses nothing yet: an earlier PUT
+//   that timed out may have landed. Once the LIST is back, such a lease, and one this replica has
+//   not written yet, is renewed with the listed resourceVersion if the LIST shows it still ours.
+// - Plan (planBuckets), then release the excess and strays, and acquire the planned ones (PUT with
+//   the listed resourceVersion, POST for a bucket with no Lease yet; a 409 loses the race).
 //   A release closes the bucket's fence and hands the lease back once the writes in flight have
 //   settled (#release), apart from the round; a bucket lost otherwise (expired, taken, or at
 //   stop) has its fence revoked at once. A replica that holds no bucket and could write no
@@ -27,7 +32,8 @@
 // what is left of the round's renew deadline (for a renew, of that bucket's fence).
 //
 // Cost per replica, each retry period: 2 LISTs + one PUT per held bucket + one PUT for the
-// member Lease (its annotations ride on it). 16 buckets at the default 15 s / 10 s / 2 s: 9.5
+// member Lease (its annotations ride on it), and a second PUT for a renew that conflicted. A round
+// lasts as long as its slowest call, so renewals go out every max(retry period, LIST time). 16 buckets at the default 15 s / 10 s / 2 s: 9.5
 // calls/s for one replica holding all 16; with three replicas, at most (2 + 6 + 1) / 2 s = 4.5
 // calls/s each.
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -161,6 +167,8 @@ export class ShardCoordinator {
   /** Buckets being handed back (see #release), each until its hand-back has ended. */
   readonly #releasing = new Map<number, Promise<void>>();
   readonly #observed = new LeaseObservations();
+  /** Lease name → the lease as this replica's last write of it (as held) came back; see #round. */
+  readonly #written = new Map<string, Lease>();
   readonly #acquired = new Set<Listener>();
   readonly #lost = new Set<Listener>();
   readonly #members = new Set<(view: ShardView) => void>();
@@ -246,17 +254,20 @@ export class ShardCoordinator {
 
   /** One round; resolves to when the next must start at the latest to catch an expiry (Infinity: none). */
   async #round(signal: AbortSignal, startedAt: number): Promise<number> {
-    const deadline = startedAt + this.#o.renewDeadlineMs;
-    const view = await this.#list(signal, deadline);
+    const { identity, leaseId, renewDeadlineMs } = this.#o;
+    const deadline = startedAt + renewDeadlineMs;
+    // Renewals go out with the LIST, over the leases this replica last wrote, not after it: under
+    // load a LIST took 2–4 s, and renewals sent after it came too close to their fences' deadline.
+    const [view, early] = await Promise.all([this.#list(signal, deadline), this.#renewWritten(signal, deadline)]);
     if (!view || signal.aborted) return Number.POSITIVE_INFINITY;
     this.#notify(this.#members, view.shard, 'the lease set');
     for (const b of this.#owned) {
       const holder = view.holders.get(b)?.holder;
-      if (holder !== this.#o.identity) this.#lose(b, `its lease is held by ${holder ? holder : 'no one'} now`);
+      if (holder !== identity) this.#lose(b, `its lease is held by ${holder ? holder : 'no one'} now`);
     }
     const plan = planBuckets({
       buckets: this.#o.buckets,
-      self: this.#o.identity,
+      self: identity,
       liveMembers: view.liveMembers,
       holders: view.holders,
       held: this.#owned,
@@ -264,39 +275,80 @@ export class ShardCoordinator {
     // No bucket is acquired before this replica's member lease is seen in a LIST: by then the
     // replicas that started with it are members too, and it does not take every bucket only to
     // hand most back a round later.
-    const joined = view.member?.spec?.holderIdentity === this.#o.identity;
+    const joined = view.member?.spec?.holderIdentity === identity;
     const mayAcquire = joined && this.#mayAcquire(view.shard);
-    const lease = (b: number) => view.bucketLeases.get(b);
+    const lease = (b: number) => this.#latest(bucketLeaseName(leaseId, b), view.bucketLeases.get(b));
     // A bucket still being released is on record as ours: neither a stray nor one to take back.
     const idle = (b: number) => !this.#releasing.has(b);
     // Released first: they leave #owned before it is read for the renewals.
     for (const b of plan.release.filter(idle)) this.#startRelease(b, lease(b)!, signal);
+    // Renewed over the listed lease: a bucket with no write of ours to renew over (the first round
+    // after a restart), and one whose renew conflicted (an earlier write of ours that timed out may
+    // have landed); the LIST above has shown it is still ours, so a conflict now loses it.
+    const late = [...this.#owned].filter((b) => (early.buckets.get(b) ?? 'conflict') === 'conflict');
     const results = await Promise.all([
-      ...[...this.#owned].map((b) => this.#renew(b, lease(b)!, signal, deadline)),
+      ...late.map((b) => this.#renew(b, lease(b)!, signal, deadline, true)),
       ...(mayAcquire ? plan.acquire.filter(idle) : []).map((b) => this.#acquire(b, lease(b), signal, deadline)),
     ]);
-    await this.#membership(results, view.member, signal, deadline);
+    const member = this.#latest(memberLeaseName(leaseId, identity), view.member);
+    await this.#membership([...early.buckets.values(), ...results], member, early.member, signal, deadline);
     return view.nextExpiry;
   }
 
   /**
-   * Renews the member lease, unless this replica holds no bucket and could write no bucket lease
-   * this round: then it leaves the membership (hands its member lease back) for a while,
-   * doubling while it still cannot. As a member it would have the others keep its share for it,
+   * Renews each held bucket, and the member lease, over the lease this replica last wrote (one it
+   * has not written yet waits for the LIST). A conflict here loses nothing: the LIST tells whether
+   * the lease is still ours.
+   */
+  async #renewWritten(signal: AbortSignal, deadline: number): Promise<EarlyRenewals> {
+    const { clock, identity, leaseId } = this.#o;
+    const written = (name: string) => this.#written.get(name);
+    const buckets = [...this.#owned].filter((b) => written(bucketLeaseName(leaseId, b)));
+    const member = written(memberLeaseName(leaseId, identity));
+    const renewMember = member && clock.now() >= this.#heldOffUntil;
+    const [memberResult, ...results] = await Promise.all([
+      renewMember ? this.#renewMember(member, signal, deadline) : undefined,
+      ...buckets.map((b) => this.#renew(b, written(bucketLeaseName(leaseId, b))!, signal, deadline, false)),
+    ]);
+    return {
+      buckets: new Map(buckets.map((b, i) => [b, results[i]!])),
+      member: memberResult !== undefined && memberResult !== 'conflict',
+    };
+  }
+
+  /**
+   * Renews the member lease (unless `renewed`: done with the LIST), unless this replica holds no
+   * bucket and could write no bucket lease this round: then it leaves the membership (hands its
+   * member lease back) for a while, doubling while it still cannot. As a member it would have the others keep its share for it,
    * and release buckets to it that it cannot take, so they would sit unwritten. (One holding
    * buckets stays: a failed round or two costs it nothing, and its fences end a longer outage.)
    */
-  async #membership(results: CallResult[], member: Lease | undefined, signal: AbortSignal, deadline: number) {
+  async #membership(
+    results: CallResult[],
+    member: Lease | undefined,
+    renewed: boolean,
+    signal: AbortSignal,
+    deadline: number,
+  ) {
     const { clock, identity, leaseDurationMs, log } = this.#o;
     if (results.includes('ok')) this.#holdOffMs = leaseDurationMs;
     else if (results.includes('failed') && this.#owned.size === 0) {
       this.#heldOffUntil = clock.now() + this.#holdOffMs;
       log?.(`no bucket lease could be written: leaving the membership for ${this.#holdOffMs} ms`);
       this.#holdOffMs = Math.min(2 * this.#holdOffMs, MAX_HOLD_OFF_LEASES * leaseDurationMs);
-      if (member?.spec?.holderIdentity === identity) await this.#handBack(member, signal, deadline);
+      // With a deadline of its own: the round's was spent on the calls that failed.
+      const until = clock.now() + this.#o.renewDeadlineMs;
+      if (member?.spec?.holderIdentity === identity) await this.#handBack(member, signal, until);
       return;
     }
-    if (clock.now() >= this.#heldOffUntil) await this.#renewMember(member, signal, deadline);
+    if (!renewed && clock.now() >= this.#heldOffUntil) await this.#renewMember(member, signal, deadline);
+  }
+
+  /** The freshest record of a lease: the one this replica last wrote, unless the LIST shows another holder. */
+  #latest(name: string, listed: Lease | undefined): Lease | undefined {
+    const written = this.#written.get(name);
+    if (!written) return listed;
+    return listed && listed.spec?.holderIdentity !== this.#o.identity ? listed : written;
   }
 
   /** LISTs the leases (two calls) and judges them as of when the answer came. */
@@ -376,7 +428,8 @@ export class ShardCoordinator {
     return b < this.#o.buckets ? b : undefined;
   }
 
-  async #renew(b: number, lease: Lease, signal: AbortSignal, deadline: number): Promise<CallResult> {
+  /** Renews bucket b over `lease`; a conflict loses it only when `final` (see #round). */
+  async #renew(b: number, lease: Lease, signal: AbortSignal, deadline: number, final: boolean): Promise<CallResult> {
     const fence = this.#fences[b]!;
     const sentAt = this.#o.clock.now();
     const until = Math.min(deadline, fence.validUntil());
@@ -384,7 +437,7 @@ export class ShardCoordinator {
     // A renew that came back after the fence expired does not revive it: the next round
     // acquires the lease again (it is still ours on record), and says so.
     if (outcome.ok && this.#owned.has(b)) fence.renewed(sentAt);
-    else if (!outcome.ok && outcome.conflict) this.#lose(b, 'another replica wrote its lease');
+    else if (!outcome.ok && outcome.conflict && final) this.#lose(b, 'another replica wrote its lease');
     return result(outcome);
   }
 
@@ -440,7 +493,7 @@ export class ShardCoordinator {
     }
   }
 
-  async #renewMember(member: Lease | undefined, signal: AbortSignal, deadline: number): Promise<void> {
+  async #renewMember(member: Lease | undefined, signal: AbortSignal, deadline: number): Promise<CallResult> {
     const { clock, identity, leaseId, log, memberAnnotations } = this.#o;
     let annotations: Record<string, string> | undefined;
     try {
@@ -449,7 +502,7 @@ export class ShardCoordinator {
       log?.('memberAnnotations threw; renewing the member lease without them', err);
     }
     const ref = { name: memberLeaseName(leaseId, identity), labels: { [SHARD_MEMBER_LABEL]: leaseId }, annotations };
-    await this.#hold(member, ref, clock.now(), signal, deadline);
+    return result(await this.#hold(member, ref, clock.now(), signal, deadline));
   }
 
   #mayAcquire(view: ShardView): boolean {
@@ -478,15 +531,19 @@ export class ShardCoordinator {
    * Writes `lease` as held by this replica since `sentAt`: a PUT, or a POST of `ref` when it has
    * no lease yet. `ref`'s labels and annotations are merged over those the lease has.
    */
-  #hold(lease: Lease | undefined, ref: LeaseRef, sentAt: number, signal: AbortSignal, until: number) {
+  async #hold(lease: Lease | undefined, ref: LeaseRef, sentAt: number, signal: AbortSignal, until: number) {
     const { identity, leaseDurationMs, namespace } = this.#o;
     const spec = heldSpec(identity, leaseDurationMs, sentAt, lease?.spec);
     const was = lease?.metadata ?? { name: ref.name, namespace };
     const annotations = ref.annotations && { annotations: { ...was.annotations, ...ref.annotations } };
     const metadata = { ...was, labels: { ...was.labels, ...ref.labels }, ...annotations };
-    return this.#bounded(signal, until, (s) =>
+    const outcome = await this.#bounded(signal, until, (s) =>
       lease ? this.#client.update({ ...lease, metadata, spec }, s) : this.#client.create({ metadata, spec }, s),
     );
+    // Kept to renew over next round; after a failure the record on the server is unknown.
+    if (outcome.ok) this.#written.set(ref.name, outcome.value);
+    else this.#written.delete(ref.name);
+    return outcome;
   }
 
   #bucketRef(b: number): LeaseRef {
@@ -496,6 +553,7 @@ export class ShardCoordinator {
   }
 
   #handBack(lease: Lease, signal: AbortSignal, until: number) {
+    this.#written.delete(lease.metadata.name);
     const now = this.#o.clock.now();
     return this.#bounded(signal, until, (s) => this.#client.update(releasedLease(lease, now), s));
   }
@@ -533,6 +591,12 @@ export class ShardCoordinator {
 
 /** How a bucket lease call ended; a conflict is no failure (a race lost), nor proof of being able to write. */
 type CallResult = 'ok' | 'conflict' | 'failed';
+
+/** What the renewals sent with the LIST came to: by bucket, and whether the member lease needs no other renew. */
+interface EarlyRenewals {
+  buckets: Map<number, CallResult>;
+  member: boolean;
+}
 
 const result = (outcome: LeaseCallOutcome<unknown>): CallResult =>
   outcome.ok ? 'ok' : outcome.conflict ? 'conflict' : 'failed';

@@ -328,6 +328,8 @@ describe('ShardCoordinator', () => {
       }
     };
     let abortedAt: number | undefined;
+    // The write's deadline is fixed when it starts: the fence's, less the margin.
+    const validUntil = a.c.fence(15).validUntil();
     const write = a.c.fence(15).run(
       undefined,
       (signal) =>
@@ -340,16 +342,13 @@ describe('ShardCoordinator', () => {
     );
     const refused = expect(write).rejects.toThrow(/would expire/);
     const b = replica(clock, store, 'b');
-    let validUntil: number | undefined;
-    for (let t = 0; t < 5_000 && validUntil === undefined; t += 100) {
-      await clock.tick(100);
-      if (a.events.includes('-15')) validUntil = a.c.fence(15).validUntil();
-    }
+    for (let t = 0; t < 5_000 && !a.events.includes('-15'); t += 100) await clock.tick(100);
+    expect(a.events).toContain('-15');
     const renewals = a.gate.calls.update;
     expect(await stepThrough(clock, [a, b], 5_000)).toEqual([]);
     await refused;
     // Aborted at the fence's deadline less the 1 s margin, handed back a margin later.
-    expect(abortedAt).toBe(validUntil! - 1_000);
+    expect(abortedAt).toBe(validUntil - 1_000);
     expect(handedBackAt).toBe(abortedAt! + 1_000);
     expect(a.gate.calls.update - renewals).toBeGreaterThan(8 * 3); // its rounds went on meanwhile
     expect(sizes([a, b])).toEqual([8, 8]);
@@ -405,14 +404,17 @@ describe('ShardCoordinator', () => {
   });
 
   it('a replica that cannot write bucket leases leaves the membership, less often each time; no bucket sits unwritten for a lease duration', async () => {
-    const { clock, a, b } = await twoReplicas();
+    const { clock, store, a, b } = await twoReplicas();
     b.gate.frozen = (verb, name) => verb !== 'list' && name.includes('-bucket-');
     const unowned = new Map<number, number>(); // bucket → since when no replica holds it
     let longestGap = 0;
+    let handedBack = 0; // times b's member lease was seen handed back, not left to expire
     const violations: string[] = [];
     for (let t = 0; t < 120_000; t += 100) {
       await clock.tick(100);
       violations.push(...overlaps([a, b]));
+      const member = store.leases.get(memberLeaseName('rg', 'b'))!;
+      if (member.spec?.holderIdentity === '' && member.spec.leaseDurationSeconds === 1) handedBack++;
       for (let bucket = 0; bucket < 16; bucket++) {
         const held = a.c.owned().has(bucket) || b.c.owned().has(bucket);
         const since = unowned.get(bucket);
@@ -424,14 +426,16 @@ describe('ShardCoordinator', () => {
     expect(violations).toEqual([]);
     expect(sizes([a, b])).toEqual([16, 0]);
     // Each time b rejoins, a hands it 8 buckets it cannot take; b's time out doubles (6, 12, 24,
-    // 48 s). A handed bucket sits unwritten until b's acquire gives up (renew deadline) and a
-    // sees b gone: renewDeadline + 2 × retryPeriod, within a lease duration at these timings.
+    // 48 s). A handed bucket sits unwritten until b's acquire gives up (renew deadline), b hands
+    // its member lease back at once (not left to expire), and a sees b gone at its next round:
+    // renewDeadline + retryPeriod at most.
     const handed = a.events.filter((e) => e === '-15').length;
     console.log(
       `b unable to write bucket leases for 120 s: a handed it buckets ${handed} times, longest gap ${longestGap} ms`,
     );
     expect(handed).toBeLessThanOrEqual(5);
-    expect(longestGap).toBeLessThan(SHORT.leaseDurationMs);
+    expect(handedBack).toBeGreaterThan(0);
+    expect(longestGap).toBeLessThanOrEqual(SHORT.renewDeadlineMs + SHORT.retryPeriodMs);
     await a.stop();
     const stopped = b.stop();
     await clock.tick(SHORT.renewDeadlineMs);
@@ -480,19 +484,55 @@ describe('ShardCoordinator', () => {
     await stopped;
   });
 
-  it('loses a bucket whose renew conflicts, and takes it back next round while it is still its own', async () => {
+  it('renews its buckets and member lease with the LIST, not after it: a slow LIST delays no renew', async () => {
     const clock = new FakeClock();
     const store = new LeaseStore();
     const a = replica(clock, store, 'a', { buckets: 4 });
     await clock.tick(SHORT.retryPeriodMs); // a member first, then its buckets
-    let failed = false;
+    expect(a.c.owned().size).toBe(4);
+    a.gate.frozen = (verb) => verb === 'list';
+    const updates = a.gate.calls.update;
+    await clock.tick(SHORT.retryPeriodMs); // the next round: its LISTs hang
+    expect(a.gate.calls.update - updates).toBe(4 + 1); // every bucket and the member lease
+    for (let b = 0; b < 4; b++) expect(a.c.fence(b).validUntil()).toBe(clock.now() + SHORT.renewDeadlineMs);
+    await clock.tick(2_500);
+    a.gate.thaw(); // answered 2.5 s late: nothing lost, and the next round, overdue, starts at once
+    await clock.tick(0);
+    expect(a.gate.calls.update - updates).toBe(2 * (4 + 1));
+    expect(a.events).toEqual(['+0', '+1', '+2', '+3']);
+    await a.stop();
+  });
+
+  it('renews a bucket whose renew conflicted again over the listed lease while the LIST shows it still its own', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const a = replica(clock, store, 'a', { buckets: 4 });
+    await clock.tick(SHORT.retryPeriodMs); // a member first, then its buckets
+    // An earlier renew of ours that timed out may have landed: the lease moved on, still ours.
+    const name = bucketLeaseName('rg', 2);
+    store.update(store.leases.get(name)!);
+    const updates = a.gate.calls.update;
+    await clock.tick(SHORT.retryPeriodMs);
+    expect(a.gate.calls.update - updates).toBe(4 + 1 + 1); // bucket 2 twice
+    expect(a.events).toEqual(['+0', '+1', '+2', '+3']);
+    expect(a.c.fence(2).holds()).toBe(true);
+    await a.stop();
+  });
+
+  it('loses a bucket whose renew over the listed lease conflicts too, and takes it back next round while it is still its own', async () => {
+    const clock = new FakeClock();
+    const store = new LeaseStore();
+    const a = replica(clock, store, 'a', { buckets: 4 });
+    await clock.tick(SHORT.retryPeriodMs); // a member first, then its buckets
+    let failures = 0;
     store.beforeUpdate = (lease) => {
-      if (lease.metadata.name === bucketLeaseName('rg', 2) && !failed) {
-        failed = true;
+      if (lease.metadata.name === bucketLeaseName('rg', 2) && failures < 2) {
+        failures++;
         throw conflict('injected');
       }
     };
     await clock.tick(SHORT.retryPeriodMs);
+    expect(failures).toBe(2);
     expect(a.events).toEqual(['+0', '+1', '+2', '+3', '-2']);
     expect(a.c.fence(2).holds()).toBe(false);
     await clock.tick(SHORT.retryPeriodMs);
