@@ -5,7 +5,7 @@
 //   node bench/operator/shards.ts [--sizes 50000,100000] [--replicas 3] [--buckets 16]
 //                                 [--probes-per-second 1000 | --period 50] [--steady 60]
 //                                 [--operator-args "..."] [--feature-gates ShardedListAndWatch=true]
-//                                 [--no-scale] [--no-solo] [--startup-deadline 2400]
+//                                 [--no-scale] [--no-solo] [--startup-deadline 2400] [--tag NAME]
 // The probe period is N / --probes-per-second (at least 10 s) unless --period fixes it: the
 // replicas, the API server, etcd and the listeners share 2 cores here, and one replica alone must
 // keep up with every target in the first half (bench/operator/shard-run.ts says what is measured).
@@ -15,6 +15,7 @@
 // run does not overwrite the full one of the day), and -custom after that when the period, replicas,
 // buckets or operator flags differ from the defaults, and -sharded-watch with the API server's
 // ShardedListAndWatch gate on (each sharded replica then lists and watches its buckets only).
+// --tag NAME ends the name with -NAME, so a second run of a command on one day keeps the first's.
 //   node bench/operator/shards.ts --report bench/results/<file>.json
 // writes the section of a run cut short. Ctrl-C or SIGTERM stops the replicas, the listener farm
 // and the control plane before exiting.
@@ -69,7 +70,10 @@ const cli = {
   'no-scale': { type: 'boolean' },
   'no-solo': { type: 'boolean' },
   'startup-deadline': { type: 'string' },
+  tag: { type: 'string' },
 } as const;
+
+const TAG = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** `--feature-gates A=true,B=false`, as kube-apiserver spells them, or a clear error. */
 function featureGates(value: string): Record<string, boolean> {
@@ -90,7 +94,7 @@ function positive(flag: string, value: string): number {
 }
 
 /** The options of the command line; `custom` when the period, replicas, buckets, operator flags or phases differ from the defaults. */
-export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: boolean } {
+export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: boolean; tag?: string } {
   const { values: v } = parseArgs({ args: argv, options: cli, strict: true });
   const o = { ...defaultShardOptions };
   if (v.sizes) o.sizes = v.sizes.split(',').map((x) => positive('sizes', x));
@@ -104,6 +108,8 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
   if (v['no-scale']) o.scale = false;
   if (v['no-solo']) o.solo = false;
   if (v['startup-deadline']) o.startupDeadlineSeconds = positive('startup-deadline', v['startup-deadline']);
+  if (v.tag !== undefined && !(TAG.test(v.tag) && v.tag.length <= 40))
+    throw new Error(`--tag: ${JSON.stringify(v.tag)} is not lower-case letters, digits and '-' (at most 40)`);
   if (o.replicas < 2) throw new Error('--replicas: the second set needs at least 2 (one is killed)');
   if (o.buckets < o.replicas || o.buckets > 256) throw new Error(`--buckets: from --replicas (${o.replicas}) to 256`);
   if (o.periodSeconds > 0 && o.periodSeconds <= o.timeoutSeconds)
@@ -119,14 +125,14 @@ export function shardOptions(argv: string[]): { o: ShardBenchOptions; custom: bo
       v['no-solo'] ||
       v['startup-deadline'],
   );
-  return { o, custom };
+  return { o, custom, ...(v.tag ? { tag: v.tag } : {}) };
 }
 
 /** The results' file name without extension; see the module comment. */
-export function resultName(o: ShardBenchOptions, custom: boolean, date: string): string {
+export function resultName(o: ShardBenchOptions, custom: boolean, date: string, tag?: string): string {
   const sizes = o.sizes.join('-') === defaultShardOptions.sizes.join('-') ? '' : `-${o.sizes.join('-')}`;
   const watch = o.featureGates?.ShardedListAndWatch ? '-sharded-watch' : '';
-  return `${date}-shards${sizes}${o.solo ? '' : '-no-solo'}${custom ? '-custom' : ''}${watch}`;
+  return `${date}-shards${sizes}${o.solo ? '' : '-no-solo'}${custom ? '-custom' : ''}${watch}${tag ? `-${tag}` : ''}`;
 }
 
 type Header = Omit<ShardSectionInput, 'result'>;
@@ -154,7 +160,7 @@ async function report(file: string): Promise<void> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--report') return report(argv[1] ?? '');
-  const { o, custom } = shardOptions(argv);
+  const { o, custom, tag } = shardOptions(argv);
   const log = (m: string) => console.error(`shards: ${m}`);
   // Ctrl-C or SIGTERM: the current phase ends at once and every finally block stops what it started.
   const interrupt = new AbortController();
@@ -162,7 +168,7 @@ async function main(): Promise<void> {
     process.once(sig, () => interrupt.abort(new Error(`interrupted by ${sig}`)));
   }
   const date = new Date().toISOString().slice(0, 10);
-  const name = resultName(o, custom, date);
+  const name = resultName(o, custom, date, tag);
   const header: Header = {
     date,
     // The code that runs: read at the start, not after a run of an hour.

@@ -224,8 +224,8 @@ describe('the probe period and the options', () => {
 
   it('names a run of the replicas alone apart from the full run of the same size and day', () => {
     const name = (argv: string[]) => {
-      const { o, custom } = shardOptions(argv);
-      return resultName(o, custom, '2026-12-01');
+      const { o, custom, tag } = shardOptions(argv);
+      return resultName(o, custom, '2026-12-01', tag);
     };
     expect(name([])).toBe('2026-12-01-shards');
     expect(name(['--sizes', '100000', '--feature-gates', 'ShardedListAndWatch=true'])).toBe(
@@ -234,6 +234,9 @@ describe('the probe period and the options', () => {
     expect(name(['--sizes', '100000', '--no-solo', '--feature-gates', 'ShardedListAndWatch=true'])).toBe(
       '2026-12-01-shards-100000-no-solo-custom-sharded-watch',
     );
+    // --tag names a second run of the same command apart, and counts as no option of its own.
+    expect(name(['--sizes', '150000', '--tag', 'renew-with-list'])).toBe('2026-12-01-shards-150000-renew-with-list');
+    expect(() => shardOptions(['--tag', 'Two Words'])).toThrow('--tag');
   });
 });
 
