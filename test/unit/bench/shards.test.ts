@@ -20,16 +20,10 @@ import {
 } from '../../../bench/operator/shard-observe.ts';
 import { sampleForGaps, setIdOf } from '../../../bench/operator/shard-replicas.ts';
 import { pooledPerProbe, shardRows, worstPerProbe } from '../../../bench/operator/shard-report.ts';
-import {
-  type KillFigures,
-  periodFor,
-  type ReplicaFigures,
-  type ReplicaSetRun,
-  type SizeRun,
-  steadySecondsFor,
-} from '../../../bench/operator/shard-run.ts';
+import { type KillFigures, periodFor, type SizeRun, steadySecondsFor } from '../../../bench/operator/shard-run.ts';
 import { defaultShardOptions, resultName, shardOptions } from '../../../bench/operator/shards.ts';
 import type { AuditEvent } from '../../../test/support/audit.ts';
+import { member, set } from './shard-fixtures.ts';
 
 const NOW = Date.parse('2026-11-30T12:00:00Z');
 const lease = (name: string, holder: string | null, ageMs: number): LeaseView => ({
@@ -239,44 +233,6 @@ describe('the probe period and the options', () => {
     expect(() => shardOptions(['--tag', 'Two Words'])).toThrow('--tag');
   });
 });
-
-function member(name: string, cpuMs: number, probes: number, over: Partial<ReplicaFigures> = {}): ReplicaFigures {
-  return {
-    name,
-    leader: false,
-    bucketsOwned: 16,
-    bucketChanges: { acquired: 16, lost: 0 },
-    startupCpuSeconds: 1,
-    steady: {
-      probes,
-      cpuMs,
-      probesPerSecond: probes / 100,
-      cpuPercent: cpuMs / 1000,
-      cpuPerProbeMs: cpuMs / probes,
-      stretchMax: 1,
-    },
-    rssMiB: 200,
-    hwmMiB: 250,
-    samples: [],
-    ...over,
-  };
-}
-
-function set(members: ReplicaFigures[], over: Partial<ReplicaSetRun> = {}): ReplicaSetRun {
-  return {
-    replicas: members.length,
-    leasesFreeSeconds: 0,
-    healthySeconds: 1,
-    probedOnceSeconds: 5,
-    allTrueSeconds: 10,
-    gatesTrueAfterStartup: 1000,
-    startupPodWrites: 1000,
-    steady: { from: 20, to: 80, podWrites: 0, leftTrue: 0, loadAverage: [1, 1] },
-    members,
-    wall: { start: 0, startupEnd: 0, steadyFrom: 0, steadyTo: 0 },
-    ...over,
-  };
-}
 
 describe('the goals of issue 14', () => {
   const solo = set([member('rg-solo', 50_000, 100_000, { leader: true })]);
