@@ -100,6 +100,8 @@ interface Entry {
   stretched: { periodMs: number; phase: number } | undefined;
   /** When the entry's valid due event is. */
   dueAt: number;
+  /** The due time of its last run (a due time skipped for a run in flight is not one). */
+  lastDueAt: number | undefined;
   tenant: TenantHandle;
 }
 
@@ -173,6 +175,7 @@ export class ProbeScheduler {
         phase,
         stretched: undefined,
         dueAt: now,
+        lastDueAt: undefined,
         tenant,
       };
       this.#entries.set(target.key, entry);
@@ -245,7 +248,11 @@ export class ProbeScheduler {
   /**
    * Stretches the periods of steady targets by `factor` (≥ 1) from their next run on. When the
    * factor falls, runs already planned further out than the new period are brought forward, so a
-   * recovery does not wait out a whole stretched period.
+   * recovery does not wait out a whole stretched period, but to no earlier than the slot after
+   * their last run, as at the new period. Brought to the first slot from now instead, a target
+   * that had just run ran again within seconds: a stretch swinging under load (5 → 10 → 1 at
+   * 150,000 pods, bench/RESULTS.md) made 1.6 probes per target and period, a load that
+   * stretched it again.
    */
   setStretch(factor: number): void {
     const next = Math.max(1, Number.isFinite(factor) ? factor : 1);
@@ -254,7 +261,8 @@ export class ProbeScheduler {
     if (!fell || this.#stopped) return;
     const now = this.#clock.now();
     for (const entry of this.#entries.values()) {
-      const at = this.#nextDue(entry, now - this.#periodOf(entry) / 2, now);
+      const from = Math.max(now - this.#periodOf(entry) / 2, entry.lastDueAt ?? Number.NEGATIVE_INFINITY);
+      const at = this.#nextDue(entry, from, now);
       if (at < entry.dueAt) this.#scheduleDue(entry, at);
     }
     this.#arm();
@@ -313,6 +321,7 @@ export class ProbeScheduler {
       entry.skipped++; // never overlap runs of one target (the kubelet worker is one goroutine per probe)
       return;
     }
+    entry.lastDueAt = ev.at;
     // Through the fair queue even when slots are free: which run may start is its decision.
     entry.queued = true;
     this.#queued++;

@@ -504,7 +504,7 @@ describe('ProbeScheduler under overload (src/safety/overload.ts)', () => {
     for (const gap of gaps.slice(2)) expect(gap).toBe(10_000); // after the failing run: its own period
   });
 
-  it('a falling factor brings runs planned far out back to the new period', async () => {
+  it('a falling factor brings runs planned far out back to the new period, to the slot after their last run', async () => {
     const { clock, scheduler } = setup();
     current = scheduler;
     const s = starts(clock);
@@ -512,12 +512,46 @@ describe('ProbeScheduler under overload (src/safety/overload.ts)', () => {
     scheduler.upsert({ key, periodMs: 10_000, timeoutMs: 1000, run: s.runFor(key), immediate: true });
     scheduler.setStretch(10);
     await clock.advance(1000); // first run; the next one is planned ~100 s out
+    const first = s.at.get(key)![0]!;
     const t0 = clock.now();
     scheduler.setStretch(1);
     await clock.advance(20_000);
     const later = (s.at.get(key) ?? []).filter((t) => t > t0);
     expect(later.length).toBeGreaterThanOrEqual(1);
-    expect(later[0]! - t0).toBeLessThanOrEqual(10_000);
+    // Where an unstretched run after `first` would be: at least half a period after it, within 1.5.
+    expect(later[0]! - first).toBeGreaterThanOrEqual(5_000);
+    expect(later[0]! - first).toBeLessThanOrEqual(15_000);
+  });
+
+  it('runs no target twice within half a period while the factor swings up and down', async () => {
+    const { clock, scheduler } = setup();
+    current = scheduler;
+    const s = starts(clock);
+    for (let i = 0; i < 50; i++) {
+      const key = `shop/db#pod-${i}`;
+      scheduler.upsert({ key, periodMs: 10_000, timeoutMs: 1000, run: s.runFor(key), steady: () => true });
+    }
+    // As at 150,000 pods (bench/RESULTS.md): runs on stretched grids, then falls, rises and falls.
+    let total = 0;
+    for (const [f, ms] of [
+      [2.7, 60_000],
+      [1.6, 20_000],
+      [1, 7_000],
+      [2.3, 45_000],
+      [1.4, 10_000],
+      [1, 30_000],
+    ] as const) {
+      scheduler.setStretch(f);
+      await clock.advance(ms);
+      total += ms;
+    }
+    for (const at of s.at.values()) {
+      const gaps = at.slice(1).map((x, i) => x - at[i]!);
+      expect(Math.min(...gaps)).toBeGreaterThanOrEqual(5_000);
+    }
+    // No more runs than one a period each over the whole time, plus the first.
+    const runs = [...s.at.values()].reduce((a, at) => a + at.length, 0);
+    expect(runs).toBeLessThanOrEqual(50 * (total / 10_000 + 1));
   });
 
   it('queues runs of targets that are not steady before steady ones of the same policy', async () => {
