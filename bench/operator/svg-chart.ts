@@ -80,6 +80,14 @@ function panelSvg(x0: number, xMax: number, xLabel: string, p: ChartPanel): stri
       `<text x="${x0 + 28}" y="${ly + 4}" fill="#c00">${xmlEscape(p.goal.label)}</text>`,
     );
   }
+  // Labels placed so far in this panel: a label that would overlap one goes below its point, or further.
+  const placed: Array<{ x: number; y: number }> = [];
+  const labelY = (a: number, b: number): number => {
+    const free = (y: number) => placed.every((q) => Math.abs(q.x - a) > 90 || Math.abs(q.y - y) > 13);
+    const y = [b - 6, b + 17, b - 20, b + 31].find(free) ?? b - 6;
+    placed.push({ x: a, y });
+    return y;
+  };
   p.series.forEach((se, k) => {
     const pts = se.points.flatMap(([x, y], i) => (Number.isFinite(y) ? [[X(x), Y(y), i] as const] : []));
     out.push(
@@ -91,7 +99,7 @@ function panelSvg(x0: number, xMax: number, xLabel: string, p: ChartPanel): stri
       // Near the right edge a label goes to the left of its point, inside the panel.
       const right = a > x0 + 0.75 * PANEL_W;
       const at = right ? `x="${(a - 6).toFixed(1)}" text-anchor="end"` : `x="${(a + 6).toFixed(1)}"`;
-      if (label) out.push(`<text ${at} y="${(b - 6).toFixed(1)}" fill="${se.color}">${xmlEscape(label)}</text>`);
+      if (label) out.push(`<text ${at} y="${labelY(a, b).toFixed(1)}" fill="${se.color}">${xmlEscape(label)}</text>`);
     }
     out.push(
       `<rect x="${x0 + 10}" y="${TOP + 10 + k * 18}" width="12" height="12" fill="${se.color}"/>`,
