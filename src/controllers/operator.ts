@@ -25,7 +25,7 @@ import { type Caches, policyReconciler } from './policy.ts';
 import type { ProbeManager } from './probe-manager.ts';
 import { createProbeManager } from './probe-runner.ts';
 import { encodeReport, type PeerReports } from './shard-reports.ts';
-import { createSharding, followPeers, type Sharding, type WriteGuards, writeGuards } from './shards.ts';
+import { createSharding, followPeers, handoverTimes, type Sharding, type WriteGuards, writeGuards } from './shards.ts';
 import { ShareBook } from './share-counts.ts';
 
 export interface Operator {
@@ -79,7 +79,9 @@ export async function createOperator(
   const batch = new StatusBatch();
   const guards = writeGuards(fence, sharded?.sharding, () => late.podCache?.sharded() ?? false);
   const peers = sharded?.peers;
-  const built = createControllers({ kc, opts, clock, log, metrics, guards, caches, batch, peers, shares: book });
+  const takeover = takeovers(opts, clock, guards);
+  const parts = { kc, opts, clock, log, metrics, guards, caches, batch, peers, shares: book };
+  const built = createControllers({ ...parts, missedSince: takeover.missedSince });
   const { probes, policyController, podController } = built;
   Object.assign(late, { probes, policyController, caches });
   const shardFilter = guards.shards && { ...guards.shards, foreignPod: probes.foreignFlip.bind(probes) };
@@ -88,7 +90,7 @@ export async function createOperator(
   // Unsharded, only the leader runs the controllers. Sharded, every replica does, and the
   // Leases are Runnables of their own, released only after the controllers drained.
   const noShards = opts.leaderElect && !sharded ? noShardsWait(leases, opts, clock, log, metrics) : undefined;
-  manager.add(controllersRunnable(probes, policyController, podController, noShards), 'controllers', {
+  manager.add(controllersRunnable(probes, policyController, podController, noShards, takeover.leading), 'controllers', {
     needLeaderElection: true,
   });
   for (const [name, r] of sharded?.runnables ?? []) manager.add(r, name, { needLeaderElection: false });
@@ -252,16 +254,31 @@ async function runUntilStopped(
 }
 
 /** Runs both controllers (after `before`, if given); probing stops as soon as stopping begins. */
+/**
+ * From when a pod's slot may have gone unprobed (src/safety/sharding.ts, handoverSince): sharded,
+ * since its bucket was taken over; unsharded with leader election, since this replica began to
+ * lead, as every pod was then taken over from the previous leader.
+ */
+function takeovers(opts: OperatorOptions, clock: Clock, guards: WriteGuards) {
+  const leader = handoverTimes(clock, opts.leaseDurationMs, opts.retryPeriodMs);
+  return {
+    missedSince: guards.shards?.missedSince ?? (opts.leaderElect ? () => leader.since(0) : undefined),
+    leading: () => leader.acquired(0),
+  };
+}
+
 function controllersRunnable(
   probes: ProbeManager,
   policyController: Controller,
   podController: Controller,
   before?: (signal: AbortSignal) => Promise<void>,
+  leading?: () => void,
 ): Runnable {
   return {
     start: async (signal) => {
       await before?.(signal);
       if (signal.aborted) return;
+      leading?.();
       // No result could be written any more, and a saturated scheduler would only take CPU from the drain.
       signal.addEventListener('abort', () => probes.stop(), { once: true });
       await Promise.all([policyController.start(signal), podController.start(signal)]);
@@ -282,6 +299,8 @@ function createControllers(parts: {
   batch: StatusBatch;
   peers: PeerReports | undefined;
   shares: ShareBook | undefined;
+  /** From when a handover may have left a pod's slot unprobed (src/safety/sharding.ts, handoverSince). */
+  missedSince: ((podUid: string) => number | undefined) | undefined;
 }): { probes: ProbeManager; policyController: Controller; podController: Controller } {
   const { kc, opts, clock, log, metrics, guards, caches, batch, peers, shares } = parts;
   const core = kc.makeApiClient(CoreV1Api);
@@ -312,6 +331,7 @@ function createControllers(parts: {
     onDesiredChange: (pod) => podController?.enqueue(pod),
     onStatusChange: (policy) => guards.writesStatus() && policyController.enqueue(policy),
     owns: guards.shards?.owns,
+    missedSince: parts.missedSince,
     writes: () => ({ queued: podController?.queueDepth() ?? 0, throttled: writeLimiter.waiting() > 0 }),
     maxStretch: opts.maxPeriodStretch,
     events,

@@ -48,6 +48,11 @@ export interface ProbeManagerDeps {
    * awaited cannot come back.
    */
   owns?: (podUid: string) => boolean;
+  /**
+   * From when another replica may have stopped probing this pod (its bucket was just taken over,
+   * src/safety/sharding.ts handoverSince); undefined: no handover to make up for.
+   */
+  missedSince?: (podUid: string) => number | undefined;
   /** How long the operator itself stalled in a window (src/safety/stalls.ts); default a heartbeat. */
   stalls?: StallSource;
 }
@@ -361,6 +366,9 @@ class ProbeRunner implements ProbeManager {
       // A pod that just got its IP is probed at once (time to gate); a restart or a re-sync
       // spreads probes over the period by key instead (no thundering herd).
       immediate: !existing && !seed,
+      // A pod taken over from another replica is probed at once if the handover spanned its slot,
+      // rather than a period after its last probe (docs/sharding.md, probe gaps).
+      missedSince: existing ? undefined : this.#deps.missedSince?.(podUid),
       // Probe slots are shared fairly between namespaces, then policies (src/probes/fair-queue.ts).
       tenant: { namespace: state.namespace, policy: state.name },
       // Under overload only settled targets are stretched: new and changing ones keep their period.

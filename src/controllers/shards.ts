@@ -10,7 +10,7 @@ import { leaseCallMetrics, type Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
-import { bucketOf, mayAcquireBuckets } from '../safety/sharding.ts';
+import { bucketOf, handoverSince, mayAcquireBuckets } from '../safety/sharding.ts';
 import { decodeReport, PeerReports, SHARD_REPORT_ANNOTATION } from './shard-reports.ts';
 import { decodeShareCounts, type PeerCounts, SHARE_COUNTS_ANNOTATION } from './share-counts.ts';
 import { PODS_NOT_GATED } from './ungated.ts';
@@ -19,6 +19,11 @@ export interface Sharding {
   coordinator: ShardCoordinator;
   /** Whether this replica holds the bucket of the pod with this UID now. */
   owns(podUid: string): boolean;
+  /**
+   * From when the previous holder of this pod's bucket may have stopped probing it (src/safety/sharding.ts,
+   * handoverSince); undefined when this replica does not hold the bucket.
+   */
+  missedSince(podUid: string): number | undefined;
   /** The fence a write to the pod with this UID goes through: its bucket's. */
   fenceFor(podUid: string): Fence;
   /** Whether this replica holds any bucket now (it probes, so it may speak for its share). */
@@ -81,13 +86,16 @@ export function createSharding(
   const acquired = coalesced(hooks.onAcquired);
   // A pod without a UID (never, from the API server) belongs to no bucket: its fence never holds.
   const none = new Fence({ clock, renewDeadlineMs: opts.renewDeadlineMs, marginMs: 0 });
+  const handovers = handoverTimes(clock, opts.leaseDurationMs, opts.retryPeriodMs);
   coordinator.onAcquired((b) => {
+    handovers.acquired(b);
     metrics.shardBucketChangesTotal.inc({ kind: 'acquired' });
     metrics.shardBucketsOwned.set(owned.size);
     log.info({ bucket: b, owned: owned.size }, 'shard bucket acquired');
     acquired();
   });
   coordinator.onLost((b) => {
+    handovers.lost(b);
     metrics.shardBucketChangesTotal.inc({ kind: 'lost' });
     metrics.shardBucketsOwned.set(owned.size);
     log.info({ bucket: b, owned: owned.size }, 'shard bucket lost');
@@ -97,6 +105,7 @@ export function createSharding(
   return {
     coordinator,
     owns: (uid) => uid !== '' && owned.has(bucketOf(uid, buckets)),
+    missedSince: (uid) => (uid === '' ? undefined : handovers.since(bucketOf(uid, buckets))),
     fenceFor: (uid) => (uid === '' ? none : coordinator.fence(bucketOf(uid, buckets))),
     holdsAny: () => owned.size > 0,
     runnable: { start: (signal) => coordinator.run(signal) },
@@ -134,6 +143,20 @@ export function followPeers(
   return peers;
 }
 
+/** When each held bucket was acquired, and from when its previous holder may have stopped probing it. */
+export function handoverTimes(clock: Clock, leaseDurationMs: number, retryPeriodMs: number) {
+  const acquiredAt = new Map<number, number>();
+  return {
+    acquired: (b: number) => acquiredAt.set(b, clock.now()),
+    lost: (b: number) => acquiredAt.delete(b),
+    /** Undefined for a bucket not held (src/safety/sharding.ts, handoverSince). */
+    since(b: number): number | undefined {
+      const at = acquiredAt.get(b);
+      return at === undefined ? undefined : handoverSince(at, leaseDurationMs, retryPeriodMs);
+    },
+  };
+}
+
 /** `hook` run once for every burst of calls in one turn of the event loop (a round acquires many buckets). */
 function coalesced(hook: () => void): () => void {
   let pending = false;
@@ -158,7 +181,13 @@ export interface WriteGuards {
   /** Whether this replica writes policy status now. */
   writesStatus(): boolean;
   eventAllowed(obj: { kind?: string; uid?: string }, reason: string): boolean;
-  shards?: { owns(podUid: string): boolean; isStatusWriter(): boolean; countsShare(): boolean };
+  shards?: {
+    owns(podUid: string): boolean;
+    /** Not about writes: when a handover may have left this pod's slot unprobed (Sharding.missedSince). */
+    missedSince(podUid: string): number | undefined;
+    isStatusWriter(): boolean;
+    countsShare(): boolean;
+  };
 }
 
 /**
@@ -192,6 +221,6 @@ export function writeGuards(leader: Fence, sharding: Sharding | undefined, count
           : STATUS_WRITER_REASONS.has(reason)
             ? leader.holds()
             : sharding.holdsAny() || leader.holds(),
-    shards: { owns: sharding.owns, isStatusWriter: writesStatus, countsShare },
+    shards: { owns: sharding.owns, missedSince: sharding.missedSince, isStatusWriter: writesStatus, countsShare },
   };
 }

@@ -31,6 +31,12 @@ export interface ScheduledTarget {
   run: (signal: AbortSignal) => Promise<ProbeResult>;
   /** First run as soon as possible (a pod that just got its IP) instead of at the key's phase. */
   immediate?: boolean;
+  /**
+   * From when another replica may have stopped probing this target (a bucket taken over,
+   * docs/sharding.md): if a slot of its grid fell between then and now, the first run is at
+   * once, so the slot a handover spanned is not a whole period lost. Absent: on the grid.
+   */
+  missedSince?: number;
   /** Whose target this is, for fair sharing of slots; targets without one share one tenant. */
   tenant?: Tenant;
   /**
@@ -180,7 +186,8 @@ export class ProbeScheduler {
       };
       this.#entries.set(target.key, entry);
       this.#demand += 1000 / target.periodMs;
-      this.#scheduleDue(entry, target.immediate ? now : nextOnGrid(now, target.periodMs, phase));
+      const atOnce = target.immediate || missedSlot(now, target.periodMs, phase, target.missedSince);
+      this.#scheduleDue(entry, atOnce ? now : nextOnGrid(now, target.periodMs, phase));
     } else {
       const periodChanged = existing.target.periodMs !== target.periodMs;
       if (!sameTenant(existing.target.tenant, target.tenant)) {
@@ -484,6 +491,16 @@ export function phaseOf(key: string, periodMs: number): number {
     h = Math.imul(h, 0x01000193);
   }
   return (h >>> 0) % Math.max(1, Math.floor(periodMs));
+}
+
+/**
+ * Whether a slot of the grid fell in [since, now]: the last slot at or before now is not older
+ * than `since`. False without `since`.
+ */
+export function missedSlot(now: number, periodMs: number, phase: number, since: number | undefined): boolean {
+  if (since === undefined) return false;
+  const next = nextOnGrid(now, periodMs, phase);
+  return (next === now ? now : next - periodMs) >= since;
 }
 
 /** The first time ≥ now whose offset within the period (on the epoch grid) equals `phase`. */

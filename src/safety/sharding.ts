@@ -156,6 +156,19 @@ export function shardSelector(owned: Iterable<number>, buckets: number): string 
   return terms.join(' || ');
 }
 
+/**
+ * The earliest time the previous holder of a bucket acquired at `acquiredAtMs` may have stopped
+ * probing its pods. A dead holder's last renewal is seen within a retry period, its Lease runs
+ * out a lease duration later, and the next round takes the bucket within another retry period:
+ * the takeover bound the tests and benches hold (docs/sharding.md). A slot of a pod's period
+ * after this time may have gone unprobed, so the new holder probes that pod at once rather than
+ * a period later. Lease calls slower than a retry period can push the loss earlier than this;
+ * such a pod then waits for its next slot, as without the rule.
+ */
+export function handoverSince(acquiredAtMs: number, leaseDurationMs: number, retryPeriodMs: number): number {
+  return acquiredAtMs - leaseDurationMs - 2 * retryPeriodMs;
+}
+
 /** The most buckets one replica may hold: ceil(buckets / live members), at least one member (itself). */
 export function fairShare(buckets: number, liveMembers: number): number {
   checkBucketCount(buckets);

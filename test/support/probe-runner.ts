@@ -13,6 +13,7 @@ export interface TestProbeRunnerOptions {
   /** The pod the cache hands out for a name (default: the one in `pods` with that name). */
   get?: (name: string) => V1Pod | undefined;
   owns?: (podUid: string) => boolean;
+  missedSince?: (podUid: string) => number | undefined;
 }
 
 /** The runner, its clock, metrics and log lines; call `probes.stop()` when done. */
@@ -38,6 +39,7 @@ export function testProbeRunner(pods: V1Pod[], opts: TestProbeRunnerOptions = {}
     writes: () => ({ queued: 0, throttled: false }),
     elu: () => 0,
     owns: opts.owns,
+    missedSince: opts.missedSince,
   });
   return { clock, metrics, lines, probes };
 }

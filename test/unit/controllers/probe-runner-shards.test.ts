@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:net';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProbePolicy } from '../../../src/api/types.ts';
+import { phaseOf } from '../../../src/probes/scheduler.ts';
 import { testProbeRunner } from '../../support/probe-runner.ts';
 import { eventually } from '../../support/wait.ts';
 
@@ -166,5 +167,22 @@ describe('probe runner on a share of the pods', () => {
     await eventually(() => expect(probes.desiredFor('uid-a')[0]?.status).toBe('True'), 10_000);
     probes.written('uid-a');
     expect(probes.writeGuarded('uid-a')).toBe(false);
+  });
+
+  it('probes a pod taken over at once when the handover spanned its slot, another at its slot', async () => {
+    const ok = { status: 'True', reason: 'ProbeSucceeded', at: T0 - 60_000 };
+    // Both seeded True and refusing: a probe of either turns its desired condition False.
+    const pods = [pod('a', '127.0.0.2', ok), pod('b', '127.0.0.2', ok)];
+    const since: Record<string, number> = { 'uid-a': T0 - 60_000, 'uid-b': T0 + 1 };
+    const r = testProbeRunner(pods, { startAt: T0, owns: () => true, missedSince: (uid) => since[uid] });
+    stop = () => r.probes.stop();
+    const phaseB = phaseOf('shop/db#uid-b', 10_000);
+    expect(phaseB).toBeGreaterThan(0); // T0 is on the 10 s grid: b's slot is not now
+    r.probes.syncPolicy(policyOf(1, '100%'), pods, {});
+    await r.clock.tick(0);
+    await eventually(() => expect(r.probes.desiredFor('uid-a')[0]?.status).toBe('False'), 10_000);
+    expect(r.probes.desiredFor('uid-b')[0]?.status).not.toBe('False');
+    await r.clock.tick(phaseB);
+    await eventually(() => expect(r.probes.desiredFor('uid-b')[0]?.status).toBe('False'), 10_000);
   });
 });

@@ -1,7 +1,7 @@
 // Which fence guards each write (src/controllers/shards.ts): unsharded, the leader's for all;
 // sharded, each pod's bucket fence, the leader's for policy status, PolicyDeleted and PodsNotGated.
 import { describe, expect, it } from 'vitest';
-import { type Sharding, writeGuards } from '../../../src/controllers/shards.ts';
+import { handoverTimes, type Sharding, writeGuards } from '../../../src/controllers/shards.ts';
 import { FakeClock } from '../../../src/runtime/clock.ts';
 import { Fence } from '../../../src/safety/fencing.ts';
 
@@ -75,5 +75,20 @@ describe('writeGuards', () => {
   it('sharded: a replica holding no bucket records no policy Event unless it writes status', () => {
     const g = writeGuards(fence(), sharding(new Map(), false));
     expect(g.eventAllowed({ kind: 'ProbePolicy' }, 'ProbesOverloaded')).toBe(false);
+  });
+});
+
+describe('handoverTimes', () => {
+  it('dates a held bucket from its acquisition, less the takeover bound, and forgets it when lost', async () => {
+    const c = new FakeClock(1_000_000);
+    const h = handoverTimes(c, 15_000, 2_000);
+    expect(h.since(3)).toBeUndefined();
+    h.acquired(3);
+    await c.tick(5_000);
+    expect(h.since(3)).toBe(1_000_000 - 19_000);
+    h.lost(3);
+    expect(h.since(3)).toBeUndefined();
+    h.acquired(3); // taken again later: dated from then
+    expect(h.since(3)).toBe(1_005_000 - 19_000);
   });
 });

@@ -1,6 +1,7 @@
 // The probe scheduler on a manual clock: no real time passes in these tests.
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  missedSlot,
   nextOnGrid,
   ProbeScheduler,
   phaseOf,
@@ -105,6 +106,37 @@ describe('ProbeScheduler', () => {
     scheduler.upsert({ key: 'a', periodMs: 10_000, timeoutMs: 1000, run: c.run, immediate: true });
     await clock.advance(0);
     expect(c.calls.map((x) => x.at)).toEqual([t0]);
+  });
+
+  it('missedSlot: whether a slot of the grid fell in [since, now]', () => {
+    expect(missedSlot(1000, 10_000, 1000, undefined)).toBe(false);
+    expect(missedSlot(1000, 10_000, 1000, 1000)).toBe(true); // the slot is now
+    expect(missedSlot(10_999, 10_000, 1000, 1000)).toBe(true); // last slot 1,000
+    expect(missedSlot(10_999, 10_000, 1000, 1001)).toBe(false);
+    expect(missedSlot(11_000, 10_000, 1000, 1001)).toBe(true); // slot 11,000
+    expect(missedSlot(50_000, 10_000, 1000, 0)).toBe(true); // a handover longer than a period
+  });
+
+  it('a target taken over runs at once if the handover spanned its slot, else at its slot', async () => {
+    const { clock, scheduler } = setup();
+    current = scheduler;
+    const [ra, rb] = [controlled(clock, 1), controlled(clock, 1)];
+    const period = 100_000;
+    const t0 = clock.now();
+    const slots = (key: string) => {
+      const next = nextOnGrid(t0 + 1, period, phaseOf(key, period));
+      return { last: next - period, next };
+    };
+    const [a, b] = ['shop/db#uid-a', 'shop/db#uid-b'];
+    // a's last slot fell after the previous holder may have stopped; b's before it.
+    scheduler.upsert({ key: a, periodMs: period, timeoutMs: 1000, run: ra.run, missedSince: slots(a).last });
+    scheduler.upsert({ key: b, periodMs: period, timeoutMs: 1000, run: rb.run, missedSince: slots(b).last + 1 });
+    await clock.advance(0);
+    expect(ra.calls.map((x) => x.at)).toEqual([t0]);
+    expect(rb.calls).toEqual([]);
+    await clock.advance(slots(b).next - t0);
+    expect(rb.calls.map((x) => x.at)).toEqual([slots(b).next]); // on its slot, not before
+    expect(ra.calls.map((x) => x.at)).toEqual(slots(a).next <= slots(b).next ? [t0, slots(a).next] : [t0]);
   });
 
   it('never overlaps runs of one target: a slow run skips due times and reports them', async () => {

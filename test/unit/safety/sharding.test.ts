@@ -6,6 +6,7 @@ import {
   fairShare,
   fnv1a32,
   fnv1a64,
+  handoverSince,
   type LeaseHolder,
   MAX_BUCKETS,
   mayAcquireBuckets,
@@ -53,6 +54,13 @@ const GO_FNV64A: [string, bigint][] = [
   ['aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', 0x93754b7248a00eb9n],
   ['test-uid-123', 0xd0ba679834556c0bn],
 ];
+
+describe('handoverSince', () => {
+  it('is the takeover bound before the acquisition: lease duration and two retry periods', () => {
+    expect(handoverSince(100_000, 15_000, 2_000)).toBe(81_000);
+    expect(handoverSince(100_000, 6_000, 1_000)).toBe(92_000);
+  });
+});
 
 describe('bucketOf', () => {
   it.each(GO_FNV64A)('hashes %j as Go’s fnv.New64a does', (text, hash) => {
