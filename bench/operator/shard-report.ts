@@ -211,7 +211,7 @@ function gapRow(run: SizeRun, across: string, g: GapFigures, held: string): Figu
     value: g.longestSeconds,
     unit: 's',
     source: SOURCE,
-    note: `between two probes of one pod, over ${n(g.pods)} pods with an address each spread over all the pods (median ${g.medianSeconds} s); the probe period is ${run.periodSeconds} s, a moved pod keeps its slot in it, and ${held}${open}`,
+    note: `between two probes of one pod, over ${n(g.pods)} pods with an address each spread over all the pods (median ${g.medianSeconds} s); the probe period is ${run.periodSeconds} s, and ${held}${open}`,
   };
 }
 
