@@ -253,7 +253,6 @@ async function runUntilStopped(
   }
 }
 
-/** Runs both controllers (after `before`, if given); probing stops as soon as stopping begins. */
 /**
  * From when a pod's slot may have gone unprobed (src/safety/sharding.ts, handoverSince): sharded,
  * since its bucket was taken over; unsharded with leader election, since this replica began to
@@ -267,6 +266,7 @@ function takeovers(opts: OperatorOptions, clock: Clock, guards: WriteGuards) {
   };
 }
 
+/** Runs both controllers (after `before`, if given); probing stops as soon as stopping begins. */
 function controllersRunnable(
   probes: ProbeManager,
   policyController: Controller,

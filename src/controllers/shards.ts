@@ -10,7 +10,7 @@ import { leaseCallMetrics, type Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
-import { bucketOf, handoverSince, mayAcquireBuckets } from '../safety/sharding.ts';
+import { bucketOf, HANDOVER_HORIZON_MS, handoverSince, mayAcquireBuckets } from '../safety/sharding.ts';
 import { decodeReport, PeerReports, SHARD_REPORT_ANNOTATION } from './shard-reports.ts';
 import { decodeShareCounts, type PeerCounts, SHARE_COUNTS_ANNOTATION } from './share-counts.ts';
 import { PODS_NOT_GATED } from './ungated.ts';
@@ -149,10 +149,11 @@ export function handoverTimes(clock: Clock, leaseDurationMs: number, retryPeriod
   return {
     acquired: (b: number) => acquiredAt.set(b, clock.now()),
     lost: (b: number) => acquiredAt.delete(b),
-    /** Undefined for a bucket not held (src/safety/sharding.ts, handoverSince). */
+    /** Undefined for a bucket not held, or held for longer than HANDOVER_HORIZON_MS (src/safety/sharding.ts). */
     since(b: number): number | undefined {
       const at = acquiredAt.get(b);
-      return at === undefined ? undefined : handoverSince(at, leaseDurationMs, retryPeriodMs);
+      if (at === undefined || clock.now() - at > HANDOVER_HORIZON_MS) return undefined;
+      return handoverSince(at, leaseDurationMs, retryPeriodMs);
     },
   };
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { handoverTimes, type Sharding, writeGuards } from '../../../src/controllers/shards.ts';
 import { FakeClock } from '../../../src/runtime/clock.ts';
 import { Fence } from '../../../src/safety/fencing.ts';
+import { HANDOVER_HORIZON_MS } from '../../../src/safety/sharding.ts';
 
 const clock = new FakeClock();
 const fence = () => new Fence({ clock, renewDeadlineMs: 4_000, marginMs: 500 });
@@ -90,5 +91,10 @@ describe('handoverTimes', () => {
     expect(h.since(3)).toBeUndefined();
     h.acquired(3); // taken again later: dated from then
     expect(h.since(3)).toBe(1_005_000 - 19_000);
+    // A target set up long after (a policy created since) is not the takeover's.
+    await c.tick(HANDOVER_HORIZON_MS);
+    expect(h.since(3)).toBe(1_005_000 - 19_000);
+    await c.tick(1);
+    expect(h.since(3)).toBeUndefined();
   });
 });
