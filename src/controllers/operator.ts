@@ -79,7 +79,7 @@ export async function createOperator(
   const batch = new StatusBatch();
   const guards = writeGuards(fence, sharded?.sharding, () => late.podCache?.sharded() ?? false);
   const peers = sharded?.peers;
-  const takeover = takeovers(opts, clock, guards);
+  const takeover = takeovers(opts, clock, sharded?.sharding);
   const parts = { kc, opts, clock, log, metrics, guards, caches, batch, peers, shares: book };
   const built = createControllers({ ...parts, missedSince: takeover.missedSince });
   const { probes, policyController, podController } = built;
@@ -258,10 +258,10 @@ async function runUntilStopped(
  * since its bucket was taken over; unsharded with leader election, since this replica began to
  * lead, as every pod was then taken over from the previous leader.
  */
-function takeovers(opts: OperatorOptions, clock: Clock, guards: WriteGuards) {
+function takeovers(opts: OperatorOptions, clock: Clock, sharding: Sharding | undefined) {
   const leader = handoverTimes(clock, opts.leaseDurationMs, opts.retryPeriodMs);
   return {
-    missedSince: guards.shards?.missedSince ?? (opts.leaderElect ? () => leader.since(0) : undefined),
+    missedSince: sharding?.missedSince ?? (opts.leaderElect ? () => leader.since(0) : undefined),
     leading: () => leader.acquired(0),
   };
 }

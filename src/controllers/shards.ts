@@ -10,7 +10,7 @@ import { leaseCallMetrics, type Metrics } from '../observability/metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Runnable } from '../runtime/manager.ts';
 import { Fence } from '../safety/fencing.ts';
-import { bucketOf, HANDOVER_HORIZON_MS, handoverSince, mayAcquireBuckets } from '../safety/sharding.ts';
+import { bucketOf, handoverSince, mayAcquireBuckets } from '../safety/sharding.ts';
 import { decodeReport, PeerReports, SHARD_REPORT_ANNOTATION } from './shard-reports.ts';
 import { decodeShareCounts, type PeerCounts, SHARE_COUNTS_ANNOTATION } from './share-counts.ts';
 import { PODS_NOT_GATED } from './ungated.ts';
@@ -149,11 +149,10 @@ export function handoverTimes(clock: Clock, leaseDurationMs: number, retryPeriod
   return {
     acquired: (b: number) => acquiredAt.set(b, clock.now()),
     lost: (b: number) => acquiredAt.delete(b),
-    /** Undefined for a bucket not held, or held for longer than HANDOVER_HORIZON_MS (src/safety/sharding.ts). */
+    /** Undefined for a bucket not held, or held past the horizon (src/safety/sharding.ts, handoverSince). */
     since(b: number): number | undefined {
       const at = acquiredAt.get(b);
-      if (at === undefined || clock.now() - at > HANDOVER_HORIZON_MS) return undefined;
-      return handoverSince(at, leaseDurationMs, retryPeriodMs);
+      return at === undefined ? undefined : handoverSince(at, clock.now(), leaseDurationMs, retryPeriodMs);
     },
   };
 }
@@ -184,8 +183,6 @@ export interface WriteGuards {
   eventAllowed(obj: { kind?: string; uid?: string }, reason: string): boolean;
   shards?: {
     owns(podUid: string): boolean;
-    /** Not about writes: when a handover may have left this pod's slot unprobed (Sharding.missedSince). */
-    missedSince(podUid: string): number | undefined;
     isStatusWriter(): boolean;
     countsShare(): boolean;
   };
@@ -222,6 +219,6 @@ export function writeGuards(leader: Fence, sharding: Sharding | undefined, count
           : STATUS_WRITER_REASONS.has(reason)
             ? leader.holds()
             : sharding.holdsAny() || leader.holds(),
-    shards: { owns: sharding.owns, missedSince: sharding.missedSince, isStatusWriter: writesStatus, countsShare },
+    shards: { owns: sharding.owns, isStatusWriter: writesStatus, countsShare },
   };
 }

@@ -157,24 +157,30 @@ export function shardSelector(owned: Iterable<number>, buckets: number): string 
 }
 
 /**
+ * How long after an acquisition a newly set-up target still counts as taken over. The takeover's
+ * targets are set up once the bucket's pods are listed (95–115 s at 150,000 pods, bench/RESULTS.md);
+ * a target set up later belongs to a policy created since, and is spread over its period as before.
+ */
+export const HANDOVER_HORIZON_MS = 5 * 60_000;
+
+/**
  * The earliest time the previous holder of a bucket acquired at `acquiredAtMs` may have stopped
- * probing its pods. A dead holder's last renewal is seen within a retry period, its Lease runs
+ * probing its pods; undefined once `nowMs` is past HANDOVER_HORIZON_MS after the acquisition. A dead holder's last renewal is seen within a retry period, its Lease runs
  * out a lease duration later, and the next round takes the bucket within another retry period:
  * the takeover bound the tests and benches hold (docs/sharding.md). A slot of a pod's period
  * after this time may have gone unprobed, so the new holder probes that pod at once rather than
  * a period later. Lease calls slower than a retry period can push the loss earlier than this;
  * such a pod then waits for its next slot, as without the rule.
  */
-export function handoverSince(acquiredAtMs: number, leaseDurationMs: number, retryPeriodMs: number): number {
+export function handoverSince(
+  acquiredAtMs: number,
+  nowMs: number,
+  leaseDurationMs: number,
+  retryPeriodMs: number,
+): number | undefined {
+  if (nowMs - acquiredAtMs > HANDOVER_HORIZON_MS) return undefined;
   return acquiredAtMs - leaseDurationMs - 2 * retryPeriodMs;
 }
-
-/**
- * How long after an acquisition a newly set-up target still counts as taken over. The takeover's
- * targets are set up once the bucket's pods are listed (95–115 s at 150,000 pods, bench/RESULTS.md);
- * a target set up later belongs to a policy created since, and is spread over its period as before.
- */
-export const HANDOVER_HORIZON_MS = 5 * 60_000;
 
 /** The most buckets one replica may hold: ceil(buckets / live members), at least one member (itself). */
 export function fairShare(buckets: number, liveMembers: number): number {

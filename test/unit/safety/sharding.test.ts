@@ -6,6 +6,7 @@ import {
   fairShare,
   fnv1a32,
   fnv1a64,
+  HANDOVER_HORIZON_MS,
   handoverSince,
   type LeaseHolder,
   MAX_BUCKETS,
@@ -57,8 +58,11 @@ const GO_FNV64A: [string, bigint][] = [
 
 describe('handoverSince', () => {
   it('is the takeover bound before the acquisition: lease duration and two retry periods', () => {
-    expect(handoverSince(100_000, 15_000, 2_000)).toBe(81_000);
-    expect(handoverSince(100_000, 6_000, 1_000)).toBe(92_000);
+    expect(handoverSince(100_000, 100_000, 15_000, 2_000)).toBe(81_000);
+    expect(handoverSince(100_000, 100_000, 6_000, 1_000)).toBe(92_000);
+    // Past the horizon a newly set-up target is not the takeover's.
+    expect(handoverSince(100_000, 100_000 + HANDOVER_HORIZON_MS, 15_000, 2_000)).toBe(81_000);
+    expect(handoverSince(100_000, 100_001 + HANDOVER_HORIZON_MS, 15_000, 2_000)).toBeUndefined();
   });
 });
 
