@@ -13,6 +13,8 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   DiscoveryV1Api,
+  PatchStrategy,
+  setHeaderOptions,
   type V1Deployment,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -86,6 +88,24 @@ const operatorPods = async () =>
 
 const leaseHolder = async () =>
   (await coordination.readNamespacedLease({ name: 'readygate', namespace: opNs })).spec?.holderIdentity;
+
+/**
+ * Deletes the leader as a scale-down does: the ReplicaSet deletes the pod with the lowest
+ * pod-deletion-cost and creates none in its place. A pod deleted on its own gets a replacement,
+ * which races the standby for the Lease the leader releases once drained (client-go's election
+ * has the same race; no Lease election names a successor), so which one leads would be chance.
+ */
+async function deleteLeaderWithoutReplacement(leader: string): Promise<void> {
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  const annotations = { 'controller.kubernetes.io/pod-deletion-cost': '-1000' };
+  await core.patchNamespacedPod({ namespace: opNs, name: leader, body: { metadata: { annotations } } }, merge);
+  await apps.patchNamespacedDeploymentScale({ namespace: opNs, name: release, body: { spec: { replicas: 1 } } }, merge);
+  await eventually(async () => {
+    const names = (await operatorPods()).map((p) => p.metadata?.name);
+    expect(names).not.toContain(leader);
+    expect(names).toHaveLength(1);
+  }, 60_000);
+}
 
 /** Waits until the Deployment has `replicas` pods, all Ready; returns them. */
 const operatorReady = (replicas: number) =>
@@ -246,8 +266,8 @@ describe('readygate installed by helm on the real node', () => {
     const flips = await recordGateFlips(kc, appNs, (t) => t.startsWith('readygate.dev/'));
     try {
       const before = auditPosition(cp.dir);
-      await core.deleteNamespacedPod({ namespace: opNs, name: leader ?? '' });
-      await eventually(async () => expect(await leaseHolder()).toBe(standby.metadata?.name), 60_000);
+      await deleteLeaderWithoutReplacement(leader ?? '');
+      await eventually(async () => expect(await leaseHolder(), `after ${leader}`).toBe(standby.metadata?.name), 60_000);
       // Three rounds of the new leader's probes of every app pod after it took over.
       await probeRounds(
         metricsUrl(standby),
@@ -264,6 +284,10 @@ describe('readygate installed by helm on the real node', () => {
     } finally {
       await flips.stop();
     }
+    await apps.patchNamespacedDeploymentScale(
+      { namespace: opNs, name: release, body: { spec: { replicas: 2 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await operatorReady(2);
   });
 
