@@ -89,6 +89,11 @@ const operatorPods = async () =>
 const leaseHolder = async () =>
   (await coordination.readNamespacedLease({ name: 'readygate', namespace: opNs })).spec?.holderIdentity;
 
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+const scaleOperator = (replicas: number) =>
+  apps.patchNamespacedDeploymentScale({ namespace: opNs, name: release, body: { spec: { replicas } } }, mergePatch);
+
 /**
  * Deletes the leader as a scale-down does: the ReplicaSet deletes the pod with the lowest
  * pod-deletion-cost and creates none in its place. A pod deleted on its own gets a replacement,
@@ -96,10 +101,9 @@ const leaseHolder = async () =>
  * has the same race; no Lease election names a successor), so which one leads would be chance.
  */
 async function deleteLeaderWithoutReplacement(leader: string): Promise<void> {
-  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   const annotations = { 'controller.kubernetes.io/pod-deletion-cost': '-1000' };
-  await core.patchNamespacedPod({ namespace: opNs, name: leader, body: { metadata: { annotations } } }, merge);
-  await apps.patchNamespacedDeploymentScale({ namespace: opNs, name: release, body: { spec: { replicas: 1 } } }, merge);
+  await core.patchNamespacedPod({ namespace: opNs, name: leader, body: { metadata: { annotations } } }, mergePatch);
+  await scaleOperator(1);
   await eventually(async () => {
     const names = (await operatorPods()).map((p) => p.metadata?.name);
     expect(names).not.toContain(leader);
@@ -284,10 +288,7 @@ describe('readygate installed by helm on the real node', () => {
     } finally {
       await flips.stop();
     }
-    await apps.patchNamespacedDeploymentScale(
-      { namespace: opNs, name: release, body: { spec: { replicas: 2 } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    await scaleOperator(2);
     await operatorReady(2);
   });
 
