@@ -165,8 +165,9 @@ export const HANDOVER_HORIZON_MS = 5 * 60_000;
 
 /**
  * The earliest time the previous holder of a bucket acquired at `acquiredAtMs` may have stopped
- * probing its pods; undefined once `nowMs` is past HANDOVER_HORIZON_MS after the acquisition. A dead holder's last renewal is seen within a retry period, its Lease runs
- * out a lease duration later, and the next round takes the bucket within another retry period:
+ * probing its pods; undefined once `nowMs` is past HANDOVER_HORIZON_MS after the acquisition.
+ * A dead holder's last renewal is seen within a retry period, its Lease runs out a lease
+ * duration later, and the next round takes the bucket within another retry period:
  * the takeover bound the tests and benches hold (docs/sharding.md). A slot of a pod's period
  * after this time may have gone unprobed, so the new holder probes that pod at once rather than
  * a period later. Lease calls slower than a retry period can push the loss earlier than this;
